@@ -1,0 +1,177 @@
+"""Pydantic models of a job config.
+
+Field names mirror the vocabulary of `APPLY CHANGES` (keys, sequence_by,
+except_column_list) so that people who know Delta Live Tables feel at home.
+Every model forbids unknown keys: a typo fails before Spark starts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TYPE = re.compile(
+    r"^(string|boolean|tinyint|smallint|int|bigint|float|double|date|timestamp"
+    r"|decimal\(\s*\d+\s*,\s*\d+\s*\))$"
+)
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not a plain identifier "
+            "(letters, digits and _, not starting with a digit)"
+        )
+    return value
+
+
+def _spark_type(value: str) -> str:
+    normalized = value.strip().lower()
+    if not _TYPE.match(normalized):
+        raise ValueError(
+            f"unsupported type {value!r}; expected one of string, boolean, tinyint, smallint, "
+            "int, bigint, float, double, date, timestamp, decimal(p,s)"
+        )
+    return re.sub(r"\s+", "", normalized)
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+SparkType = Annotated[str, AfterValidator(_spark_type)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    """A source column as declared by the user (sources carry no usable schema)."""
+
+    name: Identifier
+    type: SparkType = "string"
+
+
+class DerivedColumn(_Strict):
+    """A column computed with a Spark SQL expression; may replace a source column."""
+
+    name: Identifier
+    expr: str = Field(min_length=1)
+
+
+class TableConfig(_Strict):
+    """One source table and how it maps onto its target table."""
+
+    name: Identifier = Field(description="target table name")
+    source_schema: str = "public"
+    source_table: str | None = Field(default=None, description="defaults to name")
+    path: str | None = Field(
+        default=None, description="landing folder; defaults to <source.path>/<schema>/<table>"
+    )
+    keys: list[Identifier] = Field(min_length=1)
+    columns: list[ColumnSpec] = Field(min_length=1)
+    sequence_by: list[str] = Field(
+        default_factory=list,
+        description="SQL expressions ordering the changes of one key; empty = arrival order",
+    )
+    commit_ts: str | None = Field(
+        default=None, description="SQL expression of the source commit time, for latency"
+    )
+    derived: list[DerivedColumn] = Field(default_factory=list)
+    partition_by: list[Identifier] = Field(default_factory=list)
+    except_column_list: list[Identifier] = Field(default_factory=list)
+
+    @property
+    def source_name(self) -> str:
+        return self.source_table or self.name
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @model_validator(mode="after")
+    def _check_columns(self) -> TableConfig:
+        names = self.column_names
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"columns: duplicate names {duplicates}")
+        known = set(names) | {d.name for d in self.derived}
+        for field, wanted in (
+            ("keys", self.keys),
+            ("partition_by", self.partition_by),
+            ("except_column_list", self.except_column_list),
+        ):
+            missing = [c for c in wanted if c not in known]
+            if missing:
+                raise ValueError(f"{field}: {missing} not among columns or derived columns")
+        dropped = set(self.except_column_list) & (set(self.keys) | set(self.partition_by))
+        if dropped:
+            raise ValueError(f"except_column_list: cannot drop key or partition columns {dropped}")
+        derived_keys = set(self.keys) & {d.name for d in self.derived}
+        if derived_keys:
+            raise ValueError(f"keys: key columns {sorted(derived_keys)} must not be derived")
+        return self
+
+
+class CsvOptions(_Strict):
+    """How DMS wrote its CSV files (S3 target endpoint settings)."""
+
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    null_value: str = Field(default="", description="DMS CsvNullValue")
+    full_load_has_op: bool = Field(
+        default=False, description="DMS includeOpForFullLoad: full-load files start with Op"
+    )
+
+
+class FilesSource(_Strict):
+    """DMS landing files read as a stream; the checkpoint plays Glue job bookmarks."""
+
+    kind: Literal["files"] = "files"
+    path: str = Field(min_length=1)
+    format: Literal["dms-csv", "dms-parquet", "dms-json"] = "dms-csv"
+    max_files_per_trigger: int = Field(default=1000, ge=1)
+    csv: CsvOptions = CsvOptions()
+
+
+class LakeTarget(_Strict):
+    """Hive-style partitioned Parquet that always shows the most recent state."""
+
+    kind: Literal["lake"] = "lake"
+    path: str = Field(min_length=1, description="tables live in <path>/<table name>")
+    state_dir: str = Field(
+        default="_cdc",
+        description="bookkeeping folder inside each table; '_' prefix hides it from readers",
+    )
+    max_records_per_file: int = Field(default=1_000_000, ge=1)
+
+    @model_validator(mode="after")
+    def _hidden_state(self) -> LakeTarget:
+        if not self.state_dir.startswith(("_", ".")) or "/" in self.state_dir:
+            raise ValueError("state_dir must be one folder name starting with '_' or '.'")
+        return self
+
+
+class QuarantineConfig(_Strict):
+    """Where undecodable records go, with the reason; holds raw data: protect it."""
+
+    path: str = Field(min_length=1)
+
+
+class JobConfig(_Strict):
+    """A whole job: one source, its tables, one target."""
+
+    name: Identifier = "stream_cdc"
+    checkpoint: str = Field(min_length=1)
+    trigger_interval: str = "10 seconds"
+    source: FilesSource
+    tables: list[TableConfig] = Field(min_length=1)
+    target: LakeTarget
+    quarantine: QuarantineConfig
+
+    @model_validator(mode="after")
+    def _unique_tables(self) -> JobConfig:
+        names = [t.name for t in self.tables]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tables: duplicate table names in {names}")
+        return self

@@ -1,0 +1,1 @@
+"""Wiring: Spark session, one streaming query per table, per-batch metrics, summary."""

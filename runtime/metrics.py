@@ -1,0 +1,107 @@
+"""Per-batch metrics as one structured log line, and the run summary.
+
+Only counts and timings: never a row value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sinks.base import BatchResult
+
+log = logging.getLogger("stream_cdc")
+
+
+@dataclass
+class BatchMetrics:
+    table: str
+    batch_id: int
+    read_by_op: dict[str, int]
+    quarantined: int
+    skipped: int  # control records, other tables
+    result: BatchResult
+    duration_s: float
+    max_latency_s: float | None = None
+
+    def log_line(self) -> str:
+        return json.dumps(
+            {
+                "event": "batch",
+                "table": self.table,
+                "batch_id": self.batch_id,
+                "read": self.read_by_op,
+                "quarantined": self.quarantined,
+                "skipped": self.skipped,
+                "replayed": self.result.skipped,
+                "upserts": self.result.upserts,
+                "deletes": self.result.deletes,
+                "stale": self.result.stale,
+                "partitions_rewritten": self.result.partitions_rewritten,
+                "rows_in_table": self.result.rows_in_table,
+                "duration_s": round(self.duration_s, 3),
+                "max_latency_s": None
+                if self.max_latency_s is None
+                else round(self.max_latency_s, 3),
+                "timings": {k: round(v, 3) for k, v in self.result.timings.items()},
+            },
+            sort_keys=False,
+        )
+
+
+@dataclass
+class TableSummary:
+    table: str
+    location: str
+    batches: int = 0
+    read_by_op: Counter[str] = field(default_factory=Counter)
+    quarantined: int = 0
+    skipped: int = 0
+    upserts: int = 0
+    deletes: int = 0
+    stale: int = 0
+    partitions_rewritten: int = 0
+    rows_in_table: int | None = None
+
+    def add(self, metrics: BatchMetrics) -> None:
+        self.batches += 1
+        self.read_by_op.update(metrics.read_by_op)
+        self.quarantined += metrics.quarantined
+        self.skipped += metrics.skipped
+        self.upserts += metrics.result.upserts
+        self.deletes += metrics.result.deletes
+        self.stale += metrics.result.stale
+        self.partitions_rewritten += metrics.result.partitions_rewritten
+        if metrics.result.rows_in_table is not None:
+            self.rows_in_table = metrics.result.rows_in_table
+
+
+_OP_NAMES = {"L": "load", "I": "insert", "U": "update", "D": "delete"}
+
+
+def render_summary(tables: list[TableSummary], duration_s: float, quarantine: str) -> str:
+    """A short human summary of a run."""
+    lines = [f"stream-cdc: {len(tables)} table(s) in {duration_s:.1f} s"]
+    for t in tables:
+        read = ", ".join(
+            f"{_OP_NAMES.get(op, op)} {n}" for op, n in sorted(t.read_by_op.items()) if n
+        )
+        lines += [
+            f"  {t.table}: {t.batches} batch(es)",
+            f"    rows read by op      {read or 'none'}",
+            f"    rows quarantined     {t.quarantined}"
+            + (f"  ({quarantine}/{t.table})" if t.quarantined else ""),
+            f"    records skipped      {t.skipped}",
+            f"    applied              {t.upserts} upserts, {t.deletes} deletes,"
+            f" {t.stale} stale ignored",
+            f"    partitions rewritten {t.partitions_rewritten}",
+            f"    rows in the lake     {_or_unchanged(t.rows_in_table)}",
+            f"    lake                 {t.location}",
+        ]
+    return "\n".join(lines)
+
+
+def _or_unchanged(value: int | None) -> str:
+    return "unchanged" if value is None else str(value)

@@ -1,0 +1,153 @@
+"""Start one streaming query per table and stop them cleanly."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from config.models import JobConfig, TableConfig
+from runtime.batch import TableBatchHandler
+from runtime.metrics import BatchMetrics, TableSummary, log
+from sinks.base import Engine
+from sinks.lake import LakeEngine
+from sinks.storage import Storage
+from sources.files import landing_path, read_landing_files
+
+_STOP_WAIT_S = 600
+
+
+@dataclass
+class Run:
+    """The outcome of a run, for the summary."""
+
+    tables: list[TableSummary]
+    duration_s: float
+    stopped_by_user: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def lake_engine(spark: SparkSession, config: JobConfig, table: TableConfig) -> LakeEngine:
+    return LakeEngine(
+        spark,
+        f"{config.target.path.rstrip('/')}/{table.name}",
+        keys=table.keys,
+        partition_by=table.partition_by,
+        state_dir=config.target.state_dir,
+        max_records_per_file=config.target.max_records_per_file,
+    )
+
+
+def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
+    """Run every table's query; `once` processes what is available and returns."""
+    started = time.monotonic()
+    stop = threading.Event()
+    previous = _install_stop_handler(stop)
+    summaries: list[TableSummary] = []
+    queries: list[StreamingQuery] = []
+    lock = threading.Lock()
+    try:
+        for table in config.tables:
+            engine: Engine = lake_engine(spark, config, table)
+            engine.recover()
+            summary = TableSummary(table.name, _location(spark, config, table))
+            summaries.append(summary)
+
+            def record(metrics: BatchMetrics, summary: TableSummary = summary) -> None:
+                with lock:
+                    summary.add(metrics)
+
+            queries.append(_start(spark, config, table, engine, record, once=once))
+        errors = _wait(queries, stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return Run(summaries, time.monotonic() - started, stop.is_set(), errors)
+
+
+def _start(
+    spark: SparkSession,
+    config: JobConfig,
+    table: TableConfig,
+    engine: Engine,
+    record: TableBatchHandler | object,
+    *,
+    once: bool,
+) -> StreamingQuery:
+    source_path = landing_path(config.source, table)
+    storage = Storage(spark, source_path)
+    if not storage.exists(source_path):
+        raise FileNotFoundError(
+            f"tables[{table.name}]: landing folder {source_path} does not exist "
+            "(set source.path or the table's path)"
+        )
+    checkpoint = f"{config.checkpoint.rstrip('/')}/{table.name}"
+    handler = TableBatchHandler(
+        spark,
+        source=config.source,
+        table=table,
+        engine=engine,
+        quarantine=config.quarantine.path,
+        checkpoint=checkpoint,
+        on_batch=record,  # type: ignore[arg-type]
+    )
+    writer = (
+        read_landing_files(spark, config.source, table)
+        .writeStream.queryName(f"{config.name}.{table.name}")
+        .option("checkpointLocation", checkpoint)
+        .foreachBatch(handler)
+    )
+    writer = (
+        writer.trigger(availableNow=True)
+        if once
+        else writer.trigger(processingTime=config.trigger_interval)
+    )
+    return writer.start()
+
+
+def _wait(queries: list[StreamingQuery], stop: threading.Event) -> list[str]:
+    """Wait until every query ends, or the user asks to stop (then finish the batch)."""
+    errors: list[str] = []
+    active = list(queries)
+    while active:
+        for query in list(active):
+            if not query.isActive:
+                active.remove(query)
+                exception = query.exception()
+                if exception is not None:
+                    errors.append(f"{query.name}: {exception.desc}")
+        if stop.is_set():
+            for query in active:
+                _stop_after_batch(query)
+            break
+        if errors:
+            for query in active:
+                query.stop()
+            break
+        time.sleep(0.5)
+    return errors
+
+
+def _stop_after_batch(query: StreamingQuery) -> None:
+    deadline = time.monotonic() + _STOP_WAIT_S
+    while query.isActive and query.status["isTriggerActive"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    query.stop()
+
+
+def _install_stop_handler(stop: threading.Event) -> signal.Handlers | object:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.warning("stop requested: finishing the current batch (Ctrl-C again to abort)")
+        stop.set()
+
+    return signal.signal(signal.SIGINT, handler)
+
+
+def _location(spark: SparkSession, config: JobConfig, table: TableConfig) -> str:
+    return Storage(spark, f"{config.target.path.rstrip('/')}/{table.name}").root

@@ -1,0 +1,40 @@
+"""The contract every engine obeys (see DESIGN.md, "Sink semantics")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pyspark.sql import DataFrame
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one apply did; counts and timings only, never row values."""
+
+    batch_id: int
+    skipped: bool = False  # the batch was already committed by this writer
+    changes_in: int = 0  # after collapsing to the last change per key
+    upserts: int = 0  # accepted by the sequence guard
+    deletes: int = 0
+    stale: int = 0  # older than what the target holds: ignored
+    partitions_rewritten: int = 0
+    rows_in_table: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """Apply canonical changes: keys, payload, `_op`, `_seq`, `_pos`, `_commit_ts`.
+
+    Rules: last change per key wins by (`_seq`, `_pos`); a change older than what
+    the target holds is ignored; deletes leave tombstones; a batch is visible
+    atomically (or rolls forward after a crash) and re-applying the same
+    (writer_id, batch_id) changes nothing.
+    """
+
+    def recover(self) -> None:
+        """Finish or discard whatever a crashed process left half done."""
+
+    def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        """Apply one micro-batch of changes."""
+        ...

@@ -1,0 +1,233 @@
+"""The lake engine obeys every rule of DESIGN.md's sink semantics.
+
+Changes are given directly in canonical form: keys, payload, _op, _seq, _pos.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from sinks.crash import SimulatedCrashError
+from sinks.lake import LakeEngine
+
+SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
+Row = tuple[int, str | None, int | None, str, str | None, str]
+
+
+def changes(spark: SparkSession, rows: list[Row]) -> DataFrame:
+    return spark.createDataFrame([(*r, None) for r in rows], SCHEMA)
+
+
+def engine(spark: SparkSession, path: Path, partition_by: tuple[str, ...] = ("day",)) -> LakeEngine:
+    return LakeEngine(spark, str(path), keys=["id"], partition_by=partition_by)
+
+
+def spark_state(spark: SparkSession, path: Path) -> set[tuple[int, str | None, int | None]]:
+    if not any(p.name.startswith("day=") or p.suffix == ".parquet" for p in path.iterdir()):
+        return set()
+    rows = spark.read.parquet(str(path)).select("id", "name", "day").collect()
+    return {(r["id"], r["name"], r["day"]) for r in rows}
+
+
+def arrow_state(path: Path) -> set[tuple[int, str | None, int | None]]:
+    table = pads.dataset(str(path), format="parquet", partitioning="hive").to_table()
+    data = table.to_pydict()
+    return set(zip(data["id"], data["name"], data["day"], strict=True))
+
+
+def partition_files(path: Path) -> dict[str, list[str]]:
+    return {
+        p.name: sorted(f.name for f in p.iterdir() if f.suffix == ".parquet")
+        for p in path.iterdir()
+        if p.name.startswith("day=")
+    }
+
+
+@pytest.fixture
+def crash_raise(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    monkeypatch.setenv("STREAM_CDC_CRASH_MODE", "raise")
+    yield monkeypatch
+
+
+def test_inserts_become_visible_to_spark_and_pyarrow_without_bookkeeping(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = engine(spark, tmp_path / "t")
+    result = lake.apply(
+        changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2")]), 0, "w"
+    )
+    assert (result.upserts, result.deletes, result.rows_in_table) == (2, 0, 2)
+    expected = {(1, "a", 1), (2, "b", 2)}
+    assert spark_state(spark, tmp_path / "t") == expected
+    assert arrow_state(tmp_path / "t") == expected
+    columns = set(spark.read.parquet(str(tmp_path / "t")).columns)
+    assert columns == {"id", "name", "day"}
+
+
+def test_update_moving_partition_leaves_no_copy_and_removes_empty_partition(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = engine(spark, tmp_path / "t")
+    lake.apply(changes(spark, [(1, "a", 1, "I", "1", "p1")]), 0, "w")
+    lake.apply(changes(spark, [(1, "moved", 5, "U", "2", "p2")]), 1, "w")
+    assert spark_state(spark, tmp_path / "t") == {(1, "moved", 5)}
+    assert not (tmp_path / "t" / "day=1").exists()
+
+
+def test_delete_tombstone_stops_a_late_older_update_from_resurrecting(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = engine(spark, tmp_path / "t")
+    lake.apply(changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2")]), 0, "w")
+    lake.apply(changes(spark, [(1, None, None, "D", "5", "p3")]), 1, "w")
+    late = lake.apply(changes(spark, [(1, "late", 1, "U", "3", "p4")]), 2, "w")
+    assert late.stale == 1
+    assert spark_state(spark, tmp_path / "t") == {(2, "b", 1)}
+
+
+def test_delete_then_newer_reinsert_brings_the_row_back(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = engine(spark, tmp_path / "t")
+    lake.apply(changes(spark, [(1, "a", 1, "I", "1", "p1")]), 0, "w")
+    lake.apply(changes(spark, [(1, None, None, "D", "2", "p2")]), 1, "w")
+    lake.apply(changes(spark, [(1, "again", 3, "I", "3", "p3")]), 2, "w")
+    assert spark_state(spark, tmp_path / "t") == {(1, "again", 3)}
+
+
+def test_delete_without_sequence_follows_the_change_before_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """DMS delete rows carry only the key: they order right after the key's latest change."""
+    lake = engine(spark, tmp_path / "t")
+    lake.apply(changes(spark, [(1, "a", 1, "I", "5", "p1"), (2, "b", 1, "I", "5", "p1b")]), 0, "w")
+    # Across batches: inherits the held "5", arrives later: deletes.
+    lake.apply(changes(spark, [(1, None, None, "D", None, "p2")]), 1, "w")
+    # Within a batch: U then D (no sequence) then nothing: the delete wins.
+    lake.apply(
+        changes(spark, [(2, "b2", 1, "U", "6", "p3"), (2, None, None, "D", None, "p4")]), 2, "w"
+    )
+    assert spark_state(spark, tmp_path / "t") == set()
+    # An older update arriving later does not resurrect either key.
+    lake.apply(
+        changes(spark, [(1, "old", 1, "U", "4", "p5"), (2, "old", 1, "U", "6", "p0")]), 3, "w"
+    )
+    assert spark_state(spark, tmp_path / "t") == set()
+
+
+def test_equal_sequence_tie_goes_to_the_later_position_without_duplicates(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = engine(spark, tmp_path / "t")
+    batch = [(1, "first", 1, "I", "7", "p1"), (1, "second", 2, "U", "7", "p2")]
+    lake.apply(changes(spark, batch), 0, "w")
+    assert spark_state(spark, tmp_path / "t") == {(1, "second", 2)}
+
+
+def test_out_of_order_batches_converge_to_the_same_state(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    batches = [
+        [(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2")],
+        [(1, "a2", 2, "U", "2", "p3"), (3, "c", 3, "I", "2", "p4")],
+        [(2, None, None, "D", "3", "p5"), (1, "a3", 1, "U", "3", "p6")],
+    ]
+    forward = engine(spark, tmp_path / "forward")
+    for i, b in enumerate(batches):
+        forward.apply(changes(spark, b), i, "w")
+    backward = engine(spark, tmp_path / "backward")
+    for i, b in enumerate(reversed(batches)):
+        backward.apply(changes(spark, b), i, "w")
+    expected = {(1, "a3", 1), (3, "c", 3)}
+    assert spark_state(spark, tmp_path / "forward") == expected
+    assert spark_state(spark, tmp_path / "backward") == expected
+
+
+def test_same_batch_id_twice_changes_nothing(spark: SparkSession, tmp_path: Path) -> None:
+    lake = engine(spark, tmp_path / "t")
+    batch = changes(spark, [(1, "a", 1, "I", "1", "p1")])
+    lake.apply(batch, 0, "w")
+    before = partition_files(tmp_path / "t")
+    again = lake.apply(batch, 0, "w")
+    assert again.skipped
+    assert partition_files(tmp_path / "t") == before
+
+
+def test_replay_by_a_new_writer_is_stopped_by_the_sequence_guard(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A new checkpoint restarts batch ids: its replays are stale, never duplicates."""
+    lake = engine(spark, tmp_path / "t")
+    first = [(1, "a", 1, "I", "1", "p1"), (1, "a2", 1, "U", "2", "p2")]
+    lake.apply(changes(spark, first), 0, "old-checkpoint")
+    replay = lake.apply(changes(spark, first), 0, "new-checkpoint")
+    assert (replay.skipped, replay.stale, replay.upserts) == (False, 1, 0)
+    assert spark_state(spark, tmp_path / "t") == {(1, "a2", 1)}
+
+
+def test_only_affected_partitions_are_rewritten(spark: SparkSession, tmp_path: Path) -> None:
+    lake = engine(spark, tmp_path / "t")
+    lake.apply(
+        changes(spark, [(i, f"n{i}", i, "I", "1", f"p{i:03d}") for i in range(1, 11)]), 0, "w"
+    )
+    before = partition_files(tmp_path / "t")
+    result = lake.apply(
+        changes(spark, [(3, "x", 3, "U", "2", "q1"), (4, "y", 12, "U", "2", "q2")]), 1, "w"
+    )
+    after = partition_files(tmp_path / "t")
+    assert result.partitions_rewritten == 3  # day=3, day=4 (row left), day=12 (row arrived)
+    untouched = {f"day={d}" for d in (1, 2, 5, 6, 7, 8, 9, 10)}
+    assert {p: after[p] for p in untouched} == {p: before[p] for p in untouched}
+    assert after["day=3"] != before["day=3"]
+    assert "day=4" not in after
+
+
+def test_key_lookup_reads_only_partitions_whose_key_range_can_match(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = engine(spark, tmp_path / "t")
+    rows = [(i, f"n{i}", i // 100, "I", "1", f"p{i:05d}") for i in range(1000)]
+    lake.apply(changes(spark, rows), 0, "w")
+    probe = changes(spark, [(950, "x", 9, "U", "2", "q1"), (5000, "new", 50, "I", "2", "q2")])
+    candidates = lake._candidate_partitions(probe, lake.manifest)
+    assert candidates == ["day=9"]
+
+
+def test_unpartitioned_table_is_rewritten_whole(spark: SparkSession, tmp_path: Path) -> None:
+    lake = engine(spark, tmp_path / "t", partition_by=())
+    lake.apply(changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2")]), 0, "w")
+    lake.apply(changes(spark, [(1, None, None, "D", "2", "p3")]), 1, "w")
+    assert arrow_state(tmp_path / "t") == {(2, "b", 2)}
+
+
+@pytest.mark.parametrize("point", ["lake.after_staging", "lake.after_commit", "lake.mid_publish"])
+def test_crash_anywhere_in_a_batch_then_restart_loses_and_doubles_nothing(
+    spark: SparkSession, tmp_path: Path, crash_raise: pytest.MonkeyPatch, point: str
+) -> None:
+    path = tmp_path / "t"
+    first = [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2")]
+    engine(spark, path).apply(changes(spark, first), 0, "w")
+    second = changes(spark, [(1, "a2", 3, "U", "2", "p3"), (2, None, None, "D", "2", "p4")])
+    crash_raise.setenv("STREAM_CDC_CRASH_AT", point)
+    with pytest.raises(SimulatedCrashError):
+        engine(spark, path).apply(second, 1, "w")
+    crash_raise.delenv("STREAM_CDC_CRASH_AT")
+    # Whatever the crash left, readers can read it.
+    arrow_state(path)
+    restarted = engine(spark, path)
+    restarted.recover()
+    if point == "lake.after_staging":  # not committed: the lake still shows batch 0
+        assert spark_state(spark, path) == {(1, "a", 1), (2, "b", 2)}
+    else:  # committed: rolled forward without re-running the batch
+        assert spark_state(spark, path) == {(1, "a2", 3)}
+    # Spark re-runs the uncommitted batch: applied once, whatever happened before.
+    restarted.apply(second, 1, "w")
+    assert spark_state(spark, path) == {(1, "a2", 3)}
+    assert arrow_state(path) == {(1, "a2", 3)}
+    assert not (path / "_cdc" / "staging").exists() or not os.listdir(path / "_cdc" / "staging")

@@ -1,0 +1,74 @@
+"""From raw records to the canonical change of DESIGN.md, and the rejects."""
+
+from collections.abc import Callable
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from config.models import FilesSource, TableConfig
+from transforms.coerce import coerce_types
+from transforms.derive import add_derived
+from transforms.dms_csv import decode_dms_csv
+from transforms.dms_json import decode_dms_json
+from transforms.dms_parquet import decode_dms_parquet
+from transforms.names import APPLIED_OPS, COMMIT_TS, ERROR, OP, OP_LOAD, POS, SEQ
+from transforms.sequence import encode_sequence
+
+
+def decoder(source: FilesSource, table: TableConfig) -> Callable[[DataFrame], DataFrame]:
+    """The envelope decoder of the source's format, for one table."""
+    names = table.column_names
+    if source.format == "dms-csv":
+        return decode_dms_csv(
+            names,
+            delimiter=source.csv.delimiter,
+            null_value=source.csv.null_value,
+            full_load_has_op=source.csv.full_load_has_op,
+        )
+    if source.format == "dms-json":
+        return decode_dms_json(names, schema_name=table.source_schema, table_name=table.source_name)
+    return decode_dms_parquet(names)
+
+
+def typed_records(source: FilesSource, table: TableConfig) -> Callable[[DataFrame], DataFrame]:
+    """Raw source rows -> typed records, each with `_error` NULL or its reasons."""
+
+    def transform(raw: DataFrame) -> DataFrame:
+        return raw.transform(decoder(source, table)).transform(
+            coerce_types(table.columns, table.keys)
+        )
+
+    return transform
+
+
+def split_rejected(records: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(records to apply, records to quarantine); skipped records are in neither."""
+    good = records.where(F.col(ERROR).isNull() & F.col(OP).isin(*APPLIED_OPS, OP_LOAD))
+    rejected = records.where(F.col(ERROR).isNotNull())
+    return good, rejected
+
+
+def target_columns(table: TableConfig) -> list[str]:
+    """Columns of the target table, in order: declared, then new derived ones."""
+    names = list(table.column_names)
+    names += [d.name for d in table.derived if d.name not in names]
+    return [n for n in names if n not in set(table.except_column_list)]
+
+
+def canonical_changes(table: TableConfig) -> Callable[[DataFrame], DataFrame]:
+    """Valid typed records -> keys, payload, `_op`, `_seq`, `_pos`, `_commit_ts`.
+
+    Full-load rows become inserts: every engine applies I and U alike, as upserts.
+    """
+
+    def transform(good: DataFrame) -> DataFrame:
+        as_insert = F.when(F.col(OP) == OP_LOAD, F.lit("I")).otherwise(F.col(OP))
+        enriched = good.withColumn(OP, as_insert).transform(add_derived(table.derived))
+        if table.commit_ts:
+            enriched = enriched.withColumn(COMMIT_TS, F.expr(table.commit_ts).cast("timestamp"))
+        sequenced = enriched.transform(encode_sequence(table.sequence_by))
+        return sequenced.select(
+            *[F.col(f"`{c}`") for c in target_columns(table)], OP, SEQ, POS, COMMIT_TS
+        )
+
+    return transform

@@ -1,0 +1,57 @@
+"""Type decoded records by the table's declared schema and validate them."""
+
+from collections.abc import Callable, Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
+
+from config.models import ColumnSpec
+from transforms.names import APPLIED_OPS, ERROR, OP, OP_LOAD, SKIPPED_OPS
+
+
+def coerce_types(
+    columns: Sequence[ColumnSpec], keys: Sequence[str]
+) -> Callable[[DataFrame], DataFrame]:
+    """Cast string fields to their declared types; explain every failure in `_error`.
+
+    A failed cast never raises: the record keeps its raw form and goes to quarantine
+    with one reason per bad field.
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        reasons: list[Column] = [F.col(ERROR)]
+        typed: list[Column] = []
+        for spec in columns:
+            source = F.col(f"`{spec.name}`")
+            if isinstance(df.schema[spec.name].dataType, StringType) and spec.type != "string":
+                value = F.expr(f"try_cast(`{spec.name}` AS {spec.type})")
+                reasons.append(
+                    F.when(
+                        source.isNotNull() & value.isNull(),
+                        F.lit(f"column {spec.name}: not a valid {spec.type}"),
+                    )
+                )
+            else:
+                value = source.cast(spec.type)
+            typed.append(value.alias(spec.name))
+        op = F.col(OP)
+        known = op.isin(*APPLIED_OPS, OP_LOAD, *SKIPPED_OPS)
+        reasons.append(F.when(op.isNull() | ~known, F.lit("unknown operation")))
+        for key in keys:
+            reasons.append(
+                F.when(
+                    op.isin(*APPLIED_OPS, OP_LOAD) & F.col(f"`{key}`").isNull(),
+                    F.lit(f"key column {key} is null"),
+                )
+            )
+        error = F.concat_ws("; ", *reasons)
+        others = [c for c in df.columns if c not in {spec.name for spec in columns} | {OP, ERROR}]
+        return df.select(
+            op.alias(OP),
+            *typed,
+            *others,
+            F.when(error == "", F.lit(None)).otherwise(error).alias(ERROR),
+        )
+
+    return transform

@@ -1,0 +1,65 @@
+"""Decode DMS S3-target CSV lines into string records.
+
+Full-load files (LOAD*.csv) have no Op column unless DMS's includeOpForFullLoad
+is set; CDC files start every line with I, U or D. Both are parsed with one
+schema by prefixing full-load lines with the load marker.
+"""
+
+from collections.abc import Callable, Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from transforms.names import COMMIT_TS, ERROR, FILE, OP, OP_LOAD, POS, RAW, SOURCE_FILE
+from transforms.position import file_position, is_full_load
+
+_CORRUPT = "__corrupt"
+
+
+def decode_dms_csv(
+    columns: Sequence[str],
+    *,
+    delimiter: str = ",",
+    null_value: str = "",
+    full_load_has_op: bool = False,
+) -> Callable[[DataFrame], DataFrame]:
+    """Text lines (`value`, `_file`, `_block`) -> `_op` + one string column per field."""
+    fields = [OP, *columns]
+    schema = ", ".join(f"`{name}` string" for name in [*fields, _CORRUPT])
+    options = {
+        "sep": delimiter,
+        "quote": '"',
+        "escape": '"',  # DMS doubles quotes inside quoted fields (RFC 4180)
+        "nullValue": null_value,
+        "mode": "PERMISSIVE",
+        "columnNameOfCorruptRecord": _CORRUPT,
+    }
+
+    def transform(df: DataFrame) -> DataFrame:
+        line = F.col("value")
+        if full_load_has_op:
+            normalized = line
+        else:
+            normalized = F.when(
+                is_full_load(F.col(FILE)), F.concat(F.lit(OP_LOAD + delimiter), line)
+            ).otherwise(line)
+        parsed = df.select(
+            F.col("value").alias(RAW),
+            F.col(FILE).alias(SOURCE_FILE),
+            file_position().alias(POS),
+            F.from_csv(normalized, schema, options).alias("r"),
+        )
+        error = F.when(F.length(F.trim(F.col(RAW))) == 0, F.lit("empty record")).when(
+            F.col(f"r.{_CORRUPT}").isNotNull(),
+            F.lit(f"malformed CSV record: expected {len(fields)} fields (Op + columns)"),
+        )
+        return parsed.select(
+            *[F.col(f"r.`{name}`").alias(name) for name in fields],
+            F.lit(None).cast("timestamp").alias(COMMIT_TS),
+            POS,
+            RAW,
+            SOURCE_FILE,
+            error.alias(ERROR),
+        )
+
+    return transform

@@ -1,0 +1,32 @@
+"""Decode DMS S3-target Parquet rows (already typed) into records."""
+
+from collections.abc import Callable, Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from transforms.names import COMMIT_TS, ERROR, FILE, OP, OP_LOAD, POS, RAW, SOURCE_FILE
+from transforms.position import file_position, is_full_load
+
+
+def decode_dms_parquet(
+    columns: Sequence[str], *, op_column: str = "Op"
+) -> Callable[[DataFrame], DataFrame]:
+    """Rows with an optional `Op` column -> `_op` + the declared columns.
+
+    Full-load files carry no Op: their rows are loads (upserts).
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        op = F.when(is_full_load(F.col(FILE)) & F.col(op_column).isNull(), F.lit(OP_LOAD))
+        return df.select(
+            op.otherwise(F.col(op_column)).alias(OP),
+            *[F.col(f"`{name}`") for name in columns],
+            F.lit(None).cast("timestamp").alias(COMMIT_TS),
+            file_position().alias(POS),
+            F.to_json(F.struct(op_column, *columns)).alias(RAW),
+            F.col(FILE).alias(SOURCE_FILE),
+            F.lit(None).cast("string").alias(ERROR),
+        )
+
+    return transform

@@ -1,0 +1,25 @@
+"""Names of the bookkeeping columns shared by transforms and sinks."""
+
+OP = "_op"  # I, U or D once decoded; raw envelope value before
+SEQ = "_seq"  # encoded sequence_by value; NULL when the change carries none
+POS = "_pos"  # transport position: total order of arrival, tie-break of _seq
+COMMIT_TS = "_commit_ts"  # source commit time, for latency
+ERROR = "_error"  # why a record cannot be applied; NULL when it can
+RAW = "_raw"  # the record as received, kept only for quarantine
+SOURCE_FILE = "_source_file"  # where the record came from, kept only for quarantine
+
+# Input columns that sources attach to every raw record.
+FILE = "_file"
+BLOCK = "_block"
+
+# Raw operation values after decoding, before validation.
+OP_LOAD = "L"  # full-load row: applied as an upsert
+OP_CONTROL = "C"  # DMS control or DDL record: skipped, counted
+OP_OTHER_TABLE = "T"  # a record of another table sharing the stream: skipped, counted
+APPLIED_OPS = ("I", "U", "D")
+SKIPPED_OPS = (OP_CONTROL, OP_OTHER_TABLE)
+
+# Lower than any printable character, so concatenated fields sort like tuples.
+SEP = "\x1f"
+
+BOOKKEEPING = (OP, SEQ, POS, COMMIT_TS)
