@@ -1,0 +1,42 @@
+# Developer entry points. `make` (or `make help`) lists them.
+# Every target works from a fresh clone: the venv and jars are created on demand
+# by scripts/bootstrap.sh, which does nothing when they are already up to date.
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+BIN := $(ROOT)/.venv/bin
+# Extra pytest arguments for `make test`, e.g. make test ARGS="-k delta -x"
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test lint format demo bench clean ci
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## Create/update .venv (with dev tools) and fetch the jars into .jars/
+	@bash $(ROOT)/scripts/bootstrap.sh --dev
+
+test: ## Run the test suite (scripts/test.sh; extra pytest args via ARGS="...")
+	bash $(ROOT)/scripts/test.sh $(ARGS)
+
+lint: setup ## ruff check, ruff format --check and mypy
+	cd $(ROOT) && $(BIN)/ruff check .
+	cd $(ROOT) && $(BIN)/ruff format --check .
+	cd $(ROOT) && $(BIN)/mypy .
+
+format: setup ## ruff format, then ruff check --fix
+	cd $(ROOT) && $(BIN)/ruff format .
+	cd $(ROOT) && $(BIN)/ruff check --fix .
+
+demo: ## Run the job locally: ./spark-submit.sh jobs/stream_cdc.py
+	$(ROOT)/spark-submit.sh $(ROOT)/jobs/stream_cdc.py
+
+bench: setup ## Run the lake scaling benchmark (python -m bench.lake_scaling)
+	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.lake_scaling
+
+clean: ## Remove work/ (checkpoints, lake, zip, results of local runs)
+	rm -rf $(ROOT)/work
+
+ci: ## What CI checks: lint, then test
+	$(MAKE) -f $(ROOT)/Makefile lint
+	$(MAKE) -f $(ROOT)/Makefile test

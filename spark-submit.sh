@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Usage: ./spark-submit.sh [--master URL] [other spark-submit options ...] [APP.py [app args ...]]
+#
+# Runs a PySpark application of this repo with the venv's spark-submit (pyspark 3.5.4):
+#   --master          from --master, else $SPARK_MASTER, else local[2]
+#   --jars            every jar in .jars/ (pinned in jars/pom.xml), plus any --jars given
+#   --py-files        work/dist/stream_cdc.zip (the project's packages), plus any --py-files given
+#   --conf            Delta's SQL extension and catalog (a --conf given here overrides them)
+#   --driver-java-options  log4j2 configured by conf/log4j2.properties (plus any given here)
+# Without APP.py, runs jobs/stream_cdc.py. Options before APP.py go to spark-submit,
+# arguments after it go to the application. Runs scripts/bootstrap.sh first (runtime
+# deps only). Works from any directory and keeps the caller's current directory, so
+# relative paths in configs and arguments are relative to where you run it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DEFAULT_APP="jobs/stream_cdc.py"
+PACKAGES=(jobs sources transforms sinks config runtime simulators)
+
+die() { printf 'spark-submit.sh: error: %s\n' "$*" >&2; exit 2; }
+
+bash "$ROOT/scripts/bootstrap.sh"
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
+
+# --- split the arguments: spark-submit options | APP.py | app args --------------
+master="${SPARK_MASTER:-local[2]}"
+user_jars=""
+user_py_files=""
+user_java_opts=""
+spark_opts=()
+app=""
+no_app_needed=0
+while (($# > 0)); do
+    case "$1" in
+        --master) (($# >= 2)) || die "--master needs a value"; master="$2"; shift 2 ;;
+        --master=*) master="${1#*=}"; shift ;;
+        --jars) (($# >= 2)) || die "--jars needs a value"; user_jars="$2"; shift 2 ;;
+        --jars=*) user_jars="${1#*=}"; shift ;;
+        --py-files) (($# >= 2)) || die "--py-files needs a value"; user_py_files="$2"; shift 2 ;;
+        --py-files=*) user_py_files="${1#*=}"; shift ;;
+        --driver-java-options) (($# >= 2)) || die "--driver-java-options needs a value"
+            user_java_opts="$2"; shift 2 ;;
+        --driver-java-options=*) user_java_opts="${1#*=}"; shift ;;
+        # spark-submit's options that take no value.
+        -h | --help | --version | --usage-error)
+            no_app_needed=1; spark_opts+=("$1"); shift ;;
+        -v | --verbose | --supervise) spark_opts+=("$1"); shift ;;
+        --*=*) spark_opts+=("$1"); shift ;;
+        # Every other spark-submit option takes one value.
+        -*) (($# >= 2)) || die "$1 needs a value"; spark_opts+=("$1" "$2"); shift 2 ;;
+        *) app="$1"; shift; break ;;
+    esac
+done
+if [[ -z "$app" && $no_app_needed == 0 ]]; then
+    app="$ROOT/$DEFAULT_APP"
+elif [[ -n "$app" && ! -e "$app" && -e "$ROOT/$app" ]]; then
+    # e.g. `jobs/stream_cdc.py` given from outside the repo: take it from the repo.
+    app="$ROOT/$app"
+fi
+if [[ -n "$app" && ! -e "$app" ]]; then
+    die "application '$app' not found"
+fi
+
+# --- the project's packages as one zip, rebuilt on every run ----------------------
+# Built into a temporary file and moved into place only when its bytes changed
+# (entries carry a fixed timestamp), so a job already running from the zip is never
+# handed a file rewritten under it.
+zip_path="$ROOT/work/dist/stream_cdc.zip"
+mkdir -p "$(dirname "$zip_path")"
+"$PYSPARK_PYTHON" - "$ROOT" "$zip_path" "${PACKAGES[@]}" <<'PY'
+import os
+import sys
+import tempfile
+import zipfile
+
+root, zip_path, packages = sys.argv[1], sys.argv[2], sys.argv[3:]
+fd, tmp = tempfile.mkstemp(dir=os.path.dirname(zip_path), suffix=".zip.tmp")
+os.close(fd)
+try:
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for package in packages:
+            top = os.path.join(root, package)
+            if not os.path.isdir(top):
+                continue
+            for dirpath, dirnames, filenames in os.walk(top):
+                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+                for name in sorted(filenames):
+                    if name.endswith((".pyc", ".pyo")):
+                        continue
+                    path = os.path.join(dirpath, name)
+                    info = zipfile.ZipInfo(os.path.relpath(path, root), (1980, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.external_attr = 0o644 << 16
+                    with open(path, "rb") as f:
+                        zf.writestr(info, f.read())
+    try:
+        with open(zip_path, "rb") as old, open(tmp, "rb") as new:
+            same = old.read() == new.read()
+    except FileNotFoundError:
+        same = False
+    if same:
+        os.unlink(tmp)
+    else:
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, zip_path)
+except BaseException:
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    raise
+PY
+
+# Local mode: bind the driver to loopback (no "hostname resolves to a loopback
+# address" warning, nothing listening on other interfaces) unless the caller chose.
+if [[ "$master" == local* && -z "${SPARK_LOCAL_IP:-}" ]]; then
+    export SPARK_LOCAL_IP=127.0.0.1
+fi
+
+[[ -n "$STREAM_CDC_JARS" ]] || die "no jar in .jars/ (scripts/bootstrap.sh should have fetched them)"
+jars="$STREAM_CDC_JARS${user_jars:+,$user_jars}"
+py_files="$zip_path${user_py_files:+,$user_py_files}"
+# Quoted for spark's own option parsing, in case the repo path has spaces.
+java_opts="-Dlog4j2.configurationFile=\"$STREAM_CDC_LOG4J2\"${user_java_opts:+ $user_java_opts}"
+
+cmd=(
+    "$ROOT/.venv/bin/spark-submit"
+    --master "$master"
+    --jars "$jars"
+    --py-files "$py_files"
+    --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension
+    --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog
+    --driver-java-options "$java_opts"
+    "${spark_opts[@]}"
+)
+[[ -n "$app" ]] && cmd+=("$app")
+
+# Ctrl-C: the terminal sends SIGINT to the whole foreground process group, i.e. to
+# the JVM that spark-submit becomes AND to the Python driver it starts. If the JVM
+# got it, its shutdown hooks would stop the SparkContext at once, killing the
+# running micro-batch under the Python driver. Ignoring SIGINT here makes the exec'd
+# JVM inherit "ignored" (HotSpot leaves an ignored SIGINT ignored, like under nohup),
+# so only the Python driver reacts: it installs its own SIGINT handler, lets the
+# current batch finish, stops the query and exits, and the JVM then exits with it.
+# (Python keeps an inherited ignored SIGINT too, so the driver must install its
+# handler explicitly with signal.signal; it gets no KeyboardInterrupt by default.)
+trap '' INT
+exec "${cmd[@]}" "$@"
