@@ -5,11 +5,13 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 from pyspark.sql import SparkSession
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming.query import StreamingQuery
 
 from config.models import JobConfig, TableConfig
 from runtime.batch import TableBatchHandler
@@ -20,6 +22,7 @@ from sinks.storage import Storage
 from sources.files import landing_path, read_landing_files
 
 _STOP_WAIT_S = 600
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 @dataclass
@@ -74,7 +77,7 @@ def _start(
     config: JobConfig,
     table: TableConfig,
     engine: Engine,
-    record: TableBatchHandler | object,
+    record: Callable[[BatchMetrics], None],
     *,
     once: bool,
 ) -> StreamingQuery:
@@ -93,7 +96,7 @@ def _start(
         engine=engine,
         quarantine=config.quarantine.path,
         checkpoint=checkpoint,
-        on_batch=record,  # type: ignore[arg-type]
+        on_batch=record,
     )
     writer = (
         read_landing_files(spark, config.source, table)
@@ -119,7 +122,7 @@ def _wait(queries: list[StreamingQuery], stop: threading.Event) -> list[str]:
                 active.remove(query)
                 exception = query.exception()
                 if exception is not None:
-                    errors.append(f"{query.name}: {exception.desc}")
+                    errors.append(f"{query.name}: {_first_line(exception)}")
         if stop.is_set():
             for query in active:
                 _stop_after_batch(query)
@@ -139,7 +142,12 @@ def _stop_after_batch(query: StreamingQuery) -> None:
     query.stop()
 
 
-def _install_stop_handler(stop: threading.Event) -> signal.Handlers | object:
+def _first_line(exception: BaseException) -> str:
+    text = str(exception).strip()
+    return text.splitlines()[0] if text else type(exception).__name__
+
+
+def _install_stop_handler(stop: threading.Event) -> _Handler:
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt

@@ -402,8 +402,8 @@ class LakeEngine:
         return column.cast("string")
 
     def _partition_path(self, values: Sequence[Any]) -> str:
-        utils: Any = self._spark.sparkContext._jvm.org.apache.spark.sql.catalyst.catalog
-        escape = utils.ExternalCatalogUtils
+        jvm: Any = self._spark.sparkContext._jvm
+        escape = jvm.org.apache.spark.sql.catalyst.catalog.ExternalCatalogUtils
         return "/".join(
             str(escape.getPartitionPathString(name, None if v is None else str(v)))
             for name, v in zip(self._parts, values, strict=True)

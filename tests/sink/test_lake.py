@@ -6,7 +6,7 @@ Changes are given directly in canonical form: keys, payload, _op, _seq, _pos.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow.dataset as pads
@@ -17,10 +17,9 @@ from sinks.crash import SimulatedCrashError
 from sinks.lake import LakeEngine
 
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
-Row = tuple[int, str | None, int | None, str, str | None, str]
 
 
-def changes(spark: SparkSession, rows: list[Row]) -> DataFrame:
+def changes(spark: SparkSession, rows: Sequence[tuple[object, ...]]) -> DataFrame:
     return spark.createDataFrame([(*r, None) for r in rows], SCHEMA)
 
 
@@ -133,7 +132,7 @@ def test_equal_sequence_tie_goes_to_the_later_position_without_duplicates(
 def test_out_of_order_batches_converge_to_the_same_state(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    batches = [
+    batches: list[list[tuple[object, ...]]] = [
         [(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2")],
         [(1, "a2", 2, "U", "2", "p3"), (3, "c", 3, "I", "2", "p4")],
         [(2, None, None, "D", "3", "p5"), (1, "a3", 1, "U", "3", "p6")],
