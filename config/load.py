@@ -88,6 +88,6 @@ def _redact(value: Any) -> Any:
         return "***"
     if isinstance(value, Mapping):
         return {k: _redact(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_redact(v) for v in value]
     return value

@@ -52,6 +52,6 @@ def newer_than(seq: Column, pos: Column, held_seq: Column, held_pos: Column) -> 
     A NULL sequence sorts first, so any sequenced change beats an unsequenced tombstone.
     """
     held_nothing = held_pos.isNull()
-    seq_after = (held_seq.isNull() & seq.isNotNull()) | (seq > held_seq)
+    seq_after = (held_seq.isNull() & seq.isNotNull()) | F.coalesce(seq > held_seq, F.lit(False))
     seq_equal = seq.eqNullSafe(held_seq)
     return held_nothing | seq_after | (seq_equal & (pos > held_pos))

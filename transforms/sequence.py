@@ -39,7 +39,7 @@ def encode_value(value: Column, data_type: DataType) -> Column:
     if isinstance(data_type, DateType):
         return F.date_format(value, "yyyyMMdd")
     if isinstance(data_type, _INTEGRAL):
-        shifted = value.cast("decimal(20,0)") + F.lit(_OFFSET).cast("decimal(20,0)")
+        shifted = value.cast("decimal(20,0)") + F.lit(str(_OFFSET)).cast("decimal(20,0)")
         return F.lpad(shifted.cast("string"), 20, "0")
     if isinstance(data_type, StringType):
         return value
