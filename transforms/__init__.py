@@ -9,7 +9,7 @@ from transforms.derive import add_derived
 from transforms.dms_csv import decode_dms_csv
 from transforms.dms_json import decode_dms_json
 from transforms.dms_parquet import decode_dms_parquet
-from transforms.ordering import fill_missing_sequence, latest_per_key, newer_than
+from transforms.ordering import latest_per_key, newer_than
 from transforms.sequence import encode_sequence
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "decode_dms_json",
     "decode_dms_parquet",
     "encode_sequence",
-    "fill_missing_sequence",
     "latest_per_key",
     "newer_than",
     "split_rejected",

@@ -1,11 +1,14 @@
 """Which change of a key wins: the sink semantics every engine shares.
 
-Order of two changes of one key: `(_seq, _pos)`, compared as strings.
+Two changes of one key are ordered by `(_seq, _pos)`: the sequence_by values, then
+the transport position (arrival order; for DMS, commit order).
 
-Changes without a sequence value (`_seq` NULL: DMS delete rows carry only the key)
-are ordered right after the newest change of the same key that arrived before
-them: first among earlier rows of the batch, else what the target holds for the
-key. A delete of a key never seen keeps a NULL `_seq`, which sorts before any value.
+A change without a sequence value (`_seq` NULL: DMS delete rows carry only the
+key) is ordered by position alone: it comes after every change of its key with a
+smaller `_pos` and before every change with a larger one. Inside a batch it takes
+the newest `_seq` of its key's earlier rows for the purpose of sorting; the target
+keeps its `_seq` NULL, so later comparisons stay positional whichever batch
+delivers the other changes.
 """
 
 from collections.abc import Callable, Sequence
@@ -15,9 +18,11 @@ from pyspark.sql import functions as F
 
 from transforms.names import POS, SEQ
 
+_ORDER = "__order_seq"
 
-def fill_missing_sequence(keys: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
-    """Give a change without `_seq` the newest `_seq` of its key that arrived before it."""
+
+def latest_per_key(keys: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
+    """Keep exactly one change per key, the newest; never ties, `_seq` left as it was."""
 
     def transform(df: DataFrame) -> DataFrame:
         earlier = (
@@ -25,33 +30,29 @@ def fill_missing_sequence(keys: Sequence[str]) -> Callable[[DataFrame], DataFram
             .orderBy(F.col(POS))
             .rowsBetween(Window.unboundedPreceding, Window.currentRow)
         )
-        return df.withColumn(SEQ, F.coalesce(F.col(SEQ), F.max(SEQ).over(earlier)))
-
-    return transform
-
-
-def latest_per_key(keys: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
-    """Keep exactly one change per key: the greatest (_seq, _pos); never ties."""
-
-    def transform(df: DataFrame) -> DataFrame:
         newest_first = Window.partitionBy(*keys).orderBy(
-            F.col(SEQ).desc_nulls_last(), F.col(POS).desc()
+            F.col(_ORDER).desc_nulls_last(), F.col(POS).desc()
         )
         return (
-            df.withColumn("__rank", F.row_number().over(newest_first))
+            df.withColumn(_ORDER, F.coalesce(F.col(SEQ), F.max(SEQ).over(earlier)))
+            .withColumn("__rank", F.row_number().over(newest_first))
             .where(F.col("__rank") == 1)
-            .drop("__rank")
+            .drop("__rank", _ORDER)
         )
 
     return transform
 
 
 def newer_than(seq: Column, pos: Column, held_seq: Column, held_pos: Column) -> Column:
-    """True when (seq, pos) is after what the target holds (or it holds nothing).
+    """True when the change (seq, pos) comes after what the target holds; never NULL.
 
-    A NULL sequence sorts first, so any sequenced change beats an unsequenced tombstone.
+    Holding nothing: true. Either side without a sequence value: by position.
+    Otherwise by sequence value, then position.
     """
-    held_nothing = held_pos.isNull()
-    seq_after = (held_seq.isNull() & seq.isNotNull()) | F.coalesce(seq > held_seq, F.lit(False))
-    seq_equal = seq.eqNullSafe(held_seq)
-    return held_nothing | seq_after | (seq_equal & (pos > held_pos))
+    positional = seq.isNull() | held_seq.isNull()
+    by_sequence = (seq > held_seq) | ((seq == held_seq) & (pos > held_pos))
+    return (
+        F.when(held_pos.isNull(), F.lit(True))
+        .when(positional, F.coalesce(pos > held_pos, F.lit(False)))
+        .otherwise(F.coalesce(by_sequence, F.lit(False)))
+    )

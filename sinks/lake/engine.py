@@ -31,7 +31,7 @@ from sinks.crash import crash_point
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
 from sinks.storage import Storage
 from transforms.names import BOOKKEEPING, OP, POS, SEQ
-from transforms.ordering import fill_missing_sequence, latest_per_key, newer_than
+from transforms.ordering import latest_per_key, newer_than
 
 _DELETED = "_deleted"
 _HELD = "__held"
@@ -201,7 +201,7 @@ class LakeEngine:
 
     def _decide(self, changes: DataFrame, held: DataFrame | None) -> DataFrame:
         """Last change per key, with `__accepted` = newer than what the target holds."""
-        filled = changes.transform(fill_missing_sequence(self._keys))
+        latest = changes.transform(latest_per_key(self._keys))
         if held is None:
             held_cols = [
                 F.lit(None).cast("string").alias(f"{_HELD}_seq"),
@@ -212,13 +212,11 @@ class LakeEngine:
                     for p in self._parts
                 ],
             ]
-            joined = filled.select("*", *held_cols)
+            joined = latest.select("*", *held_cols)
         else:
-            joined = filled.join(held, self._keys, "left")
-        resolved = joined.withColumn(SEQ, F.coalesce(F.col(SEQ), F.col(f"{_HELD}_seq")))
-        latest = resolved.transform(latest_per_key(self._keys))
+            joined = latest.join(held, self._keys, "left")
         guard = newer_than(F.col(SEQ), F.col(POS), F.col(f"{_HELD}_seq"), F.col(f"{_HELD}_pos"))
-        return latest.withColumn("__accepted", guard)
+        return joined.withColumn("__accepted", guard)
 
     def _affected_partitions(self, accepted: DataFrame) -> set[str]:
         if not self._parts:

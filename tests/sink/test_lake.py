@@ -100,24 +100,25 @@ def test_delete_then_newer_reinsert_brings_the_row_back(
     assert spark_state(spark, tmp_path / "t") == {(1, "again", 3)}
 
 
-def test_delete_without_sequence_follows_the_change_before_it(
+def test_delete_without_sequence_is_ordered_by_position_whatever_batch_brings_it(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    """DMS delete rows carry only the key: they order right after the key's latest change."""
+    """DMS delete rows carry only the key: they sit between the changes of their key
+    by position, even when a file of earlier position is delivered in a later batch."""
     lake = engine(spark, tmp_path / "t")
     lake.apply(changes(spark, [(1, "a", 1, "I", "5", "p1"), (2, "b", 1, "I", "5", "p1b")]), 0, "w")
-    # Across batches: inherits the held "5", arrives later: deletes.
-    lake.apply(changes(spark, [(1, None, None, "D", None, "p2")]), 1, "w")
-    # Within a batch: U then D (no sequence) then nothing: the delete wins.
+    # Key 1: the delete (position p5) arrives before an update of position p3.
+    lake.apply(changes(spark, [(1, None, None, "D", None, "p5")]), 1, "w")
+    late = lake.apply(changes(spark, [(1, "before-delete", 2, "U", "6", "p3")]), 2, "w")
+    assert late.stale == 1
+    # Key 2: U then D (no sequence) inside one batch: the delete wins.
     lake.apply(
-        changes(spark, [(2, "b2", 1, "U", "6", "p3"), (2, None, None, "D", None, "p4")]), 2, "w"
+        changes(spark, [(2, "b2", 1, "U", "6", "p6"), (2, None, None, "D", None, "p7")]), 3, "w"
     )
     assert spark_state(spark, tmp_path / "t") == set()
-    # An older update arriving later does not resurrect either key.
-    lake.apply(
-        changes(spark, [(1, "old", 1, "U", "4", "p5"), (2, "old", 1, "U", "6", "p0")]), 3, "w"
-    )
-    assert spark_state(spark, tmp_path / "t") == set()
+    # A change of a later position brings a key back.
+    lake.apply(changes(spark, [(1, "back", 4, "I", "1", "p8")]), 4, "w")
+    assert spark_state(spark, tmp_path / "t") == {(1, "back", 4)}
 
 
 def test_equal_sequence_tie_goes_to_the_later_position_without_duplicates(

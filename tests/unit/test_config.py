@@ -1,0 +1,187 @@
+"""Config loading: validation names the key, --set overrides, printing redacts secrets."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from config.load import ConfigError, _redact, load_config, redacted_yaml
+from config.models import JobConfig
+
+DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
+
+
+def _demo_raw() -> dict[str, Any]:
+    raw: dict[str, Any] = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    return raw
+
+
+def _write(tmp_path: Path, raw: dict[str, Any]) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def _error(path: Path, overrides: list[str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, overrides or [])
+    return str(caught.value)
+
+
+def test_demo_config_loads() -> None:
+    config = load_config(DEMO)
+
+    assert config.name == "cases_demo"
+    assert config.source.format == "dms-csv"
+    assert config.source.max_files_per_trigger == 2
+    table = config.tables[0]
+    assert table.keys == ["oid__id"]
+    assert table.partition_by == ["year", "month", "day"]
+    assert table.sequence_by == ["prep_flow_runtime"]
+    assert table.column_names[:3] == ["oid__id", "case_type", "cases"]
+    assert [c.type for c in table.columns if c.name in ("cases", "lat")] == ["int", "double"]
+
+
+def test_unknown_key_fails_naming_its_dotted_path(tmp_path: Path) -> None:
+    raw = _demo_raw()
+    raw["tables"][0]["kyes"] = raw["tables"][0].pop("keys")
+
+    message = _error(_write(tmp_path, raw))
+
+    assert "tables.0.kyes: unknown key" in message
+    assert "tables.0.keys: Field required" in message
+
+
+def test_unknown_top_level_key_fails_naming_it(tmp_path: Path) -> None:
+    raw = _demo_raw()
+    raw["trigger_intreval"] = "1 second"
+
+    assert "trigger_intreval: unknown key" in _error(_write(tmp_path, raw))
+
+
+def test_wrong_type_fails_naming_the_key() -> None:
+    message = _error(DEMO, ["source.max_files_per_trigger=many"])
+
+    assert "source.max_files_per_trigger: Input should be a valid integer" in message
+
+
+def test_unsupported_column_type_fails_naming_the_column() -> None:
+    message = _error(DEMO, ["tables.0.columns.2.type=varchar(10)"])
+
+    assert "tables.0.columns.2.type:" in message
+    assert "unsupported type 'varchar(10)'" in message
+
+
+def test_keys_not_among_columns_fails() -> None:
+    message = _error(DEMO, ["tables.0.keys=[oid_id]"])
+
+    assert "tables.0: " in message
+    assert "keys: ['oid_id'] not among columns" in message
+
+
+def test_partition_by_not_among_columns_fails() -> None:
+    message = _error(DEMO, ["tables.0.partition_by=[year, week]"])
+
+    assert "tables.0: " in message
+    assert "partition_by: ['week'] not among columns" in message
+
+
+def test_set_overrides_a_nested_value() -> None:
+    config = load_config(DEMO, ["target.path=/tmp/elsewhere", "source.csv.delimiter=;"])
+
+    assert config.target.path == "/tmp/elsewhere"
+    assert config.source.csv.delimiter == ";"
+
+
+def test_set_overrides_through_a_list_index() -> None:
+    config = load_config(
+        DEMO, ["tables.0.columns.2.type=bigint", "tables.0.sequence_by=[prep_flow_runtime, cases]"]
+    )
+
+    assert config.tables[0].columns[2].name == "cases"
+    assert config.tables[0].columns[2].type == "bigint"
+    assert config.tables[0].sequence_by == ["prep_flow_runtime", "cases"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("tables.1.name=x", "--set tables.1.name: '1' is not an index of a 1-item list"),
+        ("tables.first.name=x", "--set tables.first.name: 'first' is not an index"),
+        ("name.x=1", "--set name.x: 'x' is below a value, not a mapping"),
+        ("target.path", "--set 'target.path': expected key=value"),
+    ],
+)
+def test_bad_set_override_fails_with_a_message_naming_it(override: str, message: str) -> None:
+    assert message in _error(DEMO, [override])
+
+
+def test_missing_config_file_fails(tmp_path: Path) -> None:
+    assert "config file not found" in _error(tmp_path / "absent.yaml")
+
+
+def test_redacted_yaml_round_trips_to_the_same_config() -> None:
+    config = load_config(DEMO)
+
+    reloaded = JobConfig.model_validate(yaml.safe_load(redacted_yaml(config)))
+
+    assert reloaded == config
+
+
+class _Credentials(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user: str
+    password: SecretStr
+
+
+class _JobWithSecrets(JobConfig):
+    """A JobConfig with secrets nested in a model, a list, a mapping and a tuple."""
+
+    credentials: _Credentials
+    replicas: list[_Credentials]
+    tokens: dict[str, SecretStr]
+    fallback: tuple[str, SecretStr]
+
+
+SECRETS = ("pw-primary", "pw-replica", "tok-api", "tok-fallback")
+
+
+def _with_secrets() -> _JobWithSecrets:
+    raw = _demo_raw()
+    raw["credentials"] = {"user": "etl", "password": SECRETS[0]}
+    raw["replicas"] = [{"user": "ro", "password": SECRETS[1]}]
+    raw["tokens"] = {"api": SECRETS[2]}
+    raw["fallback"] = ["svc", SECRETS[3]]
+    return _JobWithSecrets.model_validate(raw)
+
+
+def test_redacted_yaml_hides_nested_secrets_and_keeps_other_values() -> None:
+    text = redacted_yaml(_with_secrets())
+
+    for secret in SECRETS:
+        assert secret not in text
+    printed = yaml.safe_load(text)
+    assert printed["credentials"] == {"user": "etl", "password": "***"}
+    assert printed["replicas"] == [{"user": "ro", "password": "***"}]
+    assert printed["tokens"] == {"api": "***"}
+    assert printed["fallback"] == ["svc", "***"]
+    assert printed["tables"][0]["keys"] == ["oid__id"]
+
+
+def test_redact_leaves_no_secret_value_anywhere() -> None:
+    def secrets_in(value: object) -> list[SecretStr]:
+        if isinstance(value, SecretStr):
+            return [value]
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in secrets_in(v)]
+        if isinstance(value, list | tuple | set):
+            return [s for v in value for s in secrets_in(v)]
+        return []
+
+    dumped = _with_secrets().model_dump()
+    assert len(secrets_in(dumped)) == 4
+
+    assert secrets_in(_redact(dumped)) == []
