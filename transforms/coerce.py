@@ -16,7 +16,7 @@ def coerce_types(
     """Cast string fields to their declared types; explain every failure in `_error`.
 
     A failed cast never raises: the record keeps its raw form and goes to quarantine
-    with one reason per bad field.
+    with one reason per bad field (or only the decoding reason if it could not be decoded).
     """
 
     def transform(df: DataFrame) -> DataFrame:
@@ -45,7 +45,10 @@ def coerce_types(
                     F.lit(f"key column {key} is null"),
                 )
             )
-        error = F.concat_ws("; ", *reasons)
+        # A record that could not be decoded has only its decoding reason.
+        error = F.when(F.col(ERROR).isNotNull(), F.col(ERROR)).otherwise(
+            F.concat_ws("; ", *reasons[1:])
+        )
         others = [c for c in df.columns if c not in {spec.name for spec in columns} | {OP, ERROR}]
         return df.select(
             op.alias(OP),

@@ -24,7 +24,9 @@ JOB = REPO / "jobs" / "stream_cdc.py"
 pytestmark = pytest.mark.e2e
 
 
-def run_job(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+def run_job(
+    cwd: Path, *args: str, timeout: int = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(LAUNCHER), str(JOB), *args],
         cwd=cwd,
@@ -33,6 +35,7 @@ def run_job(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedPr
         timeout=timeout,
         stdin=subprocess.DEVNULL,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -109,6 +112,23 @@ def test_demo_lake_equals_the_independently_computed_most_recent_state(tmp_path:
     assert second.returncode == 0, second.stderr[-4000:]
     assert lake_rows(lake) == actual
     assert "0 batch(es)" in second.stdout
+
+
+@pytest.mark.parametrize("point", ["lake.after_staging", "lake.mid_publish"])
+def test_driver_killed_inside_a_batch_then_restarted_loses_and_doubles_nothing(
+    tmp_path: Path, point: str
+) -> None:
+    killed = run_job(tmp_path, env={"STREAM_CDC_CRASH_AT": point})
+    assert killed.returncode != 0, "the crash point did not fire"
+    lake = tmp_path / "work" / "demo" / "lake" / "cases"
+    if lake.exists():
+        pads.dataset(str(lake), format="parquet", partitioning="hive").to_table()  # readable
+
+    restarted = run_job(tmp_path)
+    assert restarted.returncode == 0, restarted.stderr[-4000:]
+    reference = generate(tmp_path / "reference")
+    expected = {key: expected_row(raw) for key, raw in reference.final_rows.items()}
+    assert lake_rows(lake) == expected
 
 
 def test_print_config_shows_the_effective_config_and_starts_nothing() -> None:

@@ -191,7 +191,7 @@ def test_rejected_records_are_kept_with_reasons_and_not_applied(
             (BAD_INT, CDC, "column cases: not a valid int"),
             (SHORT, CDC, "malformed CSV record: expected 14 fields (Op + columns)"),
             (NULL_KEY, CDC, "key column oid__id is null"),
-            ("", CDC, "empty record; unknown operation"),
+            ("", CDC, "empty record"),
         ],
         "_raw string, _source_file string, _error string",
     )

@@ -103,10 +103,10 @@ def test_every_bad_field_is_reported_joined_by_semicolons(spark: SparkSession) -
     )
 
 
-def test_decoder_error_comes_first_and_is_kept(spark: SparkSession) -> None:
-    typed = _coerce(spark, [("U", "k1", "abc", None, None, None, "p1", "malformed CSV record")])
+def test_decoder_error_is_the_only_reason_of_an_undecodable_record(spark: SparkSession) -> None:
+    typed = _coerce(spark, [(None, "k1", "abc", None, None, None, "p1", "malformed CSV record")])
 
-    expected = [("p1", "malformed CSV record; column cases: not a valid int")]
+    expected = [("p1", "malformed CSV record")]
     assert_df_equality(_errors(typed), _expected_errors(spark, expected), ignore_nullable=True)
 
 
