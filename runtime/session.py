@@ -8,7 +8,6 @@ SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
     # Partition overwrites are done by the lake engine, never by Spark's discovery.
     "spark.sql.sources.partitionOverwriteMode": "static",
-    "spark.sql.adaptive.enabled": "true",
 }
 
 
