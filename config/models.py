@@ -7,10 +7,11 @@ Every model forbids unknown keys: a typo fails before Spark starts.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TYPE = re.compile(
@@ -43,7 +44,7 @@ SparkType = Annotated[str, AfterValidator(_spark_type)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class ColumnSpec(_Strict):
@@ -152,6 +153,36 @@ class LakeTarget(_Strict):
         return self
 
 
+class RedshiftTarget(_Strict):
+    """A warehouse table kept by staged merges: Amazon Redshift, or PostgreSQL locally.
+
+    The password is read from the environment variable named by `password_env`,
+    never from the config file.
+    """
+
+    kind: Literal["redshift"] = "redshift"
+    dialect: Literal["redshift", "postgres"] = "redshift"
+    host: str = Field(min_length=1)
+    port: int = Field(default=5439, ge=1, le=65535)
+    database: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+    password_env: str = Field(default="REDSHIFT_PASSWORD", min_length=1)
+    db_schema: Identifier = Field(default="public", alias="schema")
+    connect_timeout_s: int = Field(default=10, ge=1)
+
+    @property
+    def password(self) -> SecretStr:
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ValueError(
+                f"target.password_env: environment variable {self.password_env} is not set"
+            )
+        return SecretStr(value)
+
+
+Target = Annotated[LakeTarget | RedshiftTarget, Field(discriminator="kind")]
+
+
 class QuarantineConfig(_Strict):
     """Where undecodable records go, with the reason; holds raw data: protect it."""
 
@@ -166,7 +197,7 @@ class JobConfig(_Strict):
     trigger_interval: str = "10 seconds"
     source: FilesSource
     tables: list[TableConfig] = Field(min_length=1)
-    target: LakeTarget
+    target: Target
     quarantine: QuarantineConfig
 
     @model_validator(mode="after")

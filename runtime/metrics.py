@@ -97,11 +97,11 @@ def render_summary(tables: list[TableSummary], duration_s: float, quarantine: st
             f"    applied              {t.upserts} upserts, {t.deletes} deletes,"
             f" {t.stale} stale ignored",
             f"    partitions rewritten {t.partitions_rewritten}",
-            f"    rows in the lake     {_or_unchanged(t.rows_in_table)}",
-            f"    lake                 {t.location}",
+            f"    rows in the table    {_or_unknown(t.rows_in_table)}",
+            f"    table                {t.location}",
         ]
     return "\n".join(lines)
 
 
-def _or_unchanged(value: int | None) -> str:
-    return "unchanged" if value is None else str(value)
+def _or_unknown(value: int | None) -> str:
+    return "-" if value is None else str(value)

@@ -13,11 +13,13 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from config.models import JobConfig, TableConfig
+from config.models import JobConfig, LakeTarget, TableConfig
 from runtime.batch import TableBatchHandler
 from runtime.metrics import BatchMetrics, TableSummary, log
 from sinks.base import Engine
 from sinks.lake import LakeEngine
+from sinks.redshift import WarehouseEngine
+from sinks.redshift.engine import ConnectionSettings
 from sinks.storage import Storage
 from sources.files import landing_path, read_landing_files
 
@@ -35,15 +37,28 @@ class Run:
     errors: list[str] = field(default_factory=list)
 
 
-def lake_engine(spark: SparkSession, config: JobConfig, table: TableConfig) -> LakeEngine:
-    return LakeEngine(
-        spark,
-        f"{config.target.path.rstrip('/')}/{table.name}",
-        keys=table.keys,
-        partition_by=table.partition_by,
-        state_dir=config.target.state_dir,
-        max_records_per_file=config.target.max_records_per_file,
+def make_engine(spark: SparkSession, config: JobConfig, table: TableConfig) -> Engine:
+    """The target's engine for one table: the only place that knows the kinds of target."""
+    target = config.target
+    if isinstance(target, LakeTarget):
+        return LakeEngine(
+            spark,
+            f"{target.path.rstrip('/')}/{table.name}",
+            keys=table.keys,
+            partition_by=table.partition_by,
+            state_dir=target.state_dir,
+            max_records_per_file=target.max_records_per_file,
+        )
+    settings = ConnectionSettings(
+        dialect=target.dialect,
+        host=target.host,
+        port=target.port,
+        database=target.database,
+        user=target.user,
+        password=target.password.get_secret_value(),
+        connect_timeout_s=target.connect_timeout_s,
     )
+    return WarehouseEngine(settings, schema=target.db_schema, table=table.name, keys=table.keys)
 
 
 def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
@@ -56,9 +71,9 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     lock = threading.Lock()
     try:
         for table in config.tables:
-            engine: Engine = lake_engine(spark, config, table)
+            engine = make_engine(spark, config, table)
             engine.recover()
-            summary = TableSummary(table.name, _location(spark, config, table))
+            summary = TableSummary(table.name, engine.location)
             summaries.append(summary)
 
             def record(metrics: BatchMetrics, summary: TableSummary = summary) -> None:
@@ -155,7 +170,3 @@ def _install_stop_handler(stop: threading.Event) -> _Handler:
         stop.set()
 
     return signal.signal(signal.SIGINT, handler)
-
-
-def _location(spark: SparkSession, config: JobConfig, table: TableConfig) -> str:
-    return Storage(spark, f"{config.target.path.rstrip('/')}/{table.name}").root

@@ -32,6 +32,8 @@ class Engine(Protocol):
     (writer_id, batch_id) changes nothing.
     """
 
+    location: str  # where users read the table, for the summary
+
     def recover(self) -> None:
         """Finish or discard whatever a crashed process left half done."""
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
 from pyspark.sql import SparkSession
 
 from runtime.session import SETTINGS
+from sinks.redshift.engine import ConnectionSettings
+from tests.postgres import postgres_server
 
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
+    # Python workers must use this interpreter (the venv), whatever launched pytest.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master("local[2]")
         .appName("stream-cdc-tests")
@@ -31,3 +36,10 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[ConnectionSettings]:
+    """A real PostgreSQL server on loopback for the whole session."""
+    with postgres_server() as settings:
+        yield settings

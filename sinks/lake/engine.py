@@ -55,6 +55,7 @@ class LakeEngine:
         self._spark = spark
         self._storage = Storage(spark, table_path)
         self.path = self._storage.root
+        self.location = self.path
         self._keys = list(keys)
         self._parts = list(partition_by)
         self._state = f"{self.path}/{state_dir}"

@@ -93,7 +93,7 @@ def test_demo_lake_equals_the_independently_computed_most_recent_state(tmp_path:
     mismatched = [k for k in expected if actual[k] != expected[k]]
     assert not mismatched, f"{len(mismatched)} rows differ"
 
-    assert f"rows in the lake     {len(expected)}" in first.stdout
+    assert f"rows in the table    {len(expected)}" in first.stdout
     assert f"rows quarantined     {reference.bad_records}" in first.stdout
     quarantined = [
         json.loads(line)
@@ -204,7 +204,7 @@ def test_running_stream_picks_up_new_files_and_stops_cleanly_on_ctrl_c(tmp_path:
             proc.wait(timeout=30)
     assert proc.returncode == 0, err[-4000:]
     assert "stop requested" in out + err
-    assert f"rows in the lake     {len(reference.final_rows)}" in out
+    assert f"rows in the table    {len(reference.final_rows)}" in out
 
 
 def _deliver(file: Path, folder: Path) -> None:

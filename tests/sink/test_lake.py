@@ -1,4 +1,4 @@
-"""The lake engine obeys every rule of DESIGN.md's sink semantics.
+"""What is specific to the lake engine; the shared rules are in tests/contract.
 
 Changes are given directly in canonical form: keys, payload, _op, _seq, _pos.
 """
@@ -77,98 +77,6 @@ def test_update_moving_partition_leaves_no_copy_and_removes_empty_partition(
     lake.apply(changes(spark, [(1, "moved", 5, "U", "2", "p2")]), 1, "w")
     assert spark_state(spark, tmp_path / "t") == {(1, "moved", 5)}
     assert not (tmp_path / "t" / "day=1").exists()
-
-
-def test_delete_tombstone_stops_a_late_older_update_from_resurrecting(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    lake = engine(spark, tmp_path / "t")
-    lake.apply(changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2")]), 0, "w")
-    lake.apply(changes(spark, [(1, None, None, "D", "5", "p3")]), 1, "w")
-    late = lake.apply(changes(spark, [(1, "late", 1, "U", "3", "p4")]), 2, "w")
-    assert late.stale == 1
-    assert spark_state(spark, tmp_path / "t") == {(2, "b", 1)}
-
-
-def test_delete_then_newer_reinsert_brings_the_row_back(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    lake = engine(spark, tmp_path / "t")
-    lake.apply(changes(spark, [(1, "a", 1, "I", "1", "p1")]), 0, "w")
-    lake.apply(changes(spark, [(1, None, None, "D", "2", "p2")]), 1, "w")
-    lake.apply(changes(spark, [(1, "again", 3, "I", "3", "p3")]), 2, "w")
-    assert spark_state(spark, tmp_path / "t") == {(1, "again", 3)}
-
-
-def test_delete_without_sequence_is_ordered_by_position_whatever_batch_brings_it(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    """DMS delete rows carry only the key: they sit between the changes of their key
-    by position, even when a file of earlier position is delivered in a later batch."""
-    lake = engine(spark, tmp_path / "t")
-    lake.apply(changes(spark, [(1, "a", 1, "I", "5", "p1"), (2, "b", 1, "I", "5", "p1b")]), 0, "w")
-    # Key 1: the delete (position p5) arrives before an update of position p3.
-    lake.apply(changes(spark, [(1, None, None, "D", None, "p5")]), 1, "w")
-    late = lake.apply(changes(spark, [(1, "before-delete", 2, "U", "6", "p3")]), 2, "w")
-    assert late.stale == 1
-    # Key 2: U then D (no sequence) inside one batch: the delete wins.
-    lake.apply(
-        changes(spark, [(2, "b2", 1, "U", "6", "p6"), (2, None, None, "D", None, "p7")]), 3, "w"
-    )
-    assert spark_state(spark, tmp_path / "t") == set()
-    # A change of a later position brings a key back.
-    lake.apply(changes(spark, [(1, "back", 4, "I", "1", "p8")]), 4, "w")
-    assert spark_state(spark, tmp_path / "t") == {(1, "back", 4)}
-
-
-def test_equal_sequence_tie_goes_to_the_later_position_without_duplicates(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    lake = engine(spark, tmp_path / "t")
-    batch = [(1, "first", 1, "I", "7", "p1"), (1, "second", 2, "U", "7", "p2")]
-    lake.apply(changes(spark, batch), 0, "w")
-    assert spark_state(spark, tmp_path / "t") == {(1, "second", 2)}
-
-
-def test_out_of_order_batches_converge_to_the_same_state(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    batches: list[list[tuple[object, ...]]] = [
-        [(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2")],
-        [(1, "a2", 2, "U", "2", "p3"), (3, "c", 3, "I", "2", "p4")],
-        [(2, None, None, "D", "3", "p5"), (1, "a3", 1, "U", "3", "p6")],
-    ]
-    forward = engine(spark, tmp_path / "forward")
-    for i, b in enumerate(batches):
-        forward.apply(changes(spark, b), i, "w")
-    backward = engine(spark, tmp_path / "backward")
-    for i, b in enumerate(reversed(batches)):
-        backward.apply(changes(spark, b), i, "w")
-    expected = {(1, "a3", 1), (3, "c", 3)}
-    assert spark_state(spark, tmp_path / "forward") == expected
-    assert spark_state(spark, tmp_path / "backward") == expected
-
-
-def test_same_batch_id_twice_changes_nothing(spark: SparkSession, tmp_path: Path) -> None:
-    lake = engine(spark, tmp_path / "t")
-    batch = changes(spark, [(1, "a", 1, "I", "1", "p1")])
-    lake.apply(batch, 0, "w")
-    before = partition_files(tmp_path / "t")
-    again = lake.apply(batch, 0, "w")
-    assert again.skipped
-    assert partition_files(tmp_path / "t") == before
-
-
-def test_replay_by_a_new_writer_is_stopped_by_the_sequence_guard(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    """A new checkpoint restarts batch ids: its replays are stale, never duplicates."""
-    lake = engine(spark, tmp_path / "t")
-    first = [(1, "a", 1, "I", "1", "p1"), (1, "a2", 1, "U", "2", "p2")]
-    lake.apply(changes(spark, first), 0, "old-checkpoint")
-    replay = lake.apply(changes(spark, first), 0, "new-checkpoint")
-    assert (replay.skipped, replay.stale, replay.upserts) == (False, 1, 0)
-    assert spark_state(spark, tmp_path / "t") == {(1, "a2", 1)}
 
 
 def test_only_affected_partitions_are_rewritten(spark: SparkSession, tmp_path: Path) -> None:

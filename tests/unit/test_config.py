@@ -8,7 +8,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from config.load import ConfigError, _redact, load_config, redacted_yaml
-from config.models import JobConfig
+from config.models import JobConfig, LakeTarget, RedshiftTarget
 
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
 
@@ -91,8 +91,28 @@ def test_partition_by_not_among_columns_fails() -> None:
 def test_set_overrides_a_nested_value() -> None:
     config = load_config(DEMO, ["target.path=/tmp/elsewhere", "source.csv.delimiter=;"])
 
+    assert isinstance(config.target, LakeTarget)
     assert config.target.path == "/tmp/elsewhere"
     assert config.source.csv.delimiter == ";"
+
+
+def test_target_kind_selects_the_warehouse_model_and_reads_the_password_from_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = load_config(
+        DEMO,
+        [
+            "target={kind: redshift, dialect: postgres, host: 127.0.0.1, port: 5433,"
+            " database: warehouse, user: warehouse, password_env: WAREHOUSE_PW}"
+        ],
+    )
+    assert isinstance(config.target, RedshiftTarget)
+    monkeypatch.delenv("WAREHOUSE_PW", raising=False)
+    with pytest.raises(ValueError, match="WAREHOUSE_PW is not set"):
+        _ = config.target.password
+    monkeypatch.setenv("WAREHOUSE_PW", "s3cret-value")
+    assert config.target.password.get_secret_value() == "s3cret-value"
+    assert "s3cret-value" not in redacted_yaml(config)
 
 
 def test_set_overrides_through_a_list_index() -> None:

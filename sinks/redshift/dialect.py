@@ -1,0 +1,163 @@
+"""The SQL of a staged merge, one class per database; statements are plain strings.
+
+Every statement is valid Amazon Redshift SQL (no ON CONFLICT, no FILTER, no row
+comparisons); PostgreSQL differs only in column types and in comparing the
+bookkeeping strings with the "C" collation, which Redshift does by default.
+
+Tables of one target table `t` (identifiers validated by the config, always quoted):
+  t              the published table: live rows, business columns only
+  t__cdc_keys    keys, _seq, _pos, _deleted: what the target holds per key (tombstones)
+  t__stage_<n>   one batch, one row per key, loaded before the merge, dropped after
+  stream_cdc_ledger   (table, writer, batch) applied, for idempotent replays
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LEDGER = "stream_cdc_ledger"
+_DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)")
+
+
+def quote(identifier: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", identifier):
+        raise ValueError(f"not a plain SQL identifier: {identifier!r}")
+    return f'"{identifier}"'
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    spark_type: str  # Spark's simpleString: int, bigint, string, decimal(10,2), ...
+
+
+class Dialect:
+    """The statements shared by every database; type defaults are Redshift's."""
+
+    text_type = "VARCHAR(65535)"
+    bookkeeping_type = "VARCHAR(1024)"
+    collate = ""
+
+    def sql_type(self, spark_type: str) -> str:
+        simple = {
+            "string": self.text_type,
+            "boolean": "BOOLEAN",
+            "tinyint": "SMALLINT",
+            "smallint": "SMALLINT",
+            "int": "INTEGER",
+            "bigint": "BIGINT",
+            "float": "REAL",
+            "double": "DOUBLE PRECISION",
+            "date": "DATE",
+            "timestamp": "TIMESTAMP",
+        }
+        if spark_type in simple:
+            return simple[spark_type]
+        decimal = _DECIMAL.fullmatch(spark_type)
+        if decimal:
+            return f"DECIMAL({decimal.group(1)},{decimal.group(2)})"
+        raise ValueError(f"type {spark_type} has no warehouse column type")
+
+    def _bookkeeping(self) -> str:
+        return f"{self.bookkeeping_type}{self.collate}"
+
+    # ------------------------------------------------------------------ DDL
+
+    def create_target(
+        self, schema: str, table: str, columns: Sequence[Column], keys: Sequence[str]
+    ) -> str:
+        body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in columns)
+        return (
+            f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table)} (\n  {body},\n"
+            f"  PRIMARY KEY ({', '.join(quote(k) for k in keys)})\n)"
+        )
+
+    def create_keys(self, schema: str, table: str, keys: Sequence[Column]) -> str:
+        body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in keys)
+        return (
+            f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table + '__cdc_keys')} (\n"
+            f"  {body},\n  _seq {self._bookkeeping()},\n  _pos {self._bookkeeping()} NOT NULL,\n"
+            f"  _deleted BOOLEAN NOT NULL,\n"
+            f"  PRIMARY KEY ({', '.join(quote(k.name) for k in keys)})\n)"
+        )
+
+    def create_ledger(self, schema: str) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{LEDGER} (\n"
+            f"  table_name VARCHAR(256) NOT NULL,\n  writer_id VARCHAR(256) NOT NULL,\n"
+            f"  batch_id BIGINT NOT NULL,\n  upserts BIGINT NOT NULL,\n  deletes BIGINT NOT NULL,\n"
+            f"  stale BIGINT NOT NULL,\n  applied_at TIMESTAMP NOT NULL,\n"
+            f"  PRIMARY KEY (table_name, writer_id, batch_id)\n)"
+        )
+
+    def create_stage(self, schema: str, stage: str, columns: Sequence[Column]) -> str:
+        body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in columns)
+        return (
+            f"CREATE TABLE {quote(schema)}.{quote(stage)} (\n  {body},\n"
+            f"  _op CHAR(1) NOT NULL,\n  _seq {self._bookkeeping()},\n"
+            f"  _pos {self._bookkeeping()} NOT NULL\n)"
+        )
+
+    # ---------------------------------------------------------------- merge
+
+    def merge(
+        self,
+        schema: str,
+        table: str,
+        stage: str,
+        columns: Sequence[str],
+        keys: Sequence[str],
+    ) -> list[str]:
+        """The statements of one merge, to run inside one transaction, in order.
+
+        The stage holds one change per key. A change is applied when newer than the
+        held one: by position when either has no sequence value, else by (_seq, _pos).
+        """
+        t = f"{quote(schema)}.{quote(table)}"
+        k = f"{quote(schema)}.{quote(table + '__cdc_keys')}"
+        s = f"{quote(schema)}.{quote(stage)}"
+        on = " AND ".join(f"h.{quote(c)} = s.{quote(c)}" for c in keys)
+        newer = (
+            "h._pos IS NULL OR CASE WHEN s._seq IS NULL OR h._seq IS NULL "
+            "THEN s._pos > h._pos "
+            "ELSE s._seq > h._seq OR (s._seq = h._seq AND s._pos > h._pos) END"
+        )
+        accepted = quote(stage + "__accepted")
+        cols = ", ".join(quote(c) for c in columns)
+        key_cols = ", ".join(quote(c) for c in keys)
+        # Redshift's DELETE takes no alias: qualify with the full table name.
+        target_matches = " AND ".join(f"{t}.{quote(c)} = a.{quote(c)}" for c in keys)
+        keys_matches = " AND ".join(f"{k}.{quote(c)} = a.{quote(c)}" for c in keys)
+        return [
+            f"CREATE TEMP TABLE {accepted} AS SELECT s.* FROM {s} s LEFT JOIN {k} h ON {on} "
+            f"WHERE {newer}",
+            f"DELETE FROM {t} USING {accepted} a WHERE {target_matches}",
+            f"INSERT INTO {t} ({cols}) SELECT {cols} FROM {accepted} WHERE _op <> 'D'",
+            f"DELETE FROM {k} USING {accepted} a WHERE {keys_matches}",
+            f"INSERT INTO {k} ({key_cols}, _seq, _pos, _deleted) "
+            f"SELECT {key_cols}, _seq, _pos, _op = 'D' FROM {accepted}",
+        ]
+
+    def merge_counts(self, stage: str) -> str:
+        accepted = quote(stage + "__accepted")
+        return (
+            f"SELECT COALESCE(SUM(CASE WHEN _op <> 'D' THEN 1 ELSE 0 END), 0), "
+            f"COALESCE(SUM(CASE WHEN _op = 'D' THEN 1 ELSE 0 END), 0) FROM {accepted}"
+        )
+
+    def drop_accepted(self, stage: str) -> str:
+        return f"DROP TABLE IF EXISTS {quote(stage + '__accepted')}"
+
+
+class RedshiftDialect(Dialect):
+    """Amazon Redshift: VARCHAR comparisons are bytewise already."""
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL, the local stand-in: TEXT, and bytewise ("C") collation for ordering."""
+
+    text_type = "TEXT"
+    bookkeeping_type = "TEXT"
+    collate = ' COLLATE "C"'

@@ -1,0 +1,220 @@
+"""Apply micro-batches to a warehouse table with a staged merge.
+
+Per batch: collapse to the last change per key (Spark); load it into a staging
+table from the executors (PostgreSQL: COPY FROM STDIN per partition); then, in
+ONE transaction, keep the changes newer than what the key table holds, delete
+and insert them in the published table, update the key table (tombstones), and
+record (table, writer, batch) in the ledger; finally drop the staging table. A
+replayed batch finds its ledger row and changes nothing; a crash before COMMIT
+leaves the published table as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, Row
+
+from sinks.base import BatchResult
+from sinks.crash import crash_point
+from sinks.redshift.dialect import LEDGER, Column, Dialect, PostgresDialect, RedshiftDialect, quote
+from transforms.names import BOOKKEEPING, OP, POS, SEQ
+from transforms.ordering import latest_per_key
+
+_STAGE_COLUMNS = (OP, SEQ, POS)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything an executor needs to connect; the password never reaches a log."""
+
+    dialect: str  # "postgres" | "redshift"
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str
+    connect_timeout_s: int = 10
+
+    def __repr__(self) -> str:
+        return f"ConnectionSettings({self.dialect}://{self.user}@{self.host}:{self.port}/{self.database})"
+
+    def connect(self) -> Any:
+        if self.dialect == "postgres":
+            import psycopg
+
+            return psycopg.connect(
+                host=self.host,
+                port=self.port,
+                dbname=self.database,
+                user=self.user,
+                password=self.password,
+                connect_timeout=self.connect_timeout_s,
+            )
+        import redshift_connector
+
+        return redshift_connector.connect(
+            host=self.host,
+            port=self.port,
+            database=self.database,
+            user=self.user,
+            password=self.password,
+            timeout=self.connect_timeout_s,
+        )
+
+
+def dialect_of(name: str) -> Dialect:
+    return PostgresDialect() if name == "postgres" else RedshiftDialect()
+
+
+class WarehouseEngine:
+    """One warehouse table; create one per table and reuse it for every batch."""
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        *,
+        schema: str,
+        table: str,
+        keys: Sequence[str],
+    ) -> None:
+        if settings.dialect != "postgres":
+            raise ValueError(
+                "target.dialect: loading Amazon Redshift (staging through S3 and COPY) is not "
+                "available yet; use dialect postgres"
+            )
+        self._settings = settings
+        self._dialect = dialect_of(settings.dialect)
+        self._schema = schema
+        self._table = table
+        self._keys = list(keys)
+        self._ready = False
+        self.location = f"{settings.dialect}://{settings.host}:{settings.port}/{settings.database}/{schema}.{table}"
+
+    def recover(self) -> None:
+        """Drop staging tables a crashed process left behind (their batch is re-run)."""
+        prefix = f"{self._table}__stage_"
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = %s AND table_name LIKE %s",
+                (self._schema, prefix.replace("_", "\\_") + "%"),
+            )
+            for (name,) in cur.fetchall():
+                cur.execute(f"DROP TABLE IF EXISTS {quote(self._schema)}.{quote(name)}")
+            conn.commit()
+
+    def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        started = time.monotonic()
+        timings: dict[str, float] = {}
+        payload = [c for c in changes.columns if c not in BOOKKEEPING]
+        columns = [Column(c, changes.schema[c].dataType.simpleString()) for c in payload]
+        self._ensure_tables(columns)
+        if self._committed(writer_id, batch_id):
+            return BatchResult(batch_id=batch_id, skipped=True)
+
+        latest = changes.transform(latest_per_key(self._keys)).select(*payload, *_STAGE_COLUMNS)
+        stage = f"{self._table}__stage_{batch_id}"
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"DROP TABLE IF EXISTS {quote(self._schema)}.{quote(stage)}")
+            cur.execute(self._dialect.create_stage(self._schema, stage, columns))
+            conn.commit()
+        mark = time.monotonic()
+        settings, schema = self._settings, self._schema
+        target = f"{quote(schema)}.{quote(stage)}"
+        names = [*payload, *_STAGE_COLUMNS]
+        latest.foreachPartition(lambda rows: _copy_rows(settings, target, names, rows))
+        timings["stage_s"] = time.monotonic() - mark
+        crash_point("warehouse.after_staging")
+
+        mark = time.monotonic()
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"SELECT COUNT(*) FROM {target}")
+            changes_in = int(cur.fetchone()[0])
+            for statement in self._dialect.merge(
+                self._schema, self._table, stage, payload, self._keys
+            ):
+                cur.execute(statement)
+            cur.execute(self._dialect.merge_counts(stage))
+            upserts, deletes = (int(v) for v in cur.fetchone())
+            stale = changes_in - upserts - deletes
+            cur.execute(
+                f"INSERT INTO {quote(self._schema)}.{LEDGER} "
+                "(table_name, writer_id, batch_id, upserts, deletes, stale, applied_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, CURRENT_TIMESTAMP)",
+                (self._table, writer_id, batch_id, upserts, deletes, stale),
+            )
+            cur.execute(self._dialect.drop_accepted(stage))
+            conn.commit()
+        timings["merge_s"] = time.monotonic() - mark
+        crash_point("warehouse.after_commit")
+        with self._connection() as conn:
+            conn.cursor().execute(f"DROP TABLE IF EXISTS {target}")
+            conn.commit()
+        timings["total_s"] = time.monotonic() - started
+        return BatchResult(
+            batch_id=batch_id,
+            changes_in=changes_in,
+            upserts=upserts,
+            deletes=deletes,
+            stale=stale,
+            timings=timings,
+        )
+
+    def _ensure_tables(self, columns: Sequence[Column]) -> None:
+        if self._ready:
+            return
+        by_name = {c.name: c for c in columns}
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self._schema)}")
+            cur.execute(self._dialect.create_target(self._schema, self._table, columns, self._keys))
+            cur.execute(
+                self._dialect.create_keys(
+                    self._schema, self._table, [by_name[k] for k in self._keys]
+                )
+            )
+            cur.execute(self._dialect.create_ledger(self._schema))
+            conn.commit()
+        self._ready = True
+
+    def _committed(self, writer_id: str, batch_id: int) -> bool:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            cur.execute(
+                f"SELECT COUNT(*) FROM {quote(self._schema)}.{LEDGER} "
+                "WHERE table_name = %s AND writer_id = %s AND batch_id = %s",
+                (self._table, writer_id, batch_id),
+            )
+            return int(cur.fetchone()[0]) > 0
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        conn = self._settings.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def _copy_rows(
+    settings: ConnectionSettings, target: str, names: Sequence[str], rows: Iterator[Row]
+) -> None:
+    """Runs on an executor: stream one partition into the staging table."""
+    conn = settings.connect()
+    try:
+        with conn.cursor() as cur:
+            columns = ", ".join(quote(n) for n in names)
+            with cur.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(tuple(row))
+        conn.commit()
+    finally:
+        conn.close()
