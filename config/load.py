@@ -70,12 +70,22 @@ def _assign(node: Any, parts: list[str], value: Any, dotted: str) -> None:
 def _describe(file: Path, exc: ValidationError) -> str:
     lines = [f"{file}: invalid config"]
     for error in exc.errors():
-        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in _without_kind_tags(error["loc"])) or "(top level)"
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see the README's config reference)"
         lines.append(f"  {key}: {message}")
     return "\n".join(lines)
+
+
+def _without_kind_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """pydantic puts the union member chosen by `kind` in the path: users never wrote it."""
+    if len(loc) > 1 and loc[0] in {"source", "target"} and loc[1] in _KINDS:
+        return (loc[0], *loc[2:])
+    return loc
+
+
+_KINDS = {"files", "kafka", "lake", "redshift"}
 
 
 def redacted_yaml(config: JobConfig) -> str:

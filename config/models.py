@@ -135,6 +135,24 @@ class FilesSource(_Strict):
     csv: CsvOptions = CsvOptions()
 
 
+class KafkaSource(_Strict):
+    """Debezium change events on Kafka, one topic per table: <topic_prefix>.<db>.<table>."""
+
+    kind: Literal["kafka"] = "kafka"
+    bootstrap_servers: str = Field(min_length=1)
+    format: Literal["debezium-json"] = "debezium-json"
+    topic_prefix: str = Field(min_length=1, description="Debezium's topic.prefix")
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    max_offsets_per_trigger: int | None = Field(default=None, ge=1)
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra Kafka consumer options, e.g. kafka.security.protocol",
+    )
+
+
+Source = Annotated[FilesSource | KafkaSource, Field(discriminator="kind")]
+
+
 class LakeTarget(_Strict):
     """Hive-style partitioned Parquet that always shows the most recent state."""
 
@@ -195,7 +213,7 @@ class JobConfig(_Strict):
     name: Identifier = "stream_cdc"
     checkpoint: str = Field(min_length=1)
     trigger_interval: str = "10 seconds"
-    source: FilesSource
+    source: Source
     tables: list[TableConfig] = Field(min_length=1)
     target: Target
     quarantine: QuarantineConfig

@@ -80,11 +80,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _generate_demo_data(config: JobConfig) -> None:
+    from config.models import FilesSource
     from simulators.cases import generate
 
+    assert isinstance(config.source, FilesSource), "the demo reads DMS files"
     generated = generate(Path(config.source.path))
-    written = len(getattr(generated, "written", generated.files))
-    log.info("demo: %d DMS files in %s (%d new)", len(generated.files), config.source.path, written)
+    log.info(
+        "demo: %d DMS files in %s (%d new)",
+        len(generated.files),
+        config.source.path,
+        len(generated.written),
+    )
 
 
 def _run(config: JobConfig, *, once: bool) -> int:

@@ -10,7 +10,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config.models import FilesSource, TableConfig
+from config.models import FilesSource, KafkaSource, TableConfig
 from runtime.metrics import BatchMetrics, log
 from sinks.base import Engine
 from sinks.quarantine import write_quarantine
@@ -26,7 +26,7 @@ class TableBatchHandler:
         self,
         spark: SparkSession,
         *,
-        source: FilesSource,
+        source: FilesSource | KafkaSource,
         table: TableConfig,
         engine: Engine,
         quarantine: str,

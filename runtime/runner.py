@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from config.models import JobConfig, LakeTarget, TableConfig
+from config.models import JobConfig, KafkaSource, LakeTarget, TableConfig
 from runtime.batch import TableBatchHandler
 from runtime.metrics import BatchMetrics, TableSummary, log
 from sinks.base import Engine
@@ -22,6 +22,7 @@ from sinks.redshift import WarehouseEngine
 from sinks.redshift.engine import ConnectionSettings
 from sinks.storage import Storage
 from sources.files import landing_path, read_landing_files
+from sources.kafka import read_kafka
 
 _STOP_WAIT_S = 600
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
@@ -96,13 +97,7 @@ def _start(
     *,
     once: bool,
 ) -> StreamingQuery:
-    source_path = landing_path(config.source, table)
-    storage = Storage(spark, source_path)
-    if not storage.exists(source_path):
-        raise FileNotFoundError(
-            f"tables[{table.name}]: landing folder {source_path} does not exist "
-            "(set source.path or the table's path)"
-        )
+    stream = _read(spark, config, table)
     checkpoint = f"{config.checkpoint.rstrip('/')}/{table.name}"
     handler = TableBatchHandler(
         spark,
@@ -114,8 +109,7 @@ def _start(
         on_batch=record,
     )
     writer = (
-        read_landing_files(spark, config.source, table)
-        .writeStream.queryName(f"{config.name}.{table.name}")
+        stream.writeStream.queryName(f"{config.name}.{table.name}")
         .option("checkpointLocation", checkpoint)
         .foreachBatch(handler)
     )
@@ -125,6 +119,19 @@ def _start(
         else writer.trigger(processingTime=config.trigger_interval)
     )
     return writer.start()
+
+
+def _read(spark: SparkSession, config: JobConfig, table: TableConfig) -> DataFrame:
+    source = config.source
+    if isinstance(source, KafkaSource):
+        return read_kafka(spark, source, table)
+    path = landing_path(source, table)
+    if not Storage(spark, path).exists(path):
+        raise FileNotFoundError(
+            f"tables[{table.name}]: landing folder {path} does not exist "
+            "(set source.path or the table's path)"
+        )
+    return read_landing_files(spark, source, table)
 
 
 def _wait(queries: list[StreamingQuery], stop: threading.Event) -> list[str]:

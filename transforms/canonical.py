@@ -5,8 +5,9 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from config.models import FilesSource, TableConfig
+from config.models import FilesSource, KafkaSource, TableConfig
 from transforms.coerce import coerce_types
+from transforms.debezium_json import decode_debezium_json
 from transforms.derive import add_derived
 from transforms.dms_csv import decode_dms_csv
 from transforms.dms_json import decode_dms_json
@@ -15,9 +16,14 @@ from transforms.names import APPLIED_OPS, COMMIT_TS, ERROR, OP, OP_LOAD, POS, SE
 from transforms.sequence import encode_sequence
 
 
-def decoder(source: FilesSource, table: TableConfig) -> Callable[[DataFrame], DataFrame]:
+def decoder(
+    source: FilesSource | KafkaSource, table: TableConfig
+) -> Callable[[DataFrame], DataFrame]:
     """The envelope decoder of the source's format, for one table."""
     names = table.column_names
+    if source.format == "debezium-json":
+        return decode_debezium_json(names, database=table.source_schema, table=table.source_name)
+    assert isinstance(source, FilesSource)
     if source.format == "dms-csv":
         return decode_dms_csv(
             names,
@@ -30,7 +36,9 @@ def decoder(source: FilesSource, table: TableConfig) -> Callable[[DataFrame], Da
     return decode_dms_parquet(names)
 
 
-def typed_records(source: FilesSource, table: TableConfig) -> Callable[[DataFrame], DataFrame]:
+def typed_records(
+    source: FilesSource | KafkaSource, table: TableConfig
+) -> Callable[[DataFrame], DataFrame]:
     """Raw source rows -> typed records, each with `_error` NULL or its reasons."""
 
     def transform(raw: DataFrame) -> DataFrame:

@@ -16,6 +16,7 @@ BLOCK = "_block"
 OP_LOAD = "L"  # full-load row: applied as an upsert
 OP_CONTROL = "C"  # DMS control or DDL record: skipped, counted
 OP_OTHER_TABLE = "T"  # a record of another table sharing the stream: skipped, counted
+OP_TRUNCATE = "X"  # a truncate event: rejected with its reason, never silently skipped
 APPLIED_OPS = ("I", "U", "D")
 SKIPPED_OPS = (OP_CONTROL, OP_OTHER_TABLE)
 

@@ -8,7 +8,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from config.load import ConfigError, _redact, load_config, redacted_yaml
-from config.models import JobConfig, LakeTarget, RedshiftTarget
+from config.models import FilesSource, JobConfig, LakeTarget, RedshiftTarget
 
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
 
@@ -93,6 +93,7 @@ def test_set_overrides_a_nested_value() -> None:
 
     assert isinstance(config.target, LakeTarget)
     assert config.target.path == "/tmp/elsewhere"
+    assert isinstance(config.source, FilesSource)
     assert config.source.csv.delimiter == ";"
 
 

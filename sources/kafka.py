@@ -1,0 +1,34 @@
+"""Debezium change events from Kafka, with their exact transport position."""
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from config.models import KafkaSource, TableConfig
+
+
+def kafka_topic(source: KafkaSource, table: TableConfig) -> str:
+    """Debezium names a table's topic <topic.prefix>.<database>.<table>."""
+    return f"{source.topic_prefix}.{table.source_schema}.{table.source_name}"
+
+
+def read_kafka(spark: SparkSession, source: KafkaSource, table: TableConfig) -> DataFrame:
+    """One row per message: key and value as text (NULL value = tombstone), and position."""
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", source.bootstrap_servers)
+        .option("subscribe", kafka_topic(source, table))
+        .option("startingOffsets", source.starting_offsets)
+        # Losing offsets (retention, topic re-created) must stop the job, never skip data.
+        .option("failOnDataLoss", "true")
+    )
+    if source.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", source.max_offsets_per_trigger)
+    for key, value in source.options.items():
+        reader = reader.option(key, value)
+    return reader.load().select(
+        F.col("key").cast("string").alias("key"),
+        F.col("value").cast("string").alias("value"),
+        "topic",
+        "partition",
+        "offset",
+    )
