@@ -9,13 +9,9 @@ from typing import Any
 import yaml
 from pydantic import SecretStr, ValidationError
 
-from config.models import JobConfig
+from config.models import ConfigError, JobConfig
 
 __all__ = ["ConfigError", "apply_overrides", "load_config", "redacted_yaml"]
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message names the key and what was expected."""
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> JobConfig:

@@ -9,15 +9,29 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    model_validator,
+)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TYPE = re.compile(
     r"^(string|boolean|tinyint|smallint|int|bigint|float|double|date|timestamp"
     r"|decimal\(\s*\d+\s*,\s*\d+\s*\))$"
 )
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the key and what was expected."""
 
 
 def _identifier(value: str) -> str:
@@ -82,6 +96,10 @@ class TableConfig(_Strict):
     derived: list[DerivedColumn] = Field(default_factory=list)
     partition_by: list[Identifier] = Field(default_factory=list)
     except_column_list: list[Identifier] = Field(default_factory=list)
+    protect: dict[Identifier, Literal["mask", "hmac", "sha256"]] = Field(
+        default_factory=dict,
+        description="column -> mask (digits to *), hmac (keyed token) or sha256 (unkeyed, weak)",
+    )
 
     @property
     def source_name(self) -> str:
@@ -99,6 +117,7 @@ class TableConfig(_Strict):
             raise ValueError(f"columns: duplicate names {duplicates}")
         known = set(names) | {d.name for d in self.derived}
         for field, wanted in (
+            ("protect", list(self.protect)),
             ("keys", self.keys),
             ("partition_by", self.partition_by),
             ("except_column_list", self.except_column_list),
@@ -150,7 +169,21 @@ class KafkaSource(_Strict):
     )
 
 
-Source = Annotated[FilesSource | KafkaSource, Field(discriminator="kind")]
+def _kind_or(default: str) -> Callable[[Any], str]:
+    """A union tag that defaults: `kind` may be omitted for the first engine."""
+
+    def tag(value: Any) -> str:
+        if isinstance(value, dict):
+            return str(value.get("kind", default))
+        return str(getattr(value, "kind", default))
+
+    return tag
+
+
+Source = Annotated[
+    Annotated[FilesSource, Tag("files")] | Annotated[KafkaSource, Tag("kafka")],
+    Discriminator(_kind_or("files")),
+]
 
 
 class LakeTarget(_Strict):
@@ -192,19 +225,32 @@ class RedshiftTarget(_Strict):
     def password(self) -> SecretStr:
         value = os.environ.get(self.password_env)
         if value is None:
-            raise ValueError(
+            raise ConfigError(
                 f"target.password_env: environment variable {self.password_env} is not set"
             )
         return SecretStr(value)
 
 
-Target = Annotated[LakeTarget | RedshiftTarget, Field(discriminator="kind")]
+Target = Annotated[
+    Annotated[LakeTarget, Tag("lake")] | Annotated[RedshiftTarget, Tag("redshift")],
+    Discriminator(_kind_or("lake")),
+]
 
 
 class QuarantineConfig(_Strict):
     """Where undecodable records go, with the reason; holds raw data: protect it."""
 
     path: str = Field(min_length=1)
+
+
+class PrivacyConfig(_Strict):
+    """Where the tokenization key comes from: never from a committed file."""
+
+    hmac_key_env: str = Field(default="STREAM_CDC_HMAC_KEY", min_length=1)
+
+    def hmac_key(self) -> SecretStr | None:
+        value = os.environ.get(self.hmac_key_env)
+        return SecretStr(value) if value else None
 
 
 class JobConfig(_Strict):
@@ -217,6 +263,7 @@ class JobConfig(_Strict):
     tables: list[TableConfig] = Field(min_length=1)
     target: Target
     quarantine: QuarantineConfig
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @model_validator(mode="after")
     def _unique_tables(self) -> JobConfig:

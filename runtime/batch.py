@@ -31,6 +31,7 @@ class TableBatchHandler:
         engine: Engine,
         quarantine: str,
         checkpoint: str,
+        hmac_key: str | None = None,
         on_batch: Callable[[BatchMetrics], None],
     ) -> None:
         self._spark = spark
@@ -41,6 +42,7 @@ class TableBatchHandler:
         self._checkpoint = checkpoint
         self._on_batch = on_batch
         self._writer_id: str | None = None
+        self._hmac_key = hmac_key
 
     def writer_id(self) -> str:
         """The query id kept in the checkpoint: a new checkpoint is a new writer."""
@@ -71,7 +73,7 @@ class TableBatchHandler:
             good, rejected = split_rejected(records)
             if quarantined:
                 write_quarantine(rejected, self._quarantine, self._table.name, batch_id)
-            changes = good.transform(canonical_changes(self._table))
+            changes = good.transform(canonical_changes(self._table, self._hmac_key))
             oldest = changes.agg(F.min(COMMIT_TS)).first() if read else None
             result = self._engine.apply(changes, batch_id, self.writer_id())
         finally:

@@ -13,7 +13,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from config.models import JobConfig, KafkaSource, LakeTarget, TableConfig
+from config.models import ConfigError, JobConfig, KafkaSource, LakeTarget, TableConfig
 from runtime.batch import TableBatchHandler
 from runtime.metrics import BatchMetrics, TableSummary, log
 from sinks.base import Engine
@@ -98,6 +98,12 @@ def _start(
     once: bool,
 ) -> StreamingQuery:
     stream = _read(spark, config, table)
+    key = config.privacy.hmac_key()
+    if "hmac" in table.protect.values() and key is None:
+        raise ConfigError(
+            f"tables[{table.name}].protect needs a tokenization key: set the environment "
+            f"variable {config.privacy.hmac_key_env}"
+        )
     checkpoint = f"{config.checkpoint.rstrip('/')}/{table.name}"
     handler = TableBatchHandler(
         spark,
@@ -107,6 +113,7 @@ def _start(
         quarantine=config.quarantine.path,
         checkpoint=checkpoint,
         on_batch=record,
+        hmac_key=key.get_secret_value() if key else None,
     )
     writer = (
         stream.writeStream.queryName(f"{config.name}.{table.name}")

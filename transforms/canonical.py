@@ -13,6 +13,7 @@ from transforms.dms_csv import decode_dms_csv
 from transforms.dms_json import decode_dms_json
 from transforms.dms_parquet import decode_dms_parquet
 from transforms.names import APPLIED_OPS, COMMIT_TS, ERROR, OP, OP_LOAD, POS, SEQ
+from transforms.privacy import protect
 from transforms.sequence import encode_sequence
 
 
@@ -63,10 +64,14 @@ def target_columns(table: TableConfig) -> list[str]:
     return [n for n in names if n not in set(table.except_column_list)]
 
 
-def canonical_changes(table: TableConfig) -> Callable[[DataFrame], DataFrame]:
+def canonical_changes(
+    table: TableConfig, hmac_key: str | None = None
+) -> Callable[[DataFrame], DataFrame]:
     """Valid typed records -> keys, payload, `_op`, `_seq`, `_pos`, `_commit_ts`.
 
     Full-load rows become inserts: every engine applies I and U alike, as upserts.
+    Protected columns are masked or tokenized last, after derived columns and
+    sequencing have seen the clear values.
     """
 
     def transform(good: DataFrame) -> DataFrame:
@@ -75,6 +80,8 @@ def canonical_changes(table: TableConfig) -> Callable[[DataFrame], DataFrame]:
         if table.commit_ts:
             enriched = enriched.withColumn(COMMIT_TS, F.expr(table.commit_ts).cast("timestamp"))
         sequenced = enriched.transform(encode_sequence(table.sequence_by))
+        if table.protect:
+            sequenced = sequenced.transform(protect(table.protect, hmac_key))
         return sequenced.select(
             *[F.col(f"`{c}`") for c in target_columns(table)], OP, SEQ, POS, COMMIT_TS
         )

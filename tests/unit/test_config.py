@@ -206,3 +206,46 @@ def test_redact_leaves_no_secret_value_anywhere() -> None:
     assert len(secrets_in(dumped)) == 4
 
     assert secrets_in(_redact(dumped)) == []
+
+
+def test_kind_may_be_omitted_for_files_source_and_lake_target(tmp_path: Path) -> None:
+    raw = _demo_raw()
+    del raw["source"]["kind"]
+    del raw["target"]["kind"]
+
+    config = load_config(_write(tmp_path, raw))
+
+    assert isinstance(config.source, FilesSource)
+    assert isinstance(config.target, LakeTarget)
+
+
+def test_unknown_kind_fails_naming_the_key_and_the_kinds() -> None:
+    message = _error(DEMO, ["target.kind=warehouse"])
+
+    assert "target" in message
+    assert "'lake', 'redshift'" in message
+
+
+def test_protect_rule_on_an_unknown_column_fails() -> None:
+    message = _error(DEMO, ["tables.0.protect={e_mail: hmac}"])
+
+    assert "protect: ['e_mail'] not among columns" in message
+
+
+def test_protect_rule_must_be_mask_hmac_or_sha256() -> None:
+    message = _error(DEMO, ["tables.0.protect={case_type: encrypt}"])
+
+    assert "tables.0.protect.case_type:" in message
+    assert "'mask', 'hmac' or 'sha256'" in message
+
+
+def test_privacy_key_is_read_from_the_named_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = load_config(DEMO, ["privacy.hmac_key_env=MY_TOKEN_KEY"])
+    monkeypatch.delenv("MY_TOKEN_KEY", raising=False)
+    assert config.privacy.hmac_key() is None
+    monkeypatch.setenv("MY_TOKEN_KEY", "k-1")
+    key = config.privacy.hmac_key()
+    assert key is not None and key.get_secret_value() == "k-1"
+    assert "k-1" not in redacted_yaml(config)
