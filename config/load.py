@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 from pydantic import SecretStr, ValidationError
 
-from config.models import ConfigError, JobConfig
+from config.base import ConfigError
+from config.models import JobConfig
 
 __all__ = ["ConfigError", "apply_overrides", "load_config", "redacted_yaml"]
 

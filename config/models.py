@@ -8,14 +8,10 @@ Every model forbids unknown keys: a typo fails before Spark starts.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     SecretStr,
@@ -23,59 +19,25 @@ from pydantic import (
     model_validator,
 )
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TYPE = re.compile(
-    r"^(string|boolean|tinyint|smallint|int|bigint|float|double|date|timestamp"
-    r"|decimal\(\s*\d+\s*,\s*\d+\s*\))$"
-)
+from config.base import ConfigError, Identifier, SparkType, Strict
+from config.denormalize import DenormalizedTable, check_denormalized
 
 
-class ConfigError(ValueError):
-    """A config that cannot run; the message names the key and what was expected."""
-
-
-def _identifier(value: str) -> str:
-    if not _IDENTIFIER.match(value):
-        raise ValueError(
-            f"{value!r} is not a plain identifier "
-            "(letters, digits and _, not starting with a digit)"
-        )
-    return value
-
-
-def _spark_type(value: str) -> str:
-    normalized = value.strip().lower()
-    if not _TYPE.match(normalized):
-        raise ValueError(
-            f"unsupported type {value!r}; expected one of string, boolean, tinyint, smallint, "
-            "int, bigint, float, double, date, timestamp, decimal(p,s)"
-        )
-    return re.sub(r"\s+", "", normalized)
-
-
-Identifier = Annotated[str, AfterValidator(_identifier)]
-SparkType = Annotated[str, AfterValidator(_spark_type)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class ColumnSpec(_Strict):
+class ColumnSpec(Strict):
     """A source column as declared by the user (sources carry no usable schema)."""
 
     name: Identifier
     type: SparkType = "string"
 
 
-class DerivedColumn(_Strict):
+class DerivedColumn(Strict):
     """A column computed with a Spark SQL expression; may replace a source column."""
 
     name: Identifier
     expr: str = Field(min_length=1)
 
 
-class TableConfig(_Strict):
+class TableConfig(Strict):
     """One source table and how it maps onto its target table."""
 
     name: Identifier = Field(description="target table name")
@@ -100,6 +62,13 @@ class TableConfig(_Strict):
         default_factory=dict,
         description="column -> mask (digits to *), hmac (keyed token) or sha256 (unkeyed, weak)",
     )
+
+    @property
+    def output_columns(self) -> list[str]:
+        """Columns of the target table, in order: declared, then new derived ones."""
+        names = list(self.column_names)
+        names += [d.name for d in self.derived if d.name not in names]
+        return [n for n in names if n not in set(self.except_column_list)]
 
     @property
     def source_name(self) -> str:
@@ -134,7 +103,7 @@ class TableConfig(_Strict):
         return self
 
 
-class CsvOptions(_Strict):
+class CsvOptions(Strict):
     """How DMS wrote its CSV files (S3 target endpoint settings)."""
 
     delimiter: str = Field(default=",", min_length=1, max_length=1)
@@ -144,7 +113,7 @@ class CsvOptions(_Strict):
     )
 
 
-class FilesSource(_Strict):
+class FilesSource(Strict):
     """DMS landing files read as a stream; the checkpoint plays Glue job bookmarks."""
 
     kind: Literal["files"] = "files"
@@ -154,7 +123,7 @@ class FilesSource(_Strict):
     csv: CsvOptions = CsvOptions()
 
 
-class KafkaSource(_Strict):
+class KafkaSource(Strict):
     """Debezium change events on Kafka, one topic per table: <topic_prefix>.<db>.<table>."""
 
     kind: Literal["kafka"] = "kafka"
@@ -186,7 +155,7 @@ Source = Annotated[
 ]
 
 
-class LakeTarget(_Strict):
+class LakeTarget(Strict):
     """Hive-style partitioned Parquet that always shows the most recent state."""
 
     kind: Literal["lake"] = "lake"
@@ -204,7 +173,7 @@ class LakeTarget(_Strict):
         return self
 
 
-class RedshiftTarget(_Strict):
+class RedshiftTarget(Strict):
     """A warehouse table kept by staged merges: Amazon Redshift, or PostgreSQL locally.
 
     The password is read from the environment variable named by `password_env`,
@@ -220,6 +189,11 @@ class RedshiftTarget(_Strict):
     password_env: str = Field(default="REDSHIFT_PASSWORD", min_length=1)
     db_schema: Identifier = Field(default="public", alias="schema")
     connect_timeout_s: int = Field(default=10, ge=1)
+    retry_s: int = Field(
+        default=300,
+        ge=0,
+        description="how long a batch keeps retrying an unreachable warehouse before the job fails",
+    )
 
     @property
     def password(self) -> SecretStr:
@@ -237,13 +211,13 @@ Target = Annotated[
 ]
 
 
-class QuarantineConfig(_Strict):
+class QuarantineConfig(Strict):
     """Where undecodable records go, with the reason; holds raw data: protect it."""
 
     path: str = Field(min_length=1)
 
 
-class PrivacyConfig(_Strict):
+class PrivacyConfig(Strict):
     """Where the tokenization key comes from: never from a committed file."""
 
     hmac_key_env: str = Field(default="STREAM_CDC_HMAC_KEY", min_length=1)
@@ -253,7 +227,7 @@ class PrivacyConfig(_Strict):
         return SecretStr(value) if value else None
 
 
-class JobConfig(_Strict):
+class JobConfig(Strict):
     """A whole job: one source, its tables, one target."""
 
     name: Identifier = "stream_cdc"
@@ -264,6 +238,9 @@ class JobConfig(_Strict):
     target: Target
     quarantine: QuarantineConfig
     privacy: PrivacyConfig = PrivacyConfig()
+    denormalize: list[DenormalizedTable] = Field(
+        default_factory=list, description="fact + dimensions joined into one warehouse table"
+    )
 
     @model_validator(mode="after")
     def _unique_tables(self) -> JobConfig:
@@ -271,3 +248,19 @@ class JobConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"tables: duplicate table names in {names}")
         return self
+
+    @model_validator(mode="after")
+    def _denormalized_tables_resolve(self) -> JobConfig:
+        if self.denormalize and not isinstance(self.target, RedshiftTarget):
+            raise ValueError("denormalize: needs target kind redshift (the lake does not join)")
+        tables = {t.name: t for t in self.tables}
+        for i, spec in enumerate(self.denormalize):
+            check_denormalized(spec, tables, taken=set(tables), where=f"denormalize.{i}")
+        names = [d.name for d in self.denormalize]
+        if len(set(names)) != len(names):
+            raise ValueError(f"denormalize: duplicate names in {names}")
+        return self
+
+    def denormalized_by(self, table: str) -> list[DenormalizedTable]:
+        """The denormalized tables that `table` feeds."""
+        return [d for d in self.denormalize if table in {r.table for r in d.tables}]

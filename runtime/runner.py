@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -13,16 +13,20 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from config.models import ConfigError, JobConfig, KafkaSource, LakeTarget, TableConfig
+from config.base import ConfigError
+from config.models import JobConfig, KafkaSource, LakeTarget, TableConfig
 from runtime.batch import TableBatchHandler
 from runtime.metrics import BatchMetrics, TableSummary, log
 from sinks.base import Engine
 from sinks.lake import LakeEngine
 from sinks.redshift import WarehouseEngine
+from sinks.redshift.denormalize import Denormalized
+from sinks.redshift.dialect import Column
 from sinks.redshift.engine import ConnectionSettings
 from sinks.storage import Storage
 from sources.files import landing_path, read_landing_files
 from sources.kafka import read_kafka
+from transforms.canonical import output_types
 
 _STOP_WAIT_S = 600
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
@@ -38,7 +42,33 @@ class Run:
     errors: list[str] = field(default_factory=list)
 
 
-def make_engine(spark: SparkSession, config: JobConfig, table: TableConfig) -> Engine:
+def make_engines(spark: SparkSession, config: JobConfig) -> dict[str, Engine]:
+    """Every table's engine, its tables created where the target needs them up front.
+
+    A warehouse creates all replicated and denormalized tables before any query
+    starts: a refresh joins tables that other queries may not have written yet.
+    """
+    if isinstance(config.target, LakeTarget):
+        return {t.name: make_engine(spark, config, t) for t in config.tables}
+    types = {t.name: output_types(spark, t) for t in config.tables}
+    keys = {t.name: t.keys for t in config.tables}
+    resolved = {d.name: Denormalized.resolve(d, keys, types) for d in config.denormalize}
+    engines: dict[str, Engine] = {}
+    for table in config.tables:
+        feeds = [resolved[d.name] for d in config.denormalized_by(table.name)]
+        engine = make_engine(spark, config, table, feeds)
+        assert isinstance(engine, WarehouseEngine)
+        engine.ensure_tables([Column(n, t) for n, t in types[table.name].items()])
+        engines[table.name] = engine
+    return engines
+
+
+def make_engine(
+    spark: SparkSession,
+    config: JobConfig,
+    table: TableConfig,
+    denormalized: Sequence[Denormalized] = (),
+) -> Engine:
     """The target's engine for one table: the only place that knows the kinds of target."""
     target = config.target
     if isinstance(target, LakeTarget):
@@ -59,7 +89,14 @@ def make_engine(spark: SparkSession, config: JobConfig, table: TableConfig) -> E
         password=target.password.get_secret_value(),
         connect_timeout_s=target.connect_timeout_s,
     )
-    return WarehouseEngine(settings, schema=target.db_schema, table=table.name, keys=table.keys)
+    return WarehouseEngine(
+        settings,
+        schema=target.db_schema,
+        table=table.name,
+        keys=table.keys,
+        denormalized=denormalized,
+        retry_s=target.retry_s,
+    )
 
 
 def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
@@ -70,9 +107,11 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     summaries: list[TableSummary] = []
     queries: list[StreamingQuery] = []
     lock = threading.Lock()
+    key = _tokenization_key(config)
     try:
+        engines = make_engines(spark, config)
         for table in config.tables:
-            engine = make_engine(spark, config, table)
+            engine = engines[table.name]
             engine.recover()
             summary = TableSummary(table.name, engine.location)
             summaries.append(summary)
@@ -81,7 +120,7 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
                 with lock:
                     summary.add(metrics)
 
-            queries.append(_start(spark, config, table, engine, record, once=once))
+            queries.append(_start(spark, config, table, engine, record, key=key, once=once))
         errors = _wait(queries, stop)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -95,15 +134,10 @@ def _start(
     engine: Engine,
     record: Callable[[BatchMetrics], None],
     *,
+    key: str | None,
     once: bool,
 ) -> StreamingQuery:
     stream = _read(spark, config, table)
-    key = config.privacy.hmac_key()
-    if "hmac" in table.protect.values() and key is None:
-        raise ConfigError(
-            f"tables[{table.name}].protect needs a tokenization key: set the environment "
-            f"variable {config.privacy.hmac_key_env}"
-        )
     checkpoint = f"{config.checkpoint.rstrip('/')}/{table.name}"
     handler = TableBatchHandler(
         spark,
@@ -113,7 +147,7 @@ def _start(
         quarantine=config.quarantine.path,
         checkpoint=checkpoint,
         on_batch=record,
-        hmac_key=key.get_secret_value() if key else None,
+        hmac_key=key,
     )
     writer = (
         stream.writeStream.queryName(f"{config.name}.{table.name}")
@@ -126,6 +160,18 @@ def _start(
         else writer.trigger(processingTime=config.trigger_interval)
     )
     return writer.start()
+
+
+def _tokenization_key(config: JobConfig) -> str | None:
+    """The HMAC key, checked before anything starts: a table that needs it fails early."""
+    key = config.privacy.hmac_key()
+    for table in config.tables:
+        if "hmac" in table.protect.values() and key is None:
+            raise ConfigError(
+                f"tables[{table.name}].protect needs a tokenization key: set the environment "
+                f"variable {config.privacy.hmac_key_env}"
+            )
+    return key.get_secret_value() if key else None
 
 
 def _read(spark: SparkSession, config: JobConfig, table: TableConfig) -> DataFrame:

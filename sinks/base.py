@@ -18,6 +18,7 @@ class BatchResult:
     upserts: int = 0  # accepted by the sequence guard
     deletes: int = 0
     stale: int = 0  # older than what the target holds: ignored
+    refreshed: int = 0  # rows of denormalized tables rewritten
     partitions_rewritten: int = 0
     rows_in_table: int | None = None
     timings: dict[str, float] = field(default_factory=dict)

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from config.models import FilesSource, KafkaSource, TableConfig
@@ -59,9 +59,7 @@ def split_rejected(records: DataFrame) -> tuple[DataFrame, DataFrame]:
 
 def target_columns(table: TableConfig) -> list[str]:
     """Columns of the target table, in order: declared, then new derived ones."""
-    names = list(table.column_names)
-    names += [d.name for d in table.derived if d.name not in names]
-    return [n for n in names if n not in set(table.except_column_list)]
+    return table.output_columns
 
 
 def canonical_changes(
@@ -87,3 +85,22 @@ def canonical_changes(
         )
 
     return transform
+
+
+def output_types(spark: SparkSession, table: TableConfig) -> dict[str, str]:
+    """The Spark type of every target column, from the config alone: no data is read.
+
+    Runs `canonical_changes` on an empty frame of typed records, so derived columns
+    and protection rules give exactly the types a batch will have.
+    """
+    declared = ", ".join(f"`{c.name}` {c.type}" for c in table.columns)
+    empty = spark.createDataFrame(
+        [], f"{OP} string, {declared}, {COMMIT_TS} timestamp, {POS} string"
+    )
+    # Only the plan is analysed; the key of an hmac rule never meets a value here.
+    changes = empty.transform(canonical_changes(table, hmac_key="types-only"))
+    return {
+        f.name: f.dataType.simpleString()
+        for f in changes.schema.fields
+        if f.name in set(table.output_columns)
+    }

@@ -1,8 +1,9 @@
 """The SQL of a staged merge, one class per database; statements are plain strings.
 
 Every statement is valid Amazon Redshift SQL (no ON CONFLICT, no FILTER, no row
-comparisons); PostgreSQL differs only in column types and in comparing the
-bookkeeping strings with the "C" collation, which Redshift does by default.
+comparisons); PostgreSQL differs only in column types, in comparing the
+bookkeeping strings with the "C" collation, which Redshift does by default, and
+in the mode of LOCK (Redshift's LOCK has none).
 
 Tables of one target table `t` (identifiers validated by the config, always quoted):
   t              the published table: live rows, business columns only
@@ -150,6 +151,14 @@ class Dialect:
     def drop_accepted(self, stage: str) -> str:
         return f"DROP TABLE IF EXISTS {quote(stage + '__accepted')}"
 
+    def accepted(self, stage: str) -> str:
+        """The temporary table of the changes a merge accepted (unqualified)."""
+        return stage + "__accepted"
+
+    def lock(self, schema: str, table: str) -> str:
+        """Serialize writers of `table` until COMMIT; readers are not blocked where possible."""
+        return f"LOCK {quote(schema)}.{quote(table)}"
+
 
 class RedshiftDialect(Dialect):
     """Amazon Redshift: VARCHAR comparisons are bytewise already."""
@@ -161,3 +170,7 @@ class PostgresDialect(Dialect):
     text_type = "TEXT"
     bookkeeping_type = "TEXT"
     collate = ' COLLATE "C"'
+
+    def lock(self, schema: str, table: str) -> str:
+        # Redshift's LOCK has no mode; this one blocks writers, not readers.
+        return f"LOCK TABLE {quote(schema)}.{quote(table)} IN SHARE ROW EXCLUSIVE MODE"

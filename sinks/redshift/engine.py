@@ -11,6 +11,7 @@ leaves the published table as it was.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,11 +22,28 @@ from pyspark.sql import DataFrame, Row
 
 from sinks.base import BatchResult
 from sinks.crash import crash_point
+from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import LEDGER, Column, Dialect, PostgresDialect, RedshiftDialect, quote
 from transforms.names import BOOKKEEPING, OP, POS, SEQ
 from transforms.ordering import latest_per_key
 
 _STAGE_COLUMNS = (OP, SEQ, POS)
+_FIRST_DELAY_S = 1.0
+_MAX_DELAY_S = 15.0
+# psycopg and redshift_connector name their connection failures alike; an executor's
+# failure reaches the driver as text inside Spark's exception.
+_CONNECTION_ERRORS = {
+    "OperationalError",
+    "InterfaceError",
+    "ConnectionError",
+    "ConnectionRefusedError",
+}
+_EXECUTOR_CONNECTION_ERRORS = (
+    ("psycopg", "OperationalError"),
+    ("redshift_connector.error", "InterfaceError"),
+    ("redshift_connector.error", "OperationalError"),
+)
+log = logging.getLogger("stream_cdc")
 
 
 @dataclass(frozen=True)
@@ -67,6 +85,22 @@ class ConnectionSettings:
         )
 
 
+def unreachable(error: BaseException) -> bool:
+    """A lost or refused connection, raised here or on an executor (then inside Spark's error)."""
+    names = {type(e).__name__ for e in _chain(error)}
+    if names & _CONNECTION_ERRORS:
+        return True
+    text = str(error)
+    return any(f"{module}.{name}" in text for module, name in _EXECUTOR_CONNECTION_ERRORS)
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = error
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
 def dialect_of(name: str) -> Dialect:
     return PostgresDialect() if name == "postgres" else RedshiftDialect()
 
@@ -81,6 +115,8 @@ class WarehouseEngine:
         schema: str,
         table: str,
         keys: Sequence[str],
+        denormalized: Sequence[Denormalized] = (),
+        retry_s: float = 300.0,
     ) -> None:
         if settings.dialect != "postgres":
             raise ValueError(
@@ -92,7 +128,9 @@ class WarehouseEngine:
         self._schema = schema
         self._table = table
         self._keys = list(keys)
+        self._denormalized = sorted(denormalized, key=lambda d: d.name)
         self._ready = False
+        self._retry_s = retry_s
         self.location = f"{settings.dialect}://{settings.host}:{settings.port}/{settings.database}/{schema}.{table}"
 
     def recover(self) -> None:
@@ -110,11 +148,38 @@ class WarehouseEngine:
             conn.commit()
 
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        """Apply the batch; while the warehouse is unreachable, retry it for `retry_s`.
+
+        Retrying is safe at any point: the ledger makes a committed batch a no-op and
+        an uncommitted one starts again from a fresh staging table.
+        """
+        deadline = time.monotonic() + self._retry_s
+        delay = _FIRST_DELAY_S
+        attempt = 1
+        while True:
+            try:
+                return self._apply_once(changes, batch_id, writer_id)
+            except Exception as error:
+                if not unreachable(error) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "warehouse %s unreachable (%s): batch %d retried in %.0f s (attempt %d)",
+                    self._table,
+                    type(error).__name__,
+                    batch_id,
+                    delay,
+                    attempt,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, _MAX_DELAY_S)
+                attempt += 1
+
+    def _apply_once(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         started = time.monotonic()
         timings: dict[str, float] = {}
         payload = [c for c in changes.columns if c not in BOOKKEEPING]
         columns = [Column(c, changes.schema[c].dataType.simpleString()) for c in payload]
-        self._ensure_tables(columns)
+        self.ensure_tables(columns)
         if self._committed(writer_id, batch_id):
             return BatchResult(batch_id=batch_id, skipped=True)
 
@@ -136,6 +201,8 @@ class WarehouseEngine:
         mark = time.monotonic()
         with self._connection() as conn:
             cur = conn.cursor()
+            for denormalized in self._denormalized:  # first: refreshes run one at a time
+                cur.execute(denormalized.lock(self._dialect, self._schema))
             cur.execute(f"SELECT COUNT(*) FROM {target}")
             changes_in = int(cur.fetchone()[0])
             for statement in self._dialect.merge(
@@ -145,6 +212,7 @@ class WarehouseEngine:
             cur.execute(self._dialect.merge_counts(stage))
             upserts, deletes = (int(v) for v in cur.fetchone())
             stale = changes_in - upserts - deletes
+            refreshed = self._refresh(cur, self._dialect.accepted(stage))
             cur.execute(
                 f"INSERT INTO {quote(self._schema)}.{LEDGER} "
                 "(table_name, writer_id, batch_id, upserts, deletes, stale, applied_at) "
@@ -165,10 +233,23 @@ class WarehouseEngine:
             upserts=upserts,
             deletes=deletes,
             stale=stale,
+            refreshed=refreshed,
             timings=timings,
         )
 
-    def _ensure_tables(self, columns: Sequence[Column]) -> None:
+    def _refresh(self, cur: Any, accepted: str) -> int:
+        """Refresh the denormalized rows this batch touched; how many were rewritten."""
+        refreshed = 0
+        for denormalized in self._denormalized:
+            statements = denormalized.refresh(self._schema, self._table, self._keys, accepted)
+            for statement in statements:
+                cur.execute(statement)
+                if statement.startswith("INSERT"):
+                    refreshed += max(int(cur.rowcount), 0)
+        return refreshed
+
+    def ensure_tables(self, columns: Sequence[Column]) -> None:
+        """Create the table, its key table, the ledger and the denormalized tables it feeds."""
         if self._ready:
             return
         by_name = {c.name: c for c in columns}
@@ -182,6 +263,8 @@ class WarehouseEngine:
                 )
             )
             cur.execute(self._dialect.create_ledger(self._schema))
+            for denormalized in self._denormalized:
+                cur.execute(denormalized.create(self._dialect, self._schema))
             conn.commit()
         self._ready = True
 

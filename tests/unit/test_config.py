@@ -249,3 +249,44 @@ def test_privacy_key_is_read_from_the_named_environment_variable(
     key = config.privacy.hmac_key()
     assert key is not None and key.get_secret_value() == "k-1"
     assert "k-1" not in redacted_yaml(config)
+
+
+SPORTS = DEMO.parent / "sports.yaml"
+
+
+def test_sports_config_denormalizes_the_seed_target_table() -> None:
+    config = load_config(SPORTS)
+
+    (activity,) = config.denormalize
+    assert activity.name == "sport_event_activity"
+    assert [r.table for r in activity.tables] == [
+        "ticket_activity",
+        "ticket",
+        "sport_event",
+        "customer",
+    ]
+    assert list(activity.columns)[:3] == ["ticket_id", "event_id", "sport_type"]
+    assert [d.name for d in config.denormalized_by("customer")] == ["sport_event_activity"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("denormalize.0.joins.0.table=tickets", "denormalize.0.joins.0.table: 'tickets' is not"),
+        ("denormalize.0.joins.0.key={event_id: a.ticket_id}", "must name exactly the keys"),
+        ("denormalize.0.joins.1.key={event_id: c.event_id}", "alias 'c' is not defined before"),
+        ("denormalize.0.columns.name=c.nom", "denormalize.0.columns.name: 'nom' is not a column"),
+        ("denormalize.0.columns.name=name", "'name' is not alias.column"),
+        ("denormalize.0.columns.ticket_id=t.ticket_id", "the fact's key must be kept"),
+        ("denormalize.0.joins.2.as=t", "alias 't' is used twice"),
+        ("denormalize.0.name=customer", "'customer' is already a replicated table"),
+    ],
+)
+def test_denormalize_mistakes_fail_naming_the_key(override: str, message: str) -> None:
+    assert message in _error(SPORTS, [override])
+
+
+def test_denormalize_needs_a_warehouse_target() -> None:
+    message = _error(SPORTS, ["target={kind: lake, path: /tmp/lake}"])
+
+    assert "denormalize: needs target kind redshift" in message
