@@ -123,6 +123,24 @@ class FilesSource(Strict):
     csv: CsvOptions = CsvOptions()
 
 
+class SourceDatabase(Strict):
+    """The captured MySQL/MariaDB database, read only by `jobs/verify.py`."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=3306, ge=1, le=65535)
+    user: str = Field(min_length=1)
+    password_env: str = Field(default="SOURCE_PASSWORD", min_length=1)
+
+    @property
+    def password(self) -> SecretStr:
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(
+                f"source.database.password_env: environment variable {self.password_env} is not set"
+            )
+        return SecretStr(value)
+
+
 class KafkaSource(Strict):
     """Debezium change events on Kafka, one topic per table: <topic_prefix>.<db>.<table>."""
 
@@ -135,6 +153,9 @@ class KafkaSource(Strict):
     options: dict[str, str] = Field(
         default_factory=dict,
         description="extra Kafka consumer options, e.g. kafka.security.protocol",
+    )
+    database: SourceDatabase | None = Field(
+        default=None, description="the captured database, for jobs/verify.py"
     )
 
 

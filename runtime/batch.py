@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from config.models import FilesSource, KafkaSource, TableConfig
-from runtime.metrics import BatchMetrics, log
+from runtime.metrics import BatchMetrics
 from sinks.base import Engine
 from sinks.quarantine import write_quarantine
 from sinks.storage import Storage
@@ -20,7 +20,7 @@ from transforms.names import COMMIT_TS, ERROR, OP, SKIPPED_OPS
 
 
 class TableBatchHandler:
-    """Decode, quarantine, transform and apply one batch; log its metrics."""
+    """Decode, quarantine, transform and apply one batch; hand its metrics to `on_batch`."""
 
     def __init__(
         self,
@@ -74,13 +74,12 @@ class TableBatchHandler:
             if quarantined:
                 write_quarantine(rejected, self._quarantine, self._table.name, batch_id)
             changes = good.transform(canonical_changes(self._table, self._hmac_key))
-            oldest = changes.agg(F.min(COMMIT_TS)).first() if read else None
+            span = changes.agg(F.min(COMMIT_TS), F.max(COMMIT_TS)).first() if read else None
             result = self._engine.apply(changes, batch_id, self.writer_id())
         finally:
             records.unpersist()
-        latency = None
-        if oldest is not None and oldest[0] is not None:
-            latency = time.time() - oldest[0].timestamp()
+        visible = time.time()
+        oldest, newest = (None, None) if span is None else (span[0], span[1])
         metrics = BatchMetrics(
             table=self._table.name,
             batch_id=batch_id,
@@ -89,7 +88,7 @@ class TableBatchHandler:
             skipped=skipped,
             result=result,
             duration_s=time.monotonic() - started,
-            max_latency_s=latency,
+            max_latency_s=None if oldest is None else visible - oldest.timestamp(),
+            min_latency_s=None if newest is None else visible - newest.timestamp(),
         )
-        log.info(metrics.log_line())
         self._on_batch(metrics)

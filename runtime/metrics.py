@@ -5,7 +5,6 @@ Only counts and timings: never a row value.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,31 +23,33 @@ class BatchMetrics:
     skipped: int  # control records, other tables
     result: BatchResult
     duration_s: float
-    max_latency_s: float | None = None
+    max_latency_s: float | None = None  # oldest change of the batch: commit -> visible
+    min_latency_s: float | None = None  # newest change of the batch
 
-    def log_line(self) -> str:
-        return json.dumps(
-            {
-                "event": "batch",
-                "table": self.table,
-                "batch_id": self.batch_id,
-                "read": self.read_by_op,
-                "quarantined": self.quarantined,
-                "skipped": self.skipped,
-                "replayed": self.result.skipped,
-                "upserts": self.result.upserts,
-                "deletes": self.result.deletes,
-                "stale": self.result.stale,
-                "partitions_rewritten": self.result.partitions_rewritten,
-                "rows_in_table": self.result.rows_in_table,
-                "duration_s": round(self.duration_s, 3),
-                "max_latency_s": None
-                if self.max_latency_s is None
-                else round(self.max_latency_s, 3),
-                "timings": {k: round(v, 3) for k, v in self.result.timings.items()},
-            },
-            sort_keys=False,
-        )
+    def fields(self) -> dict[str, object]:
+        """Counts and times of the batch, for its log line."""
+        return {
+            "table": self.table,
+            "batch_id": self.batch_id,
+            "read": self.read_by_op,
+            "quarantined": self.quarantined,
+            "skipped": self.skipped,
+            "replayed": self.result.skipped,
+            "upserts": self.result.upserts,
+            "deletes": self.result.deletes,
+            "stale": self.result.stale,
+            "partitions_rewritten": self.result.partitions_rewritten,
+            "rows_in_table": self.result.rows_in_table,
+            "duration_s": round(self.duration_s, 3),
+            "refreshed": self.result.refreshed,
+            "max_latency_s": _rounded(self.max_latency_s),
+            "min_latency_s": _rounded(self.min_latency_s),
+            "timings": {k: round(v, 3) for k, v in self.result.timings.items()},
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 @dataclass

@@ -16,13 +16,14 @@ from pyspark.sql.streaming.query import StreamingQuery
 from config.base import ConfigError
 from config.models import JobConfig, KafkaSource, LakeTarget, TableConfig
 from runtime.batch import TableBatchHandler
+from runtime.listener import BatchLog
 from runtime.metrics import BatchMetrics, TableSummary, log
 from sinks.base import Engine
 from sinks.lake import LakeEngine
 from sinks.redshift import WarehouseEngine
 from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import Column
-from sinks.redshift.engine import ConnectionSettings
+from sinks.redshift.engine import settings_of
 from sinks.storage import Storage
 from sources.files import landing_path, read_landing_files
 from sources.kafka import read_kafka
@@ -80,17 +81,8 @@ def make_engine(
             state_dir=target.state_dir,
             max_records_per_file=target.max_records_per_file,
         )
-    settings = ConnectionSettings(
-        dialect=target.dialect,
-        host=target.host,
-        port=target.port,
-        database=target.database,
-        user=target.user,
-        password=target.password.get_secret_value(),
-        connect_timeout_s=target.connect_timeout_s,
-    )
     return WarehouseEngine(
-        settings,
+        settings_of(target),
         schema=target.db_schema,
         table=table.name,
         keys=table.keys,
@@ -108,6 +100,8 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     queries: list[StreamingQuery] = []
     lock = threading.Lock()
     key = _tokenization_key(config)
+    batch_log = BatchLog()
+    spark.streams.addListener(batch_log)
     try:
         engines = make_engines(spark, config)
         for table in config.tables:
@@ -116,14 +110,21 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
             summary = TableSummary(table.name, engine.location)
             summaries.append(summary)
 
-            def record(metrics: BatchMetrics, summary: TableSummary = summary) -> None:
+            def record(
+                metrics: BatchMetrics,
+                summary: TableSummary = summary,
+                query: str = query_name(config, table),
+            ) -> None:
                 with lock:
                     summary.add(metrics)
+                batch_log.sink_done(query, metrics)
 
             queries.append(_start(spark, config, table, engine, record, key=key, once=once))
         errors = _wait(queries, stop)
     finally:
         signal.signal(signal.SIGINT, previous)
+        batch_log.flush()
+        spark.streams.removeListener(batch_log)
     return Run(summaries, time.monotonic() - started, stop.is_set(), errors)
 
 
@@ -150,7 +151,7 @@ def _start(
         hmac_key=key,
     )
     writer = (
-        stream.writeStream.queryName(f"{config.name}.{table.name}")
+        stream.writeStream.queryName(query_name(config, table))
         .option("checkpointLocation", checkpoint)
         .foreachBatch(handler)
     )
@@ -160,6 +161,10 @@ def _start(
         else writer.trigger(processingTime=config.trigger_interval)
     )
     return writer.start()
+
+
+def query_name(config: JobConfig, table: TableConfig) -> str:
+    return f"{config.name}.{table.name}"
 
 
 def _tokenization_key(config: JobConfig) -> str | None:

@@ -38,56 +38,69 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args]
 
 
-@contextmanager
-def postgres_server() -> Iterator[ConnectionSettings]:
-    data = Path(tempfile.mkdtemp(prefix="stream-cdc-pg-"))
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(data, user.pw_uid, user.pw_gid)
-    port = _free_port()
-    subprocess.run(
-        _as_postgres(
-            [
-                _bin("initdb"),
-                "-D",
-                str(data / "db"),
-                "-U",
-                "warehouse",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={data}"
-    subprocess.run(
-        _as_postgres(
-            [_bin("pg_ctl"), "-D", str(data / "db"), "-o", options, "-l", str(data / "log"),
-             "-w", "-t", "60", "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    try:
+class PostgresServer:
+    """A server in a temporary folder; `stop()` and `start()` simulate an outage."""
+
+    def __init__(self) -> None:
+        self.data = Path(tempfile.mkdtemp(prefix="stream-cdc-pg-"))
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.data, user.pw_uid, user.pw_gid)
+        self.port = _free_port()
         subprocess.run(
-            [_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "warehouse", "warehouse"],
+            _as_postgres(
+                [_bin("initdb"), "-D", str(self.data / "db"), "-U", "warehouse",
+                 "--auth=trust", "-E", "UTF8"]
+            ),
             check=True,
             capture_output=True,
-        )
-        yield ConnectionSettings(
+        )  # fmt: skip
+        self.start()
+        subprocess.run(
+            [_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "warehouse",
+             "warehouse"],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        self.settings = ConnectionSettings(
             dialect="postgres",
             host="127.0.0.1",
-            port=port,
+            port=self.port,
             database="warehouse",
             user="warehouse",
             password="unused-with-trust-auth",
         )
-    finally:
+
+    def start(self) -> None:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+            f"-c unix_socket_directories={self.data}"
+        )
         subprocess.run(
-            _as_postgres([_bin("pg_ctl"), "-D", str(data / "db"), "-m", "fast", "-w", "stop"]),
+            _as_postgres(
+                [_bin("pg_ctl"), "-D", str(self.data / "db"), "-o", options,
+                 "-l", str(self.data / "log"), "-w", "-t", "60", "start"]
+            ),
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        subprocess.run(
+            _as_postgres([_bin("pg_ctl"), "-D", str(self.data / "db"), "-m", "fast", "-w", "stop"]),
             check=False,
             capture_output=True,
         )
-        shutil.rmtree(data, ignore_errors=True)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[ConnectionSettings]:
+    server = PostgresServer()
+    try:
+        yield server.settings
+    finally:
+        server.remove()

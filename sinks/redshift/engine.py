@@ -20,6 +20,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, Row
 
+from config.models import RedshiftTarget
 from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.redshift.denormalize import Denormalized
@@ -83,6 +84,19 @@ class ConnectionSettings:
             password=self.password,
             timeout=self.connect_timeout_s,
         )
+
+
+def settings_of(target: RedshiftTarget) -> ConnectionSettings:
+    """How to reach a configured warehouse; the password comes from its environment variable."""
+    return ConnectionSettings(
+        dialect=target.dialect,
+        host=target.host,
+        port=target.port,
+        database=target.database,
+        user=target.user,
+        password=target.password.get_secret_value(),
+        connect_timeout_s=target.connect_timeout_s,
+    )
 
 
 def unreachable(error: BaseException) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
+import pytest
 from pyspark.sql import SparkSession
 
 from config.models import JobConfig
@@ -135,3 +137,31 @@ def test_dms_json_records_apply_skip_and_quarantine(spark: SparkSession, tmp_pat
         for line in f.read_text().splitlines()
     )
     assert reasons == ["column qty: not a valid int", "malformed JSON record"]
+
+
+def test_every_batch_logs_one_line_of_counts_and_times(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    landing = folder(tmp_path)
+    lines = [record("load", {"id": 1, "item": "pen", "qty": 1, "placed": "2021-01-05"})]
+    lines += [record("update", {"id": 1, "item": "secret-item", "qty": 9, "placed": "2021-01-05"})]
+    lines += ["{not json"]
+    (landing / "batch-1.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with caplog.at_level(logging.INFO, logger="stream_cdc"):
+        outcome = run(spark, job(tmp_path, "dms-json"), once=True)
+
+    assert not outcome.errors
+    batches = [
+        json.loads(r.getMessage()) for r in caplog.records if '"event": "batch"' in r.getMessage()
+    ]
+    assert len(batches) == outcome.tables[0].batches == 1
+    (line,) = batches
+    assert line["query"] == "formats.orders"
+    assert line["read"] == {"L": 1, "U": 1}
+    assert line["quarantined"] == 1
+    assert line["upserts"] == 1
+    assert line["duration_s"] > 0
+    assert line["max_latency_s"] is not None and line["max_latency_s"] >= line["min_latency_s"]
+    assert line["source"]["input_rows"] == 3, "Spark's progress of the same batch"
+    assert "secret-item" not in caplog.text and "pen" not in caplog.text

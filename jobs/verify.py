@@ -1,0 +1,111 @@
+"""verify: does the warehouse hold exactly what the source database holds?
+
+Reads the captured database's current rows, applies the job's own transforms in
+batch (typing, derived columns, masking, tokenization, denormalization) and
+compares the result with the warehouse tables. Prints counts of missing, extra
+and different rows per table (never a value); exits 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from config.base import ConfigError
+from config.load import load_config
+from config.models import JobConfig, KafkaSource, RedshiftTarget
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="verify.py",
+        description=(
+            "Compare the warehouse tables of a job with the source database: counts of "
+            "missing, extra and different rows per table; exit code 1 on any difference."
+        ),
+        epilog=(
+            "example:\n"
+            "  SOURCE_PASSWORD=cdc WAREHOUSE_PASSWORD=warehouse STREAM_CDC_HMAC_KEY=... \\\n"
+            "    ./spark-submit.sh jobs/verify.py --config conf/sports.yaml\n"
+            "exit codes: 0 equal, 1 different, 2 bad config or unreachable database"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", required=True, help="the job's config YAML")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, as for the job (repeatable)",
+    )
+    return parser.parse_args(argv)
+
+
+def check(config: JobConfig) -> None:
+    """What verify needs beyond what the job needs, or a ConfigError saying so."""
+    if not isinstance(config.target, RedshiftTarget):
+        raise ConfigError("target.kind: verify compares a warehouse (kind redshift)")
+    if not isinstance(config.source, KafkaSource) or config.source.database is None:
+        raise ConfigError(
+            "source.database: verify reads the captured database; set host, port, user "
+            "and password_env"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        config = load_config(args.config, args.overrides)
+        check(config)
+        return run(config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(config: JobConfig) -> int:
+    import pymysql
+
+    from runtime.session import spark_session
+    from runtime.verification import verify
+    from sinks.redshift.engine import settings_of
+
+    assert isinstance(config.source, KafkaSource) and config.source.database is not None
+    assert isinstance(config.target, RedshiftTarget)
+    database = config.source.database
+    key = config.privacy.hmac_key()
+    if any("hmac" in t.protect.values() for t in config.tables) and key is None:
+        raise ConfigError(
+            f"privacy.hmac_key_env: set {config.privacy.hmac_key_env} to the job's key"
+        )
+    try:
+        source = pymysql.connect(
+            host=database.host,
+            port=database.port,
+            user=database.user,
+            password=database.password.get_secret_value(),
+            connect_timeout=10,
+        )
+        target = settings_of(config.target).connect()
+    except Exception as exc:  # unreachable: say which side, not the credentials
+        print(f"error: cannot connect ({type(exc).__name__}): {exc}", file=sys.stderr)
+        return 2
+    spark = spark_session(f"{config.name}-verify")
+    try:
+        results = verify(spark, config, source, target, key.get_secret_value() if key else None)
+    finally:
+        source.close()
+        target.close()
+    for result in results:
+        print(result.line())
+    different = [r.table for r in results if not r.ok]
+    print(f"verify: {'DIFFERENT: ' + ', '.join(different) if different else 'ok'}")
+    return 1 if different else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""One structured log line per micro-batch: the sink's counts joined to Spark's progress.
+
+The batch handler hands its metrics to `BatchLog.sink_done`; Spark's progress event
+for the same (query, batch) brings the source side (input rows and rates, offsets
+behind the latest for Kafka, trigger durations). Whichever comes second writes the
+line; `flush` writes what is left when the job stops. Counts and times only.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from pyspark.sql.streaming.listener import StreamingQueryListener
+
+from runtime.metrics import BatchMetrics, log
+
+_LAG_METRICS = ("avgOffsetsBehindLatest", "maxOffsetsBehindLatest")
+
+
+def source_fields(progress: Any) -> dict[str, Any]:
+    """The source side of one StreamingQueryProgress, as plain numbers."""
+    lag: dict[str, float] = {}
+    for source in progress.sources or []:
+        for name in _LAG_METRICS:
+            value = (source.metrics or {}).get(name)
+            if value is not None:
+                lag[name] = max(lag.get(name, 0.0), float(value))
+    durations = dict(progress.durationMs or {})
+    return {
+        "input_rows": int(progress.numInputRows),
+        "input_rows_per_s": round(float(progress.inputRowsPerSecond or 0.0), 1),
+        "processed_rows_per_s": round(float(progress.processedRowsPerSecond or 0.0), 1),
+        "trigger_ms": durations.get("triggerExecution"),
+        "offsets_behind_latest": lag.get("maxOffsetsBehindLatest"),
+    }
+
+
+class BatchLog(StreamingQueryListener):
+    """Pairs sink metrics and progress events by (query name, batch id)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sink: dict[tuple[str, int], BatchMetrics] = {}
+        self._source: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def sink_done(self, query: str, metrics: BatchMetrics) -> None:
+        key = (query, metrics.batch_id)
+        with self._lock:
+            source = self._source.pop(key, None)
+            if source is None:
+                self._sink[key] = metrics
+                return
+        self._write(query, metrics, source)
+
+    def onQueryStarted(self, event: Any) -> None:  # noqa: N802 (Spark names it)
+        return None
+
+    def onQueryProgress(self, event: Any) -> None:  # noqa: N802 (Spark names it)
+        progress = event.progress
+        key = (str(progress.name), int(progress.batchId))
+        source = source_fields(progress)
+        with self._lock:
+            metrics = self._sink.pop(key, None)
+            if metrics is None:
+                if source["input_rows"]:
+                    self._source[key] = source
+                return
+        self._write(key[0], metrics, source)
+
+    def onQueryIdle(self, event: Any) -> None:  # noqa: N802 (Spark names it)
+        return None
+
+    def onQueryTerminated(self, event: Any) -> None:  # noqa: N802 (Spark names it)
+        return None
+
+    def flush(self, wait_s: float = 3.0) -> None:
+        """Wait a little for the last progress events, then write what is left unpaired."""
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._sink:
+                    break
+            time.sleep(0.1)
+        with self._lock:
+            pending = list(self._sink.items())
+            self._sink.clear()
+            self._source.clear()
+        for (query, _), metrics in pending:
+            self._write(query, metrics, None)
+
+    @staticmethod
+    def _write(query: str, metrics: BatchMetrics, source: dict[str, Any] | None) -> None:
+        line = {"event": "batch", "query": query, **metrics.fields(), "source": source}
+        log.info(json.dumps(line))

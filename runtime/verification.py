@@ -1,0 +1,170 @@
+"""Compare a warehouse with its source: the job's transforms, in batch, on the source rows.
+
+Counts only: rows missing from the target, extra in it, and present in both but
+different. Never a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from config.denormalize import DenormalizedTable, reference
+from config.models import JobConfig, TableConfig
+from sinks.redshift.dialect import quote
+from transforms.canonical import canonical_changes, split_rejected
+from transforms.coerce import coerce_types
+from transforms.names import COMMIT_TS, ERROR, OP, OP_LOAD, POS
+
+
+@dataclass(frozen=True)
+class Difference:
+    table: str
+    expected: int
+    actual: int
+    missing: int
+    extra: int
+    different: int
+    rejected: int = 0  # source rows the job would quarantine
+
+    @property
+    def ok(self) -> bool:
+        return self.missing == self.extra == self.different == 0
+
+    def line(self) -> str:
+        state = "ok" if self.ok else "DIFFERENT"
+        rejected = f", {self.rejected} would be quarantined" if self.rejected else ""
+        return (
+            f"{self.table:<28} {state:<9} expected {self.expected}, actual {self.actual}: "
+            f"{self.missing} missing, {self.extra} extra, {self.different} different{rejected}"
+        )
+
+
+def expected_table(
+    spark: SparkSession,
+    table: TableConfig,
+    rows: Sequence[tuple[str | None, ...]],
+    hmac_key: str | None,
+) -> tuple[DataFrame, int]:
+    """(the target rows the job must produce from these source rows, rows it would reject)."""
+    declared = ", ".join(f"`{name}` string" for name in table.column_names)
+    records = spark.createDataFrame(
+        [(OP_LOAD, *row, f"{i:020d}") for i, row in enumerate(rows)],
+        f"{OP} string, {declared}, {POS} string",
+    ).select(
+        OP,
+        *[F.col(f"`{n}`") for n in table.column_names],
+        F.lit(None).cast("timestamp").alias(COMMIT_TS),
+        POS,
+        F.lit(None).cast("string").alias(ERROR),
+    )
+    typed = records.transform(coerce_types(table.columns, table.keys))
+    good, rejected = split_rejected(typed)
+    changes = good.transform(canonical_changes(table, hmac_key))
+    return changes.select(*[F.col(f"`{c}`") for c in table.output_columns]), rejected.count()
+
+
+def expected_denormalized(spec: DenormalizedTable, replicas: Mapping[str, DataFrame]) -> DataFrame:
+    """The fact left joined to its dimensions, computed by Spark from the expected replicas."""
+    aliased = {ref.alias: replicas[ref.table].alias(ref.alias) for ref in spec.tables}
+    joined = aliased[spec.fact.alias]
+    for join in spec.joins:
+        condition = reduce(
+            lambda a, b: a & b,
+            [F.col(f"`{join.alias}`.`{c}`") == _col(value) for c, value in join.key.items()],
+        )
+        joined = joined.join(aliased[join.alias], condition, "left")
+    return joined.select(*[_col(value).alias(name) for name, value in spec.columns.items()])
+
+
+def read_target(
+    spark: SparkSession, conn: Any, schema: str, table: str, like: DataFrame
+) -> DataFrame:
+    """The warehouse table's rows, typed like the expected frame (a missing table is empty)."""
+    cur = conn.cursor()
+    cur.execute(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s "
+        "AND table_name = %s",
+        (schema, table),
+    )
+    if int(cur.fetchone()[0]) == 0:
+        return spark.createDataFrame([], like.schema)
+    names = ", ".join(quote(c) for c in like.columns)
+    cur.execute(f"SELECT {names} FROM {quote(schema)}.{quote(table)}")
+    return spark.createDataFrame([tuple(r) for r in cur.fetchall()], like.schema)
+
+
+def compare(name: str, expected: DataFrame, actual: DataFrame, keys: Sequence[str]) -> Difference:
+    """Count missing, extra and different rows by key; null equals null."""
+    e = expected.select(*[F.col(f"`{c}`").alias(f"e_{c}") for c in expected.columns])
+    a = actual.select(*[F.col(f"`{c}`").alias(f"a_{c}") for c in expected.columns])
+    on = reduce(lambda x, y: x & y, [F.col(f"e_{k}") == F.col(f"a_{k}") for k in keys])
+    same = reduce(
+        lambda x, y: x & y,
+        [F.col(f"e_{c}").eqNullSafe(F.col(f"a_{c}")) for c in expected.columns],
+    )
+    in_e, in_a = F.col(f"e_{keys[0]}").isNotNull(), F.col(f"a_{keys[0]}").isNotNull()
+    counts = (
+        e.join(a, on, "full_outer")
+        .agg(
+            F.sum((in_e & ~in_a).cast("int")).alias("missing"),
+            F.sum((in_a & ~in_e).cast("int")).alias("extra"),
+            F.sum((in_e & in_a & ~same).cast("int")).alias("different"),
+            F.sum(in_e.cast("int")).alias("expected"),
+            F.sum(in_a.cast("int")).alias("actual"),
+        )
+        .first()
+    )
+    assert counts is not None
+    return Difference(
+        name,
+        expected=int(counts["expected"] or 0),
+        actual=int(counts["actual"] or 0),
+        missing=int(counts["missing"] or 0),
+        extra=int(counts["extra"] or 0),
+        different=int(counts["different"] or 0),
+    )
+
+
+def verify(
+    spark: SparkSession,
+    config: JobConfig,
+    source: Any,
+    target: Any,
+    hmac_key: str | None,
+) -> list[Difference]:
+    """Every replicated and denormalized table of a warehouse job, compared with the source.
+
+    `source` is a DB-API connection to the captured database, `target` to the warehouse.
+    """
+    from config.models import RedshiftTarget
+    from sources.mysql_state import read_rows
+
+    assert isinstance(config.target, RedshiftTarget), "verify compares a warehouse target"
+    schema = config.target.db_schema
+    replicas: dict[str, DataFrame] = {}
+    results = []
+    for table in config.tables:
+        rows = read_rows(source, table.source_schema, table.source_name, table.column_names)
+        expected, rejected = expected_table(spark, table, rows, hmac_key)
+        expected = expected.cache()
+        replicas[table.name] = expected
+        actual = read_target(spark, target, schema, table.name, expected)
+        found = compare(table.name, expected, actual, table.keys)
+        results.append(Difference(**{**found.__dict__, "rejected": rejected}))
+    keys = {t.name: t.keys for t in config.tables}
+    for spec in config.denormalize:
+        expected = expected_denormalized(spec, replicas)
+        actual = read_target(spark, target, schema, spec.name, expected)
+        results.append(compare(spec.name, expected, actual, keys[spec.fact.table]))
+    return results
+
+
+def _col(value: str) -> Any:
+    alias, column = reference(value)
+    return F.col(f"`{alias}`.`{column}`")
