@@ -1,5 +1,7 @@
 """Debezium change events from Kafka, with their exact transport position."""
 
+import re
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -16,7 +18,12 @@ def read_kafka(spark: SparkSession, source: KafkaSource, table: TableConfig) -> 
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", source.bootstrap_servers)
-        .option("subscribe", kafka_topic(source, table))
+        # A pattern, not `subscribe`: the job may start before Debezium creates the topic.
+        .option("subscribePattern", re.escape(kafka_topic(source, table)))
+        .option("kafka.metadata.max.age.ms", "5000")
+        # A topic being created has no leader for a moment: retry, do not fail.
+        .option("fetchOffset.numRetries", "30")
+        .option("fetchOffset.retryIntervalMs", "1000")
         .option("startingOffsets", source.starting_offsets)
         # Losing offsets (retention, topic re-created) must stop the job, never skip data.
         .option("failOnDataLoss", "true")

@@ -1,0 +1,259 @@
+"""MariaDB -> Debezium -> Kafka -> the job -> PostgreSQL: every part a real server.
+
+The job runs as users run it (`spark-submit.sh`, streaming, in its own process
+group) and is checked the way users check it: `verify` (the source's rows through
+the job's transforms, compared with the warehouse). The tests share one stack and
+run in order: steady state, SIGKILL and restart, a warehouse outage, the logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+from pyspark.sql import SparkSession
+
+from config.load import load_config
+from config.models import JobConfig
+from runtime.verification import Difference, verify
+from simulators.sports import Simulator, connect, current_state
+from tests.postgres import PostgresServer
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = REPO / "local" / "stack"
+KEY = "e2e-tokenization-key"
+HOST, PORT, USER, PASSWORD = "127.0.0.1", 3307, "cdc", "cdc"
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Pipeline:
+    """The stack, a stoppable warehouse, the simulator and the job's process."""
+
+    spark: SparkSession
+    warehouse: PostgresServer
+    simulator: Simulator
+    work: Path
+    config: JobConfig
+    overrides: list[str]
+    job: subprocess.Popen[bytes] | None = None
+    logs: list[Path] = field(default_factory=list)
+    pii: set[str] = field(default_factory=set)  # every raw email and phone ever generated
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "WAREHOUSE_PASSWORD": "unused-with-trust-auth",
+            "SOURCE_PASSWORD": PASSWORD,
+            "STREAM_CDC_HMAC_KEY": KEY,
+        }
+
+    def start_job(self) -> None:
+        assert self.job is None or self.job.poll() is not None
+        log = self.work / f"job-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            self.job = subprocess.Popen(
+                [str(REPO / "spark-submit.sh"), "jobs/stream_cdc.py", "--config",
+                 "conf/sports.yaml", *[a for o in self.overrides for a in ("--set", o)]],
+                cwd=REPO,
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def kill_job(self) -> None:
+        assert self.job is not None
+        os.killpg(self.job.pid, signal.SIGKILL)
+        self.job.wait(timeout=60)
+
+    def stop_job(self) -> None:
+        if self.job is None or self.job.poll() is not None:
+            return
+        os.killpg(self.job.pid, signal.SIGINT)
+        try:
+            self.job.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.job.pid, signal.SIGKILL)
+            self.job.wait(timeout=60)
+
+    def remember_pii(self) -> None:
+        for row in current_state(self.simulator.conn)["customer"]:
+            self.pii.update(v for v in (row["email"], row["phone"]) if v)
+
+    def differences(self) -> list[Difference]:
+        source = pymysql.connect(host=HOST, port=PORT, user=USER, password=PASSWORD)
+        target = self.warehouse.settings.connect()
+        try:
+            return verify(self.spark, self.config, source, target, KEY)
+        finally:
+            source.close()
+            target.close()
+
+    def wait_verified(self, timeout_s: float) -> float:
+        """Seconds until verify passes; fails with the last counts after `timeout_s`."""
+        started = time.monotonic()
+        last: list[Difference] = []
+        while time.monotonic() - started < timeout_s:
+            assert self.job is None or self.job.poll() is None, self.tail()
+            last = self.differences()
+            if all(d.ok for d in last):
+                return time.monotonic() - started
+            time.sleep(2)
+        raise AssertionError("\n".join(d.line() for d in last) + "\n" + self.tail())
+
+    def tail(self) -> str:
+        return self.logs[-1].read_text(errors="replace")[-4000:] if self.logs else ""
+
+
+def _stack(*args: str, timeout: float) -> None:
+    done = subprocess.run(
+        [str(STACK), *args], check=False, timeout=timeout, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def pipeline(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    _stack("reset", timeout=300)  # topics and binlog from this module only
+    _stack("up", timeout=1200)
+    warehouse = PostgresServer()
+    work = tmp_path_factory.mktemp("sports")
+    overrides = [
+        f"checkpoint={work / 'checkpoint'}",
+        f"quarantine.path={work / 'quarantine'}",
+        f"target.port={warehouse.port}",
+        "target.schema=sports",
+        "trigger_interval=1 second",
+    ]
+    config = load_config(REPO / "conf" / "sports.yaml", overrides)
+    conn = connect(HOST, PORT, USER, PASSWORD, "sports")
+    simulator = Simulator(conn, seed=11)
+    simulator.initial(events=20, tickets_per_event=160, customers=200)
+    _stack("connector", timeout=300)
+    pipeline = Pipeline(spark, warehouse, simulator, work, config, overrides)
+    pipeline.remember_pii()
+    try:
+        yield pipeline
+    finally:
+        pipeline.stop_job()
+        conn.close()
+        warehouse.remove()
+        subprocess.run([str(STACK), "down"], check=False, timeout=300, capture_output=True)
+
+
+def test_changes_are_verified_within_60_s_of_the_last_one(pipeline: Pipeline) -> None:
+    pipeline.start_job()
+    pipeline.wait_verified(timeout_s=240)  # start-up and the initial snapshot
+
+    pipeline.simulator.bulk(inserts=1000, updates=100, deletes=50, customer_updates=20)
+    pipeline.remember_pii()
+
+    assert pipeline.wait_verified(timeout_s=60) <= 60
+
+
+class _Changes(threading.Thread):
+    """Source changes in the background, `rounds` small bulks a second apart."""
+
+    def __init__(self, pipeline: Pipeline, rounds: int) -> None:
+        super().__init__()
+        self.pipeline, self.rounds = pipeline, rounds
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            for _ in range(self.rounds):
+                self.pipeline.simulator.bulk(inserts=40, updates=10, deletes=5, customer_updates=2)
+                time.sleep(1)
+        except BaseException as error:  # surfaced by finish()
+            self.error = error
+
+    def finish(self) -> None:
+        self.join(timeout=300)
+        assert not self.is_alive() and self.error is None, repr(self.error)
+        self.pipeline.remember_pii()
+
+
+def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(pipeline: Pipeline) -> None:
+    assert pipeline.job is not None and pipeline.job.poll() is None
+    changes = _Changes(pipeline, rounds=12)
+    time.sleep(6)
+    pipeline.kill_job()
+    changes.finish()
+
+    pipeline.start_job()
+
+    pipeline.wait_verified(timeout_s=180)
+
+
+def test_warehouse_stopped_30_s_mid_stream_is_retried_without_loss(pipeline: Pipeline) -> None:
+    assert pipeline.job is not None and pipeline.job.poll() is None
+    changes = _Changes(pipeline, rounds=20)
+    time.sleep(4)
+    pipeline.warehouse.stop()
+    time.sleep(30)
+    pipeline.warehouse.start()
+    changes.finish()
+
+    pipeline.wait_verified(timeout_s=180)
+    assert pipeline.job is not None and pipeline.job.poll() is None, "the job must ride it out"
+    assert "unreachable" in pipeline.logs[-1].read_text(errors="replace")
+
+
+def test_verify_command_exits_1_on_a_difference_and_shows_no_value(pipeline: Pipeline) -> None:
+    pipeline.stop_job()
+    command = [str(REPO / "spark-submit.sh"), "jobs/verify.py", "--config", "conf/sports.yaml"]
+    command += [a for o in pipeline.overrides for a in ("--set", o)]
+    same = subprocess.run(
+        command,
+        check=False,
+        cwd=REPO,
+        env=pipeline.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert same.returncode == 0, same.stdout + same.stderr[-3000:]
+    assert "verify: ok" in same.stdout
+
+    with pipeline.warehouse.settings.connect() as conn:
+        conn.execute("UPDATE sports.sport_event_activity SET name = 'tampered' WHERE ticket_id = "
+                     "(SELECT MIN(ticket_id) FROM sports.sport_event_activity)")  # fmt: skip
+        conn.commit()
+    changed = subprocess.run(
+        command,
+        check=False,
+        cwd=REPO,
+        env=pipeline.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert changed.returncode == 1, changed.stdout + changed.stderr[-3000:]
+    assert re.search(r"sport_event_activity\s+DIFFERENT .* 0 missing, 0 extra, 1 different",
+                     changed.stdout)  # fmt: skip
+    assert "tampered" not in changed.stdout + changed.stderr
+
+
+def test_no_raw_email_or_phone_in_any_log(pipeline: Pipeline) -> None:
+    pipeline.stop_job()
+    logs = [*pipeline.logs, *sorted((REPO / "work" / "stack" / "logs").glob("*"))]
+    texts: dict[str, Any] = {str(p): p.read_text(errors="replace") for p in logs if p.is_file()}
+    assert pipeline.logs and len(pipeline.pii) > 200
+    leaks = {name: sum(v in text for v in pipeline.pii) for name, text in texts.items()}
+
+    assert {name: n for name, n in leaks.items() if n} == {}
