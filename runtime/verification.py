@@ -6,6 +6,7 @@ different. Never a value.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -96,7 +97,14 @@ def read_target(
         return spark.createDataFrame([], like.schema)
     names = ", ".join(quote(c) for c in like.columns)
     cur.execute(f"SELECT {names} FROM {quote(schema)}.{quote(table)}")
-    return spark.createDataFrame([tuple(r) for r in cur.fetchall()], like.schema)
+    return spark.createDataFrame([tuple(map(_utc, r)) for r in cur.fetchall()], like.schema)
+
+
+def _utc(value: Any) -> Any:
+    """Warehouse TIMESTAMPs hold UTC wall time; a naive datetime would be read as local."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
 
 
 def compare(name: str, expected: DataFrame, actual: DataFrame, keys: Sequence[str]) -> Difference:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame, Row
+from pyspark.sql import functions as F
 
 from config.models import RedshiftTarget
 from sinks.base import BatchResult
@@ -197,7 +198,9 @@ class WarehouseEngine:
         if self._committed(writer_id, batch_id):
             return BatchResult(batch_id=batch_id, skipped=True)
 
-        latest = changes.transform(latest_per_key(self._keys)).select(*payload, *_STAGE_COLUMNS)
+        latest = changes.transform(latest_per_key(self._keys)).select(
+            *[_as_utc_text(changes, c) for c in payload], *_STAGE_COLUMNS
+        )
         stage = f"{self._table}__stage_{batch_id}"
         with self._connection() as conn:
             cur = conn.cursor()
@@ -299,6 +302,16 @@ class WarehouseEngine:
             yield conn
         finally:
             conn.close()
+
+
+def _as_utc_text(df: DataFrame, name: str) -> Any:
+    """Timestamps travel as text in the session time zone (UTC, see runtime/session.py).
+
+    As Python datetimes they would be shifted to the executor's local time zone.
+    """
+    if df.schema[name].dataType.simpleString() != "timestamp":
+        return F.col(f"`{name}`")
+    return F.date_format(F.col(f"`{name}`"), "yyyy-MM-dd HH:mm:ss.SSSSSS").alias(name)
 
 
 def _copy_rows(
