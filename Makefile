@@ -8,10 +8,10 @@ BIN := $(ROOT)/.venv/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint format demo bench clean ci
+.PHONY: help setup test lint format demo bench bench-e2e stack clean ci
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## Create/update .venv (with dev tools) and fetch the jars into .jars/
 	@bash $(ROOT)/scripts/bootstrap.sh --dev
@@ -31,8 +31,15 @@ format: setup ## ruff format, then ruff check --fix
 demo: ## Run the job locally: ./spark-submit.sh jobs/stream_cdc.py
 	$(ROOT)/spark-submit.sh $(ROOT)/jobs/stream_cdc.py
 
-bench: setup ## Run the lake scaling benchmark (python -m bench.lake_scaling)
+bench: setup ## Benchmarks without servers: lake scaling, staged merge vs row-by-row baseline
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.lake_scaling
+	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.merge_vs_baseline
+
+bench-e2e: setup ## Source commit -> visible latency through the local stack (starts it; ~15 min)
+	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.e2e_latency --find-max 2000
+
+stack: ## Start the local stack (MariaDB, PostgreSQL, Kafka, Debezium): local/stack up
+	$(ROOT)/local/stack up
 
 clean: ## Remove work/ (checkpoints, lake, zip, results of local runs)
 	rm -rf $(ROOT)/work

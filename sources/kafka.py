@@ -19,7 +19,8 @@ def read_kafka(spark: SparkSession, source: KafkaSource, table: TableConfig) -> 
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", source.bootstrap_servers)
         # A pattern, not `subscribe`: the job may start before Debezium creates the topic.
-        .option("subscribePattern", re.escape(kafka_topic(source, table)))
+        # Anchored: Kafka matches patterns anywhere in a name (ticket would take ticket_activity).
+        .option("subscribePattern", f"^{re.escape(kafka_topic(source, table))}$")
         .option("kafka.metadata.max.age.ms", "5000")
         # A topic being created has no leader for a moment: retry, do not fail.
         .option("fetchOffset.numRetries", "30")

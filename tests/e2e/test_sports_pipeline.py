@@ -8,6 +8,7 @@ run in order: steady state, SIGKILL and restart, a warehouse outage, the logs.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -257,3 +258,23 @@ def test_no_raw_email_or_phone_in_any_log(pipeline: Pipeline) -> None:
     leaks = {name: sum(v in text for v in pipeline.pii) for name, text in texts.items()}
 
     assert {name: n for name, n in leaks.items() if n} == {}
+
+
+def test_each_query_reads_only_its_own_topic(pipeline: Pipeline) -> None:
+    """`ticket` must not also subscribe to `ticket_activity` (the pattern is anchored)."""
+    lines = [
+        json.loads(line.split(" stream_cdc ", 1)[1])
+        for log in pipeline.logs
+        for line in log.read_text(errors="replace").splitlines()
+        if ' stream_cdc {"event": "batch"' in line
+    ]
+    skipped = {"ticket": 0, "sport_event": 0, "customer": 0, "ticket_activity": 0}
+    for line in lines:
+        skipped[line["table"]] += line["skipped"]
+
+    assert {t: n for t, n in skipped.items() if t != "ticket_activity"} == {
+        "ticket": 0,
+        "sport_event": 0,
+        "customer": 0,
+    }
+    assert skipped["ticket_activity"] > 0, "its tombstones are skipped and counted"
