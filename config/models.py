@@ -58,6 +58,12 @@ class TableConfig(Strict):
     derived: list[DerivedColumn] = Field(default_factory=list)
     partition_by: list[Identifier] = Field(default_factory=list)
     except_column_list: list[Identifier] = Field(default_factory=list)
+    max_string_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="quarantine a record whose string value is longer (UTF-8 bytes); "
+        "65535 is Redshift's VARCHAR limit",
+    )
     protect: dict[Identifier, Literal["mask", "hmac", "sha256"]] = Field(
         default_factory=dict,
         description="column -> mask (digits to *), hmac (keyed token) or sha256 (unkeyed, weak)",

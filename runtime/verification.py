@@ -64,7 +64,7 @@ def expected_table(
         POS,
         F.lit(None).cast("string").alias(ERROR),
     )
-    typed = records.transform(coerce_types(table.columns, table.keys))
+    typed = records.transform(coerce_types(table.columns, table.keys, table.max_string_bytes))
     good, rejected = split_rejected(typed)
     changes = good.transform(canonical_changes(table, hmac_key))
     return changes.select(*[F.col(f"`{c}`") for c in table.output_columns]), rejected.count()

@@ -44,7 +44,7 @@ def typed_records(
 
     def transform(raw: DataFrame) -> DataFrame:
         return raw.transform(decoder(source, table)).transform(
-            coerce_types(table.columns, table.keys)
+            coerce_types(table.columns, table.keys, table.max_string_bytes)
         )
 
     return transform

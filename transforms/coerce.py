@@ -7,20 +7,29 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from config.models import ColumnSpec
-from transforms.names import APPLIED_OPS, ERROR, OP, OP_LOAD, SKIPPED_OPS
+from transforms.names import APPLIED_OPS, ERROR, OP, OP_LOAD, RAW, SKIPPED_OPS
 
 
 def coerce_types(
-    columns: Sequence[ColumnSpec], keys: Sequence[str]
+    columns: Sequence[ColumnSpec], keys: Sequence[str], max_string_bytes: int | None = None
 ) -> Callable[[DataFrame], DataFrame]:
     """Cast string fields to their declared types; explain every failure in `_error`.
 
     A failed cast never raises: the record keeps its raw form and goes to quarantine
     with one reason per bad field (or only the decoding reason if it could not be decoded).
+    Also rejected: a raw record with bytes that are not UTF-8 (Spark keeps them as they
+    came, and they would reach the target as corrupt text) and, with `max_string_bytes`,
+    a string value longer than that in UTF-8 bytes.
     """
 
     def transform(df: DataFrame) -> DataFrame:
         reasons: list[Column] = [F.col(ERROR)]
+        if RAW in df.columns:
+            # Re-encoding goes through Java strings, which replace invalid bytes.
+            raw = F.col(RAW)
+            reasons.append(
+                F.when(F.encode(raw, "UTF-8") != raw.cast("binary"), F.lit("invalid UTF-8"))
+            )
         typed: list[Column] = []
         for spec in columns:
             source = F.col(f"`{spec.name}`")
@@ -34,6 +43,18 @@ def coerce_types(
                 )
             else:
                 value = source.cast(spec.type)
+            if max_string_bytes is not None and spec.type == "string":
+                size = F.octet_length(source)
+                reasons.append(
+                    F.when(
+                        size > max_string_bytes,
+                        F.concat(
+                            F.lit(f"column {spec.name}: "),
+                            size.cast("string"),
+                            F.lit(f" bytes, over max_string_bytes {max_string_bytes}"),
+                        ),
+                    )
+                )
             typed.append(value.alias(spec.name))
         op = F.col(OP)
         known = op.isin(*APPLIED_OPS, OP_LOAD, *SKIPPED_OPS)
