@@ -1,0 +1,170 @@
+"""Kill the job with SIGKILL at every crash point and at random moments; restart it.
+
+The job runs as users run it (`spark-submit.sh`, its own process group) over a
+stream of DMS change files (tests/crash/stream.py), one file per micro-batch. After
+the kills, a last run completes and the table must equal the independently
+computed state: no row lost, none doubled. `STREAM_CDC_RANDOM_KILLS` sets the
+random kills per engine (default 3 here; 20 for the nightly-size run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as pads
+import pytest
+import yaml
+
+from sinks.redshift.engine import ConnectionSettings
+from tests.crash.stream import Row, generate
+
+REPO = Path(__file__).resolve().parents[2]
+POINTS = {
+    "lake": ["lake.after_staging", "lake.after_commit", "lake.mid_publish"],
+    "warehouse": ["warehouse.after_staging", "warehouse.after_commit"],
+}
+RANDOM_KILLS = int(os.environ.get("STREAM_CDC_RANDOM_KILLS", "3"))
+
+pytestmark = pytest.mark.e2e
+
+
+def _config(work: Path, target: dict[str, Any]) -> Path:
+    config = {
+        "name": "crash",
+        "checkpoint": str(work / "checkpoint"),
+        "source": {"kind": "files", "path": str(work / "landing"), "max_files_per_trigger": 1},
+        "tables": [
+            {
+                "name": "items",
+                "source_schema": "shop",
+                "keys": ["id"],
+                "columns": [
+                    {"name": "id", "type": "bigint"},
+                    {"name": "name", "type": "string"},
+                    {"name": "day", "type": "int"},
+                    {"name": "ts", "type": "timestamp"},
+                ],
+                "sequence_by": ["ts"],
+                "partition_by": ["day"] if target["kind"] == "lake" else [],
+            }
+        ],
+        "target": target,
+        "quarantine": {"path": str(work / "quarantine")},
+    }
+    path = work / "job.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+class Job:
+    """The job through spark-submit.sh; each run's output kept for the failure message."""
+
+    def __init__(self, config: Path, work: Path) -> None:
+        self.config, self.work, self.runs = config, work, 0
+
+    def start(self, crash_at: str | None = None) -> subprocess.Popen[bytes]:
+        self.runs += 1
+        env = {**os.environ, "WAREHOUSE_PASSWORD": "unused-with-trust-auth"}
+        env.pop("STREAM_CDC_CRASH_AT", None)
+        if crash_at:
+            env["STREAM_CDC_CRASH_AT"] = crash_at
+        log = (self.work / f"run-{self.runs}.log").open("wb")
+        return subprocess.Popen(
+            [str(REPO / "spark-submit.sh"), "jobs/stream_cdc.py", "--config", str(self.config),
+             "--once"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def complete(self) -> None:
+        process = self.start()
+        assert process.wait(timeout=900) == 0, self.tail()
+
+    def tail(self) -> str:
+        return (self.work / f"run-{self.runs}.log").read_text(errors="replace")[-3000:]
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it may have just finished
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=120)
+
+
+def _check(actual: list[Row], expected: set[Row]) -> dict[str, int]:
+    counts = Counter(r[0] for r in actual)
+    want = {r[0] for r in expected}
+    report = {
+        "rows lost": len(want - set(counts)),
+        "rows doubled": sum(n - 1 for n in counts.values() if n > 1),
+        "rows extra": len(set(counts) - want),
+        "rows different": len(set(actual) - expected),
+    }
+    print(f"crash harness: {report}")
+    return report
+
+
+@pytest.fixture(params=["lake", "warehouse"])
+def target(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> tuple[str, dict[str, Any], Callable[[], list[Row]]]:
+    if request.param == "lake":
+        path = tmp_path / "lake"
+
+        def read_lake() -> list[Row]:
+            table = pads.dataset(str(path / "items"), format="parquet", partitioning="hive")
+            return [
+                (r["id"], r["name"], r["day"], r["ts"].strftime("%Y-%m-%d %H:%M:%S"))
+                for r in table.to_table().to_pylist()
+            ]
+
+        return "lake", {"kind": "lake", "path": str(path)}, read_lake
+    settings: ConnectionSettings = request.getfixturevalue("postgres")
+    schema = f"crash_{os.getpid()}_{int(time.time())}"
+
+    def read_warehouse() -> list[Row]:
+        with settings.connect() as conn:
+            rows = conn.execute(f'SELECT id, name, day, ts FROM "{schema}".items').fetchall()
+        return [(r[0], r[1], r[2], r[3].strftime("%Y-%m-%d %H:%M:%S")) for r in rows]
+
+    return (
+        "warehouse",
+        {"kind": "redshift", "dialect": "postgres", "host": settings.host,
+         "port": settings.port, "database": settings.database, "user": settings.user,
+         "password_env": "WAREHOUSE_PASSWORD", "schema": schema},
+        read_warehouse,
+    )  # fmt: skip
+
+
+def test_sigkill_at_every_crash_point_and_at_random_loses_and_doubles_nothing(
+    target: tuple[str, dict[str, Any], Callable[[], list[Row]]], tmp_path: Path
+) -> None:
+    engine, spec, read = target
+    expected = generate(tmp_path / "landing" / "shop" / "items")
+    job = Job(_config(tmp_path, spec), tmp_path)
+    kills = 0
+    for point in POINTS[engine]:
+        process = job.start(crash_at=point)
+        code = process.wait(timeout=900)
+        assert code != 0, f"{point} was never reached\n{job.tail()}"
+        kills += 1
+    rng = random.Random(11)
+    for _ in range(RANDOM_KILLS):
+        process = job.start()
+        time.sleep(rng.uniform(12, 30))  # after start-up, somewhere in the batches
+        if process.poll() is None:
+            _kill(process)
+            kills += 1
+    job.complete()
+
+    report = _check(read(), expected)
+    print(f"crash harness ({engine}): kills survived {kills}")
+    assert report == {"rows lost": 0, "rows doubled": 0, "rows extra": 0, "rows different": 0}
+    assert kills >= len(POINTS[engine])
