@@ -232,8 +232,28 @@ class RedshiftTarget(Strict):
         return SecretStr(value)
 
 
+class DeltaTarget(Strict):
+    """Delta Lake tables kept by MERGE: atomic commits, time travel, any Delta reader."""
+
+    kind: Literal["delta"] = "delta"
+    path: str = Field(min_length=1, description="tables live in <path>/<table name>")
+    state_dir: str = Field(
+        default="_cdc",
+        description="bookkeeping folder inside each table; '_' hides it from readers and VACUUM",
+    )
+    max_records_per_file: int = Field(default=1_000_000, ge=1)
+
+    @model_validator(mode="after")
+    def _hidden_state(self) -> DeltaTarget:
+        if not self.state_dir.startswith(("_", ".")) or "/" in self.state_dir:
+            raise ValueError("state_dir must be one folder name starting with '_' or '.'")
+        return self
+
+
 Target = Annotated[
-    Annotated[LakeTarget, Tag("lake")] | Annotated[RedshiftTarget, Tag("redshift")],
+    Annotated[LakeTarget, Tag("lake")]
+    | Annotated[RedshiftTarget, Tag("redshift")]
+    | Annotated[DeltaTarget, Tag("delta")],
     Discriminator(_kind_or("lake")),
 ]
 

@@ -14,11 +14,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
 from config.base import ConfigError
-from config.models import JobConfig, KafkaSource, LakeTarget, TableConfig
+from config.models import DeltaTarget, JobConfig, KafkaSource, LakeTarget, TableConfig
 from runtime.batch import TableBatchHandler
 from runtime.listener import BatchLog
 from runtime.metrics import BatchMetrics, TableSummary, log
 from sinks.base import Engine
+from sinks.delta import DeltaEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import WarehouseEngine
 from sinks.redshift.denormalize import Denormalized
@@ -49,7 +50,7 @@ def make_engines(spark: SparkSession, config: JobConfig) -> dict[str, Engine]:
     A warehouse creates all replicated and denormalized tables before any query
     starts: a refresh joins tables that other queries may not have written yet.
     """
-    if isinstance(config.target, LakeTarget):
+    if isinstance(config.target, LakeTarget | DeltaTarget):
         return {t.name: make_engine(spark, config, t) for t in config.tables}
     types = {t.name: output_types(spark, t) for t in config.tables}
     keys = {t.name: t.keys for t in config.tables}
@@ -74,6 +75,15 @@ def make_engine(
     target = config.target
     if isinstance(target, LakeTarget):
         return LakeEngine(
+            spark,
+            f"{target.path.rstrip('/')}/{table.name}",
+            keys=table.keys,
+            partition_by=table.partition_by,
+            state_dir=target.state_dir,
+            max_records_per_file=target.max_records_per_file,
+        )
+    if isinstance(target, DeltaTarget):
+        return DeltaEngine(
             spark,
             f"{target.path.rstrip('/')}/{table.name}",
             keys=table.keys,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
-from runtime.session import SETTINGS
+from runtime.session import DELTA_SQL, SETTINGS
 from sinks.redshift.engine import ConnectionSettings
 from tests.postgres import postgres_server
 
@@ -30,7 +30,7 @@ def spark() -> Iterator[SparkSession]:
     jars = os.environ.get("STREAM_CDC_JARS")
     if jars:
         builder = builder.config("spark.jars", jars)
-    for key, value in SETTINGS.items():
+    for key, value in {**DELTA_SQL, **SETTINGS}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

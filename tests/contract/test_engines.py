@@ -1,7 +1,8 @@
 """One contract, every engine: the same scenarios must end in the same table.
 
 Changes are given in canonical form (keys, payload, _op, _seq, _pos); each engine
-is read back the way its users read it (Parquet files; SQL on the warehouse).
+is read back the way its users read it (Parquet files; a Delta reader; SQL on the
+warehouse).
 """
 
 from __future__ import annotations
@@ -13,27 +14,40 @@ from pathlib import Path
 
 import pyarrow.dataset as pads
 import pytest
+from delta.tables import DeltaTable
+from psycopg.errors import UndefinedColumn
 from pyspark.sql import SparkSession
 
 from sinks.base import BatchResult, Engine
+from sinks.delta import DeltaEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import WarehouseEngine
 from sinks.redshift.engine import ConnectionSettings
 
-SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
+BOOKKEEPING = "_op string, _seq string, _pos string, _commit_ts timestamp"
+SCHEMA = f"id int, name string, day int, {BOOKKEEPING}"
+COLUMNS = ("id", "name", "day")
 State = set[tuple[object, ...]]
 
 
 @dataclass
 class Target:
     engine: Engine
-    read: Callable[[], State]
+    read_columns: Callable[[Sequence[str]], State]
     spark: SparkSession
 
+    def read(self, columns: Sequence[str] = COLUMNS) -> State:
+        """The rows a user of the target sees, as tuples of `columns`."""
+        return self.read_columns(columns)
+
     def apply(
-        self, rows: Sequence[tuple[object, ...]], batch_id: int, writer: str = "w"
+        self,
+        rows: Sequence[tuple[object, ...]],
+        batch_id: int,
+        writer: str = "w",
+        schema: str = SCHEMA,
     ) -> BatchResult:
-        df = self.spark.createDataFrame([(*r, None) for r in rows], SCHEMA)
+        df = self.spark.createDataFrame([(*r, None) for r in rows], schema)
         return self.engine.apply(df, batch_id, writer)
 
 
@@ -41,14 +55,27 @@ def lake_target(spark: SparkSession, root: Path) -> Target:
     path = root / uuid.uuid4().hex[:8]
     engine = LakeEngine(spark, str(path), keys=["id"], partition_by=["day"])
 
-    def read() -> State:
+    def read(columns: Sequence[str]) -> State:
         if not path.exists():
             return set()
         table = pads.dataset(str(path), format="parquet", partitioning="hive").to_table()
         if table.num_rows == 0:
             return set()
-        data = table.to_pydict()
-        return set(zip(data["id"], data["name"], data["day"], strict=True))
+        data = table.select(list(columns)).to_pydict()
+        return set(zip(*(data[c] for c in columns), strict=True))
+
+    return Target(engine, read, spark)
+
+
+def delta_target(spark: SparkSession, root: Path) -> Target:
+    path = str(root / uuid.uuid4().hex[:8])
+    engine = DeltaEngine(spark, path, keys=["id"], partition_by=["day"])
+
+    def read(columns: Sequence[str]) -> State:
+        if not DeltaTable.isDeltaTable(spark, path):
+            return set()
+        rows = spark.read.format("delta").load(path).select(*columns).collect()
+        return {tuple(r) for r in rows}
 
     return Target(engine, read, spark)
 
@@ -58,24 +85,27 @@ def warehouse_target(spark: SparkSession, settings: ConnectionSettings) -> Targe
     engine = WarehouseEngine(settings, schema="public", table=table, keys=["id"])
     engine.recover()
 
-    def read() -> State:
+    def read(columns: Sequence[str]) -> State:
         with settings.connect() as conn:
             cur = conn.cursor()
             cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"public.{table}",))
             if not cur.fetchone()[0]:
                 return set()
-            cur.execute(f'SELECT id, name, day FROM public."{table}"')
+            names = ", ".join(f'"{c}"' for c in columns)
+            cur.execute(f'SELECT {names} FROM public."{table}"')
             return {tuple(r) for r in cur.fetchall()}
 
     return Target(engine, read, spark)
 
 
-@pytest.fixture(params=["lake", "warehouse"])
+@pytest.fixture(params=["lake", "delta", "warehouse"])
 def make(
     request: pytest.FixtureRequest, spark: SparkSession, tmp_path: Path
 ) -> Callable[[], Target]:
     if request.param == "lake":
         return lambda: lake_target(spark, tmp_path)
+    if request.param == "delta":
+        return lambda: delta_target(spark, tmp_path)
     settings: ConnectionSettings = request.getfixturevalue("postgres")
     return lambda: warehouse_target(spark, settings)
 
@@ -184,3 +214,57 @@ def test_unicode_survives(make: Callable[[], Target]) -> None:
     names = ["Côte d'Ivoire", "São Tomé", "東京", "emoji 🎟️", 'quote " and, comma']
     t.apply([(i, n, 1, "I", "1", f"p{i}") for i, n in enumerate(names)], 0)
     assert t.read() == {(i, n, 1) for i, n in enumerate(names)}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(
+            "lake",
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=KeyError,
+                reason="lake: partitions a batch does not rewrite keep Parquet files without the "
+                "new column and the lake records no table schema, so a reader that takes the "
+                "schema from one file (pyarrow.dataset, Spark without mergeSchema) misses it "
+                "(Spark with mergeSchema sees it); "
+                "needs the schema in the manifest or a rewrite of every partition",
+            ),
+        ),
+        "delta",
+        pytest.param(
+            "warehouse",
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=UndefinedColumn,
+                reason="warehouse: the table is created once from the first batch's columns and "
+                "never altered, so the merge's INSERT names a column the table lacks; needs "
+                "ALTER TABLE ... ADD COLUMN for columns a batch brings",
+            ),
+        ),
+    ],
+    indirect=True,
+)
+def test_a_new_source_column_is_added_and_older_rows_read_it_as_null(
+    make: Callable[[], Target],
+) -> None:
+    """The source table gains a column: later batches carry it, untouched rows show NULL."""
+    t = make()
+    t.apply(
+        [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2"), (3, "c", 3, "I", "1", "p3")], 0
+    )
+    wider = f"id int, name string, day int, note string, {BOOKKEEPING}"
+    t.apply(
+        [
+            (2, "b2", 2, "noted", "U", "2", "p4"),
+            (3, None, None, None, "D", "2", "p5"),
+            (4, "d", 4, "", "I", "2", "p6"),
+        ],
+        1,
+        schema=wider,
+    )
+    assert t.read(("id", "name", "day", "note")) == {
+        (1, "a", 1, None),
+        (2, "b2", 2, "noted"),
+        (4, "d", 4, ""),
+    }

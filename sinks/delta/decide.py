@@ -1,0 +1,139 @@
+"""Which changes of a batch a Delta table takes: pure DataFrame functions.
+
+The key table holds, per key, what the published table last took: `_seq`, `_pos`,
+`_deleted` (a tombstone) and the partition the key is in: its live row's, or for a
+tombstone the one its row was deleted from (a delete of a key never seen: the
+delete's own values). It is partitioned like the published table, so a batch reads
+and rewrites the same partitions in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import BooleanType, StringType, StructField, StructType
+
+from transforms.names import OP, POS, SEQ
+from transforms.ordering import latest_per_key, newer_than
+
+__all__ = [
+    "ACCEPTED",
+    "DELETED",
+    "decide",
+    "held",
+    "key_rows",
+    "key_schema",
+    "partitions_touched",
+]
+
+DELETED = "_deleted"
+ACCEPTED = "__accepted"
+_HELD = "__held"
+
+
+def _col(name: str) -> Column:
+    return F.col(f"`{name}`")
+
+
+def _stored_parts(keys: Sequence[str], parts: Sequence[str]) -> list[str]:
+    """Partition columns the key table adds to the keys (a key column is not repeated)."""
+    return [p for p in parts if p not in keys]
+
+
+def _held_at(keys: Sequence[str], part: str) -> Column:
+    return _col(part) if part in keys else F.col(f"{_HELD}_{part}")
+
+
+def _is_held() -> Column:
+    return F.col(f"{_HELD}{POS}").isNotNull()
+
+
+def key_schema(schema: StructType, keys: Sequence[str], parts: Sequence[str]) -> StructType:
+    """The key table's columns, for changes of `schema`."""
+    return StructType(
+        [schema[k] for k in keys]
+        + [
+            StructField(SEQ, StringType()),
+            StructField(POS, StringType()),
+            StructField(DELETED, BooleanType()),
+        ]
+        + [schema[p] for p in _stored_parts(keys, parts)]
+    )
+
+
+def held(keys: Sequence[str], parts: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
+    """Key-table rows renamed so that they can sit next to the changes of their key."""
+
+    def transform(key_table: DataFrame) -> DataFrame:
+        return key_table.select(
+            *[_col(k) for k in keys],
+            F.col(SEQ).alias(f"{_HELD}{SEQ}"),
+            F.col(POS).alias(f"{_HELD}{POS}"),
+            F.col(DELETED).alias(f"{_HELD}{DELETED}"),
+            *[_col(p).alias(f"{_HELD}_{p}") for p in _stored_parts(keys, parts)],
+        )
+
+    return transform
+
+
+def decide(keys: Sequence[str], held_rows: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """The last change per key, with `__accepted`: newer than what the table holds.
+
+    `held_rows` is `held(...)` of the key table; a key it lacks was never seen. It is
+    first cut down to the batch's keys (a semi-join Spark broadcasts when the batch
+    is small), so the key table is scanned but never shuffled.
+    """
+
+    def transform(changes: DataFrame) -> DataFrame:
+        latest = changes.transform(latest_per_key(keys))
+        ours = held_rows.join(latest.select(*[_col(k) for k in keys]), list(keys), "left_semi")
+        joined = latest.join(ours, list(keys), "left")
+        guard = newer_than(F.col(SEQ), F.col(POS), F.col(f"{_HELD}{SEQ}"), F.col(f"{_HELD}{POS}"))
+        return joined.withColumn(ACCEPTED, guard)
+
+    return transform
+
+
+def _goes_to(keys: Sequence[str], part: str) -> Column:
+    """The partition value of the key after the change: the upsert's, else where it was."""
+    if part in keys:
+        return _col(part)
+    return (
+        F.when(F.col(OP) != "D", _col(part))
+        .when(_is_held(), _held_at(keys, part))
+        .otherwise(_col(part))
+    )
+
+
+def partitions_touched(
+    keys: Sequence[str], parts: Sequence[str]
+) -> Callable[[DataFrame], DataFrame]:
+    """Distinct partition values of accepted changes: where each key is, and where it goes.
+
+    A row that moves partition is removed from the old one and written to the new one;
+    the same holds for its key-table row (tombstones included).
+    """
+
+    def transform(accepted: DataFrame) -> DataFrame:
+        old = accepted.where(_is_held()).select(*[_held_at(keys, p).alias(p) for p in parts])
+        new = accepted.select(*[_goes_to(keys, p).alias(p) for p in parts])
+        return old.unionByName(new).distinct()
+
+    return transform
+
+
+def key_rows(keys: Sequence[str], parts: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
+    """What the key table holds after an accepted change (`decide` output)."""
+
+    def transform(accepted: DataFrame) -> DataFrame:
+        return accepted.select(
+            *[_col(k) for k in keys],
+            F.col(SEQ),
+            F.col(POS),
+            (F.col(OP) == "D").alias(DELETED),
+            *[_goes_to(keys, p).alias(p) for p in _stored_parts(keys, parts)],
+        )
+
+    return transform

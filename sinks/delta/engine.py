@@ -1,0 +1,203 @@
+"""Apply micro-batches to a Delta Lake table with MERGE.
+
+Layout of one table:
+
+    <table>/                  the published Delta table: live rows, business columns only
+    <table>/_cdc/keys/        a Delta table partitioned like it: keys, _seq, _pos, _deleted
+                              (tombstones), each key in the partition its row is (or was) in
+
+Where the state lives. DESIGN.md lets tombstones be a soft-delete flag or a side table,
+but readers must never see deleted rows or bookkeeping: `spark.read.format("delta")`
+of the table shows every column and row it holds, so the state is a side table. It
+sits inside the table's folder under a `_` name, which Delta readers, writers and
+VACUUM of the published table ignore.
+
+One batch: read the key table at its current version (pinned) for the batch's key
+range, keep the last change per key that is newer than what is held, then
+1. MERGE the accepted changes into the published table: one commit, so readers see
+   the batch whole;
+2. MERGE them into the key table: one commit.
+Both targets are restricted to the partitions the touched keys are in and go to, and
+to the batch's key range, so Delta skips every other file of either table.
+Both MERGEs run with Delta's `txnAppId` = writer id and `txnVersion` = batch id (see
+log.py), so each commit carries (writer, batch) atomically. The key table's entry is
+the batch's last commit: a writer whose batch id is not above it replays nothing.
+
+Crash between the two commits: Spark re-runs the batch; the key table still has the
+version read before, so the same changes are accepted; Delta skips the published
+table's MERGE (its (writer, batch) is committed) and the key table's MERGE runs.
+Delta has no commit spanning two tables; this order, with the pinned read, is what
+makes the pair roll forward. One writer per table at a time, as for the lake.
+
+Schema evolution is explicit: a column a batch brings is added to both tables before
+the MERGEs, in a commit of its own (log.add_missing_columns). `schema.autoMerge` would
+do it inside the MERGE, but only with updateAll/insertAll, which would also add the
+source's `_op` to the published table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from sinks.base import BatchResult
+from sinks.crash import crash_point
+from sinks.delta.decide import ACCEPTED, decide, held, key_rows, key_schema, partitions_touched
+from sinks.delta.log import add_missing_columns, idempotent, log_state, session_settings
+from sinks.delta.merge import in_partitions, merge_changes, merge_keys, same_keys, target, within
+from sinks.storage import Storage
+from transforms.names import BOOKKEEPING, OP
+
+_MAX_RECORDS_PER_FILE = "spark.sql.files.maxRecordsPerFile"
+
+
+class DeltaEngine:
+    """One Delta table; create one per table and reuse it for every batch."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        path: str,
+        *,
+        keys: Sequence[str],
+        partition_by: Sequence[str] = (),
+        state_dir: str = "_cdc",
+        max_records_per_file: int = 1_000_000,
+    ) -> None:
+        self.path = Storage(spark, path).root
+        self.location = self.path
+        self.keys_path = f"{self.path}/{state_dir}/keys"
+        self._keys = list(keys)
+        self._parts = list(partition_by)
+        self._max_records = max_records_per_file
+        self._columns: set[str] = set()  # payload columns both tables are known to have
+
+    def recover(self) -> None:
+        """Nothing to do: Delta commits are atomic (files of a commit that never happened
+        are invisible until VACUUM removes them), and a batch that died between its two
+        commits is finished by Spark's re-run of it (see the module docstring)."""
+
+    def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        started = time.monotonic()
+        spark = changes.sparkSession
+        payload = [c for c in changes.columns if c not in BOOKKEEPING]
+        self._ensure_tables(changes, payload)
+        state = log_state(spark, self.keys_path, writer_id)
+        if state.last_batch >= batch_id:
+            return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._rows(spark))
+        first = f"`{self._keys[0]}`"
+        bounds = changes.agg(F.min(first), F.max(first)).first()
+        assert bounds is not None
+        low, high = bounds
+        if low is None:  # no change, or no key
+            return BatchResult(batch_id=batch_id, rows_in_table=self._rows(spark))
+
+        key_table = (
+            spark.read.format("delta")
+            .option("versionAsOf", state.version)
+            .load(self.keys_path)
+            .where(within(F.col(first), low, high))
+        )
+        decided = changes.transform(
+            decide(self._keys, key_table.transform(held(self._keys, self._parts)))
+        ).persist()
+        timings: dict[str, float] = {}
+        try:
+            accepted = F.col(ACCEPTED)
+            counts = decided.agg(
+                F.count(F.lit(1)).alias("changes"),
+                F.sum(F.when(accepted & (F.col(OP) != "D"), 1).otherwise(0)).alias("up"),
+                F.sum(F.when(accepted & (F.col(OP) == "D"), 1).otherwise(0)).alias("del"),
+            ).first()
+            assert counts is not None
+            changes_in, upserts, deletes = (int(counts[c] or 0) for c in ("changes", "up", "del"))
+            timings["decide_s"] = time.monotonic() - started
+            partitions = 0
+            if upserts + deletes:
+                partitions = self._commit(
+                    decided.where(accepted),
+                    payload,
+                    bounds=(low, high),
+                    writer_id=writer_id,
+                    batch_id=batch_id,
+                    timings=timings,
+                )
+        finally:
+            decided.unpersist()
+        rows = self._rows(spark)
+        timings["total_s"] = time.monotonic() - started
+        return BatchResult(
+            batch_id=batch_id,
+            changes_in=changes_in,
+            upserts=upserts,
+            deletes=deletes,
+            stale=changes_in - upserts - deletes,
+            partitions_rewritten=partitions,
+            rows_in_table=rows,
+            timings=timings,
+        )
+
+    def _commit(
+        self,
+        accepted: DataFrame,
+        payload: list[str],
+        *,
+        bounds: tuple[Any, Any],
+        writer_id: str,
+        batch_id: int,
+        timings: dict[str, float],
+    ) -> int:
+        """The two MERGEs of a batch; how many partitions they touch."""
+        spark = accepted.sparkSession
+        scope = within(target(self._keys[0]), *bounds)
+        touched = 1
+        if self._parts:
+            partitions = accepted.transform(partitions_touched(self._keys, self._parts)).collect()
+            types = StructType([accepted.schema[p] for p in self._parts])
+            scope = scope & in_partitions(types, [tuple(r) for r in partitions])
+            touched = len(partitions)
+        settings = {
+            **idempotent(writer_id, batch_id),
+            _MAX_RECORDS_PER_FILE: str(self._max_records),
+        }
+        with session_settings(spark, settings):
+            mark = time.monotonic()
+            merge_changes(
+                DeltaTable.forPath(spark, self.path),
+                accepted.select(*[F.col(f"`{c}`") for c in payload], OP),
+                payload,
+                same_keys(self._keys) & scope,
+            )
+            timings["merge_s"] = time.monotonic() - mark
+            crash_point("delta.after_data_commit")
+            mark = time.monotonic()
+            merge_keys(
+                DeltaTable.forPath(spark, self.keys_path),
+                accepted.transform(key_rows(self._keys, self._parts)),
+                same_keys(self._keys) & scope,
+            )
+            timings["keys_s"] = time.monotonic() - mark
+        crash_point("delta.after_commit")
+        return touched
+
+    def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
+        """Create both tables, and add to the published one the columns a batch brings."""
+        wanted = {c.lower() for c in payload}
+        if wanted <= self._columns:
+            return
+        spark = changes.sparkSession
+        schema = StructType([changes.schema[c] for c in payload])
+        add_missing_columns(spark, self.path, schema, self._parts)
+        keys = key_schema(changes.schema, self._keys, self._parts)
+        add_missing_columns(spark, self.keys_path, keys, self._parts)
+        self._columns |= wanted
+
+    def _rows(self, spark: SparkSession) -> int:
+        """Live rows; Delta answers from the files' statistics without reading them."""
+        return spark.read.format("delta").load(self.path).count()

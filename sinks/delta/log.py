@@ -1,0 +1,90 @@
+"""What a Delta table's log says, and writes that are idempotent or evolve the schema.
+
+Idempotency is Delta's own: with `spark.databricks.delta.write.txnAppId` and
+`txnVersion` set in the session, a MERGE commits `SetTransaction(appId, version)`
+atomically with its files, and a later MERGE with the same app id and a version
+not above the recorded one is skipped by Delta before it reads anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql.types import StructField, StructType
+
+__all__ = ["LogState", "add_missing_columns", "idempotent", "log_state", "session_settings"]
+
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+
+
+@dataclass(frozen=True)
+class LogState:
+    version: int  # the table's current version; -1: no table yet
+    last_batch: int  # the last batch id the writer committed; -1: none
+
+
+def log_state(spark: SparkSession, path: str, writer_id: str) -> LogState:
+    """The table's version and the writer's last committed batch, read from the log.
+
+    The same look-up Delta makes before an idempotent write (`txnVersion` of a new
+    transaction); delta-spark's Python API does not expose it.
+    """
+    txn = _transaction(spark, path)
+    return LogState(
+        version=int(txn.snapshot().version()), last_batch=int(txn.txnVersion(writer_id))
+    )
+
+
+def _transaction(spark: SparkSession, path: str) -> Any:
+    """A new transaction on the table whose log is at `path` (never a parent folder's)."""
+    jvm: Any = spark.sparkContext._jvm
+    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    return delta_log.startTransaction()
+
+
+def idempotent(writer_id: str, batch_id: int) -> dict[str, str]:
+    """Session settings that make the writes under them a no-op once (writer, batch) committed."""
+    return {TXN_APP_ID: writer_id, TXN_VERSION: str(batch_id)}
+
+
+@contextmanager
+def session_settings(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Set SQL settings for the statements of the block, then put the previous values back."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
+
+
+def add_missing_columns(
+    spark: SparkSession, path: str, schema: StructType, partition_by: Sequence[str]
+) -> None:
+    """Create the table, or add the columns it lacks, in one commit.
+
+    Additive only: a column present with another type is left to the MERGE, which
+    casts into the table's type or fails naming the column. Columns are nullable:
+    a delete carries only the key.
+    """
+    present = {str(c).lower() for c in _transaction(spark, path).snapshot().schema().fieldNames()}
+    if any(f.name.lower() not in present for f in schema.fields):
+        nullable = StructType([StructField(f.name, f.dataType, True) for f in schema.fields])
+        (
+            spark.createDataFrame([], nullable)
+            .write.format("delta")
+            .mode("append")
+            .option("mergeSchema", "true")
+            .partitionBy(*partition_by)
+            .save(path)
+        )

@@ -1,0 +1,259 @@
+"""What is specific to the Delta engine; the shared rules are in tests/contract.
+
+Changes are given directly in canonical form: keys, payload, _op, _seq, _pos.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from config import ConfigError, load_config
+from config.models import DeltaTarget
+from runtime.runner import make_engine
+from sinks.crash import SimulatedCrashError
+from sinks.delta import DeltaEngine
+from sinks.delta.log import TXN_APP_ID, TXN_VERSION, log_state, session_settings
+
+SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
+DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
+
+
+def changes(spark: SparkSession, rows: Sequence[tuple[object, ...]]) -> DataFrame:
+    return spark.createDataFrame([(*r, None) for r in rows], SCHEMA)
+
+
+def engine(spark: SparkSession, path: str, partition_by: tuple[str, ...] = ("day",)) -> DeltaEngine:
+    return DeltaEngine(spark, path, keys=["id"], partition_by=partition_by)
+
+
+def state(spark: SparkSession, path: str) -> set[tuple[object, ...]]:
+    rows = spark.read.format("delta").load(path).select("id", "name", "day").collect()
+    return {tuple(r) for r in rows}
+
+
+def version(spark: SparkSession, path: str) -> int:
+    last = DeltaTable.forPath(spark, path).history(1).first()
+    assert last is not None
+    return int(last["version"])
+
+
+def last_metrics(spark: SparkSession, path: str) -> dict[str, str]:
+    last = DeltaTable.forPath(spark, path).history(1).first()
+    assert last is not None and last["operation"] == "MERGE"
+    return dict(last["operationMetrics"])
+
+
+def files_by_key(spark: SparkSession, path: str) -> dict[str, set[int]]:
+    """Live data files of the table (local paths) and the keys each one holds."""
+    rows = (
+        spark.read.format("delta")
+        .load(path)
+        .select("id", F.input_file_name().alias("file"))
+        .collect()
+    )
+    files: dict[str, set[int]] = {}
+    for r in rows:
+        files.setdefault(unquote(urlparse(r["file"]).path), set()).add(r["id"])
+    return files
+
+
+@pytest.fixture
+def crash_raise(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    monkeypatch.setenv("STREAM_CDC_CRASH_MODE", "raise")
+    yield monkeypatch
+
+
+def test_published_table_has_business_columns_and_live_rows_only(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "t")
+    delta = engine(spark, path)
+    delta.apply(changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2")]), 0, "w")
+    delta.apply(changes(spark, [(1, None, None, "D", "2", "p3")]), 1, "w")
+
+    assert spark.read.format("delta").load(path).columns == ["id", "name", "day"]
+    assert state(spark, path) == {(2, "b", 2)}
+    tombstones = spark.read.format("delta").load(delta.keys_path).where("_deleted")
+    assert [r["id"] for r in tombstones.collect()] == [1]
+
+
+def test_replayed_batch_writes_no_new_delta_version(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    delta = engine(spark, path)
+    first = changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2")])
+    delta.apply(first, 0, "w")
+    delta.apply(changes(spark, [(1, "a2", 1, "U", "2", "p3")]), 1, "w")
+    versions = (version(spark, path), version(spark, delta.keys_path))
+
+    for replayed, batch_id in ((first, 0), (changes(spark, [(1, "a2", 1, "U", "2", "p3")]), 1)):
+        again = engine(spark, path).apply(replayed, batch_id, "w")  # a restarted process
+        assert again.skipped
+
+    assert (version(spark, path), version(spark, delta.keys_path)) == versions
+    assert log_state(spark, delta.keys_path, "w").last_batch == 1
+    assert state(spark, path) == {(1, "a2", 1), (2, "b", 2)}
+    # The transaction settings never outlive a batch: other writes are not skipped.
+    assert spark.conf.get(TXN_APP_ID, None) is None
+    assert spark.conf.get(TXN_VERSION, None) is None
+
+
+def test_merge_reads_and_rewrites_only_the_partitions_of_the_batch(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "t")
+    delta = engine(spark, path)
+    delta.apply(
+        changes(spark, [(i, f"n{i}", i % 10, "I", "1", f"p{i:03d}") for i in range(100)]), 0, "w"
+    )
+    files = files_by_key(spark, path)
+    # Keys 3 (day 3) and 94 (day 4, moving to day 12): their range spans every file,
+    # so only the partition values can keep the other files out.
+    scanned = {f for f in files if Path(f).parent.name in {"day=3", "day=4"}}
+    for other in set(files) - scanned:
+        os.remove(other)  # reading one of them now fails
+
+    result = delta.apply(
+        changes(spark, [(3, "x", 3, "U", "2", "q1"), (94, "moved", 12, "U", "2", "q2")]), 1, "w"
+    )
+
+    metrics = last_metrics(spark, path)
+    rewritten = [f for f, ids in files.items() if ids & {3, 94}]
+    assert int(metrics["numTargetFilesRemoved"]) == len(rewritten)
+    assert (int(metrics["numTargetRowsUpdated"]), result.partitions_rewritten) == (2, 3)
+    with pytest.raises(Exception, match="does not exist"):
+        spark.read.format("delta").load(path).collect()  # a full read needs the removed files
+
+
+def test_key_range_keeps_files_of_other_keys_out_of_both_merges(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Unpartitioned: keys arrive in ranges, so each file covers one range of keys."""
+    path = str(tmp_path / "t")
+    delta = engine(spark, path, partition_by=())
+    for batch_id in range(3):
+        keys = range(batch_id * 100, batch_id * 100 + 100)
+        delta.apply(
+            changes(spark, [(i, "n", 1, "I", "1", f"p{i:05d}") for i in keys]), batch_id, "w"
+        )
+    data, held = files_by_key(spark, path), files_by_key(spark, delta.keys_path)
+    for files in (data, held):  # files whose keys all lie outside [150, 160] are removed
+        for other in [f for f, ids in files.items() if max(ids) < 150 or min(ids) > 160]:
+            os.remove(other)
+
+    delta.apply(
+        changes(spark, [(150, "x", 1, "U", "2", "q1"), (160, None, None, "D", "2", "q2")]), 3, "w"
+    )
+
+    rewritten = [f for f, ids in data.items() if ids & {150, 160}]
+    assert int(last_metrics(spark, path)["numTargetFilesRemoved"]) == len(rewritten)
+    assert int(last_metrics(spark, delta.keys_path)["numTargetRowsUpdated"]) == 2
+
+
+@pytest.mark.parametrize("point", ["delta.after_data_commit", "delta.after_commit"])
+def test_crash_then_rerun_finishes_the_batch_once(
+    spark: SparkSession, tmp_path: Path, crash_raise: pytest.MonkeyPatch, point: str
+) -> None:
+    path = str(tmp_path / "t")
+    engine(spark, path).apply(
+        changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2")]), 0, "w"
+    )
+    second = changes(spark, [(1, "a2", 3, "U", "2", "p3"), (2, None, None, "D", "2", "p4")])
+    crash_raise.setenv("STREAM_CDC_CRASH_AT", point)
+    with pytest.raises(SimulatedCrashError):
+        engine(spark, path).apply(second, 1, "w")
+    crash_raise.delenv("STREAM_CDC_CRASH_AT")
+    assert state(spark, path) == {(1, "a2", 3)}  # the published table's commit is whole
+    restarted = engine(spark, path)
+    restarted.recover()
+    versions = (version(spark, path), version(spark, restarted.keys_path))
+
+    rerun = restarted.apply(second, 1, "w")  # Spark re-runs the uncommitted batch
+
+    data_version, keys_version = version(spark, path), version(spark, restarted.keys_path)
+    assert data_version == versions[0]  # never applied twice
+    if point == "delta.after_commit":
+        assert rerun.skipped and keys_version == versions[1]
+    else:  # the key table is rolled forward by the re-run
+        assert (rerun.skipped, rerun.deletes, keys_version) == (False, 1, versions[1] + 1)
+    late = restarted.apply(changes(spark, [(2, "late", 2, "U", "1", "p0")]), 2, "w")
+    assert late.stale == 1  # the tombstone is in place
+    assert state(spark, path) == {(1, "a2", 3)}
+
+
+def test_vacuum_of_the_published_table_keeps_the_key_table(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "t")
+    delta = engine(spark, path)
+    delta.apply(changes(spark, [(1, "a", 1, "I", "1", "p1")]), 0, "w")
+    delta.apply(changes(spark, [(1, None, None, "D", "2", "p2")]), 1, "w")
+    vacuum_now = {
+        "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",  # a small table
+    }
+    with session_settings(spark, vacuum_now):
+        DeltaTable.forPath(spark, path).vacuum(0)
+
+    late = delta.apply(changes(spark, [(1, "late", 1, "U", "1", "p0")]), 2, "w")
+
+    assert late.stale == 1
+    assert state(spark, path) == set()
+
+
+def test_partition_column_that_is_also_a_key(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    delta = DeltaEngine(spark, path, keys=["id", "day"], partition_by=["day"])
+    delta.apply(changes(spark, [(1, "a", 1, "I", "1", "p1"), (1, "b", 2, "I", "1", "p2")]), 0, "w")
+    delta.apply(
+        changes(spark, [(1, "a2", 1, "U", "2", "p3"), (1, None, 2, "D", "2", "p4")]), 1, "w"
+    )
+
+    assert state(spark, path) == {(1, "a2", 1)}
+    assert spark.read.format("delta").load(delta.keys_path).columns == [
+        "id",
+        "day",
+        "_seq",
+        "_pos",
+        "_deleted",
+    ]
+
+
+def test_a_lake_config_switched_to_delta_builds_a_delta_engine(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = load_config(DEMO, ["target.kind=delta", f"target.path={tmp_path}"])
+    assert isinstance(config.target, DeltaTarget)
+
+    built = make_engine(spark, config, config.tables[0])
+
+    assert isinstance(built, DeltaEngine)
+    assert built.location.endswith(f"{tmp_path}/cases")
+    assert built.keys_path == f"{built.location}/_cdc/keys"
+
+
+def test_row_moving_out_of_the_null_partition_is_not_duplicated(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "t")
+    delta = engine(spark, path)
+    delta.apply(
+        changes(spark, [(1, "a", None, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2")]), 0, "w"
+    )
+    delta.apply(
+        changes(spark, [(1, "a2", 5, "U", "2", "p3"), (2, "b2", None, "U", "2", "p4")]), 1, "w"
+    )
+
+    assert state(spark, path) == {(1, "a2", 5), (2, "b2", None)}
+
+
+def test_delta_state_dir_must_be_a_hidden_folder_name() -> None:
+    with pytest.raises(ConfigError, match="state_dir must be one folder name"):
+        load_config(DEMO, ["target.kind=delta", "target.state_dir=cdc"])
