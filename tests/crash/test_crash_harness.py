@@ -4,7 +4,7 @@ The job runs as users run it (`spark-submit.sh`, its own process group) over a
 stream of DMS change files (tests/crash/stream.py), one file per micro-batch. After
 the kills, a last run completes and the table must equal the independently
 computed state: no row lost, none doubled. `STREAM_CDC_RANDOM_KILLS` sets the
-random kills per engine (default 3 here; 20 for the nightly-size run).
+random kills per engine (default 2 here; 20 for the nightly-size run).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow.dataset as pads
 import pytest
 import yaml
+from pyspark.sql import SparkSession
 
 from sinks.redshift.engine import ConnectionSettings
 from tests.crash.stream import Row, generate
@@ -31,8 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 POINTS = {
     "lake": ["lake.after_staging", "lake.after_commit", "lake.mid_publish"],
     "warehouse": ["warehouse.after_staging", "warehouse.after_commit"],
+    "delta": ["delta.after_data_commit", "delta.after_commit"],
 }
-RANDOM_KILLS = int(os.environ.get("STREAM_CDC_RANDOM_KILLS", "3"))
+RANDOM_KILLS = int(os.environ.get("STREAM_CDC_RANDOM_KILLS", "2"))
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +56,7 @@ def _config(work: Path, target: dict[str, Any]) -> Path:
                     {"name": "ts", "type": "timestamp"},
                 ],
                 "sequence_by": ["ts"],
-                "partition_by": ["day"] if target["kind"] == "lake" else [],
+                "partition_by": ["day"] if target["kind"] != "redshift" else [],
             }
         ],
         "target": target,
@@ -111,7 +113,7 @@ def _check(actual: list[Row], expected: set[Row]) -> dict[str, int]:
     return report
 
 
-@pytest.fixture(params=["lake", "warehouse"])
+@pytest.fixture(params=["lake", "warehouse", "delta"])
 def target(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> tuple[str, dict[str, Any], Callable[[], list[Row]]]:
@@ -126,6 +128,15 @@ def target(
             ]
 
         return "lake", {"kind": "lake", "path": str(path)}, read_lake
+    if request.param == "delta":
+        delta = tmp_path / "delta"
+        spark: SparkSession = request.getfixturevalue("spark")
+
+        def read_delta() -> list[Row]:
+            rows = spark.read.format("delta").load(str(delta / "items")).collect()
+            return [(r.id, r.name, r.day, r.ts.strftime("%Y-%m-%d %H:%M:%S")) for r in rows]
+
+        return "delta", {"kind": "delta", "path": str(delta)}, read_delta
     settings: ConnectionSettings = request.getfixturevalue("postgres")
     schema = f"crash_{os.getpid()}_{int(time.time())}"
 
