@@ -75,6 +75,13 @@ class Dialect:
             f"  PRIMARY KEY ({', '.join(quote(k) for k in keys)})\n)"
         )
 
+    def add_column(self, schema: str, table: str, column: Column) -> str:
+        """A new nullable column: rows written before it read NULL."""
+        return (
+            f"ALTER TABLE {quote(schema)}.{quote(table)} "
+            f"ADD COLUMN {quote(column.name)} {self.sql_type(column.spark_type)}"
+        )
+
     def create_keys(self, schema: str, table: str, keys: Sequence[Column]) -> str:
         body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in keys)
         return (

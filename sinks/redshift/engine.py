@@ -144,7 +144,7 @@ class WarehouseEngine:
         self._table = table
         self._keys = list(keys)
         self._denormalized = sorted(denormalized, key=lambda d: d.name)
-        self._ready = False
+        self._known: set[str] | None = None  # the table's columns, once created
         self._retry_s = retry_s
         self.location = f"{settings.dialect}://{settings.host}:{settings.port}/{settings.database}/{schema}.{table}"
 
@@ -266,24 +266,39 @@ class WarehouseEngine:
         return refreshed
 
     def ensure_tables(self, columns: Sequence[Column]) -> None:
-        """Create the table, its key table, the ledger and the denormalized tables it feeds."""
-        if self._ready:
+        """Create the table, its key table, the ledger and the denormalized tables it feeds;
+        add the columns a batch brings that the table lacks (a new source column)."""
+        if self._known is not None and all(c.name in self._known for c in columns):
             return
         by_name = {c.name: c for c in columns}
         with self._connection() as conn:
             cur = conn.cursor()
-            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self._schema)}")
-            cur.execute(self._dialect.create_target(self._schema, self._table, columns, self._keys))
-            cur.execute(
-                self._dialect.create_keys(
-                    self._schema, self._table, [by_name[k] for k in self._keys]
+            if self._known is None:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self._schema)}")
+                cur.execute(
+                    self._dialect.create_target(self._schema, self._table, columns, self._keys)
                 )
+                cur.execute(
+                    self._dialect.create_keys(
+                        self._schema, self._table, [by_name[k] for k in self._keys]
+                    )
+                )
+                cur.execute(self._dialect.create_ledger(self._schema))
+                for denormalized in self._denormalized:
+                    cur.execute(denormalized.create(self._dialect, self._schema))
+            cur.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s",
+                (self._schema, self._table),
             )
-            cur.execute(self._dialect.create_ledger(self._schema))
-            for denormalized in self._denormalized:
-                cur.execute(denormalized.create(self._dialect, self._schema))
+            known = {str(row[0]) for row in cur.fetchall()}
+            for column in columns:
+                if column.name not in known:
+                    cur.execute(self._dialect.add_column(self._schema, self._table, column))
+                    known.add(column.name)
+                    log.info("warehouse %s: column %s added", self._table, column.name)
             conn.commit()
-        self._ready = True
+        self._known = known
 
     def _committed(self, writer_id: str, batch_id: int) -> bool:
         with self._connection() as conn:

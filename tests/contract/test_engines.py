@@ -15,7 +15,6 @@ from pathlib import Path
 import pyarrow.dataset as pads
 import pytest
 from delta.tables import DeltaTable
-from psycopg.errors import UndefinedColumn
 from pyspark.sql import SparkSession
 
 from sinks.base import BatchResult, Engine
@@ -232,16 +231,7 @@ def test_unicode_survives(make: Callable[[], Target]) -> None:
             ),
         ),
         "delta",
-        pytest.param(
-            "warehouse",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=UndefinedColumn,
-                reason="warehouse: the table is created once from the first batch's columns and "
-                "never altered, so the merge's INSERT names a column the table lacks; needs "
-                "ALTER TABLE ... ADD COLUMN for columns a batch brings",
-            ),
-        ),
+        "warehouse",
     ],
     indirect=True,
 )
