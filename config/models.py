@@ -23,6 +23,14 @@ from config.base import ConfigError, Identifier, SparkType, Strict
 from config.denormalize import DenormalizedTable, check_denormalized
 
 
+def secret_from_env(variable: str, key: str) -> SecretStr:
+    """The value of the environment variable a config key names, or a ConfigError."""
+    value = os.environ.get(variable)
+    if value is None:
+        raise ConfigError(f"{key}: environment variable {variable} is not set")
+    return SecretStr(value)
+
+
 class ColumnSpec(Strict):
     """A source column as declared by the user (sources carry no usable schema)."""
 
@@ -139,12 +147,7 @@ class SourceDatabase(Strict):
 
     @property
     def password(self) -> SecretStr:
-        value = os.environ.get(self.password_env)
-        if value is None:
-            raise ConfigError(
-                f"source.database.password_env: environment variable {self.password_env} is not set"
-            )
-        return SecretStr(value)
+        return secret_from_env(self.password_env, "source.database.password_env")
 
 
 class KafkaSource(Strict):
@@ -182,22 +185,30 @@ Source = Annotated[
 ]
 
 
-class LakeTarget(Strict):
-    """Hive-style partitioned Parquet that always shows the most recent state."""
+class TableFilesTarget(Strict):
+    """Tables as folders of files under one root, their bookkeeping hidden inside each."""
 
-    kind: Literal["lake"] = "lake"
     path: str = Field(min_length=1, description="tables live in <path>/<table name>")
     state_dir: str = Field(
         default="_cdc",
-        description="bookkeeping folder inside each table; '_' prefix hides it from readers",
+        description="bookkeeping folder inside each table; '_' hides it from readers and VACUUM",
     )
     max_records_per_file: int = Field(default=1_000_000, ge=1)
 
     @model_validator(mode="after")
-    def _hidden_state(self) -> LakeTarget:
+    def _hidden_state(self) -> TableFilesTarget:
         if not self.state_dir.startswith(("_", ".")) or "/" in self.state_dir:
             raise ValueError("state_dir must be one folder name starting with '_' or '.'")
         return self
+
+    def table_path(self, table: str) -> str:
+        return f"{self.path.rstrip('/')}/{table}"
+
+
+class LakeTarget(TableFilesTarget):
+    """Hive-style partitioned Parquet that always shows the most recent state."""
+
+    kind: Literal["lake"] = "lake"
 
 
 class RedshiftTarget(Strict):
@@ -224,30 +235,13 @@ class RedshiftTarget(Strict):
 
     @property
     def password(self) -> SecretStr:
-        value = os.environ.get(self.password_env)
-        if value is None:
-            raise ConfigError(
-                f"target.password_env: environment variable {self.password_env} is not set"
-            )
-        return SecretStr(value)
+        return secret_from_env(self.password_env, "target.password_env")
 
 
-class DeltaTarget(Strict):
+class DeltaTarget(TableFilesTarget):
     """Delta Lake tables kept by MERGE: atomic commits, time travel, any Delta reader."""
 
     kind: Literal["delta"] = "delta"
-    path: str = Field(min_length=1, description="tables live in <path>/<table name>")
-    state_dir: str = Field(
-        default="_cdc",
-        description="bookkeeping folder inside each table; '_' hides it from readers and VACUUM",
-    )
-    max_records_per_file: int = Field(default=1_000_000, ge=1)
-
-    @model_validator(mode="after")
-    def _hidden_state(self) -> DeltaTarget:
-        if not self.state_dir.startswith(("_", ".")) or "/" in self.state_dir:
-            raise ValueError("state_dir must be one folder name starting with '_' or '.'")
-        return self
 
 
 Target = Annotated[
@@ -307,6 +301,17 @@ class JobConfig(Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"denormalize: duplicate names in {names}")
         return self
+
+    def tokenization_key(self) -> str | None:
+        """The HMAC key, or a ConfigError if a table's `hmac` rule needs it and it is unset."""
+        key = self.privacy.hmac_key()
+        for table in self.tables:
+            if "hmac" in table.protect.values() and key is None:
+                raise ConfigError(
+                    f"tables[{table.name}].protect needs a tokenization key: set the "
+                    f"environment variable {self.privacy.hmac_key_env}"
+                )
+        return key.get_secret_value() if key else None
 
     def denormalized_by(self, table: str) -> list[DenormalizedTable]:
         """The denormalized tables that `table` feeds."""

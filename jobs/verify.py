@@ -77,11 +77,7 @@ def run(config: JobConfig) -> int:
     assert isinstance(config.source, KafkaSource) and config.source.database is not None
     assert isinstance(config.target, RedshiftTarget)
     database = config.source.database
-    key = config.privacy.hmac_key()
-    if any("hmac" in t.protect.values() for t in config.tables) and key is None:
-        raise ConfigError(
-            f"privacy.hmac_key_env: set {config.privacy.hmac_key_env} to the job's key"
-        )
+    key = config.tokenization_key()
     try:
         source = pymysql.connect(
             host=database.host,
@@ -96,7 +92,7 @@ def run(config: JobConfig) -> int:
         return 2
     spark = spark_session(f"{config.name}-verify")
     try:
-        results = verify(spark, config, source, target, key.get_secret_value() if key else None)
+        results = verify(spark, config, source, target, key)
     finally:
         source.close()
         target.close()

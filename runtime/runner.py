@@ -13,8 +13,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from config.base import ConfigError
-from config.models import DeltaTarget, JobConfig, KafkaSource, LakeTarget, TableConfig
+from config.models import JobConfig, KafkaSource, LakeTarget, TableConfig, TableFilesTarget
 from runtime.batch import TableBatchHandler
 from runtime.listener import BatchLog
 from runtime.metrics import BatchMetrics, TableSummary, log
@@ -50,7 +49,7 @@ def make_engines(spark: SparkSession, config: JobConfig) -> dict[str, Engine]:
     A warehouse creates all replicated and denormalized tables before any query
     starts: a refresh joins tables that other queries may not have written yet.
     """
-    if isinstance(config.target, LakeTarget | DeltaTarget):
+    if isinstance(config.target, TableFilesTarget):
         return {t.name: make_engine(spark, config, t) for t in config.tables}
     types = {t.name: output_types(spark, t) for t in config.tables}
     keys = {t.name: t.keys for t in config.tables}
@@ -73,19 +72,11 @@ def make_engine(
 ) -> Engine:
     """The target's engine for one table: the only place that knows the kinds of target."""
     target = config.target
-    if isinstance(target, LakeTarget):
-        return LakeEngine(
+    if isinstance(target, TableFilesTarget):
+        files_engine = LakeEngine if isinstance(target, LakeTarget) else DeltaEngine
+        return files_engine(
             spark,
-            f"{target.path.rstrip('/')}/{table.name}",
-            keys=table.keys,
-            partition_by=table.partition_by,
-            state_dir=target.state_dir,
-            max_records_per_file=target.max_records_per_file,
-        )
-    if isinstance(target, DeltaTarget):
-        return DeltaEngine(
-            spark,
-            f"{target.path.rstrip('/')}/{table.name}",
+            target.table_path(table.name),
             keys=table.keys,
             partition_by=table.partition_by,
             state_dir=target.state_dir,
@@ -109,7 +100,7 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     summaries: list[TableSummary] = []
     queries: list[StreamingQuery] = []
     lock = threading.Lock()
-    key = _tokenization_key(config)
+    key = config.tokenization_key()
     batch_log = BatchLog()
     spark.streams.addListener(batch_log)
     try:
@@ -175,18 +166,6 @@ def _start(
 
 def query_name(config: JobConfig, table: TableConfig) -> str:
     return f"{config.name}.{table.name}"
-
-
-def _tokenization_key(config: JobConfig) -> str | None:
-    """The HMAC key, checked before anything starts: a table that needs it fails early."""
-    key = config.privacy.hmac_key()
-    for table in config.tables:
-        if "hmac" in table.protect.values() and key is None:
-            raise ConfigError(
-                f"tables[{table.name}].protect needs a tokenization key: set the environment "
-                f"variable {config.privacy.hmac_key_env}"
-            )
-    return key.get_secret_value() if key else None
 
 
 def _read(spark: SparkSession, config: JobConfig, table: TableConfig) -> DataFrame:

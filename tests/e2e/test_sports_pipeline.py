@@ -218,15 +218,19 @@ def test_verify_command_exits_1_on_a_difference_and_shows_no_value(pipeline: Pip
     pipeline.stop_job()
     command = [str(REPO / "spark-submit.sh"), "jobs/verify.py", "--config", "conf/sports.yaml"]
     command += [a for o in pipeline.overrides for a in ("--set", o)]
-    same = subprocess.run(
-        command,
-        check=False,
-        cwd=REPO,
-        env=pipeline.env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+
+    def verify_command() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command,
+            check=False,
+            cwd=REPO,
+            env=pipeline.env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    same = verify_command()
     assert same.returncode == 0, same.stdout + same.stderr[-3000:]
     assert "verify: ok" in same.stdout
 
@@ -234,15 +238,7 @@ def test_verify_command_exits_1_on_a_difference_and_shows_no_value(pipeline: Pip
         conn.execute("UPDATE sports.sport_event_activity SET name = 'tampered' WHERE ticket_id = "
                      "(SELECT MIN(ticket_id) FROM sports.sport_event_activity)")  # fmt: skip
         conn.commit()
-    changed = subprocess.run(
-        command,
-        check=False,
-        cwd=REPO,
-        env=pipeline.env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    changed = verify_command()
 
     assert changed.returncode == 1, changed.stdout + changed.stderr[-3000:]
     assert re.search(r"sport_event_activity\s+DIFFERENT .* 0 missing, 0 extra, 1 different",

@@ -290,3 +290,15 @@ def test_denormalize_needs_a_warehouse_target() -> None:
     message = _error(SPORTS, ["target={kind: lake, path: /tmp/lake}"])
 
     assert "denormalize: needs target kind redshift" in message
+
+
+def test_an_hmac_rule_without_its_key_fails_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = load_config(SPORTS, ["privacy.hmac_key_env=NO_SUCH_KEY_VAR"])
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+
+    with pytest.raises(ConfigError, match=r"tables\[customer\].protect needs a tokenization key"):
+        config.tokenization_key()
+    monkeypatch.setenv("NO_SUCH_KEY_VAR", "k")
+    assert config.tokenization_key() == "k"
