@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from typing import Any
 
@@ -164,7 +164,7 @@ def verify(
         replicas[table.name] = expected
         actual = read_target(spark, target, schema, table.name, expected)
         found = compare(table.name, expected, actual, table.keys)
-        results.append(Difference(**{**found.__dict__, "rejected": rejected}))
+        results.append(replace(found, rejected=rejected))
     keys = {t.name: t.keys for t in config.tables}
     for spec in config.denormalize:
         expected = expected_denormalized(spec, replicas)
