@@ -26,25 +26,13 @@ from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import LEDGER, Column, Dialect, PostgresDialect, RedshiftDialect, quote
+from sinks.redshift.reachability import unreachable
 from transforms.names import BOOKKEEPING, OP, POS, SEQ
 from transforms.ordering import latest_per_key
 
 _STAGE_COLUMNS = (OP, SEQ, POS)
 _FIRST_DELAY_S = 1.0
 _MAX_DELAY_S = 15.0
-# psycopg and redshift_connector name their connection failures alike; an executor's
-# failure reaches the driver as text inside Spark's exception.
-_CONNECTION_ERRORS = {
-    "OperationalError",
-    "InterfaceError",
-    "ConnectionError",
-    "ConnectionRefusedError",
-}
-_EXECUTOR_CONNECTION_ERRORS = (
-    ("psycopg", "OperationalError"),
-    ("redshift_connector.error", "InterfaceError"),
-    ("redshift_connector.error", "OperationalError"),
-)
 log = logging.getLogger("stream_cdc")
 
 
@@ -98,22 +86,6 @@ def settings_of(target: RedshiftTarget) -> ConnectionSettings:
         password=target.password.get_secret_value(),
         connect_timeout_s=target.connect_timeout_s,
     )
-
-
-def unreachable(error: BaseException) -> bool:
-    """A lost or refused connection, raised here or on an executor (then inside Spark's error)."""
-    names = {type(e).__name__ for e in _chain(error)}
-    if names & _CONNECTION_ERRORS:
-        return True
-    text = str(error)
-    return any(f"{module}.{name}" in text for module, name in _EXECUTOR_CONNECTION_ERRORS)
-
-
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    seen: BaseException | None = error
-    while seen is not None:
-        yield seen
-        seen = seen.__cause__ or seen.__context__
 
 
 def dialect_of(name: str) -> Dialect:

@@ -116,7 +116,10 @@ class Pipeline:
         raise AssertionError("\n".join(d.line() for d in last) + "\n" + self.tail())
 
     def tail(self) -> str:
-        return self.logs[-1].read_text(errors="replace")[-4000:] if self.logs else ""
+        """The job's error (with the Python traceback it carries), else the log's end."""
+        text = self.logs[-1].read_text(errors="replace") if self.logs else ""
+        error = text.find("\nerror: ")
+        return text[error : error + 8000] if error >= 0 else text[-4000:]
 
 
 def _stack(*args: str, timeout: float) -> None:
