@@ -18,6 +18,7 @@ is discarded (Spark re-runs the batch); a crash after it is rolled forward.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -91,8 +92,10 @@ class LakeEngine:
         previous = self.manifest
         if previous.committed(writer_id, batch_id):
             return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=previous.rows)
-        payload = [c for c in changes.columns if c not in BOOKKEEPING]
-        payload_schema = StructType([changes.schema[c] for c in payload])
+        batch_schema = StructType(
+            [changes.schema[c] for c in changes.columns if c not in BOOKKEEPING]
+        )
+        payload_schema, widened = _table_schema(previous.schema, batch_schema)
 
         held = self._held_keys(changes, previous)
         decided = self._decide(changes, held).persist()
@@ -111,6 +114,10 @@ class LakeEngine:
                 affected: set[str] = set()
             else:
                 affected = self._affected_partitions(accepted)
+            if widened and previous.partitions:
+                # Every published file must carry the new column: readers that take the
+                # schema from one file (pyarrow, Spark without mergeSchema) would miss it.
+                affected |= set(previous.partitions)
             version = previous.version + 1
             staging = f"{self._state}/staging/{version:020d}"
             rewritten: dict[str, PartitionEntry] = {}
@@ -120,7 +127,6 @@ class LakeEngine:
                     accepted,
                     previous=previous,
                     affected=affected,
-                    payload=payload,
                     payload_schema=payload_schema,
                     staging=staging,
                 )
@@ -137,6 +143,7 @@ class LakeEngine:
             staging=staging,
             affected=affected,
             rewritten=rewritten,
+            schema=payload_schema.json(),
         )
         self._storage.write_text_atomic(self._manifest_file(manifest.version), manifest.to_json())
         crash_point("lake.after_commit")
@@ -241,7 +248,6 @@ class LakeEngine:
         *,
         previous: Manifest,
         affected: set[str],
-        payload: list[str],
         payload_schema: StructType,
         staging: str,
     ) -> None:
@@ -251,7 +257,15 @@ class LakeEngine:
         held = F.col(f"{_HELD}_pos").isNotNull()
 
         data_files = [self._data_file(p, n) for p in existing for n in previous.partitions[p].data]
-        upserts = accepted.where(F.col(OP) != "D").select(*[F.col(f"`{c}`") for c in payload])
+        carried = set(accepted.columns)
+        upserts = accepted.where(F.col(OP) != "D").select(
+            *[
+                F.col(f"`{f.name}`")
+                if f.name in carried
+                else F.lit(None).cast(f.dataType).alias(f.name)
+                for f in payload_schema.fields
+            ]
+        )
         new_data = upserts
         if data_files:
             old_data = self._read(data_files, self.path, payload_schema)
@@ -407,6 +421,16 @@ class LakeEngine:
             str(escape.getPartitionPathString(name, None if v is None else str(v)))
             for name, v in zip(self._parts, values, strict=True)
         )
+
+
+def _table_schema(recorded: str | None, batch: StructType) -> tuple[StructType, bool]:
+    """The table's columns after this batch (recorded ones first, then the batch's new
+    ones) and whether the batch added any. A column a batch lacks stays, read as NULL."""
+    if recorded is None:
+        return batch, False
+    table = StructType.fromJson(json.loads(recorded))
+    added = [f for f in batch.fields if f.name not in table.fieldNames()]
+    return StructType([*table.fields, *added]), bool(added)
 
 
 def _join(root: str, partition: str) -> str:

@@ -2,7 +2,8 @@
 
 A manifest lists every partition with its data files, its key-index files, its
 live row and tombstone counts, and the range of its first key column (used to
-find which partitions may hold a key without reading them all). While `pending`
+find which partitions may hold a key without reading them all), and the table's
+schema (Spark's JSON form), so that a new source column is noticed. While `pending`
 is set, the commit is decided but its files may not all be in place yet: a
 restarted job rolls it forward.
 """
@@ -36,6 +37,7 @@ class Manifest:
     writers: dict[str, int] = field(default_factory=dict)  # writer id -> last batch id
     partitions: dict[str, PartitionEntry] = field(default_factory=dict)
     pending: Pending | None = None
+    schema: str | None = None  # StructType.json() of the published files; None before any
 
     @property
     def rows(self) -> int:
@@ -67,6 +69,7 @@ class Manifest:
             writers={k: int(v) for k, v in raw["writers"].items()},
             partitions=partitions,
             pending=Pending(pending["staging"], tuple(pending["partitions"])) if pending else None,
+            schema=raw.get("schema"),
         )
 
 
@@ -78,6 +81,7 @@ def next_manifest(
     staging: str,
     affected: set[str],
     rewritten: dict[str, PartitionEntry],
+    schema: str,
 ) -> Manifest:
     """The manifest after replacing the affected partitions by their rewritten entries.
 
@@ -92,6 +96,7 @@ def next_manifest(
         writers={**previous.writers, writer_id: batch_id},
         partitions=partitions,
         pending=Pending(staging=staging, partitions=tuple(sorted(affected))),
+        schema=schema,
     )
 
 

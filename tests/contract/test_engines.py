@@ -215,26 +215,6 @@ def test_unicode_survives(make: Callable[[], Target]) -> None:
     assert t.read() == {(i, n, 1) for i, n in enumerate(names)}
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        pytest.param(
-            "lake",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=KeyError,
-                reason="lake: partitions a batch does not rewrite keep Parquet files without the "
-                "new column and the lake records no table schema, so a reader that takes the "
-                "schema from one file (pyarrow.dataset, Spark without mergeSchema) misses it "
-                "(Spark with mergeSchema sees it); "
-                "needs the schema in the manifest or a rewrite of every partition",
-            ),
-        ),
-        "delta",
-        "warehouse",
-    ],
-    indirect=True,
-)
 def test_a_new_source_column_is_added_and_older_rows_read_it_as_null(
     make: Callable[[], Target],
 ) -> None:

@@ -114,6 +114,37 @@ def test_unpartitioned_table_is_rewritten_whole(spark: SparkSession, tmp_path: P
     assert arrow_state(tmp_path / "t") == {(2, "b", 2)}
 
 
+WIDER = "id int, name string, day int, note string, _op string, _seq string, _pos string"
+
+
+def test_a_new_column_reaches_every_file_so_any_reader_sees_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = engine(spark, tmp_path / "t")
+    lake.apply(changes(spark, [(i, f"n{i}", i, "I", "1", f"p{i}") for i in range(1, 6)]), 0, "w")
+    wider = spark.createDataFrame([(2, "b", 2, "noted", "U", "2", "q1")], WIDER)
+    result = lake.apply(wider, 1, "w")
+    assert result.partitions_rewritten == 5  # once, at the change of schema
+    for day in (tmp_path / "t").glob("day=*"):
+        for part in day.glob("*.parquet"):
+            assert "note" in pads.dataset(str(part), format="parquet").schema.names, part
+    one_file_schema = spark.read.option("mergeSchema", "false").parquet(str(tmp_path / "t"))
+    assert "note" in one_file_schema.columns
+    # The next batch of the same schema rewrites only what it touches again.
+    again = spark.createDataFrame([(3, "c", 3, "x", "U", "3", "q2")], WIDER)
+    assert lake.apply(again, 2, "w").partitions_rewritten == 1
+
+
+def test_a_batch_without_a_known_column_keeps_it_as_null(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = engine(spark, tmp_path / "t")
+    lake.apply(spark.createDataFrame([(1, "a", 1, "kept", "I", "1", "p1")], WIDER), 0, "w")
+    lake.apply(changes(spark, [(2, "b", 1, "I", "2", "p2")]), 1, "w")
+    rows = spark.read.parquet(str(tmp_path / "t")).select("id", "note").collect()
+    assert {(r["id"], r["note"]) for r in rows} == {(1, "kept"), (2, None)}
+
+
 @pytest.mark.parametrize("point", ["lake.after_staging", "lake.after_commit", "lake.mid_publish"])
 def test_crash_anywhere_in_a_batch_then_restart_loses_and_doubles_nothing(
     spark: SparkSession, tmp_path: Path, crash_raise: pytest.MonkeyPatch, point: str
