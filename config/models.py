@@ -76,6 +76,11 @@ class TableConfig(Strict):
         default_factory=dict,
         description="column -> mask (digits to *), hmac (keyed token) or sha256 (unkeyed, weak)",
     )
+    scd_type: Literal[1, 2] = Field(
+        default=1,
+        description="1: the table shows the latest state; 2: one row per version with "
+        "valid_from, valid_to, is_current (delta and redshift targets)",
+    )
 
     @property
     def output_columns(self) -> list[str]:
@@ -108,6 +113,9 @@ class TableConfig(Strict):
             missing = [c for c in wanted if c not in known]
             if missing:
                 raise ValueError(f"{field}: {missing} not among columns or derived columns")
+        taken = set(self.output_columns) & {"valid_from", "valid_to", "is_current", "_seq", "_pos"}
+        if self.scd_type == 2 and taken:
+            raise ValueError(f"scd_type 2 adds its own columns; rename {sorted(taken)}")
         dropped = set(self.except_column_list) & (set(self.keys) | set(self.partition_by))
         if dropped:
             raise ValueError(f"except_column_list: cannot drop key or partition columns {dropped}")
@@ -300,6 +308,22 @@ class JobConfig(Strict):
         names = [d.name for d in self.denormalize]
         if len(set(names)) != len(names):
             raise ValueError(f"denormalize: duplicate names in {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _history_needs_an_engine_that_keeps_it(self) -> JobConfig:
+        for i, table in enumerate(self.tables):
+            if table.scd_type == 2 and isinstance(self.target, LakeTarget):
+                raise ValueError(
+                    f"tables.{i}.scd_type: 2 needs target kind delta or redshift "
+                    "(the lake keeps the most recent view only)"
+                )
+            fed = [d.name for d in self.denormalized_by(table.name)]
+            if table.scd_type == 2 and fed:
+                raise ValueError(
+                    f"tables.{i}.scd_type: 2 cannot feed denormalized tables {fed} "
+                    "(they join the latest state of each table)"
+                )
         return self
 
     def tokenization_key(self) -> str | None:

@@ -13,12 +13,20 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from config.models import JobConfig, KafkaSource, LakeTarget, TableConfig, TableFilesTarget
+from config.models import (
+    DeltaTarget,
+    JobConfig,
+    KafkaSource,
+    LakeTarget,
+    TableConfig,
+    TableFilesTarget,
+)
 from runtime.batch import TableBatchHandler
 from runtime.listener import BatchLog
 from runtime.metrics import BatchMetrics, TableSummary, log
 from sinks.base import Engine
 from sinks.delta import DeltaEngine
+from sinks.delta.history import DeltaHistoryEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import WarehouseEngine
 from sinks.redshift.denormalize import Denormalized
@@ -72,6 +80,10 @@ def make_engine(
 ) -> Engine:
     """The target's engine for one table: the only place that knows the kinds of target."""
     target = config.target
+    if isinstance(target, DeltaTarget) and table.scd_type == 2:
+        return DeltaHistoryEngine(
+            spark, target.table_path(table.name), keys=table.keys, state_dir=target.state_dir
+        )
     if isinstance(target, TableFilesTarget):
         files_engine = LakeEngine if isinstance(target, LakeTarget) else DeltaEngine
         return files_engine(
@@ -89,6 +101,7 @@ def make_engine(
         keys=table.keys,
         denormalized=denormalized,
         retry_s=target.retry_s,
+        scd_type=table.scd_type,
     )
 
 

@@ -84,9 +84,18 @@ def expected_denormalized(spec: DenormalizedTable, replicas: Mapping[str, DataFr
 
 
 def read_target(
-    spark: SparkSession, conn: Any, schema: str, table: str, like: DataFrame
+    spark: SparkSession,
+    conn: Any,
+    schema: str,
+    table: str,
+    like: DataFrame,
+    *,
+    current_only: bool = False,
 ) -> DataFrame:
-    """The warehouse table's rows, typed like the expected frame (a missing table is empty)."""
+    """The warehouse table's rows, typed like the expected frame (a missing table is empty).
+
+    `current_only`: an SCD type 2 table, whose current versions are the source's rows.
+    """
     cur = conn.cursor()
     cur.execute(
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s "
@@ -96,7 +105,8 @@ def read_target(
     if int(cur.fetchone()[0]) == 0:
         return spark.createDataFrame([], like.schema)
     names = ", ".join(quote(c) for c in like.columns)
-    cur.execute(f"SELECT {names} FROM {quote(schema)}.{quote(table)}")
+    where = " WHERE is_current" if current_only else ""
+    cur.execute(f"SELECT {names} FROM {quote(schema)}.{quote(table)}{where}")
     return spark.createDataFrame([tuple(map(_utc, r)) for r in cur.fetchall()], like.schema)
 
 
@@ -162,7 +172,9 @@ def verify(
         expected, rejected = expected_table(spark, table, rows, hmac_key)
         expected = expected.cache()
         replicas[table.name] = expected
-        actual = read_target(spark, target, schema, table.name, expected)
+        actual = read_target(
+            spark, target, schema, table.name, expected, current_only=table.scd_type == 2
+        )
         found = compare(table.name, expected, actual, table.keys)
         results.append(replace(found, rejected=rejected))
     keys = {t.name: t.keys for t in config.tables}

@@ -10,6 +10,8 @@ Tables of one target table `t` (identifiers validated by the config, always quot
   t__cdc_keys    keys, _seq, _pos, _deleted: what the target holds per key (tombstones)
   t__stage_<n>   one batch, one row per key, loaded before the merge, dropped after
   stream_cdc_ledger   (table, writer, batch) applied, for idempotent replays
+With `scd_type: 2`, t holds one row per version and t__cdc_events every change
+(sinks/scd2.py) instead of t__cdc_keys.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from sinks.scd2 import Scd2Sql
 
 LEDGER = "stream_cdc_ledger"
 _DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)")
@@ -100,12 +104,15 @@ class Dialect:
             f"  PRIMARY KEY (table_name, writer_id, batch_id)\n)"
         )
 
-    def create_stage(self, schema: str, stage: str, columns: Sequence[Column]) -> str:
+    def create_stage(
+        self, schema: str, stage: str, columns: Sequence[Column], *, commit_ts: bool = False
+    ) -> str:
         body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in columns)
+        extra = ",\n  _commit_ts TIMESTAMP" if commit_ts else ""
         return (
             f"CREATE TABLE {quote(schema)}.{quote(stage)} (\n  {body},\n"
             f"  _op CHAR(1) NOT NULL,\n  _seq {self._bookkeeping()},\n"
-            f"  _pos {self._bookkeeping()} NOT NULL\n)"
+            f"  _pos {self._bookkeeping()} NOT NULL{extra}\n)"
         )
 
     # ---------------------------------------------------------------- merge
@@ -146,6 +153,75 @@ class Dialect:
             f"DELETE FROM {k} USING {accepted} a WHERE {keys_matches}",
             f"INSERT INTO {k} ({key_cols}, _seq, _pos, _deleted) "
             f"SELECT {key_cols}, _seq, _pos, _op = 'D' FROM {accepted}",
+        ]
+
+    # ------------------------------------------------------------ SCD type 2
+
+    def create_history(
+        self, schema: str, table: str, columns: Sequence[Column], keys: Sequence[str]
+    ) -> str:
+        """One row per version (see sinks/scd2.py); a version is identified by its _pos."""
+        body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in columns)
+        return (
+            f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table)} (\n  {body},\n"
+            f"  valid_from TIMESTAMP,\n  valid_to TIMESTAMP,\n  is_current BOOLEAN NOT NULL,\n"
+            f"  _seq {self._bookkeeping()} NOT NULL,\n  _pos {self._bookkeeping()} NOT NULL,\n"
+            f"  PRIMARY KEY ({', '.join(quote(k) for k in [*keys, '_pos'])})\n)"
+        )
+
+    def create_events(self, schema: str, table: str, keys: Sequence[Column]) -> str:
+        body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in keys)
+        return (
+            f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table + '__cdc_events')} (\n"
+            f"  {body},\n  _seq {self._bookkeeping()} NOT NULL,\n"
+            f"  _pos {self._bookkeeping()} NOT NULL,\n"
+            f"  _deleted BOOLEAN NOT NULL,\n  _commit_ts TIMESTAMP,\n"
+            f"  PRIMARY KEY ({', '.join(quote(k) for k in [*(c.name for c in keys), '_pos'])})\n)"
+        )
+
+    def history_merge(
+        self,
+        schema: str,
+        table: str,
+        stage: str,
+        columns: Sequence[str],
+        keys: Sequence[str],
+    ) -> list[str]:
+        """The statements of one SCD2 batch, inside one transaction; the stage holds
+        every change of the batch (not one per key). Counts: `history_counts`."""
+        t = f"{quote(schema)}.{quote(table)}"
+        e = f"{quote(schema)}.{quote(table + '__cdc_events')}"
+        s = f"{quote(schema)}.{quote(stage)}"
+        new, timeline = quote(stage + "__new"), quote(stage + "__timeline")
+        sql = Scd2Sql(keys=keys, payload=columns, quote=quote, collate=self.collate)
+        cols = ", ".join(quote(c) for c in columns)
+        events = ", ".join(quote(c) for c in [*keys, "_seq", "_pos", "_deleted", "_commit_ts"])
+        on = " AND ".join(f"{t}.{quote(k)} = l.{quote(k)}" for k in keys)
+        same = " AND ".join(f"n.{quote(k)} = l.{quote(k)}" for k in keys)
+        return [
+            f"CREATE TEMP TABLE {new} AS {sql.new_events(s, e)}",
+            f"CREATE TEMP TABLE {timeline} AS {sql.timeline(new, e)}",
+            f"UPDATE {t} SET valid_to = l.valid_to, is_current = l.is_current "
+            f"FROM {timeline} l WHERE {on} AND {t}._pos = l._pos",
+            f"INSERT INTO {t} ({cols}, valid_from, valid_to, is_current, _seq, _pos) "
+            f"SELECT {', '.join(f'n.{quote(c)}' for c in columns)}, n._commit_ts, l.valid_to, "
+            f"l.is_current, n._seq, n._pos FROM {new} n JOIN {timeline} l "
+            f"ON {same} AND n._pos = l._pos WHERE NOT n._deleted",
+            f"INSERT INTO {e} ({events}) SELECT {events} FROM {new}",
+        ]
+
+    def history_counts(self, stage: str) -> str:
+        """(versions added, deletes added) by the batch."""
+        return (
+            f"SELECT COALESCE(SUM(CASE WHEN _deleted THEN 0 ELSE 1 END), 0), "
+            f"COALESCE(SUM(CASE WHEN _deleted THEN 1 ELSE 0 END), 0) "
+            f"FROM {quote(stage + '__new')}"
+        )
+
+    def drop_history_temps(self, stage: str) -> list[str]:
+        return [
+            f"DROP TABLE IF EXISTS {quote(stage + '__new')}",
+            f"DROP TABLE IF EXISTS {quote(stage + '__timeline')}",
         ]
 
     def merge_counts(self, stage: str) -> str:

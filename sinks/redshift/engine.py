@@ -27,7 +27,7 @@ from sinks.crash import crash_point
 from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import LEDGER, Column, Dialect, PostgresDialect, RedshiftDialect, quote
 from sinks.redshift.reachability import unreachable
-from transforms.names import BOOKKEEPING, OP, POS, SEQ
+from transforms.names import BOOKKEEPING, COMMIT_TS, OP, POS, SEQ
 from transforms.ordering import latest_per_key
 
 _STAGE_COLUMNS = (OP, SEQ, POS)
@@ -104,6 +104,7 @@ class WarehouseEngine:
         keys: Sequence[str],
         denormalized: Sequence[Denormalized] = (),
         retry_s: float = 300.0,
+        scd_type: int = 1,
     ) -> None:
         if settings.dialect != "postgres":
             raise ValueError(
@@ -118,6 +119,7 @@ class WarehouseEngine:
         self._denormalized = sorted(denormalized, key=lambda d: d.name)
         self._known: set[str] | None = None  # the table's columns, once created
         self._retry_s = retry_s
+        self._history = scd_type == 2
         self.location = f"{settings.dialect}://{settings.host}:{settings.port}/{settings.database}/{schema}.{table}"
 
     def recover(self) -> None:
@@ -170,20 +172,25 @@ class WarehouseEngine:
         if self._committed(writer_id, batch_id):
             return BatchResult(batch_id=batch_id, skipped=True)
 
-        latest = changes.transform(latest_per_key(self._keys)).select(
-            *[_as_utc_text(changes, c) for c in payload], *_STAGE_COLUMNS
+        # Type 1 stages the last change per key; type 2 every change (each is a version).
+        staged = changes if self._history else changes.transform(latest_per_key(self._keys))
+        commit_ts = [_as_utc_text(changes, COMMIT_TS)] if self._history else []
+        rows = staged.select(
+            *[_as_utc_text(changes, c) for c in payload], *_STAGE_COLUMNS, *commit_ts
         )
         stage = f"{self._table}__stage_{batch_id}"
         with self._connection() as conn:
             cur = conn.cursor()
             cur.execute(f"DROP TABLE IF EXISTS {quote(self._schema)}.{quote(stage)}")
-            cur.execute(self._dialect.create_stage(self._schema, stage, columns))
+            cur.execute(
+                self._dialect.create_stage(self._schema, stage, columns, commit_ts=self._history)
+            )
             conn.commit()
         mark = time.monotonic()
         settings, schema = self._settings, self._schema
         target = f"{quote(schema)}.{quote(stage)}"
-        names = [*payload, *_STAGE_COLUMNS]
-        latest.foreachPartition(lambda rows: _copy_rows(settings, target, names, rows))
+        names = list(rows.columns)
+        rows.foreachPartition(lambda part: _copy_rows(settings, target, names, part))
         timings["stage_s"] = time.monotonic() - mark
         crash_point("warehouse.after_staging")
 
@@ -194,21 +201,36 @@ class WarehouseEngine:
                 cur.execute(denormalized.lock(self._dialect, self._schema))
             cur.execute(f"SELECT COUNT(*) FROM {target}")
             changes_in = int(cur.fetchone()[0])
-            for statement in self._dialect.merge(
-                self._schema, self._table, stage, payload, self._keys
-            ):
+            if self._history:
+                statements = self._dialect.history_merge(
+                    self._schema, self._table, stage, payload, self._keys
+                )
+                counts, cleanup = (
+                    self._dialect.history_counts(stage),
+                    self._dialect.drop_history_temps(stage),
+                )
+            else:
+                statements = self._dialect.merge(
+                    self._schema, self._table, stage, payload, self._keys
+                )
+                counts, cleanup = (
+                    self._dialect.merge_counts(stage),
+                    [self._dialect.drop_accepted(stage)],
+                )
+            for statement in statements:
                 cur.execute(statement)
-            cur.execute(self._dialect.merge_counts(stage))
+            cur.execute(counts)
             upserts, deletes = (int(v) for v in cur.fetchone())
             stale = changes_in - upserts - deletes
-            refreshed = self._refresh(cur, self._dialect.accepted(stage))
+            refreshed = 0 if self._history else self._refresh(cur, self._dialect.accepted(stage))
             cur.execute(
                 f"INSERT INTO {quote(self._schema)}.{LEDGER} "
                 "(table_name, writer_id, batch_id, upserts, deletes, stale, applied_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, CURRENT_TIMESTAMP)",
                 (self._table, writer_id, batch_id, upserts, deletes, stale),
             )
-            cur.execute(self._dialect.drop_accepted(stage))
+            for statement in cleanup:
+                cur.execute(statement)
             conn.commit()
         timings["merge_s"] = time.monotonic() - mark
         crash_point("warehouse.after_commit")
@@ -247,14 +269,17 @@ class WarehouseEngine:
             cur = conn.cursor()
             if self._known is None:
                 cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self._schema)}")
-                cur.execute(
-                    self._dialect.create_target(self._schema, self._table, columns, self._keys)
-                )
-                cur.execute(
-                    self._dialect.create_keys(
-                        self._schema, self._table, [by_name[k] for k in self._keys]
+                key_columns = [by_name[k] for k in self._keys]
+                if self._history:
+                    cur.execute(
+                        self._dialect.create_history(self._schema, self._table, columns, self._keys)
                     )
-                )
+                    cur.execute(self._dialect.create_events(self._schema, self._table, key_columns))
+                else:
+                    cur.execute(
+                        self._dialect.create_target(self._schema, self._table, columns, self._keys)
+                    )
+                    cur.execute(self._dialect.create_keys(self._schema, self._table, key_columns))
                 cur.execute(self._dialect.create_ledger(self._schema))
                 for denormalized in self._denormalized:
                     cur.execute(denormalized.create(self._dialect, self._schema))

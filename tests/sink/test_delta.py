@@ -20,6 +20,7 @@ from config.models import DeltaTarget
 from runtime.runner import make_engine
 from sinks.crash import SimulatedCrashError
 from sinks.delta import DeltaEngine
+from sinks.delta.history import DeltaHistoryEngine
 from sinks.delta.log import TXN_APP_ID, TXN_VERSION, log_state, session_settings
 
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
@@ -257,3 +258,33 @@ def test_row_moving_out_of_the_null_partition_is_not_duplicated(
 def test_delta_state_dir_must_be_a_hidden_folder_name() -> None:
     with pytest.raises(ConfigError, match="state_dir must be one folder name"):
         load_config(DEMO, ["target.kind=delta", "target.state_dir=cdc"])
+
+
+@pytest.mark.parametrize("point", ["delta.after_data_commit", "delta.after_commit"])
+def test_history_crash_then_rerun_adds_each_version_once(
+    spark: SparkSession, tmp_path: Path, crash_raise: pytest.MonkeyPatch, point: str
+) -> None:
+    path = str(tmp_path / "h")
+    DeltaHistoryEngine(spark, path, keys=["id"]).apply(
+        changes(spark, [(1, "a", 1, "I", "1", "p1")]), 0, "w"
+    )
+    second = changes(spark, [(1, "b", 1, "U", "2", "p2"), (1, None, None, "D", "3", "p3")])
+    crash_raise.setenv("STREAM_CDC_CRASH_AT", point)
+    with pytest.raises(SimulatedCrashError):
+        DeltaHistoryEngine(spark, path, keys=["id"]).apply(second, 1, "w")
+    crash_raise.delenv("STREAM_CDC_CRASH_AT")
+
+    restarted = DeltaHistoryEngine(spark, path, keys=["id"])
+    restarted.recover()
+    restarted.apply(second, 1, "w")  # Spark re-runs the uncommitted batch
+    # A late change (seq 1.5) lands between the two versions: the events are all there.
+    restarted.apply(changes(spark, [(1, "late", 1, "U", "15", "p4")]), 2, "w")
+
+    rows = spark.read.format("delta").load(path).select("name", "_seq", "is_current").collect()
+    assert sorted((r["_seq"], r["name"], r["is_current"]) for r in rows) == [
+        ("1", "a", False),
+        ("15", "late", False),
+        ("2", "b", False),
+    ]
+    events = spark.read.format("delta").load(restarted.events_path)
+    assert events.count() == 4  # p1..p4, none twice

@@ -302,3 +302,36 @@ def test_an_hmac_rule_without_its_key_fails_before_anything_starts(
         config.tokenization_key()
     monkeypatch.setenv("NO_SUCH_KEY_VAR", "k")
     assert config.tokenization_key() == "k"
+
+
+def test_scd_type_2_is_accepted_for_delta_and_warehouse_targets() -> None:
+    config = load_config(DEMO, ["target.kind=delta", "tables.0.scd_type=2"])
+    assert config.tables[0].scd_type == 2
+    warehouse = load_config(SPORTS, ["denormalize=[]", "tables.0.scd_type=2"])
+    assert warehouse.tables[0].scd_type == 2
+
+
+def test_scd_type_2_on_the_lake_fails_naming_the_table() -> None:
+    message = _error(DEMO, ["tables.0.scd_type=2"])
+
+    assert "tables.0.scd_type: 2 needs target kind delta or redshift" in message
+
+
+def test_scd_type_2_cannot_feed_a_denormalized_table() -> None:
+    message = _error(SPORTS, ["tables.3.scd_type=2"])
+
+    assert (
+        "tables.3.scd_type: 2 cannot feed denormalized tables ['sport_event_activity']" in message
+    )
+
+
+def test_scd_type_must_be_1_or_2() -> None:
+    assert "tables.0.scd_type:" in _error(DEMO, ["tables.0.scd_type=3"])
+
+
+def test_scd_type_2_refuses_columns_named_like_its_own() -> None:
+    message = _error(
+        DEMO, ["target.kind=delta", "tables.0.scd_type=2", "tables.0.derived.0.name=valid_from"]
+    )
+
+    assert "scd_type 2 adds its own columns; rename ['valid_from']" in message

@@ -1,0 +1,98 @@
+"""The targets of the contract suites: an engine, and how its users read it back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.dataset as pads
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
+from sinks.base import BatchResult, Engine
+from sinks.delta import DeltaEngine
+from sinks.delta.history import DeltaHistoryEngine
+from sinks.lake import LakeEngine
+from sinks.redshift import WarehouseEngine
+from sinks.redshift.engine import ConnectionSettings
+
+BOOKKEEPING = "_op string, _seq string, _pos string, _commit_ts timestamp"
+SCHEMA = f"id int, name string, day int, {BOOKKEEPING}"
+COLUMNS = ("id", "name", "day")
+State = set[tuple[object, ...]]
+
+
+@dataclass
+class Target:
+    engine: Engine
+    read_columns: Callable[[Sequence[str]], State]
+    spark: SparkSession
+
+    def read(self, columns: Sequence[str] = COLUMNS) -> State:
+        """The rows a user of the target sees, as tuples of `columns`."""
+        return self.read_columns(columns)
+
+    def apply(
+        self,
+        rows: Sequence[tuple[object, ...]],
+        batch_id: int,
+        writer: str = "w",
+        schema: str = SCHEMA,
+    ) -> BatchResult:
+        df = self.spark.createDataFrame([(*r, None) for r in rows], schema)
+        return self.engine.apply(df, batch_id, writer)
+
+
+def lake_target(spark: SparkSession, root: Path) -> Target:
+    path = root / uuid.uuid4().hex[:8]
+    engine = LakeEngine(spark, str(path), keys=["id"], partition_by=["day"])
+
+    def read(columns: Sequence[str]) -> State:
+        if not path.exists():
+            return set()
+        table = pads.dataset(str(path), format="parquet", partitioning="hive").to_table()
+        if table.num_rows == 0:
+            return set()
+        data = table.select(list(columns)).to_pydict()
+        return set(zip(*(data[c] for c in columns), strict=True))
+
+    return Target(engine, read, spark)
+
+
+def delta_target(spark: SparkSession, root: Path, scd_type: int = 1) -> Target:
+    path = str(root / uuid.uuid4().hex[:8])
+    engine: Engine = (
+        DeltaHistoryEngine(spark, path, keys=["id"])
+        if scd_type == 2
+        else DeltaEngine(spark, path, keys=["id"], partition_by=["day"])
+    )
+
+    def read(columns: Sequence[str]) -> State:
+        if not DeltaTable.isDeltaTable(spark, path):
+            return set()
+        rows = spark.read.format("delta").load(path).select(*columns).collect()
+        return {tuple(r) for r in rows}
+
+    return Target(engine, read, spark)
+
+
+def warehouse_target(
+    spark: SparkSession, settings: ConnectionSettings, scd_type: int = 1
+) -> Target:
+    table = f"t_{uuid.uuid4().hex[:8]}"
+    engine = WarehouseEngine(settings, schema="public", table=table, keys=["id"], scd_type=scd_type)
+    engine.recover()
+
+    def read(columns: Sequence[str]) -> State:
+        with settings.connect() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"public.{table}",))
+            if not cur.fetchone()[0]:
+                return set()
+            names = ", ".join(f'"{c}"' for c in columns)
+            cur.execute(f'SELECT {names} FROM public."{table}"')
+            return {tuple(r) for r in cur.fetchall()}
+
+    return Target(engine, read, spark)
