@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AwareDatetime,
     Discriminator,
     Field,
     SecretStr,
@@ -166,6 +167,11 @@ class KafkaSource(Strict):
     format: Literal["debezium-json"] = "debezium-json"
     topic_prefix: str = Field(min_length=1, description="Debezium's topic.prefix")
     starting_offsets: Literal["earliest", "latest"] = "earliest"
+    starting_timestamp: AwareDatetime | None = Field(
+        default=None,
+        description="start a NEW checkpoint at the first message at or after this time "
+        "(ISO 8601 with zone); replaces starting_offsets; ignored once a checkpoint exists",
+    )
     max_offsets_per_trigger: int | None = Field(default=None, ge=1)
     options: dict[str, str] = Field(
         default_factory=dict,

@@ -29,6 +29,9 @@ def read_kafka(spark: SparkSession, source: KafkaSource, table: TableConfig) -> 
         # Losing offsets (retention, topic re-created) must stop the job, never skip data.
         .option("failOnDataLoss", "true")
     )
+    if source.starting_timestamp is not None:  # Spark: takes precedence over startingOffsets
+        millis = int(source.starting_timestamp.timestamp() * 1000)
+        reader = reader.option("startingTimestamp", str(millis))
     if source.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", source.max_offsets_per_trigger)
     for key, value in source.options.items():
