@@ -8,7 +8,7 @@ BIN := $(ROOT)/.venv/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint format demo bench bench-e2e stack clean ci
+.PHONY: help setup test lint format demo bench bench-engines bench-e2e stack clean ci
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +34,9 @@ demo: ## Run the job locally: ./spark-submit.sh jobs/stream_cdc.py
 bench: setup ## Benchmarks without servers: lake scaling, staged merge vs row-by-row baseline
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.lake_scaling
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.merge_vs_baseline
+
+bench-engines: setup ## Lake, Delta and warehouse side by side: throughput, latency, 1M->5M growth (~15 min)
+	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.engines
 
 bench-e2e: setup ## Source commit -> visible latency through the local stack (starts it; ~15 min)
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.e2e_latency --find-max 2000

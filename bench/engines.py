@@ -1,0 +1,189 @@
+"""The three engines side by side: the same stream of changes into lake, Delta and the
+warehouse (PostgreSQL standing in for Redshift), at two table sizes.
+
+Workload (the lake scaling benchmark's shape, DESIGN.md "Benchmarks"): a table of
+5,000 rows a day (1M rows = 200 days, 5M = 1,000 days), loaded through each engine as
+one initial batch; then a stream of batches of 10,000 changes: 40% inserts, 45%
+updates of the last week (5% of them move a row to another day), 10% deletes, repeated
+changes of one key, a few updates of old days. 10% of every batch's changes arrive one
+batch late (they carry the previous batch's sequence values): out-of-order delivery the
+sequence guard must sort out. The same batches, in the same order, reach every engine.
+
+Reported per engine and size: throughput (changes per second of batch wall time, median
+batch), batch latency (median and worst batch), and the growth of the median batch from
+the small to the large table (1.0 = flat in table size). Lake and Delta are partitioned
+by year/month/day; the warehouse table has the key as primary key.
+
+    python -m bench.engines [--sizes 1000000 5000000] [--batches 3]
+                            [--engines lake delta warehouse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from bench.lake_scaling import PARTS, base_rows, change_frame, change_rows
+from runtime.session import DELTA_SQL, SETTINGS
+from sinks.base import Engine
+from sinks.delta import DeltaEngine
+from sinks.lake import LakeEngine
+from sinks.redshift import WarehouseEngine
+from sinks.redshift.engine import ConnectionSettings
+from tests.postgres import PostgresServer
+
+RESULTS = Path(__file__).parent / "results" / "engines.json"
+BATCH = 10_000
+LATE_SHARE = 0.10
+ENGINES = ("lake", "delta", "warehouse")
+
+
+def session() -> SparkSession:
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("bench-engines")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "8g")
+        .config("spark.sql.shuffle.partitions", "8")
+    )
+    jars = os.environ.get("STREAM_CDC_JARS")
+    if jars:
+        builder = builder.config("spark.jars", jars)
+    for key, value in {**DELTA_SQL, **SETTINGS}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def stream(rows: int, batches: int, seed: int = 7) -> list[list[tuple[object, ...]]]:
+    """`batches` batches of changes; in each, 10% arrive late with the previous batch's
+    sequence values. Sequence values grow with the batch number, positions with arrival."""
+    rng = random.Random(seed)
+    out: list[list[tuple[object, ...]]] = []
+    for b in range(1, batches + 1):
+        batch: list[tuple[object, ...]] = []
+        for n, row in enumerate(change_rows(rows, BATCH, seed=seed + b)):
+            key, name, amount, day, op, seq, _pos = row
+            era = b - 1 if b > 1 and rng.random() < LATE_SHARE else b
+            batch.append((key, name, amount, day, op, f"{era:04d}{seq}", f"s{b:06d}{n:08d}"))
+        out.append(batch)
+    return out
+
+
+def make(name: str, spark: SparkSession, work: Path, warehouse: ConnectionSettings) -> Engine:
+    path = str(work / f"{name}-{uuid.uuid4().hex[:8]}")
+    if name == "lake":
+        return LakeEngine(spark, path, keys=["id"], partition_by=PARTS)
+    if name == "delta":
+        return DeltaEngine(spark, path, keys=["id"], partition_by=PARTS)
+    table = f"bench_{uuid.uuid4().hex[:8]}"
+    engine = WarehouseEngine(warehouse, schema="public", table=table, keys=["id"])
+    engine.recover()
+    return engine
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def measure(
+    name: str,
+    spark: SparkSession,
+    work: Path,
+    warehouse: ConnectionSettings,
+    *,
+    rows: int,
+    batches: Sequence[DataFrame],
+) -> dict[str, float]:
+    engine = make(name, spark, work, warehouse)
+    build = timed(lambda: engine.apply(base_rows(spark, rows), 0, "bench"))
+    times, stale = [], 0
+    for i, batch in enumerate(batches, start=1):
+        outcome: dict[str, int] = {}
+
+        def run(i: int = i, batch: DataFrame = batch, outcome: dict[str, int] = outcome) -> None:
+            outcome["stale"] = engine.apply(batch, i, "bench").stale
+
+        times.append(timed(run))
+        stale += outcome["stale"]
+    median = statistics.median(times)
+    return {
+        "rows": rows,
+        "build_s": round(build, 2),
+        "median_batch_s": round(median, 2),
+        "worst_batch_s": round(max(times), 2),
+        "changes_per_s": round(BATCH / median),
+        "stale": stale,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs=2, default=[1_000_000, 5_000_000])
+    parser.add_argument("--batches", type=int, default=3)
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    args = parser.parse_args(argv)
+    spark = session()
+    server = PostgresServer()
+    results: dict[str, list[dict[str, float]]] = {e: [] for e in args.engines}
+    try:
+        with tempfile.TemporaryDirectory(prefix="engines-bench-") as tmp:
+            work = Path(tmp)
+            for rows in args.sizes:
+                frames = [change_frame(spark, b).cache() for b in stream(rows, args.batches)]
+                for name in args.engines:
+                    # Warm up every code path once on a small table, then measure.
+                    measure(name, spark, work, server.settings, rows=20_000, batches=frames[:1])
+                    measured = measure(
+                        name, spark, work, server.settings, rows=rows, batches=frames
+                    )
+                    results[name].append(measured)
+                    print(f"  {name} {rows:,} rows: {results[name][-1]}", flush=True)
+                for frame in frames:
+                    frame.unpersist()
+    finally:
+        server.remove()
+    growth = {
+        name: round(r[1]["median_batch_s"] / r[0]["median_batch_s"], 2)
+        for name, r in results.items()
+    }
+    report = {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "batch_changes": BATCH,
+        "late_share": LATE_SHARE,
+        "batches": args.batches,
+        "results": results,
+        "growth": growth,
+    }
+    header = ("engine", "rows", "changes/s", "median s", "worst s", "build s", "growth")
+    print("{:>10} {:>10} {:>10} {:>9} {:>8} {:>8} {:>7}".format(*header))
+    for name, sizes in results.items():
+        for i, r in enumerate(sizes):
+            print(
+                f"{name:>10} {int(r['rows']):>10,} {int(r['changes_per_s']):>10,} "
+                f"{r['median_batch_s']:>9.2f} {r['worst_batch_s']:>8.2f} {r['build_s']:>8.2f} "
+                f"{growth[name] if i else '':>7}"
+            )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2))
+    print(f"written {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
