@@ -61,7 +61,7 @@ def decode_debezium_json(
         f"before struct<{row}>, after struct<{row}>, "
         "source struct<ts_ms: string, snapshot: string, db: string, `table`: string, "
         "file: string, pos: string, `row`: string>, "
-        f"op string, payload string, {_CORRUPT} string"
+        f"op string, payload string, ddl string, {_CORRUPT} string"
     )
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
     key_schema = ", ".join(f"`{name}` string" for name in columns)
@@ -142,6 +142,10 @@ def _error(database: str, table: str) -> Column:
         .when(
             source.isNull() & F.col("r.payload").isNotNull(),
             F.lit("Debezium event with schema: set value.converter.schemas.enable=false"),
+        )
+        .when(
+            op.isNull() & F.col("r.ddl").isNotNull(),
+            F.lit("Debezium schema-change event (DDL), not a row change"),
         )
         .when(source.isNull(), F.lit("Debezium event without source"))
         .when(

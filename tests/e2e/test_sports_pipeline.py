@@ -169,6 +169,52 @@ def test_changes_are_verified_within_60_s_of_the_last_one(pipeline: Pipeline) ->
     assert pipeline.wait_verified(timeout_s=60) <= 60
 
 
+def test_poison_on_a_kafka_topic_is_quarantined_and_the_stream_goes_on(pipeline: Pipeline) -> None:
+    """Bad messages written straight to a table's topic, read by the running job."""
+    assert pipeline.job is not None and pipeline.job.poll() is None
+    source = {"db": "sports", "table": "sport_event", "file": "mysql-bin.000001", "pos": 4,
+              "row": 0, "ts_ms": 0, "snapshot": "false"}  # fmt: skip
+    event = {"event_id": 999999, "sport_type": "x", "location": "y"}
+    poison = {
+        "malformed JSON record": '{"op": "c", "after": {',
+        "empty record": " ",
+        "Debezium schema-change event (DDL), not a row change": json.dumps(
+            {
+                "source": source,
+                "databaseName": "sports",
+                "tableChanges": [],
+                "ddl": "ALTER TABLE sport_event ADD COLUMN x INT",
+            }
+        ),
+        "unknown Debezium op": json.dumps({"op": "z", "source": source, "after": event}),
+        "Debezium event with schema: set value.converter.schemas.enable=false": json.dumps(
+            {"schema": {"type": "struct"}, "payload": {"op": "c"}}
+        ),
+        "column start_date: not a valid int": json.dumps(
+            {"op": "c", "source": source, "after": {**event, "start_date": "tomorrow"}}
+        ),
+    }
+    (
+        pipeline.spark.createDataFrame([(v,) for v in poison.values()], "value string")
+        .write.format("kafka")
+        .option("kafka.bootstrap.servers", "127.0.0.1:9092")
+        .option("topic", "sports.sports.sport_event")
+        .save()
+    )
+    folder = pipeline.work / "quarantine" / "sport_event"
+    reasons: set[str] = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not set(poison) <= reasons:
+        time.sleep(2)
+        reasons = {
+            json.loads(line)["reason"]
+            for part in folder.glob("batch_id=*/*.json")
+            for line in part.read_text().splitlines()
+        }
+    assert set(poison) <= reasons
+    pipeline.wait_verified(timeout_s=60)  # still running, and nothing poisoned the table
+
+
 class _Changes(threading.Thread):
     """Source changes in the background, `rounds` small bulks a second apart."""
 

@@ -225,6 +225,14 @@ def test_undecodable_events_are_reported_with_reason(spark: SparkSession) -> Non
     no_position = CREATE.replace('"file": "mysql-bin.000003"', '"file": null')
     bad_position = CREATE.replace('"pos": 154', '"pos": "near the end"')
     no_table = CREATE.replace('"table": "customer"', '"table": null')
+    schema_change = json.dumps(
+        {
+            "source": json.loads(CREATE)["source"],
+            "databaseName": "sports",
+            "ddl": "ALTER TABLE customer ADD COLUMN loyalty INT",
+            "tableChanges": [{"type": "ALTER", "id": '"sports"."customer"'}],
+        }
+    )
     values = [
         "{not json",
         "",
@@ -238,6 +246,7 @@ def test_undecodable_events_are_reported_with_reason(spark: SparkSession) -> Non
         no_position,
         bad_position,
         no_table,
+        schema_change,
     ]
     decoded = _decode(spark, [(None, v) for v in values])
 
@@ -258,6 +267,7 @@ def test_undecodable_events_are_reported_with_reason(spark: SparkSession) -> Non
                     "Debezium event without binlog position (source.file, pos, row)",
                     "Debezium event without binlog position (source.file, pos, row)",
                     "Debezium event without source.db or source.table",
+                    "Debezium schema-change event (DDL), not a row change",
                 ],
                 strict=True,
             )
