@@ -158,7 +158,8 @@ def test_sigkill_at_every_crash_point_and_at_random_loses_and_doubles_nothing(
     target: tuple[str, dict[str, Any], Callable[[], list[Row]]], tmp_path: Path
 ) -> None:
     engine, spec, read = target
-    expected = generate(tmp_path / "landing" / "shop" / "items")
+    # Enough files that every random kill can land while batches are still running.
+    expected = generate(tmp_path / "landing" / "shop" / "items", files=6 + 3 * RANDOM_KILLS)
     job = Job(_config(tmp_path, spec), tmp_path)
     kills = 0
     for point in POINTS[engine]:
