@@ -65,6 +65,10 @@ class Dialect:
             return f"DECIMAL({decimal.group(1)},{decimal.group(2)})"
         raise ValueError(f"type {spark_type} has no warehouse column type")
 
+    def _definitions(self, columns: Sequence[Column]) -> str:
+        """`"name" TYPE` of each column, one per line, for a CREATE TABLE body."""
+        return ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in columns)
+
     def _bookkeeping(self) -> str:
         return f"{self.bookkeeping_type}{self.collate}"
 
@@ -73,7 +77,7 @@ class Dialect:
     def create_target(
         self, schema: str, table: str, columns: Sequence[Column], keys: Sequence[str]
     ) -> str:
-        body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in columns)
+        body = self._definitions(columns)
         return (
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table)} (\n  {body},\n"
             f"  PRIMARY KEY ({', '.join(quote(k) for k in keys)})\n)"
@@ -87,7 +91,7 @@ class Dialect:
         )
 
     def create_keys(self, schema: str, table: str, keys: Sequence[Column]) -> str:
-        body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in keys)
+        body = self._definitions(keys)
         return (
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table + '__cdc_keys')} (\n"
             f"  {body},\n  _seq {self._bookkeeping()},\n  _pos {self._bookkeeping()} NOT NULL,\n"
@@ -107,7 +111,7 @@ class Dialect:
     def create_stage(
         self, schema: str, stage: str, columns: Sequence[Column], *, commit_ts: bool = False
     ) -> str:
-        body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in columns)
+        body = self._definitions(columns)
         extra = ",\n  _commit_ts TIMESTAMP" if commit_ts else ""
         return (
             f"CREATE TABLE {quote(schema)}.{quote(stage)} (\n  {body},\n"
@@ -161,7 +165,7 @@ class Dialect:
         self, schema: str, table: str, columns: Sequence[Column], keys: Sequence[str]
     ) -> str:
         """One row per version (see sinks/scd2.py); a version is identified by its _pos."""
-        body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in columns)
+        body = self._definitions(columns)
         return (
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table)} (\n  {body},\n"
             f"  valid_from TIMESTAMP,\n  valid_to TIMESTAMP,\n  is_current BOOLEAN NOT NULL,\n"
@@ -170,7 +174,7 @@ class Dialect:
         )
 
     def create_events(self, schema: str, table: str, keys: Sequence[Column]) -> str:
-        body = ",\n  ".join(f"{quote(c.name)} {self.sql_type(c.spark_type)}" for c in keys)
+        body = self._definitions(keys)
         return (
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table + '__cdc_events')} (\n"
             f"  {body},\n  _seq {self._bookkeeping()} NOT NULL,\n"
