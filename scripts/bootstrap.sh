@@ -6,7 +6,9 @@
 #   2. Python deps: `pip install -e .` (or -e '.[dev]' with --dev), only when
 #      pyproject.toml changed since the last install (stamp: .venv/.stamp-pyproject);
 #   3. JVM jars: the exact jars pinned in jars/pom.xml are copied into .jars/,
-#      only when jars/pom.xml changed since the last fetch (stamp: .jars/.stamp-pom).
+#      only when jars/pom.xml changed since the last fetch (stamp: .jars/.stamp-pom);
+#   4. with --dev: the local Kinesis server pinned in local/aws/package-lock.json,
+#      installed with `npm ci` into .tools/aws/ (stamp: .tools/aws/.stamp-lock).
 # Prints one short line (on stderr) per step it actually performs, nothing when all
 # is up to date. Works from any current directory.
 set -euo pipefail
@@ -20,7 +22,7 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 dev=0
@@ -117,4 +119,21 @@ if [[ "$have_pom_hash" != "$pom_hash" ]] || ! compgen -G "$JARS/*.jar" >/dev/nul
     rm -rf "$JARS"
     mv "$tmp" "$JARS"
     trap - EXIT
+fi
+
+# --- 4. local AWS-API servers from npm (tests and the local Kinesis pipeline) ----------
+if [[ $dev == 1 ]]; then
+    command -v npm >/dev/null 2>&1 ||
+        die "npm not found on PATH; scripts/install-system-deps.sh installs Node.js and npm"
+    TOOLS="$ROOT/.tools/aws"
+    npm_stamp="$TOOLS/.stamp-lock"
+    lock_hash="$(hash_of "$ROOT/local/aws/package-lock.json")"
+    if [[ "$(cat "$npm_stamp" 2>/dev/null || true)" != "$lock_hash" ]]; then
+        say "installing the local Kinesis server pinned in local/aws/package-lock.json (npm ci)"
+        rm -rf "$TOOLS"
+        mkdir -p "$TOOLS"
+        cp "$ROOT/local/aws/package.json" "$ROOT/local/aws/package-lock.json" "$TOOLS/"
+        run_quiet "npm ci" npm ci --prefix "$TOOLS" --no-audit --no-fund --ignore-scripts
+        printf '%s\n' "$lock_hash" >"$npm_stamp"
+    fi
 fi

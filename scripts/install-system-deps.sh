@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs: PostgreSQL (the local stand-in for Redshift).
+# Debian packages the test suite needs: PostgreSQL (the local stand-in for Redshift),
+# Node.js and npm (the local Kinesis server comes from npm).
 # Idempotent and quiet when everything is there; needs root (CI runs as root).
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if ((${#missing[@]} == 0)); then
     exit 0

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
+from local.aws_servers import LOCAL_ENV, start_kinesis, start_moto
 from runtime.session import DELTA_SQL, SETTINGS
 from sinks.redshift.engine import ConnectionSettings
 from tests.postgres import postgres_server
@@ -43,3 +44,36 @@ def postgres() -> Iterator[ConnectionSettings]:
     """A real PostgreSQL server on loopback for the whole session."""
     with postgres_server() as settings:
         yield settings
+
+
+@pytest.fixture(scope="session")
+def aws_env() -> Iterator[dict[str, str]]:
+    """Credentials and region the local AWS-API servers accept, set for the session."""
+    saved = {k: os.environ.get(k) for k in LOCAL_ENV}
+    os.environ.update(LOCAL_ENV)
+    yield dict(LOCAL_ENV)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(
+    aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """moto's server on loopback (S3, Glue, Secrets Manager, Redshift Data API, IAM, STS)."""
+    server = start_moto(log_dir=tmp_path_factory.mktemp("moto"))
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kinesis_endpoint(
+    aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A Kinesis Data Streams API server (kinesis-mock) on loopback."""
+    server = start_kinesis(log_dir=tmp_path_factory.mktemp("kinesis"))
+    yield server.endpoint
+    server.stop()
