@@ -182,6 +182,50 @@ class KafkaSource(Strict):
     )
 
 
+class KinesisSource(Strict):
+    """DMS change records on a Kinesis data stream (every table in one stream).
+
+    Region and endpoint come from the job's `aws` section. Under Glue the runtime's own
+    Kinesis source reads it; under spark-submit the connector pinned in jars/pom.xml.
+    """
+
+    kind: Literal["kinesis"] = "kinesis"
+    stream: str = Field(
+        min_length=1,
+        pattern=r"^(arn:aws[\w-]*:kinesis:[\w-]+:\d{12}:stream/)?[A-Za-z0-9_.-]{1,128}$",
+        description="stream name or ARN",
+    )
+    format: Literal["dms-json"] = "dms-json"
+    starting_position: Literal["TRIM_HORIZON", "LATEST"] = Field(
+        default="TRIM_HORIZON",
+        description="where a NEW checkpoint starts; ignored once a checkpoint exists",
+    )
+    starting_timestamp: AwareDatetime | None = Field(
+        default=None,
+        description="start a NEW checkpoint at the records that arrived at or after this "
+        "time (ISO 8601 with zone); replaces starting_position",
+    )
+    max_records_per_shard: int | None = Field(
+        default=None, ge=1, description="cap of records read per shard per micro-batch"
+    )
+    before_image_field: str = Field(
+        default="before-image",
+        min_length=1,
+        description="DMS BeforeImageSettings FieldName: lets an update that changed the key "
+        "delete the old key",
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict, description="extra options of the Kinesis source"
+    )
+    database: SourceDatabase | None = Field(
+        default=None, description="the captured database, for jobs/verify.py"
+    )
+
+    @property
+    def stream_name(self) -> str:
+        return self.stream.rsplit("/", 1)[-1]
+
+
 def _kind_or(default: str) -> Callable[[Any], str]:
     """A union tag that defaults: `kind` may be omitted for the first engine."""
 
@@ -194,7 +238,9 @@ def _kind_or(default: str) -> Callable[[Any], str]:
 
 
 Source = Annotated[
-    Annotated[FilesSource, Tag("files")] | Annotated[KafkaSource, Tag("kafka")],
+    Annotated[FilesSource, Tag("files")]
+    | Annotated[KafkaSource, Tag("kafka")]
+    | Annotated[KinesisSource, Tag("kinesis")],
     Discriminator(_kind_or("files")),
 ]
 
@@ -225,6 +271,61 @@ class LakeTarget(TableFilesTarget):
     kind: Literal["lake"] = "lake"
 
 
+class CopyStaging(Strict):
+    """Executors stream each batch into the staging table (COPY FROM STDIN): PostgreSQL."""
+
+    kind: Literal["copy"] = "copy"
+
+
+class S3Staging(Strict):
+    """Executors write each batch as Parquet under `path`; Redshift loads it with COPY."""
+
+    kind: Literal["s3"]
+    path: str = Field(
+        pattern=r"^s3a?://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="s3://bucket/prefix; a batch lands in <path>/<table>/<writer>/<batch>/",
+    )
+    iam_role: str = Field(
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$",
+        description="role Redshift assumes to read the staged objects (COPY ... IAM_ROLE)",
+    )
+
+
+class DriverConnection(Strict):
+    """A database connection (redshift_connector or psycopg) to host:port."""
+
+    kind: Literal["driver"] = "driver"
+
+
+class DataApiConnection(Strict):
+    """Statements through the Redshift Data API: no network path to the cluster needed.
+
+    Serverless: `workgroup` (the user comes from the job's IAM identity) or `secret_arn`.
+    Provisioned: `cluster_id` with `db_user` (temporary credentials) or `secret_arn`.
+    """
+
+    kind: Literal["data-api"]
+    workgroup: str | None = Field(default=None, min_length=3, max_length=64)
+    cluster_id: str | None = Field(default=None, min_length=1, max_length=63)
+    db_user: str | None = Field(default=None, min_length=1)
+    secret_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:")
+    timeout_s: int = Field(
+        default=900, ge=1, description="how long one statement may run before the batch fails"
+    )
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> DataApiConnection:
+        if (self.workgroup is None) == (self.cluster_id is None):
+            raise ValueError("data-api: set exactly one of workgroup and cluster_id")
+        if self.workgroup is not None and self.db_user is not None:
+            raise ValueError(
+                "data-api: db_user is for a cluster_id; a workgroup uses the IAM identity"
+            )
+        if self.cluster_id is not None and (self.db_user is None) == (self.secret_arn is None):
+            raise ValueError("data-api: a cluster_id needs exactly one of db_user and secret_arn")
+        return self
+
+
 class RedshiftTarget(Strict):
     """A warehouse table kept by staged merges: Amazon Redshift, or PostgreSQL locally.
 
@@ -234,10 +335,10 @@ class RedshiftTarget(Strict):
 
     kind: Literal["redshift"] = "redshift"
     dialect: Literal["redshift", "postgres"] = "redshift"
-    host: str = Field(min_length=1)
+    host: str | None = Field(default=None, min_length=1, description="driver connection only")
     port: int = Field(default=5439, ge=1, le=65535)
     database: str = Field(min_length=1)
-    user: str = Field(min_length=1)
+    user: str | None = Field(default=None, min_length=1, description="driver connection only")
     password_env: str = Field(default="REDSHIFT_PASSWORD", min_length=1)
     db_schema: Identifier = Field(default="public", alias="schema")
     connect_timeout_s: int = Field(default=10, ge=1)
@@ -246,6 +347,31 @@ class RedshiftTarget(Strict):
         ge=0,
         description="how long a batch keeps retrying an unreachable warehouse before the job fails",
     )
+
+    staging: CopyStaging | S3Staging = Field(default=CopyStaging(), discriminator="kind")
+    connection: DriverConnection | DataApiConnection = Field(
+        default=DriverConnection(), discriminator="kind"
+    )
+
+    @model_validator(mode="after")
+    def _staging_fits_the_database(self) -> RedshiftTarget:
+        s3 = isinstance(self.staging, S3Staging)
+        if self.dialect == "redshift" and not s3:
+            raise ValueError(
+                "staging: Amazon Redshift cannot COPY FROM STDIN; "
+                "set staging: {kind: s3, path: s3://bucket/prefix, iam_role: arn:aws:iam::...}"
+            )
+        if self.dialect == "postgres" and s3:
+            raise ValueError(
+                "staging: kind s3 needs dialect redshift (PostgreSQL has no COPY from S3)"
+            )
+        if isinstance(self.connection, DataApiConnection) and self.dialect != "redshift":
+            raise ValueError("connection: kind data-api reaches Amazon Redshift only")
+        if isinstance(self.connection, DriverConnection) and (
+            self.host is None or self.user is None
+        ):
+            raise ValueError("host and user are required with a driver connection")
+        return self
 
     @property
     def password(self) -> SecretStr:
@@ -282,6 +408,21 @@ class PrivacyConfig(Strict):
         return SecretStr(value) if value else None
 
 
+AwsService = Literal["s3", "kinesis", "glue", "secretsmanager", "redshift-data", "sts"]
+
+
+class AwsConfig(Strict):
+    """Where the AWS APIs answer. On AWS only `region` matters; `endpoints` point a
+    service at a local server that speaks its API (the code path stays the same)."""
+
+    region: str = Field(default="us-east-1", min_length=1)
+    endpoints: dict[AwsService, str] = Field(
+        default_factory=dict,
+        description="endpoint URL per service, e.g. {s3: http://127.0.0.1:5000}; "
+        "omit on AWS (the SDKs also honour AWS_ENDPOINT_URL_<SERVICE>)",
+    )
+
+
 class JobConfig(Strict):
     """A whole job: one source, its tables, one target."""
 
@@ -293,6 +434,7 @@ class JobConfig(Strict):
     target: Target
     quarantine: QuarantineConfig
     privacy: PrivacyConfig = PrivacyConfig()
+    aws: AwsConfig = AwsConfig()
     denormalize: list[DenormalizedTable] = Field(
         default_factory=list, description="fact + dimensions joined into one warehouse table"
     )

@@ -10,13 +10,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config.models import FilesSource, KafkaSource, TableConfig
-from runtime.metrics import BatchMetrics
+from config.models import FilesSource, KafkaSource, KinesisSource, TableConfig
+from runtime.metrics import BatchMetrics, log
 from sinks.base import Engine
 from sinks.quarantine import write_quarantine
 from sinks.storage import Storage
 from transforms.canonical import canonical_changes, split_rejected, typed_records
-from transforms.names import COMMIT_TS, ERROR, OP, SKIPPED_OPS
+from transforms.names import COMMIT_TS, ERROR, OP, OP_DDL, SKIPPED_OPS
 
 
 class TableBatchHandler:
@@ -26,7 +26,7 @@ class TableBatchHandler:
         self,
         spark: SparkSession,
         *,
-        source: FilesSource | KafkaSource,
+        source: FilesSource | KafkaSource | KinesisSource,
         table: TableConfig,
         engine: Engine,
         quarantine: str,
@@ -62,14 +62,23 @@ class TableBatchHandler:
         try:
             by_op = records.groupBy(OP, F.col(ERROR).isNull().alias("ok")).count().collect()
             read = {str(r[OP]): 0 for r in by_op if r["ok"] and r[OP] not in SKIPPED_OPS}
-            quarantined = skipped = 0
+            quarantined = skipped = ddl = 0
             for r in by_op:
                 if not r["ok"]:
                     quarantined += int(r["count"])
                 elif r[OP] in SKIPPED_OPS:
                     skipped += int(r["count"])
+                    ddl += int(r["count"]) if r[OP] == OP_DDL else 0
                 else:
                     read[str(r[OP])] += int(r["count"])
+            if ddl:
+                log.warning(
+                    "table %s batch %d: %d table-alter record(s) from the source: its schema "
+                    "changed; declare new columns in tables[].columns to load them",
+                    self._table.name,
+                    batch_id,
+                    ddl,
+                )
             good, rejected = split_rejected(records)
             if quarantined:
                 write_quarantine(rejected, self._quarantine, self._table.name, batch_id)
@@ -86,6 +95,7 @@ class TableBatchHandler:
             read_by_op=read,
             quarantined=quarantined,
             skipped=skipped,
+            ddl=ddl,
             result=result,
             duration_s=time.monotonic() - started,
             max_latency_s=None if oldest is None else visible - oldest.timestamp(),

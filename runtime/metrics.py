@@ -25,6 +25,7 @@ class BatchMetrics:
     duration_s: float
     max_latency_s: float | None = None  # oldest change of the batch: commit -> visible
     min_latency_s: float | None = None  # newest change of the batch
+    ddl: int = 0  # of the skipped: table alterations of this table at the source
 
     def fields(self) -> dict[str, object]:
         """Counts and times of the batch, for its log line."""
@@ -34,6 +35,7 @@ class BatchMetrics:
             "read": self.read_by_op,
             "quarantined": self.quarantined,
             "skipped": self.skipped,
+            "ddl": self.ddl,
             "replayed": self.result.skipped,
             "upserts": self.result.upserts,
             "deletes": self.result.deletes,

@@ -17,6 +17,7 @@ from config.models import (
     DeltaTarget,
     JobConfig,
     KafkaSource,
+    KinesisSource,
     LakeTarget,
     TableConfig,
     TableFilesTarget,
@@ -35,6 +36,7 @@ from sinks.redshift.engine import settings_of
 from sinks.storage import Storage
 from sources.files import landing_path, read_landing_files
 from sources.kafka import read_kafka
+from sources.kinesis import read_kinesis
 from transforms.canonical import output_types
 
 _STOP_WAIT_S = 600
@@ -185,6 +187,8 @@ def _read(spark: SparkSession, config: JobConfig, table: TableConfig) -> DataFra
     source = config.source
     if isinstance(source, KafkaSource):
         return read_kafka(spark, source, table)
+    if isinstance(source, KinesisSource):
+        return read_kinesis(spark, source, config.aws)
     path = landing_path(source, table)
     if not Storage(spark, path).exists(path):
         raise FileNotFoundError(

@@ -1,8 +1,22 @@
-"""Decode DMS Kinesis-format JSON records into string records.
+"""Decode DMS JSON records (Kinesis/Kafka target format, or JSON landing files).
 
-One record: {"data": {...}, "metadata": {"timestamp", "record-type",
-"operation", "schema-name", "table-name", "transaction-id", ...}}.
-Control and DDL records and records of other tables are marked to be skipped.
+One record: {"data": {...}, "metadata": {...}, "before-image": {...}?}. What DMS puts in
+`metadata` depends on the endpoint settings, all handled:
+
+* always: timestamp, record-type (data | control), operation, partition-key-type,
+  schema-name, table-name;
+* IncludeTransactionDetails: transaction-id, transaction-record-id, prev-transaction-id,
+  prev-transaction-record-id, commit-timestamp, stream-position (commit-timestamp then
+  becomes `_commit_ts`; otherwise the record's timestamp does);
+* IncludePartitionValue: partition-key-value; IncludeControlDetails: a control record's
+  table/column definitions; IncludeTableAlterOperations: control records whose
+  operation is a table alteration (add-column, drop-column, rename-column,
+  rename-table, drop-table, column-type-change).
+
+Control records are skipped and counted; table alterations of this table get their own
+mark (`OP_DDL`) so the job can say the source schema changed. A task with
+BeforeImageSettings adds the row before an update: an update that changed the key then
+also deletes the old key (without a before image DMS cannot tell, and the old row stays).
 """
 
 from collections.abc import Callable, Sequence
@@ -16,28 +30,63 @@ from transforms.names import (
     FILE,
     OP,
     OP_CONTROL,
+    OP_DDL,
     OP_LOAD,
     OP_OTHER_TABLE,
     POS,
     RAW,
+    SEP,
     SOURCE_FILE,
 )
 from transforms.position import file_position
 
+__all__ = ["TABLE_ALTER_OPERATIONS", "decode_dms_json"]
+
 _CORRUPT = "__corrupt"
 _OPERATIONS = {"load": OP_LOAD, "insert": "I", "update": "U", "delete": "D"}
+TABLE_ALTER_OPERATIONS = (
+    "add-column",
+    "drop-column",
+    "rename-column",
+    "rename-table",
+    "drop-table",
+    "column-type-change",
+)
+_METADATA = (
+    "timestamp",
+    "record-type",
+    "operation",
+    "partition-key-type",
+    "partition-key-value",
+    "schema-name",
+    "table-name",
+    "transaction-id",
+    "transaction-record-id",
+    "commit-timestamp",
+    "stream-position",
+)
 
 
 def decode_dms_json(
-    columns: Sequence[str], *, schema_name: str, table_name: str
+    columns: Sequence[str],
+    *,
+    schema_name: str,
+    table_name: str,
+    keys: Sequence[str] = (),
+    position: Column | None = None,
+    before_image_field: str = "before-image",
 ) -> Callable[[DataFrame], DataFrame]:
-    """Text lines (`value`, `_file`, `_block`) -> `_op` + one string column per field."""
+    """Records (`value`, `_file`, and what `position` reads) -> `_op` + one string per field.
+
+    `position` is the record's transport position (default: its place in a landing
+    file, from `_file` and `_block`); `_file` names where it came from, for quarantine.
+    """
     data = ", ".join(f"`{name}`: string" for name in columns)
+    before = ", ".join(f"`{name}`: string" for name in keys) or "`_`: string"
+    metadata = ", ".join(f"`{name}`: string" for name in _METADATA)
     schema = (
-        f"data struct<{data}>, "
-        "metadata struct<timestamp: string, `record-type`: string, operation: string, "
-        "`schema-name`: string, `table-name`: string, `transaction-id`: string>, "
-        f"{_CORRUPT} string"
+        f"data struct<{data}>, metadata struct<{metadata}>, "
+        f"`{before_image_field}` struct<{before}>, {_CORRUPT} string"
     )
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
 
@@ -45,14 +94,17 @@ def decode_dms_json(
         parsed = df.select(
             F.col("value").alias(RAW),
             F.col(FILE).alias(SOURCE_FILE),
-            file_position().alias(POS),
+            (file_position() if position is None else position).alias(POS),
             F.from_json(F.col("value"), schema, options).alias("r"),
         )
         meta = F.col("r.metadata")
         record_type = F.lower(meta["record-type"])
         ours = (meta["schema-name"] == schema_name) & (meta["table-name"] == table_name)
+        control = record_type.isin("control", "ddl")
+        alters_ours = ours & F.lower(meta["operation"]).isin(*TABLE_ALTER_OPERATIONS)
         op = (
-            F.when(record_type.isin("control", "ddl"), F.lit(OP_CONTROL))
+            F.when(control & alters_ours, F.lit(OP_DDL))
+            .when(control, F.lit(OP_CONTROL))
             .when(~ours, F.lit(OP_OTHER_TABLE))
             .otherwise(_operation(F.lower(meta["operation"])))
         )
@@ -65,17 +117,60 @@ def decode_dms_json(
                 F.lit("DMS data record without data"),
             )
         )
-        return parsed.select(
+        committed = F.coalesce(
+            F.to_timestamp(meta["commit-timestamp"]), F.to_timestamp(meta["timestamp"])
+        )
+        after = F.struct(
             op.alias(OP),
             *[F.col(f"r.data.`{name}`").alias(name) for name in columns],
-            F.to_timestamp(meta["timestamp"]).alias(COMMIT_TS),
-            POS,
-            RAW,
-            SOURCE_FILE,
+            committed.alias(COMMIT_TS),
+            F.col(POS),
+            F.col(RAW),
+            F.col(SOURCE_FILE),
             error.alias(ERROR),
         )
+        rows = F.array(after)
+        if keys:
+            rows = F.when(
+                _key_changed(keys, before_image_field) & (op == "U") & error.isNull(),
+                F.array(_delete_old_key(columns, keys, before_image_field, committed), after),
+            ).otherwise(rows)
+        return parsed.select(F.explode(rows).alias("row")).select("row.*")
 
     return transform
+
+
+def _key_changed(keys: Sequence[str], field: str) -> Column:
+    """The before image carries every key column and one differs from the new row's."""
+    old = [F.col(f"r.`{field}`.`{k}`") for k in keys]
+    new = [F.col(f"r.data.`{k}`") for k in keys]
+    complete: Column = F.lit(True)
+    differs: Column = F.lit(False)
+    for o, n in zip(old, new, strict=True):
+        complete = complete & o.isNotNull()
+        differs = differs | ~o.eqNullSafe(n)
+    return complete & differs
+
+
+def _delete_old_key(
+    columns: Sequence[str], keys: Sequence[str], field: str, committed: Column
+) -> Column:
+    """A delete of the key the row had before the update; it sorts after the update's
+    own position (same record), which only matters for the old key."""
+    return F.struct(
+        F.lit("D").alias(OP),
+        *[
+            (F.col(f"r.`{field}`.`{name}`") if name in keys else F.lit(None).cast("string")).alias(
+                name
+            )
+            for name in columns
+        ],
+        committed.alias(COMMIT_TS),
+        F.concat(F.col(POS), F.lit(SEP + "before")).alias(POS),
+        F.col(RAW),
+        F.col(SOURCE_FILE),
+        F.lit(None).cast("string").alias(ERROR),
+    )
 
 
 def _operation(operation: Column) -> Column:

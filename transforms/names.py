@@ -11,14 +11,16 @@ SOURCE_FILE = "_source_file"  # where the record came from, kept only for quaran
 # Input columns that sources attach to every raw record.
 FILE = "_file"
 BLOCK = "_block"
+KINESIS_POSITION = "_kpos"  # a Kinesis record's place: shard sequence number, sortable
 
 # Raw operation values after decoding, before validation.
 OP_LOAD = "L"  # full-load row: applied as an upsert
-OP_CONTROL = "C"  # DMS control or DDL record: skipped, counted
+OP_CONTROL = "C"  # DMS control record (create-table, awsdms_* tables): skipped, counted
+OP_DDL = "A"  # DMS table-alter record of this table (add-column...): skipped, counted, warned
 OP_OTHER_TABLE = "T"  # a record of another table sharing the stream: skipped, counted
 OP_TRUNCATE = "X"  # a truncate event: rejected with its reason, never silently skipped
 APPLIED_OPS = ("I", "U", "D")
-SKIPPED_OPS = (OP_CONTROL, OP_OTHER_TABLE)
+SKIPPED_OPS = (OP_CONTROL, OP_DDL, OP_OTHER_TABLE)
 
 # Lower than any printable character, so concatenated fields sort like tuples.
 SEP = "\x1f"

@@ -72,7 +72,7 @@ def test_dms_operations_map_to_load_insert_update_delete(spark: SparkSession) ->
     )
 
 
-def test_control_and_ddl_records_are_marked_control(spark: SparkSession) -> None:
+def test_control_records_are_marked_control_and_our_table_alterations_ddl(spark: SparkSession) -> None:
     decoded = _decode(
         spark,
         [
@@ -83,7 +83,7 @@ def test_control_and_ddl_records_are_marked_control(spark: SparkSession) -> None
     )
 
     expected = spark.createDataFrame(
-        [("C", None), ("C", None), ("C", None)], "_op string, _error string"
+        [("C", None), ("A", None), ("C", None)], "_op string, _error string"
     )
     assert_df_equality(decoded.select("_op", "_error"), expected, ignore_nullable=True)
 
