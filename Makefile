@@ -19,10 +19,11 @@ setup: ## Create/update .venv (with dev tools) and fetch the jars into .jars/
 test: ## Run the test suite (scripts/test.sh; extra pytest args via ARGS="...")
 	bash $(ROOT)/scripts/test.sh $(ARGS)
 
-lint: setup ## ruff check, ruff format --check and mypy
+lint: setup ## ruff check, ruff format --check, mypy and cfn-lint
 	cd $(ROOT) && $(BIN)/ruff check .
 	cd $(ROOT) && $(BIN)/ruff format --check .
 	cd $(ROOT) && $(BIN)/mypy .
+	cd $(ROOT) && $(BIN)/cfn-lint deploy/cloudformation/*.yaml
 
 format: setup ## ruff format, then ruff check --fix
 	cd $(ROOT) && $(BIN)/ruff format .
