@@ -30,12 +30,18 @@ HOST = "127.0.0.1"
 KINESIS_PORT = 4568
 MOTO_PORT = 5000
 RUN = ROOT / "work" / "aws"
-# Credentials the local servers accept; never real ones.
+# Credentials the local servers accept; never real ones. kinesis-mock answers the Java
+# SDK's CBOR requests with record data the SDK cannot read: it must speak JSON to it
+# (AWS serves both).
 LOCAL_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CBOR_DISABLE": "true",
 }
+# The same switch as a system property of the connector's (relocated) AWS SDK, for a JVM
+# that started before LOCAL_ENV was exported.
+CBOR_DISABLE_PROPERTY = "org.apache.spark.sql.kinesis.shaded.amazonaws.sdk.disableCbor"
 
 
 @dataclass

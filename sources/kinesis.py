@@ -39,6 +39,9 @@ def kinesis_options(
         "endpointUrl": kinesis_endpoint(aws),
         "regionName": aws.region,
         "startingPosition": source.starting_position,
+        # Open-source connector: AWS's default credential chain (environment, profile,
+        # container, then instance profile) instead of the instance profile alone.
+        "awsUseInstanceProfile": "false",
     }
     if source.stream.startswith("arn:"):
         options["streamARN"] = source.stream
