@@ -14,7 +14,7 @@ import sys
 
 from config.base import ConfigError
 from config.load import load_config
-from config.models import JobConfig, KafkaSource, RedshiftTarget
+from config.models import JobConfig, KafkaSource, KinesisSource, RedshiftTarget
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -48,7 +48,7 @@ def check(config: JobConfig) -> None:
     """What verify needs beyond what the job needs, or a ConfigError saying so."""
     if not isinstance(config.target, RedshiftTarget):
         raise ConfigError("target.kind: verify compares a warehouse (kind redshift)")
-    if not isinstance(config.source, KafkaSource) or config.source.database is None:
+    if not isinstance(config.source, KafkaSource | KinesisSource) or config.source.database is None:
         raise ConfigError(
             "source.database: verify reads the captured database; set host, port, user "
             "and password_env"
@@ -74,7 +74,10 @@ def run(config: JobConfig) -> int:
     from runtime.verification import verify
     from sinks.redshift.engine import settings_of
 
-    assert isinstance(config.source, KafkaSource) and config.source.database is not None
+    assert (
+        isinstance(config.source, KafkaSource | KinesisSource)
+        and config.source.database is not None
+    )
     assert isinstance(config.target, RedshiftTarget)
     database = config.source.database
     key = config.tokenization_key()

@@ -37,9 +37,11 @@ def _iso(millis: Any) -> str:
 def dms_record(event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """(partition key, DMS record) for one Debezium event value; None if not a row change."""
     payload = event.get("payload", event) if "schema" in event else event
+    source = payload.get("source") if isinstance(payload, dict) else None
+    if not isinstance(source, dict) or not source.get("table"):
+        return None
     operation = _OPERATIONS.get(str(payload.get("op")))
-    source = payload.get("source") or {}
-    if operation is None or not source.get("table"):
+    if operation is None:
         return None
     schema, table = str(source.get("db", "")), str(source["table"])
     row = payload.get("before") if operation == "delete" else payload.get("after")
@@ -92,14 +94,31 @@ def _put(kinesis: Any, stream: str, entries: list[dict[str, Any]], attempts: int
 
 
 def _events(consumer: Any, idle_s: float, deadline: float) -> Iterator[dict[str, Any]]:
+    """Event values until `idle_s` without one or the deadline; undecodable ones counted."""
     idle_since = time.monotonic()
+    undecodable = 0
     while time.monotonic() < deadline and time.monotonic() - idle_since < idle_s:
         polled = consumer.poll(timeout_ms=1000)
         for messages in polled.values():
             for message in messages:
                 idle_since = time.monotonic()
-                if message.value:
-                    yield json.loads(message.value)
+                event = _decoded(message.value)
+                if event is None:
+                    undecodable += 1 if message.value else 0
+                else:
+                    yield event
+    if undecodable:
+        log.warning("skipped %d messages that are not Debezium JSON events", undecodable)
+
+
+def _decoded(value: bytes | None) -> dict[str, Any] | None:
+    if not value:
+        return None  # a tombstone
+    try:
+        event = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return event if isinstance(event, dict) else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -350,3 +351,51 @@ def test_each_query_reads_only_its_own_topic(pipeline: Pipeline) -> None:
         "customer": 0,
     }
     assert skipped["ticket_activity"] > 0, "its tombstones are skipped and counted"
+
+
+def test_the_seed_pipeline_through_kinesis_reaches_the_same_warehouse(
+    pipeline: Pipeline, kinesis_endpoint: str, aws_env: dict[str, str]
+) -> None:
+    """MariaDB -> Debezium -> Kafka -> DMS stand-in -> Kinesis -> the job -> PostgreSQL.
+
+    Everything the module changed at the source (snapshot, bulk changes, deletes, poison
+    on a topic) is forwarded as DMS records into a Kinesis stream; the job reads it into
+    another schema, and verify compares that schema with the source.
+    """
+    pipeline.stop_job()
+    env = {**pipeline.env(), **aws_env}
+    forwarder = subprocess.run(
+        [sys.executable, "-m", "simulators.dms_forwarder", "--stream", "sports",
+         "--endpoint-url", kinesis_endpoint, "--idle-exit", "10", "--max-duration", "300"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    assert forwarder.returncode == 0, forwarder.stderr[-3000:]
+    database = "{host: 127.0.0.1, port: 3307, user: cdc, password_env: SOURCE_PASSWORD}"
+    overrides = [
+        *[o for o in pipeline.overrides if not o.startswith(("checkpoint=", "target.schema="))],
+        f"checkpoint={pipeline.work / 'kinesis-checkpoint'}",
+        "target.schema=sports_kinesis",
+        # One batch (--once) must read the whole stream: give each shard's fetch time.
+        "source={kind: kinesis, stream: sports, database: " + database + ", "
+        "options: {kinesis.executor.maxFetchTimeInMs: '120000'}}",
+        f"aws={{endpoints: {{kinesis: '{kinesis_endpoint}'}}}}",
+    ]
+    log = pipeline.work / "kinesis-job.log"
+    with log.open("wb") as out:
+        job = subprocess.run(
+            [str(REPO / "spark-submit.sh"), "jobs/stream_cdc.py", "--config", "conf/sports.yaml",
+             "--once", *[a for o in overrides for a in ("--set", o)]],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900, check=False,
+        )  # fmt: skip
+    assert job.returncode == 0, log.read_text(errors="replace")[-4000:]
+    config = load_config(REPO / "conf" / "sports.yaml", overrides)
+    source = pymysql.connect(host=HOST, port=PORT, user=USER, password=PASSWORD)
+    target = pipeline.warehouse.settings.connect()
+    try:
+        differences = verify(pipeline.spark, config, source, target, KEY)
+    finally:
+        source.close()
+        target.close()
+
+    assert [d.line() for d in differences if not d.ok] == []
+    assert "forwarded" in forwarder.stderr

@@ -90,3 +90,9 @@ def test_forwarded_records_arrive_in_order_per_key_across_put_calls(kinesis_endp
     assert sent == 1200
     for k in range(3):
         assert got[f"sports.t{k}"] == [i for i in range(1200) if i % 3 == k]
+
+
+def test_messages_that_are_not_debezium_events_are_skipped() -> None:
+    assert dms_record({"payload": "text", "schema": {}}) is None
+    assert dms_record({"op": "c", "source": "sports.customer"}) is None
+    assert dms_record({"op": "x", "source": {"db": "sports", "table": "customer"}}) is None
