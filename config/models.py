@@ -245,6 +245,15 @@ Source = Annotated[
 ]
 
 
+class GlueCatalogConfig(Strict):
+    """Register every table (and a lake's partitions) in the AWS Glue Data Catalog."""
+
+    database: str = Field(
+        pattern=r"^[a-z0-9_]{1,255}$",
+        description="Glue database, created on first use; lower case, digits, '_'",
+    )
+
+
 class TableFilesTarget(Strict):
     """Tables as folders of files under one root, their bookkeeping hidden inside each."""
 
@@ -254,11 +263,20 @@ class TableFilesTarget(Strict):
         description="bookkeeping folder inside each table; '_' hides it from readers and VACUUM",
     )
     max_records_per_file: int = Field(default=1_000_000, ge=1)
+    catalog: GlueCatalogConfig | None = Field(
+        default=None, description="register the tables in the Glue Data Catalog (path on S3)"
+    )
 
     @model_validator(mode="after")
     def _hidden_state(self) -> TableFilesTarget:
         if not self.state_dir.startswith(("_", ".")) or "/" in self.state_dir:
             raise ValueError("state_dir must be one folder name starting with '_' or '.'")
+        return self
+
+    @model_validator(mode="after")
+    def _catalog_on_s3(self) -> TableFilesTarget:
+        if self.catalog is not None and not self.path.startswith(("s3://", "s3a://", "s3n://")):
+            raise ValueError("catalog: needs target.path on S3 (s3://bucket/... or s3a://...)")
         return self
 
     def table_path(self, table: str) -> str:

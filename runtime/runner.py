@@ -22,17 +22,18 @@ from config.models import (
     TableConfig,
     TableFilesTarget,
 )
+from runtime.aws import client
 from runtime.batch import TableBatchHandler
 from runtime.listener import BatchLog
 from runtime.metrics import BatchMetrics, TableSummary, log
 from sinks.base import Engine
+from sinks.catalog import GlueTable
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import WarehouseEngine
 from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import Column
-from sinks.redshift.engine import settings_of
 from sinks.storage import Storage
 from sources.files import landing_path, read_landing_files
 from sources.kafka import read_kafka
@@ -95,15 +96,27 @@ def make_engine(
             partition_by=table.partition_by,
             state_dir=target.state_dir,
             max_records_per_file=target.max_records_per_file,
+            catalog=_catalog(config, target, table),
         )
-    return WarehouseEngine(
-        settings_of(target),
-        schema=target.db_schema,
+    return WarehouseEngine.for_target(
+        target,
+        config.aws,
         table=table.name,
         keys=table.keys,
         denormalized=denormalized,
-        retry_s=target.retry_s,
         scd_type=table.scd_type,
+    )
+
+
+def _catalog(config: JobConfig, target: TableFilesTarget, table: TableConfig) -> GlueTable | None:
+    """The table's Glue Data Catalog entry, when the target registers its tables."""
+    if target.catalog is None:
+        return None
+    return GlueTable(
+        client(config.aws, "glue"),
+        database=target.catalog.database,
+        table=table.name,
+        location=target.table_path(table.name),
     )
 
 
@@ -171,11 +184,14 @@ def _start(
         .option("checkpointLocation", checkpoint)
         .foreachBatch(handler)
     )
-    writer = (
-        writer.trigger(availableNow=True)
-        if once
-        else writer.trigger(processingTime=config.trigger_interval)
-    )
+    if once and isinstance(config.source, KinesisSource):
+        # The Kinesis connectors learn where a batch ended only by running it, so they
+        # cannot plan "everything available" ahead: one batch reads what is there.
+        writer = writer.trigger(once=True)
+    elif once:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=config.trigger_interval)
     return writer.start()
 
 

@@ -1,9 +1,15 @@
 """The SparkSession settings the job relies on, whatever launched it."""
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
+
+from config.models import AwsConfig
+from runtime.aws import s3a_settings
 
 SETTINGS = {
     # Business timestamps come in many formats; never fail on the legacy-parser check.
@@ -20,8 +26,11 @@ DELTA_SQL = {
 }
 
 
-def spark_session(app_name: str) -> SparkSession:
-    """Get the session spark-submit (or Glue) created, with our settings applied."""
+def spark_session(app_name: str, aws: AwsConfig | None = None) -> SparkSession:
+    """Get the session spark-submit (or Glue) created, with our settings applied.
+
+    With `aws`, S3 paths work too (see `configure_s3`).
+    """
     builder = SparkSession.builder.appName(app_name).config("spark.ui.showConsoleProgress", "false")
     for key, value in _launch_settings().items():
         builder = builder.config(key, value)
@@ -31,7 +40,33 @@ def spark_session(app_name: str) -> SparkSession:
     if spark.conf.get("spark.sql.shuffle.partitions") == "200":
         cores = spark.sparkContext.defaultParallelism
         spark.conf.set("spark.sql.shuffle.partitions", str(max(4, cores * 4)))
+    if aws is not None:
+        configure_s3(spark, aws)
     return spark
+
+
+def configure_s3(spark: SparkSession, aws: AwsConfig) -> None:
+    """Apply the S3A settings of `aws` to the running session's Hadoop configuration.
+
+    Set at runtime rather than as `spark.hadoop.*` launch settings, so the same call works
+    whoever made the session: spark-submit, plain python, or Glue's GlueContext (whose
+    context exists before the job's code runs). Spark hands the driver's Hadoop
+    configuration to every file read and write, so executors see the settings too; they
+    must be set before the first S3 path is touched (file systems are cached).
+
+    Glue and EMR configure `fs.s3.impl` themselves (EMRFS) in the Hadoop configuration
+    the context starts with; plain Hadoop has no `s3://` file system at all. So an
+    existing `fs.s3.impl` means "managed S3 here": it is kept, and only `s3a://` gets
+    the settings. Credentials are not set here: S3A's default chain reads the
+    environment (AWS_ACCESS_KEY_ID, ...), the instance or task role.
+    """
+    hadoop: Any = spark.sparkContext._jsc.hadoopConfiguration()
+    managed_s3 = hadoop.get("fs.s3.impl") is not None
+    for key, value in s3a_settings(aws).items():
+        name = key.removeprefix("spark.hadoop.")
+        if name == "fs.s3.impl" and managed_s3:
+            continue
+        hadoop.set(name, value)
 
 
 def _launch_settings() -> dict[str, str]:

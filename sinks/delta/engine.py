@@ -33,6 +33,11 @@ Schema evolution is explicit: a column a batch brings is added to both tables be
 the MERGEs, in a commit of its own (log.add_missing_columns). `schema.autoMerge` would
 do it inside the MERGE, but only with updateAll/insertAll, which would also add the
 source's `_op` to the published table.
+
+On S3, Delta picks its S3SingleDriverLogStore for s3/s3a paths: commits are safe from one
+driver at a time (one job per table, as above); concurrent writers from several
+clusters need Delta's DynamoDB log store. With a catalog, the table is registered as a
+native Delta table when the engine first writes it and when its columns grow.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from sinks.base import BatchResult
+from sinks.catalog import DeltaCatalog
 from sinks.crash import crash_point
 from sinks.delta.decide import ACCEPTED, decide, held, key_rows, key_schema, partitions_touched
 from sinks.delta.log import add_missing_columns, idempotent, log_state, session_settings
@@ -69,6 +75,7 @@ class DeltaEngine:
         partition_by: Sequence[str] = (),
         state_dir: str = "_cdc",
         max_records_per_file: int = 1_000_000,
+        catalog: DeltaCatalog | None = None,
     ) -> None:
         self.path = Storage(spark, path).root
         self.location = self.path
@@ -77,6 +84,7 @@ class DeltaEngine:
         self._parts = list(partition_by)
         self._max_records = max_records_per_file
         self._columns: set[str] = set()  # payload columns both tables are known to have
+        self._catalog = catalog
 
     def recover(self) -> None:
         """Nothing to do: Delta commits are atomic (files of a commit that never happened
@@ -196,6 +204,9 @@ class DeltaEngine:
         add_missing_columns(spark, self.path, schema, self._parts)
         keys = key_schema(changes.schema, self._keys, self._parts)
         add_missing_columns(spark, self.keys_path, keys, self._parts)
+        if self._catalog is not None:  # the table's columns, not only the batch's
+            published = spark.read.format("delta").load(self.path).schema
+            self._catalog.register_delta(published, self._parts)
         self._columns |= wanted
 
     def _rows(self, spark: SparkSession) -> int:

@@ -14,6 +14,12 @@ then rewrite the affected partitions (old partitions of the touched keys and new
 partitions of the incoming rows) into staging, commit a manifest naming the new
 files, and move them into place. A crash before the manifest leaves staging that
 is discarded (Spark re-runs the batch); a crash after it is rolled forward.
+
+On S3 the same steps hold without an atomic rename (see sinks/storage.py): the
+manifest is created once under its final name, and moving files into place is a
+repeatable copy-then-delete that a restart finishes. With a catalog, the partitions a
+commit created (or emptied) are registered (or dropped) once its files are in place,
+and at start the catalog is reconciled with the manifest (see sinks/catalog.py).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
 from sinks.base import BatchResult
+from sinks.catalog import PartitionCatalog
 from sinks.crash import crash_point
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
 from sinks.storage import Storage
@@ -52,6 +59,7 @@ class LakeEngine:
         partition_by: Sequence[str] = (),
         state_dir: str = "_cdc",
         max_records_per_file: int = 1_000_000,
+        catalog: PartitionCatalog | None = None,
     ) -> None:
         self._spark = spark
         self._storage = Storage(spark, table_path)
@@ -62,6 +70,7 @@ class LakeEngine:
         self._state = f"{self.path}/{state_dir}"
         self._max_records = max_records_per_file
         self._manifest: Manifest | None = None
+        self._catalog = catalog
 
     # ----------------------------------------------------------------- public
 
@@ -85,6 +94,9 @@ class LakeEngine:
             manifest = applied(manifest)
         self._storage.delete(f"{self._state}/staging", recursive=True)
         self._manifest = manifest
+        if self._catalog is not None and manifest.schema is not None:
+            # Finishes the registration of a commit whose process died right after it.
+            self._catalog.reconcile(_schema(manifest.schema), self._parts, _published(manifest))
 
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         started = time.monotonic()
@@ -151,6 +163,15 @@ class LakeEngine:
         self._publish(manifest)
         timings["publish_s"] = time.monotonic() - mark
         self._manifest = applied(manifest)
+        if self._catalog is not None:
+            mark = time.monotonic()
+            self._catalog.sync(
+                payload_schema,
+                self._parts,
+                added=_published(manifest) - _published(previous),
+                removed=_published(previous) - _published(manifest),
+            )
+            timings["catalog_s"] = time.monotonic() - mark
         self._forget_old_manifests(manifest.version)
         timings["total_s"] = time.monotonic() - started
         changes_in = int(counts["changes"] or 0)
@@ -428,9 +449,18 @@ def _table_schema(recorded: str | None, batch: StructType) -> tuple[StructType, 
     ones) and whether the batch added any. A column a batch lacks stays, read as NULL."""
     if recorded is None:
         return batch, False
-    table = StructType.fromJson(json.loads(recorded))
+    table = _schema(recorded)
     added = [f for f in batch.fields if f.name not in table.fieldNames()]
     return StructType([*table.fields, *added]), bool(added)
+
+
+def _published(manifest: Manifest) -> set[str]:
+    """Partitions with a published folder (a partition of tombstones only has none)."""
+    return {path for path, entry in manifest.partitions.items() if entry.data}
+
+
+def _schema(recorded: str) -> StructType:
+    return StructType.fromJson(json.loads(recorded))
 
 
 def _join(root: str, partition: str) -> str:

@@ -17,8 +17,9 @@ With `scd_type: 2`, t holds one row per version and t__cdc_events every change
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sinks.scd2 import Scd2Sql
 
@@ -30,6 +31,40 @@ def quote(identifier: str) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", identifier):
         raise ValueError(f"not a plain SQL identifier: {identifier!r}")
     return f'"{identifier}"'
+
+
+def literal(value: str) -> str:
+    """A SQL string literal of a value from the config (an S3 URL, a role ARN)."""
+    if "'" in value or "\\" in value or not value.isprintable():
+        raise ValueError("a quote, a backslash or a control character cannot go into a literal")
+    return f"'{value}'"
+
+
+Param = str | int
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement; values travel as named parameters `:name`, never in the text.
+
+    `:name` is the Redshift Data API's form; a driver connection rewrites it to its own
+    (see `DriverExecutor`). Example: `Statement("SELECT 1 WHERE x = :x", {"x": 5})`.
+    """
+
+    sql: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    """Runs the engine's statements: a driver connection, or the Redshift Data API."""
+
+    def query(self, statement: Statement) -> list[tuple[Any, ...]]:
+        """The rows of one statement (run on its own, committed)."""
+        ...
+
+    def transaction(self, statements: Sequence[Statement]) -> list[int]:
+        """Run the statements in order as ONE transaction; rows affected by each."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -217,8 +252,8 @@ class Dialect:
     def history_counts(self, stage: str) -> str:
         """(versions added, deletes added) by the batch."""
         return (
-            f"SELECT COALESCE(SUM(CASE WHEN _deleted THEN 0 ELSE 1 END), 0), "
-            f"COALESCE(SUM(CASE WHEN _deleted THEN 1 ELSE 0 END), 0) "
+            f"SELECT COALESCE(SUM(CASE WHEN _deleted THEN 0 ELSE 1 END), 0) AS upserts, "
+            f"COALESCE(SUM(CASE WHEN _deleted THEN 1 ELSE 0 END), 0) AS deletes "
             f"FROM {quote(stage + '__new')}"
         )
 
@@ -231,8 +266,8 @@ class Dialect:
     def merge_counts(self, stage: str) -> str:
         accepted = quote(stage + "__accepted")
         return (
-            f"SELECT COALESCE(SUM(CASE WHEN _op <> 'D' THEN 1 ELSE 0 END), 0), "
-            f"COALESCE(SUM(CASE WHEN _op = 'D' THEN 1 ELSE 0 END), 0) FROM {accepted}"
+            f"SELECT COALESCE(SUM(CASE WHEN _op <> 'D' THEN 1 ELSE 0 END), 0) AS upserts, "
+            f"COALESCE(SUM(CASE WHEN _op = 'D' THEN 1 ELSE 0 END), 0) AS deletes FROM {accepted}"
         )
 
     def drop_accepted(self, stage: str) -> str:
@@ -241,6 +276,46 @@ class Dialect:
     def accepted(self, stage: str) -> str:
         """The temporary table of the changes a merge accepted (unqualified)."""
         return stage + "__accepted"
+
+    # --------------------------------------------------------------- ledger
+
+    def record_batch(
+        self, schema: str, table: str, stage: str, counts: str, *, writer_id: str, batch_id: int
+    ) -> Statement:
+        """The ledger row of a batch, its counts computed in SQL: the Data API runs a
+        transaction as one request, so no count can travel through the client midway."""
+        return Statement(
+            f"INSERT INTO {quote(schema)}.{LEDGER} "
+            "(table_name, writer_id, batch_id, upserts, deletes, stale, applied_at) "
+            "SELECT CAST(:table_name AS VARCHAR(256)), CAST(:writer_id AS VARCHAR(256)), "
+            "CAST(:batch_id AS BIGINT), c.upserts, c.deletes, "
+            "s.changes - c.upserts - c.deletes, CURRENT_TIMESTAMP "
+            f"FROM ({counts}) c CROSS JOIN "
+            f"(SELECT COUNT(*) AS changes FROM {quote(schema)}.{quote(stage)}) s",
+            self._batch(table, writer_id, batch_id),
+        )
+
+    def ledger_counts(self, schema: str, table: str, writer_id: str, batch_id: int) -> Statement:
+        """(upserts, deletes, stale) of a batch, or no row when it was never committed."""
+        return Statement(
+            f"SELECT upserts, deletes, stale FROM {quote(schema)}.{LEDGER} "
+            "WHERE table_name = :table_name AND writer_id = :writer_id "
+            "AND batch_id = CAST(:batch_id AS BIGINT)",
+            self._batch(table, writer_id, batch_id),
+        )
+
+    @staticmethod
+    def _batch(table: str, writer_id: str, batch_id: int) -> dict[str, Param]:
+        return {"table_name": table, "writer_id": writer_id, "batch_id": batch_id}
+
+    def copy_parquet(self, schema: str, stage: str, url: str, iam_role: str) -> str:
+        """Load Parquet objects under an S3 key prefix. Redshift maps Parquet columns to
+        the table's columns by position (their counts must match), so the stage table and
+        the files share one column order."""
+        return (
+            f"COPY {quote(schema)}.{quote(stage)} FROM {literal(url)} "
+            f"IAM_ROLE {literal(iam_role)} FORMAT AS PARQUET"
+        )
 
     def lock(self, schema: str, table: str) -> str:
         """Serialize writers of `table` until COMMIT; readers are not blocked where possible."""

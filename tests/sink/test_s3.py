@@ -1,0 +1,187 @@
+"""The lake and Delta engines on `s3a://` paths (moto's S3), and the Glue Data Catalog.
+
+Real Spark with hadoop-aws against a real moto server on loopback; tiny batches.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from pyspark.sql import SparkSession
+
+from config import load_config
+from config.models import AwsConfig, LakeTarget
+from local.aws_servers import LOCAL_ENV
+from runtime.runner import make_engine
+from runtime.session import configure_s3
+from sinks.catalog import GlueTable
+from sinks.crash import SimulatedCrashError
+from sinks.delta import DeltaEngine
+from sinks.lake import LakeEngine
+from sinks.storage import Storage
+from tests.sink.test_delta import changes
+from tests.sink.test_delta import state as delta_state
+
+DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
+
+
+@pytest.fixture(scope="module")
+def aws(spark: SparkSession, moto_endpoint: str) -> AwsConfig:
+    """The job's S3 settings applied to the test session, at runtime as the job does."""
+    config = AwsConfig(endpoints={"s3": moto_endpoint, "glue": moto_endpoint})
+    configure_s3(spark, config)
+    # The JVM may have started before the local credentials were exported: give them
+    # to S3A directly (the job relies on S3A's default chain: environment, role).
+    hadoop: Any = spark.sparkContext._jsc.hadoopConfiguration()
+    hadoop.set("fs.s3a.access.key", LOCAL_ENV["AWS_ACCESS_KEY_ID"])
+    hadoop.set("fs.s3a.secret.key", LOCAL_ENV["AWS_SECRET_ACCESS_KEY"])
+    return config
+
+
+@pytest.fixture
+def bucket(aws: AwsConfig) -> Iterator[str]:
+    name = f"lake-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=aws.endpoints["s3"]).create_bucket(Bucket=name)
+    yield name
+
+
+@pytest.fixture
+def crash_raise(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("STREAM_CDC_CRASH_MODE", "raise")
+    return monkeypatch
+
+
+@pytest.fixture
+def glue(aws: AwsConfig) -> Any:
+    return boto3.client("glue", endpoint_url=aws.endpoints["glue"], region_name=aws.region)
+
+
+def catalog(glue: Any, path: str) -> GlueTable:
+    return GlueTable(
+        glue, database="cdc_s3_tests", table=f"t_{uuid.uuid4().hex[:8]}", location=path
+    )
+
+
+def lake(spark: SparkSession, path: str, entry: GlueTable | None = None) -> LakeEngine:
+    return LakeEngine(spark, path, keys=["id"], partition_by=["day"], catalog=entry)
+
+
+def lake_state(spark: SparkSession, path: str) -> set[tuple[object, ...]]:
+    return {tuple(r) for r in spark.read.parquet(path).select("id", "name", "day").collect()}
+
+
+def s3_partitions(aws: AwsConfig, bucket: str, prefix: str) -> set[tuple[str, ...]]:
+    """Partition folders holding objects, listed straight from S3."""
+    s3 = boto3.client("s3", endpoint_url=aws.endpoints["s3"])
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/", Delimiter="/")
+    folders = [p["Prefix"][len(prefix) + 1 :].rstrip("/") for p in listed.get("CommonPrefixes", [])]
+    return {(f.split("=", 1)[1],) for f in folders if f.startswith("day=")}
+
+
+def glue_partitions(glue: Any, entry: GlueTable) -> set[tuple[str, ...]]:
+    got = glue.get_partitions(DatabaseName=entry.database, TableName=entry.table)
+    return {tuple(p["Values"]) for p in got["Partitions"]}
+
+
+def test_lake_on_s3a_applies_changes_and_glue_partitions_match_s3(
+    spark: SparkSession, aws: AwsConfig, bucket: str, glue: Any
+) -> None:
+    path = f"s3a://{bucket}/lake/t"
+    entry = catalog(glue, path)
+    engine = lake(spark, path, entry)
+    first = [(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2"), (3, "c", 2, "I", "1", "p3")]
+    engine.apply(changes(spark, first), 0, "w")
+    assert glue_partitions(glue, entry) == s3_partitions(aws, bucket, "lake/t") == {("1",), ("2",)}
+
+    # An update in place, a row moving to a day the lake never had, a delete emptying day 2.
+    second = [
+        (1, "a2", 1, "U", "2", "q1"),
+        (2, "b2", 3, "U", "2", "q2"),
+        (3, None, None, "D", "2", "q3"),
+    ]
+    result = engine.apply(changes(spark, second), 1, "w")
+
+    assert (result.upserts, result.deletes, result.rows_in_table) == (2, 1, 2)
+    assert lake_state(spark, path) == {(1, "a2", 1), (2, "b2", 3)}
+    assert glue_partitions(glue, entry) == s3_partitions(aws, bucket, "lake/t") == {("1",), ("3",)}
+    table = glue.get_table(DatabaseName=entry.database, Name=entry.table)["Table"]
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    assert columns == [("id", "int"), ("name", "string")]
+    assert [(c["Name"], c["Type"]) for c in table["PartitionKeys"]] == [("day", "int")]
+    assert table["StorageDescriptor"]["Location"] == f"s3://{bucket}/lake/t"
+    # Commit documents are written once under their final name (no rename on S3).
+    keys = [
+        o["Key"]
+        for o in boto3.client("s3", endpoint_url=aws.endpoints["s3"]).list_objects_v2(
+            Bucket=bucket, Prefix="lake/t/_cdc/manifest/"
+        )["Contents"]
+    ]
+    assert keys and not [k for k in keys if k.endswith(".tmp")]
+    with pytest.raises(FileExistsError):
+        Storage(spark, path).write_text_atomic(f"s3a://{bucket}/{keys[0]}", "{}")
+    # Re-registering what exists (a restarted job) is not an error.
+    lake(spark, path, catalog(glue, path)).recover()
+    engine.recover()
+    assert glue_partitions(glue, entry) == {("1",), ("3",)}
+
+
+def test_lake_on_s3a_rolls_a_committed_batch_forward_and_registers_it_on_restart(
+    spark: SparkSession, bucket: str, glue: Any, crash_raise: pytest.MonkeyPatch
+) -> None:
+    path = f"s3a://{bucket}/lake/t"
+    entry = catalog(glue, path)
+    lake(spark, path, entry).apply(changes(spark, [(1, "a", 1, "I", "1", "p1")]), 0, "w")
+    second = changes(spark, [(1, "a2", 4, "U", "2", "q1"), (2, "b", 5, "I", "2", "q2")])
+    crash_raise.setenv("STREAM_CDC_CRASH_AT", "lake.mid_publish")
+    with pytest.raises(SimulatedCrashError):
+        lake(spark, path, entry).apply(second, 1, "w")
+    crash_raise.delenv("STREAM_CDC_CRASH_AT")
+
+    fresh = GlueTable(glue, database=entry.database, table=entry.table, location=path)
+    restarted = lake(spark, path, fresh)
+    restarted.recover()  # the manifest was committed: finish moving files, reconcile
+    assert lake_state(spark, path) == {(1, "a2", 4), (2, "b", 5)}
+    assert glue_partitions(glue, entry) == {("4",), ("5",)}  # day 1 emptied: dropped
+    assert restarted.apply(second, 1, "w").skipped  # Spark's re-run of the batch: a no-op
+    assert lake_state(spark, path) == {(1, "a2", 4), (2, "b", 5)}
+
+
+def test_delta_merge_on_s3a_and_registered_as_a_native_delta_table(
+    spark: SparkSession, bucket: str, glue: Any
+) -> None:
+    path = f"s3a://{bucket}/delta/t"
+    entry = catalog(glue, path)
+    engine = DeltaEngine(spark, path, keys=["id"], partition_by=["day"], catalog=entry)
+    engine.apply(changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2")]), 0, "w")
+    engine.apply(
+        changes(spark, [(1, "a2", 3, "U", "2", "q1"), (2, None, None, "D", "2", "q2")]), 1, "w"
+    )
+    assert delta_state(spark, path) == {(1, "a2", 3)}
+    table = glue.get_table(DatabaseName=entry.database, Name=entry.table)["Table"]
+    assert table["Parameters"]["table_type"] == "DELTA"
+    assert table["StorageDescriptor"]["Location"] == f"s3://{bucket}/delta/t"
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["id", "name", "day"]
+
+
+def test_make_engine_registers_tables_when_the_target_names_a_catalog(
+    spark: SparkSession, aws: AwsConfig, bucket: str
+) -> None:
+    config = load_config(
+        DEMO,
+        [
+            f"target.path=s3a://{bucket}/lake",
+            "target.catalog.database=cdc_demo",
+            f"aws.endpoints.glue={aws.endpoints['glue']}",
+        ],
+    )
+    assert isinstance(config.target, LakeTarget)
+    built = make_engine(spark, config, config.tables[0])
+    assert isinstance(built, LakeEngine)
+    assert isinstance(built._catalog, GlueTable)
+    assert built._catalog.name == "cdc_demo.cases"
+    assert built._catalog.location == f"s3://{bucket}/lake/cases"
