@@ -12,25 +12,69 @@ from pydantic import SecretStr, ValidationError
 from config.base import ConfigError
 from config.models import JobConfig
 
-__all__ = ["ConfigError", "apply_overrides", "load_config", "redacted_yaml"]
+__all__ = ["ConfigError", "apply_overrides", "is_s3_url", "load_config", "redacted_yaml"]
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> JobConfig:
-    """Load and validate a job config; raises ConfigError naming the faulty key."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"config file not found: {file}")
+    """Load and validate a job config; raises ConfigError naming the faulty key.
+
+    `path` is a local file or an `s3://bucket/key` (or `s3a://`) URL, read with boto3:
+    a Glue job gets its config from S3. boto3 finds credentials and region as usual, and
+    a local S3 server through `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`.
+    """
+    if is_s3_url(str(path)):
+        name = str(path)
+        text = _read_s3(name)
+    else:
+        name = str(Path(path))
+        text = _read_file(Path(path))
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{name}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: the top level must be a mapping of keys")
+        raise ConfigError(f"{name}: the top level must be a mapping of keys")
     raw = apply_overrides(raw, overrides)
     try:
         return JobConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(file, exc)) from None
+        raise ConfigError(_describe(name, exc)) from None
+
+
+def is_s3_url(path: str) -> bool:
+    """`s3://` and `s3a://` name the same objects (EMRFS/Glue vs Hadoop's S3A)."""
+    return path.startswith(_S3_SCHEMES)
+
+
+_S3_SCHEMES = ("s3://", "s3a://")
+
+
+def _read_file(file: Path) -> str:
+    if not file.is_file():
+        raise ConfigError(f"config file not found: {file}")
+    return file.read_text(encoding="utf-8")
+
+
+def _read_s3(url: str) -> str:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, key = url.split("://", 1)[1].partition("/")
+    if not bucket or not key:
+        raise ConfigError(f"config {url}: expected s3://bucket/key.yaml")
+    try:
+        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "error")
+        message = error.get("Message") or str(exc)
+        raise ConfigError(f"config {url} cannot be read: {code}: {message}") from None
+    except BotoCoreError as exc:  # no credentials, no region, endpoint unreachable
+        raise ConfigError(f"config {url} cannot be read: {exc}") from None
+    try:
+        return bytes(body).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {url}: not UTF-8 text ({exc.reason})") from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
@@ -64,8 +108,8 @@ def _assign(node: Any, parts: list[str], value: Any, dotted: str) -> None:
         node[head] = value
 
 
-def _describe(file: Path, exc: ValidationError) -> str:
-    lines = [f"{file}: invalid config"]
+def _describe(name: str, exc: ValidationError) -> str:
+    lines = [f"{name}: invalid config"]
     for error in exc.errors():
         key = ".".join(str(p) for p in _without_kind_tags(error["loc"])) or "(top level)"
         message = error["msg"]

@@ -2,17 +2,23 @@
 
 Run with no arguments to try it: an embedded demo generates DMS change files
 shaped like the `cases` table of the seed article and processes them once.
+
+The same script is the AWS Glue streaming job's script (`python -m deploy glue`): on
+Glue, Glue's own `--KEY VALUE` arguments are let through and the session comes from
+a GlueContext (runtime/glue.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
 from pathlib import Path
 
 from config.load import ConfigError, load_config, redacted_yaml
 from config.models import JobConfig
+from runtime.glue import export_hmac_secret, export_redshift_secret, running_on_glue
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO / "conf" / "demo.yaml"
@@ -20,7 +26,15 @@ DEMO_CONFIG = REPO / "conf" / "demo.yaml"
 log = logging.getLogger("stream_cdc")
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str], *, glue: bool | None = None) -> argparse.Namespace:
+    """The job's arguments; on Glue (`glue`, detected when None) Glue's own are ignored.
+
+    Glue passes every job parameter as `--KEY VALUE`, its own included (`--JOB_NAME`,
+    `--TempDir`, `--enable-metrics`, ...), and cannot pass a flag without a value:
+    there `--once` and `--print-config` also take `true`/`false`. An unknown flag that
+    looks like one of ours (`--onse`) is still an error, so a typo is not ignored.
+    """
+    on_glue = running_on_glue(argv) if glue is None else glue
     parser = argparse.ArgumentParser(
         prog="stream_cdc.py",
         description=(
@@ -35,12 +49,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "      --set target.path=/data/lake --print-config"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        # Never take a prefix for a flag: Glue's `--conf` would otherwise be `--config`.
+        allow_abbrev=False,
     )
-    parser.add_argument("--config", help="job config YAML (default: the embedded demo)")
     parser.add_argument(
+        "--config",
+        help="job config YAML, a file or s3://bucket/key.yaml (default: the embedded demo)",
+    )
+    _add_switch(
+        parser,
         "--once",
-        action="store_true",
-        help="process everything available, then exit (default: run until Ctrl-C)",
+        "process everything available, then exit (default: run until Ctrl-C)",
+        valued=on_glue,
     )
     parser.add_argument(
         "--set",
@@ -50,30 +70,119 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set target.path=/tmp/lake (repeatable)",
     )
-    parser.add_argument(
+    _add_switch(
+        parser,
         "--print-config",
-        action="store_true",
-        help="print the effective config (secrets redacted) and exit",
+        "print the effective config (secrets redacted) and exit",
+        valued=on_glue,
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--redshift-secret-arn",
+        metavar="ARN",
+        help="read the warehouse password from this Secrets Manager secret into "
+        "target.password_env (how a Glue job gets it)",
+    )
+    parser.add_argument(
+        "--hmac-secret-arn",
+        metavar="ARN",
+        help="read the tokenization key from this Secrets Manager secret into "
+        "privacy.hmac_key_env (how a Glue job gets it)",
+    )
+    if not on_glue:
+        return parser.parse_args(argv)
+    args, others = parser.parse_known_args(argv)
+    flags = sorted({token.split("=", 1)[0] for token in others if token.startswith("--")})
+    for name in flags:
+        close = difflib.get_close_matches(name, _OPTIONS, n=1, cutoff=0.8)
+        if close and name not in _GLUE_PARAMETERS:
+            parser.error(f"unrecognized arguments: {name} (did you mean {close[0]}?)")
+    log.debug("job arguments left to Glue: %s", " ".join(flags))
+    return args
+
+
+_OPTIONS = (
+    "--config",
+    "--once",
+    "--set",
+    "--print-config",
+    "--redshift-secret-arn",
+    "--hmac-secret-arn",
+)
+
+# Glue's own job parameters (AWS Glue developer guide, "Using job parameters in AWS Glue
+# jobs"), exempt from the look-alike check: `--conf` is Glue's, not a typo of `--config`.
+_GLUE_PARAMETERS = frozenset(
+    {
+        "--JOB_NAME", "--JOB_ID", "--JOB_RUN_ID", "--TempDir", "--RedshiftTempDir",
+        "--SECURITY_CONFIGURATION", "--encryption-type", "--conf", "--class",
+        "--job-language", "--job-bookmark-option", "--continuation-option",
+        "--job-bookmark-from", "--job-bookmark-to", "--scriptLocation",
+        "--extra-py-files", "--extra-jars", "--extra-files", "--user-jars-first",
+        "--additional-python-modules", "--python-modules-installer-option",
+        "--datalake-formats", "--enable-glue-datacatalog", "--enable-metrics",
+        "--enable-observability-metrics", "--enable-continuous-cloudwatch-log",
+        "--enable-continuous-log-filter", "--continuous-log-logGroup",
+        "--continuous-log-logStreamPrefix", "--continuous-log-conversionPattern",
+        "--enable-spark-ui", "--spark-event-logs-path", "--enable-job-insights",
+        "--enable-auto-scaling", "--auto-scale-within-microbatch",
+        "--customer-driver-env-vars", "--customer-executor-env-vars",
+    }
+)  # fmt: skip
+
+
+def _add_switch(
+    parser: argparse.ArgumentParser, name: str, help_text: str, *, valued: bool
+) -> None:
+    """A flag; `valued`, it also takes true/false, since Glue passes every parameter
+    with a value (`--once true`)."""
+    if valued:
+        parser.add_argument(
+            name,
+            nargs="?",
+            const=True,
+            default=False,
+            type=_true_or_false,
+            metavar="BOOL",
+            help=help_text,
+        )
+    else:
+        parser.add_argument(name, action="store_true", help=help_text)
+
+
+def _true_or_false(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"", "true", "1", "yes"}:
+        return True
+    if value in {"false", "0", "no"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    glue = running_on_glue(arguments)
+    args = parse_args(arguments, glue=glue)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
     demo = args.config is None
+    if demo and glue:
+        print("error: --config is required on Glue (e.g. s3://bucket/job.yaml)", file=sys.stderr)
+        return 2
     try:
         config = load_config(args.config or DEMO_CONFIG, args.overrides)
+        if args.print_config:
+            print(redacted_yaml(config), end="")
+            return 0
+        if args.redshift_secret_arn:
+            export_redshift_secret(config, args.redshift_secret_arn)
+        if args.hmac_secret_arn:
+            export_hmac_secret(config, args.hmac_secret_arn)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.print_config:
-        print(redacted_yaml(config), end="")
-        return 0
     if demo:
         _generate_demo_data(config)
     return _run(config, once=args.once or demo)
@@ -94,12 +203,13 @@ def _generate_demo_data(config: JobConfig) -> None:
 
 
 def _run(config: JobConfig, *, once: bool) -> int:
+    from runtime.glue import glue_session
     from runtime.metrics import render_summary
     from runtime.runner import run
     from runtime.session import spark_session
     from runtime.validate import check_expressions
 
-    spark = spark_session(config.name)
+    spark = glue_session() or spark_session(config.name, config.aws)
     try:
         for index, table in enumerate(config.tables):
             check_expressions(spark, index, table)
