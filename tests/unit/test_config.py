@@ -8,9 +8,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from config.load import ConfigError, _redact, load_config, redacted_yaml
-from config.models import FilesSource, JobConfig, LakeTarget, RedshiftTarget
+from config.models import FilesSource, JobConfig, KinesisSource, LakeTarget, RedshiftTarget
 
-DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "conf" / "demo.yaml"
 
 
 def _demo_raw() -> dict[str, Any]:
@@ -335,3 +336,81 @@ def test_scd_type_2_refuses_columns_named_like_its_own() -> None:
     )
 
     assert "scd_type 2 adds its own columns; rename ['valid_from']" in message
+
+
+_WAREHOUSE = "target={kind: redshift, database: dev, "
+
+
+def test_redshift_with_s3_staging_and_the_data_api_needs_no_host_or_password() -> None:
+    config = load_config(
+        DEMO,
+        [
+            _WAREHOUSE + "staging: {kind: s3, path: s3://bucket/cdc, "
+            "iam_role: 'arn:aws:iam::123456789012:role/copy'}, "
+            "connection: {kind: data-api, workgroup: cdc-wg}}"
+        ],
+    )
+
+    assert isinstance(config.target, RedshiftTarget)
+    assert config.target.staging.kind == "s3"
+    assert config.target.connection.kind == "data-api"
+    assert config.target.host is None
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("host: h, user: u}", "Amazon Redshift cannot COPY FROM STDIN"),
+        (
+            "dialect: postgres, host: h, user: u, staging: {kind: s3, path: s3://bkt/p, "
+            "iam_role: 'arn:aws:iam::123456789012:role/copy'}}",
+            "kind s3 needs dialect redshift",
+        ),
+        (
+            "host: h, user: u, staging: {kind: s3, path: s3://bkt/p, iam_role: not-an-arn}}",
+            "target.staging.s3.iam_role",
+        ),
+        (
+            "staging: {kind: s3, path: s3://bkt/p, iam_role: 'arn:aws:iam::123456789012:role/c'},"
+            " connection: {kind: data-api, cluster_id: c1}}",
+            "a cluster_id needs exactly one of db_user and secret_arn",
+        ),
+        (
+            "staging: {kind: s3, path: s3://bkt/p, iam_role: 'arn:aws:iam::123456789012:role/c'},"
+            " connection: {kind: data-api, workgroup: wg1, cluster_id: c1}}",
+            "exactly one of workgroup and cluster_id",
+        ),
+        (
+            "staging: {kind: s3, path: s3://bkt/p, iam_role: 'arn:aws:iam::123456789012:role/c'}}",
+            "host and user are required with a driver connection",
+        ),
+    ],
+)
+def test_warehouse_staging_and_connection_mistakes_fail_naming_them(
+    target: str, message: str
+) -> None:
+    assert message in _error(DEMO, [_WAREHOUSE + target])
+
+
+def test_the_aws_sports_config_is_valid_once_the_stack_outputs_are_filled_in() -> None:
+    outputs = {
+        "__BUCKET__": "stream-cdc-123456789012-us-east-1",
+        "__REGION__": "us-east-1",
+        "__STREAM__": "stream-cdc-changes",
+        "__WORKGROUP_HOST__": "wg.123456789012.us-east-1.redshift-serverless.amazonaws.com",
+        "__COPY_ROLE_ARN__": "arn:aws:iam::123456789012:role/stream-cdc-redshift-copy-us-east-1",
+    }
+    text = (REPO / "conf" / "sports-aws.yaml").read_text(encoding="utf-8")
+    for placeholder, value in outputs.items():
+        assert placeholder in text
+        text = text.replace(placeholder, value)
+
+    config = JobConfig.model_validate(yaml.safe_load(text))
+
+    assert isinstance(config.source, KinesisSource)
+    assert isinstance(config.target, RedshiftTarget)
+    assert config.target.dialect == "redshift"
+    assert config.checkpoint.startswith("s3://")
+    assert [t.name for t in config.tables] == [
+        t.name for t in load_config(REPO / "conf" / "sports.yaml").tables
+    ]
