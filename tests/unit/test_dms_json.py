@@ -72,7 +72,9 @@ def test_dms_operations_map_to_load_insert_update_delete(spark: SparkSession) ->
     )
 
 
-def test_control_records_are_marked_control_and_our_table_alterations_ddl(spark: SparkSession) -> None:
+def test_control_records_are_skipped_and_our_table_alterations_marked_ddl(
+    spark: SparkSession,
+) -> None:
     decoded = _decode(
         spark,
         [
