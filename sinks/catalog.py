@@ -227,37 +227,52 @@ class GlueTable:
             }
             for path in paths
         ]
-        failures: list[str] = []
-        for batch in chunks(inputs, CREATE_BATCH):
-            response = self._call(
-                "BatchCreatePartition",
-                self._glue.batch_create_partition,
-                DatabaseName=self.database,
-                TableName=self.table,
-                PartitionInputList=batch,
-            )
-            failures += _failures(response.get("Errors", []), ignore="AlreadyExistsException")
-        if failures:
-            raise CatalogError(
-                f"Glue table {self.name}: {len(failures)} partitions not registered: "
-                + "; ".join(failures[:5])
-            )
+        self._in_batches(
+            "BatchCreatePartition",
+            self._glue.batch_create_partition,
+            "PartitionInputList",
+            inputs,
+            CREATE_BATCH,
+            ignore="AlreadyExistsException",
+            failed="not registered",
+        )
 
     def _drop_partitions(self, values: list[list[str]]) -> None:
-        doomed = [{"Values": v} for v in values]
+        self._in_batches(
+            "BatchDeletePartition",
+            self._glue.batch_delete_partition,
+            "PartitionsToDelete",
+            [{"Values": v} for v in values],
+            DELETE_BATCH,
+            ignore="EntityNotFoundException",
+            failed="not dropped",
+        )
+
+    def _in_batches(
+        self,
+        operation: str,
+        method: Any,
+        argument: str,
+        items: list[dict[str, Any]],
+        size: int,
+        *,
+        ignore: str,
+        failed: str,
+    ) -> None:
+        """One Batch* call per `size` items; per-item errors other than `ignore` raise."""
         failures: list[str] = []
-        for batch in chunks(doomed, DELETE_BATCH):
+        for batch in chunks(items, size):
             response = self._call(
-                "BatchDeletePartition",
-                self._glue.batch_delete_partition,
+                operation,
+                method,
                 DatabaseName=self.database,
                 TableName=self.table,
-                PartitionsToDelete=batch,
+                **{argument: batch},
             )
-            failures += _failures(response.get("Errors", []), ignore="EntityNotFoundException")
+            failures += _failures(response.get("Errors", []), ignore=ignore)
         if failures:
             raise CatalogError(
-                f"Glue table {self.name}: {len(failures)} partitions not dropped: "
+                f"Glue table {self.name}: {len(failures)} partitions {failed}: "
                 + "; ".join(failures[:5])
             )
 

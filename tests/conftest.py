@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pyspark.sql import SparkSession
 
-from local.aws_servers import LOCAL_ENV, start_kinesis, start_moto
+from local.aws_servers import LOCAL_ENV, Server, start_kinesis, start_moto
 from runtime.session import DELTA_SQL, SETTINGS
 from sinks.redshift.engine import ConnectionSettings
 from tests.postgres import postgres_server
@@ -59,14 +59,20 @@ def aws_env() -> Iterator[dict[str, str]]:
             os.environ[key] = value
 
 
+def _server(
+    start: Callable[..., Server], factory: pytest.TempPathFactory, name: str
+) -> Iterator[str]:
+    server = start(log_dir=factory.mktemp(name))
+    yield server.endpoint
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint(
     aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """moto's server on loopback (S3, Glue, Secrets Manager, Redshift Data API, IAM, STS)."""
-    server = start_moto(log_dir=tmp_path_factory.mktemp("moto"))
-    yield server.endpoint
-    server.stop()
+    yield from _server(start_moto, tmp_path_factory, "moto")
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +80,4 @@ def kinesis_endpoint(
     aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A Kinesis Data Streams API server (kinesis-mock) on loopback."""
-    server = start_kinesis(log_dir=tmp_path_factory.mktemp("kinesis"))
-    yield server.endpoint
-    server.stop()
+    yield from _server(start_kinesis, tmp_path_factory, "kinesis")
