@@ -14,7 +14,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
 from config.models import (
-    DeltaTarget,
     JobConfig,
     KafkaSource,
     KinesisSource,
@@ -83,12 +82,12 @@ def make_engine(
 ) -> Engine:
     """The target's engine for one table: the only place that knows the kinds of target."""
     target = config.target
-    if isinstance(target, DeltaTarget) and table.scd_type == 2:
-        return DeltaHistoryEngine(
-            spark, target.table_path(table.name), keys=table.keys, state_dir=target.state_dir
-        )
     if isinstance(target, TableFilesTarget):
-        files_engine = LakeEngine if isinstance(target, LakeTarget) else DeltaEngine
+        files_engine: type[LakeEngine | DeltaEngine | DeltaHistoryEngine] = DeltaEngine
+        if isinstance(target, LakeTarget):
+            files_engine = LakeEngine
+        elif table.scd_type == 2:
+            files_engine = DeltaHistoryEngine
         return files_engine(
             spark,
             target.table_path(table.name),

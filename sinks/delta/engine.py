@@ -12,8 +12,9 @@ of the table shows every column and row it holds, so the state is a side table. 
 sits inside the table's folder under a `_` name, which Delta readers, writers and
 VACUUM of the published table ignore.
 
-One batch: read the key table at its current version (pinned) for the batch's key
-range, keep the last change per key that is newer than what is held, then
+One batch opens like every Delta batch (table.py): read the key table at its current
+version (pinned) for the batch's key range; keep the last change per key that is newer
+than what is held, then
 1. MERGE the accepted changes into the published table: one commit, so readers see
    the batch whole;
 2. MERGE them into the key table: one commit.
@@ -43,77 +44,34 @@ native Delta table when the engine first writes it and when its columns grow.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from sinks.base import BatchResult
-from sinks.catalog import DeltaCatalog
 from sinks.crash import crash_point
 from sinks.delta.decide import ACCEPTED, decide, held, key_rows, key_schema, partitions_touched
-from sinks.delta.log import add_missing_columns, idempotent, log_state, session_settings
+from sinks.delta.log import session_settings
 from sinks.delta.merge import in_partitions, merge_changes, merge_keys, same_keys, target, within
-from sinks.storage import Storage
-from transforms.names import BOOKKEEPING, OP
-
-_MAX_RECORDS_PER_FILE = "spark.sql.files.maxRecordsPerFile"
+from sinks.delta.table import DeltaTables
+from transforms.names import OP
 
 
-class DeltaEngine:
+class DeltaEngine(DeltaTables):
     """One Delta table; create one per table and reuse it for every batch."""
 
-    def __init__(
-        self,
-        spark: SparkSession,
-        path: str,
-        *,
-        keys: Sequence[str],
-        partition_by: Sequence[str] = (),
-        state_dir: str = "_cdc",
-        max_records_per_file: int = 1_000_000,
-        catalog: DeltaCatalog | None = None,
-    ) -> None:
-        self.path = Storage(spark, path).root
-        self.location = self.path
-        self.keys_path = f"{self.path}/{state_dir}/keys"
-        self._keys = list(keys)
-        self._parts = list(partition_by)
-        self._max_records = max_records_per_file
-        self._columns: set[str] = set()  # payload columns both tables are known to have
-        self._catalog = catalog
-
-    def recover(self) -> None:
-        """Nothing to do: Delta commits are atomic (files of a commit that never happened
-        are invisible until VACUUM removes them), and a batch that died between its two
-        commits is finished by Spark's re-run of it (see the module docstring)."""
+    state_name = "keys"
 
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         started = time.monotonic()
-        spark = changes.sparkSession
-        payload = [c for c in changes.columns if c not in BOOKKEEPING]
-        self._ensure_tables(changes, payload)
-        state = log_state(spark, self.keys_path, writer_id)
-        if state.last_batch >= batch_id:
-            return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._rows(spark))
-        first = f"`{self._keys[0]}`"
-        bounds = changes.agg(F.min(first), F.max(first)).first()
-        assert bounds is not None
-        low, high = bounds
-        if low is None:  # no change, or no key
-            return BatchResult(batch_id=batch_id, rows_in_table=self._rows(spark))
-
-        key_table = (
-            spark.read.format("delta")
-            .option("versionAsOf", state.version)
-            .load(self.keys_path)
-            .where(within(F.col(first), low, high))
-        )
+        batch = self._open(changes, batch_id, writer_id)
+        if isinstance(batch, BatchResult):
+            return batch
         decided = changes.transform(
-            decide(self._keys, key_table.transform(held(self._keys, self._parts)))
+            decide(self._keys, batch.state.transform(held(self._keys, self._parts)))
         ).persist()
         timings: dict[str, float] = {}
         try:
@@ -130,15 +88,15 @@ class DeltaEngine:
             if upserts + deletes:
                 partitions = self._commit(
                     decided.where(accepted),
-                    payload,
-                    bounds=(low, high),
+                    batch.payload,
+                    bounds=batch.bounds,
                     writer_id=writer_id,
                     batch_id=batch_id,
                     timings=timings,
                 )
         finally:
             decided.unpersist()
-        rows = self._rows(spark)
+        rows = self.rows(changes.sparkSession)
         timings["total_s"] = time.monotonic() - started
         return BatchResult(
             batch_id=batch_id,
@@ -170,11 +128,7 @@ class DeltaEngine:
             types = StructType([accepted.schema[p] for p in self._parts])
             scope = scope & in_partitions(types, [tuple(r) for r in partitions])
             touched = len(partitions)
-        settings = {
-            **idempotent(writer_id, batch_id),
-            _MAX_RECORDS_PER_FILE: str(self._max_records),
-        }
-        with session_settings(spark, settings):
+        with session_settings(spark, self._write_settings(writer_id, batch_id)):
             mark = time.monotonic()
             merge_changes(
                 DeltaTable.forPath(spark, self.path),
@@ -186,7 +140,7 @@ class DeltaEngine:
             crash_point("delta.after_data_commit")
             mark = time.monotonic()
             merge_keys(
-                DeltaTable.forPath(spark, self.keys_path),
+                DeltaTable.forPath(spark, self.state_path),
                 accepted.transform(key_rows(self._keys, self._parts)),
                 same_keys(self._keys) & scope,
             )
@@ -194,21 +148,9 @@ class DeltaEngine:
         crash_point("delta.after_commit")
         return touched
 
-    def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
-        """Create both tables, and add to the published one the columns a batch brings."""
-        wanted = {c.lower() for c in payload}
-        if wanted <= self._columns:
-            return
-        spark = changes.sparkSession
-        schema = StructType([changes.schema[c] for c in payload])
-        add_missing_columns(spark, self.path, schema, self._parts)
-        keys = key_schema(changes.schema, self._keys, self._parts)
-        add_missing_columns(spark, self.keys_path, keys, self._parts)
-        if self._catalog is not None:  # the table's columns, not only the batch's
-            published = spark.read.format("delta").load(self.path).schema
-            self._catalog.register_delta(published, self._parts)
-        self._columns |= wanted
+    def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
+        published = StructType([changes.schema[c] for c in payload])
+        return published, key_schema(changes.schema, self._keys, self._parts)
 
-    def _rows(self, spark: SparkSession) -> int:
-        """Live rows; Delta answers from the files' statistics without reading them."""
-        return spark.read.format("delta").load(self.path).count()
+    def _state_partitions(self) -> list[str]:
+        return self._parts

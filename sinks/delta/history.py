@@ -7,8 +7,8 @@ Layout of one table:
     <table>/_cdc/events/  every change applied (deletes included): keys, _seq, _pos,
                           _deleted, _commit_ts
 
-One batch, like type 1 (see engine.py): read the events table at its current version
-(pinned) for the batch's key range, derive the new events and the timeline of the
+One batch opens like type 1 (table.py): the events table is read at its current version
+(pinned) for the batch's key range; then derive the new events and the timeline of the
 touched keys with the shared SQL, then
 1. MERGE the timeline into the history on (keys, _pos): new versions are inserted,
    the others get their valid_to/is_current; one commit;
@@ -20,22 +20,21 @@ between the two commits rolls forward exactly as for type 1.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from functools import reduce
 from operator import and_
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType, TimestampType
 
 from sinks.base import BatchResult
 from sinks.crash import crash_point
-from sinks.delta.log import add_missing_columns, idempotent, log_state, session_settings
+from sinks.delta.log import session_settings
 from sinks.delta.merge import within
+from sinks.delta.table import DeltaTables
 from sinks.scd2 import DELETED, IS_CURRENT, VALID_FROM, VALID_TO, Scd2Sql
-from sinks.storage import Storage
-from transforms.names import BOOKKEEPING, COMMIT_TS, POS, SEQ
+from transforms.names import COMMIT_TS, POS, SEQ
 
 __all__ = ["DeltaHistoryEngine"]
 
@@ -46,44 +45,25 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-class DeltaHistoryEngine:
-    """One Delta table kept as SCD type 2; create one per table and reuse it."""
+class DeltaHistoryEngine(DeltaTables):
+    """One Delta table kept as SCD type 2; create one per table and reuse it.
 
-    def __init__(
-        self, spark: SparkSession, path: str, *, keys: Sequence[str], state_dir: str = "_cdc"
-    ) -> None:
-        self.path = Storage(spark, path).root
-        self.location = self.path
-        self.events_path = f"{self.path}/{state_dir}/events"
-        self._keys = list(keys)
-        self._columns: set[str] = set()
+    `partition_by` partitions the history by the versions' own values (a version never
+    moves); the events table is not partitioned (keys and order only).
+    """
 
-    def recover(self) -> None:
-        """Nothing to do: see DeltaEngine.recover."""
+    state_name = "events"
 
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         started = time.monotonic()
+        batch = self._open(changes, batch_id, writer_id)
+        if isinstance(batch, BatchResult):
+            return batch
         spark = changes.sparkSession
-        payload = [c for c in changes.columns if c not in BOOKKEEPING]
-        self._ensure_tables(changes, payload)
-        state = log_state(spark, self.events_path, writer_id)
-        if state.last_batch >= batch_id:
-            return BatchResult(batch_id=batch_id, skipped=True)
-        first = f"`{self._keys[0]}`"
-        bounds = changes.agg(F.min(first), F.max(first)).first()
-        assert bounds is not None
-        if bounds[0] is None:
-            return BatchResult(batch_id=batch_id)
-        events = (
-            spark.read.format("delta")
-            .option("versionAsOf", state.version)
-            .load(self.events_path)
-            .where(within(F.col(first), *bounds))
-        )
-        sql = Scd2Sql(keys=self._keys, payload=payload, quote=_quote)
+        sql = Scd2Sql(keys=self._keys, payload=batch.payload, quote=_quote)
         names = {n: f"scd2_{n}_{id(self)}_{batch_id}" for n in ("batch", "events", "new")}
         changes.createOrReplaceTempView(names["batch"])
-        events.createOrReplaceTempView(names["events"])
+        batch.state.createOrReplaceTempView(names["events"])
         new = spark.sql(sql.new_events(names["batch"], names["events"])).persist()
         timings: dict[str, float] = {}
         try:
@@ -100,8 +80,8 @@ class DeltaHistoryEngine:
                 self._commit(
                     new,
                     timeline,
-                    payload=payload,
-                    bounds=bounds,
+                    payload=batch.payload,
+                    bounds=batch.bounds,
                     writer_id=writer_id,
                     batch_id=batch_id,
                     timings=timings,
@@ -110,14 +90,15 @@ class DeltaHistoryEngine:
             new.unpersist()
             for view in names.values():
                 spark.catalog.dropTempView(view)
-        changes_in = changes.count()
+        rows = self.rows(spark)
         timings["total_s"] = time.monotonic() - started
         return BatchResult(
             batch_id=batch_id,
-            changes_in=changes_in,
+            changes_in=batch.arrived,
             upserts=added - deletes,
             deletes=deletes,
-            stale=changes_in - added,
+            stale=batch.arrived - added,
+            rows_in_table=rows,
             timings=timings,
         )
 
@@ -147,7 +128,7 @@ class DeltaHistoryEngine:
         match = reduce(and_, [F.col(f"t.`{c}`") == F.col(f"s.`{c}`") for c in ids])
         scope = within(F.col(f"t.`{self._keys[0]}`"), *bounds)
         columns = [*payload, VALID_FROM, VALID_TO, IS_CURRENT, SEQ, POS]
-        with session_settings(spark, idempotent(writer_id, batch_id)):
+        with session_settings(spark, self._write_settings(writer_id, batch_id)):
             mark = time.monotonic()
             (
                 DeltaTable.forPath(spark, self.path)
@@ -166,7 +147,7 @@ class DeltaHistoryEngine:
             crash_point("delta.after_data_commit")
             mark = time.monotonic()
             (
-                DeltaTable.forPath(spark, self.events_path)
+                DeltaTable.forPath(spark, self.state_path)
                 .alias("t")
                 .merge(new.select(*self._keys, SEQ, POS, DELETED, COMMIT_TS).alias("s"), match)
                 .whenNotMatchedInsertAll()
@@ -175,11 +156,7 @@ class DeltaHistoryEngine:
             timings["keys_s"] = time.monotonic() - mark
         crash_point("delta.after_commit")
 
-    def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
-        wanted = {c.lower() for c in payload}
-        if wanted <= self._columns:
-            return
-        spark = changes.sparkSession
+    def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
         history = StructType(
             [changes.schema[c] for c in payload]
             + [
@@ -190,7 +167,6 @@ class DeltaHistoryEngine:
                 StructField(POS, StringType()),
             ]
         )
-        add_missing_columns(spark, self.path, history, ())
         events = StructType(
             [changes.schema[k] for k in self._keys]
             + [
@@ -200,5 +176,7 @@ class DeltaHistoryEngine:
                 StructField(COMMIT_TS, TimestampType()),
             ]
         )
-        add_missing_columns(spark, self.events_path, events, ())
-        self._columns |= wanted
+        return history, events
+
+    def _state_partitions(self) -> list[str]:
+        return []

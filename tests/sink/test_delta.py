@@ -82,7 +82,7 @@ def test_published_table_has_business_columns_and_live_rows_only(
 
     assert spark.read.format("delta").load(path).columns == ["id", "name", "day"]
     assert state(spark, path) == {(2, "b", 2)}
-    tombstones = spark.read.format("delta").load(delta.keys_path).where("_deleted")
+    tombstones = spark.read.format("delta").load(delta.state_path).where("_deleted")
     assert [r["id"] for r in tombstones.collect()] == [1]
 
 
@@ -92,14 +92,14 @@ def test_replayed_batch_writes_no_new_delta_version(spark: SparkSession, tmp_pat
     first = changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2")])
     delta.apply(first, 0, "w")
     delta.apply(changes(spark, [(1, "a2", 1, "U", "2", "p3")]), 1, "w")
-    versions = (version(spark, path), version(spark, delta.keys_path))
+    versions = (version(spark, path), version(spark, delta.state_path))
 
     for replayed, batch_id in ((first, 0), (changes(spark, [(1, "a2", 1, "U", "2", "p3")]), 1)):
         again = engine(spark, path).apply(replayed, batch_id, "w")  # a restarted process
         assert again.skipped
 
-    assert (version(spark, path), version(spark, delta.keys_path)) == versions
-    assert log_state(spark, delta.keys_path, "w").last_batch == 1
+    assert (version(spark, path), version(spark, delta.state_path)) == versions
+    assert log_state(spark, delta.state_path, "w").last_batch == 1
     assert state(spark, path) == {(1, "a2", 1), (2, "b", 2)}
     # The transaction settings never outlive a batch: other writes are not skipped.
     assert spark.conf.get(TXN_APP_ID, None) is None
@@ -144,7 +144,7 @@ def test_key_range_keeps_files_of_other_keys_out_of_both_merges(
         delta.apply(
             changes(spark, [(i, "n", 1, "I", "1", f"p{i:05d}") for i in keys]), batch_id, "w"
         )
-    data, held = files_by_key(spark, path), files_by_key(spark, delta.keys_path)
+    data, held = files_by_key(spark, path), files_by_key(spark, delta.state_path)
     for files in (data, held):  # files whose keys all lie outside [150, 160] are removed
         for other in [f for f, ids in files.items() if max(ids) < 150 or min(ids) > 160]:
             os.remove(other)
@@ -155,7 +155,7 @@ def test_key_range_keeps_files_of_other_keys_out_of_both_merges(
 
     rewritten = [f for f, ids in data.items() if ids & {150, 160}]
     assert int(last_metrics(spark, path)["numTargetFilesRemoved"]) == len(rewritten)
-    assert int(last_metrics(spark, delta.keys_path)["numTargetRowsUpdated"]) == 2
+    assert int(last_metrics(spark, delta.state_path)["numTargetRowsUpdated"]) == 2
 
 
 @pytest.mark.parametrize("point", ["delta.after_data_commit", "delta.after_commit"])
@@ -174,11 +174,11 @@ def test_crash_then_rerun_finishes_the_batch_once(
     assert state(spark, path) == {(1, "a2", 3)}  # the published table's commit is whole
     restarted = engine(spark, path)
     restarted.recover()
-    versions = (version(spark, path), version(spark, restarted.keys_path))
+    versions = (version(spark, path), version(spark, restarted.state_path))
 
     rerun = restarted.apply(second, 1, "w")  # Spark re-runs the uncommitted batch
 
-    data_version, keys_version = version(spark, path), version(spark, restarted.keys_path)
+    data_version, keys_version = version(spark, path), version(spark, restarted.state_path)
     assert data_version == versions[0]  # never applied twice
     if point == "delta.after_commit":
         assert rerun.skipped and keys_version == versions[1]
@@ -218,7 +218,7 @@ def test_partition_column_that_is_also_a_key(spark: SparkSession, tmp_path: Path
     )
 
     assert state(spark, path) == {(1, "a2", 1)}
-    assert spark.read.format("delta").load(delta.keys_path).columns == [
+    assert spark.read.format("delta").load(delta.state_path).columns == [
         "id",
         "day",
         "_seq",
@@ -237,7 +237,54 @@ def test_a_lake_config_switched_to_delta_builds_a_delta_engine(
 
     assert isinstance(built, DeltaEngine)
     assert built.location.endswith(f"{tmp_path}/cases")
-    assert built.keys_path == f"{built.location}/_cdc/keys"
+    assert built.state_path == f"{built.location}/_cdc/keys"
+
+
+def test_a_history_config_builds_a_partitioned_history_engine(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = load_config(
+        DEMO,
+        ["target.kind=delta", f"target.path={tmp_path}", "tables.0.scd_type=2"],
+    )
+    assert config.tables[0].partition_by
+
+    built = make_engine(spark, config, config.tables[0])
+
+    assert isinstance(built, DeltaHistoryEngine)
+    assert built.state_path == f"{built.location}/_cdc/events"
+    assert built._parts == config.tables[0].partition_by
+
+
+def test_history_is_partitioned_by_each_versions_own_values(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "h")
+    history = DeltaHistoryEngine(
+        spark, path, keys=["id"], partition_by=["day"], max_records_per_file=1
+    )
+    history.apply(
+        changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2")]), 0, "w"
+    )
+    # Key 1 moves to day 2; its first version stays in day 1 and is closed there.
+    result = history.apply(changes(spark, [(1, "a2", 2, "U", "2", "p3")]), 1, "w")
+
+    detail = DeltaTable.forPath(spark, path).detail().first()
+    assert detail is not None and list(detail["partitionColumns"]) == ["day"]
+    rows = (
+        spark.read.format("delta")
+        .load(path)
+        .select("id", "name", "day", "is_current", F.input_file_name().alias("file"))
+        .collect()
+    )
+    assert sorted((r["id"], r["name"], r["day"], r["is_current"]) for r in rows) == [
+        (1, "a", 1, False),
+        (1, "a2", 2, True),
+        (2, "b", 1, True),
+    ]
+    assert all(f"/day={r['day']}/" in unquote(r["file"]) for r in rows)
+    assert len({r["file"] for r in rows}) == 3  # max_records_per_file=1 holds for history
+    assert result.rows_in_table == 3 and result.changes_in == 1 and result.upserts == 1
 
 
 def test_row_moving_out_of_the_null_partition_is_not_duplicated(
@@ -286,5 +333,5 @@ def test_history_crash_then_rerun_adds_each_version_once(
         ("15", "late", False),
         ("2", "b", False),
     ]
-    events = spark.read.format("delta").load(restarted.events_path)
+    events = spark.read.format("delta").load(restarted.state_path)
     assert events.count() == 4  # p1..p4, none twice

@@ -22,6 +22,7 @@ from runtime.session import configure_s3
 from sinks.catalog import GlueTable
 from sinks.crash import SimulatedCrashError
 from sinks.delta import DeltaEngine
+from sinks.delta.history import DeltaHistoryEngine
 from sinks.lake import LakeEngine
 from sinks.storage import Storage
 from tests.sink.test_delta import changes
@@ -166,6 +167,31 @@ def test_delta_merge_on_s3a_and_registered_as_a_native_delta_table(
     assert table["Parameters"]["table_type"] == "DELTA"
     assert table["StorageDescriptor"]["Location"] == f"s3://{bucket}/delta/t"
     assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["id", "name", "day"]
+
+
+def test_delta_history_on_s3a_is_registered_with_its_history_columns(
+    spark: SparkSession, bucket: str, glue: Any
+) -> None:
+    path = f"s3a://{bucket}/delta/h"
+    entry = catalog(glue, path)
+    history = DeltaHistoryEngine(spark, path, keys=["id"], partition_by=["day"], catalog=entry)
+    history.apply(changes(spark, [(1, "a", 1, "I", "1", "p1")]), 0, "w")
+    history.apply(changes(spark, [(1, "a2", 1, "U", "2", "q1")]), 1, "w")
+
+    versions = spark.read.format("delta").load(path).select("name", "is_current").collect()
+    assert sorted(tuple(r) for r in versions) == [("a", False), ("a2", True)]
+    table = glue.get_table(DatabaseName=entry.database, Name=entry.table)["Table"]
+    assert table["Parameters"]["table_type"] == "DELTA"
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == [
+        "id",
+        "name",
+        "day",
+        "valid_from",
+        "valid_to",
+        "is_current",
+        "_seq",
+        "_pos",
+    ]
 
 
 def test_make_engine_registers_tables_when_the_target_names_a_catalog(

@@ -1,0 +1,137 @@
+"""What both Delta engines share: a published table, a state table under `_cdc/`, and
+the opening steps of a batch.
+
+The published table is what users read (the latest state, or the history of SCD type 2);
+the state table is what the engine needs to judge a change (per-key tombstones, or
+every event applied). A batch opens the same way for both:
+
+1. create both tables, or add the columns the batch brings (a commit of its own, before
+   the MERGEs), and register the published table in the catalog when its columns change;
+2. read the writer's last committed batch from the state table's log: the state table's
+   MERGE is the batch's last commit, so a batch id not above it was applied whole
+   (a replay writes nothing);
+3. pin the state table at the version just read, restricted to the batch's key range,
+   so a batch re-run after a crash between its two commits judges its changes exactly
+   as the first run did.
+
+The subclass then derives what to write and makes its two MERGEs under
+`txnAppId`/`txnVersion` (see log.py).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from sinks.base import BatchResult
+from sinks.catalog import DeltaCatalog
+from sinks.delta.log import add_missing_columns, idempotent, log_state
+from sinks.delta.merge import within
+from sinks.storage import Storage
+from transforms.names import BOOKKEEPING
+
+__all__ = ["DeltaTables", "OpenBatch"]
+
+_MAX_RECORDS_PER_FILE = "spark.sql.files.maxRecordsPerFile"
+
+
+@dataclass(frozen=True)
+class OpenBatch:
+    """A batch that has something to apply."""
+
+    payload: list[str]  # business columns of the batch, in order
+    arrived: int  # changes in the batch, before any collapsing per key
+    bounds: tuple[Any, Any]  # lowest and highest value of the first key
+    state: DataFrame  # the state table as pinned, within `bounds`
+
+
+class DeltaTables(ABC):
+    """The published table at `path` and its state table `<path>/<state_dir>/<state_name>`."""
+
+    state_name: ClassVar[str]
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        path: str,
+        *,
+        keys: Sequence[str],
+        partition_by: Sequence[str] = (),
+        state_dir: str = "_cdc",
+        max_records_per_file: int = 1_000_000,
+        catalog: DeltaCatalog | None = None,
+    ) -> None:
+        self.path = Storage(spark, path).root
+        self.location = self.path
+        self.state_path = f"{self.path}/{state_dir}/{self.state_name}"
+        self._keys = list(keys)
+        self._parts = list(partition_by)
+        self._max_records = max_records_per_file
+        self._catalog = catalog
+        self._columns: set[str] = set()  # payload columns both tables are known to have
+
+    def recover(self) -> None:  # noqa: B027 - a no-op both engines share, not abstract
+        """Nothing to do: Delta commits are atomic (files of a commit that never happened
+        are invisible until VACUUM removes them), and a batch that died between its two
+        commits is finished by Spark's re-run of it (see the module docstring)."""
+
+    @abstractmethod
+    def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
+        """The columns the published table and the state table must have for this batch."""
+
+    @abstractmethod
+    def _state_partitions(self) -> list[str]:
+        """How the state table is partitioned."""
+
+    def _open(self, changes: DataFrame, batch_id: int, writer_id: str) -> OpenBatch | BatchResult:
+        """Steps 1-3 of the module docstring; a BatchResult when there is nothing to apply."""
+        spark = changes.sparkSession
+        payload = [c for c in changes.columns if c not in BOOKKEEPING]
+        self._ensure_tables(changes, payload)
+        state = log_state(spark, self.state_path, writer_id)
+        if state.last_batch >= batch_id:
+            return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self.rows(spark))
+        first = F.col(f"`{self._keys[0]}`")
+        summary = changes.agg(F.min(first), F.max(first), F.count(F.lit(1))).first()
+        assert summary is not None
+        low, high, count = summary
+        if low is None:  # no change, or no key
+            return BatchResult(batch_id=batch_id, rows_in_table=self.rows(spark))
+        pinned = (
+            spark.read.format("delta")
+            .option("versionAsOf", state.version)
+            .load(self.state_path)
+            .where(within(first, low, high))
+        )
+        return OpenBatch(payload=payload, arrived=int(count), bounds=(low, high), state=pinned)
+
+    def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
+        """Create both tables, and add to both the columns a batch brings."""
+        wanted = {c.lower() for c in payload}
+        if wanted <= self._columns:
+            return
+        spark = changes.sparkSession
+        published, state = self._schemas(changes, payload)
+        add_missing_columns(spark, self.path, published, self._parts)
+        add_missing_columns(spark, self.state_path, state, self._state_partitions())
+        if self._catalog is not None:  # the table's columns, not only the batch's
+            columns = spark.read.format("delta").load(self.path).schema
+            self._catalog.register_delta(columns, self._parts)
+        self._columns |= wanted
+
+    def _write_settings(self, writer_id: str, batch_id: int) -> dict[str, str]:
+        """Session settings of the batch's MERGEs: idempotent, files of bounded size."""
+        return {
+            **idempotent(writer_id, batch_id),
+            _MAX_RECORDS_PER_FILE: str(self._max_records),
+        }
+
+    def rows(self, spark: SparkSession) -> int:
+        """Rows of the published table; Delta answers from the files' statistics."""
+        return spark.read.format("delta").load(self.path).count()
