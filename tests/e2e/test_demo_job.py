@@ -114,11 +114,15 @@ def test_demo_lake_equals_the_independently_computed_most_recent_state(tmp_path:
     assert "0 batch(es)" in second.stdout
 
 
-@pytest.mark.parametrize("point", ["lake.after_staging", "lake.mid_publish"])
-def test_driver_killed_inside_a_batch_then_restarted_loses_and_doubles_nothing(
-    tmp_path: Path, point: str
+def test_driver_killed_mid_publish_leaves_a_readable_lake_and_restarts_exactly(
+    tmp_path: Path,
 ) -> None:
-    killed = run_job(tmp_path, env={"STREAM_CDC_CRASH_AT": point})
+    """The demo killed while its commit is half published: readers still read the lake.
+
+    Every crash point, this one included, is also killed with SIGKILL by the crash
+    harness (tests/crash); what this test adds is the read between crash and restart.
+    """
+    killed = run_job(tmp_path, env={"STREAM_CDC_CRASH_AT": "lake.mid_publish"})
     assert killed.returncode != 0, "the crash point did not fire"
     lake = tmp_path / "work" / "demo" / "lake" / "cases"
     if lake.exists():
