@@ -8,7 +8,7 @@ BIN := $(ROOT)/.venv/bin
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint format demo bench bench-engines bench-e2e stack clean ci
+.PHONY: help setup test test-fast lint format demo bench bench-engines bench-e2e stack clean ci docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,6 +18,9 @@ setup: ## Create/update .venv (with dev tools) and fetch the jars into .jars/
 
 test: ## Run the test suite (scripts/test.sh; extra pytest args via ARGS="...")
 	bash $(ROOT)/scripts/test.sh $(ARGS)
+
+test-fast: ## The tests that need no server (unit, sink, contract, integration; ~8 min)
+	bash $(ROOT)/scripts/test.sh -m "not e2e and not stack and not crash and not aws" $(ARGS)
 
 lint: setup ## ruff check, ruff format --check, mypy and cfn-lint
 	cd $(ROOT) && $(BIN)/ruff check .
@@ -44,6 +47,9 @@ bench-e2e: setup ## Source commit -> visible latency through the local stack (st
 
 stack: ## Start the local stack (MariaDB, PostgreSQL, Kafka, Debezium): local/stack up
 	$(ROOT)/local/stack up
+
+docs: setup ## Regenerate docs/config.md from the config models
+	cd $(ROOT) && $(BIN)/python -m config.reference > docs/config.md
 
 clean: ## Remove work/ (checkpoints, lake, zip, results of local runs)
 	rm -rf $(ROOT)/work

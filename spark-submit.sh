@@ -15,7 +15,6 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DEFAULT_APP="jobs/stream_cdc.py"
-PACKAGES=(jobs sources transforms sinks config runtime simulators)
 
 die() { printf 'spark-submit.sh: error: %s\n' "$*" >&2; exit 2; }
 
@@ -62,53 +61,11 @@ if [[ -n "$app" && ! -e "$app" ]]; then
     die "application '$app' not found"
 fi
 
-# --- the project's packages as one zip, rebuilt on every run ----------------------
-# Built into a temporary file and moved into place only when its bytes changed
-# (entries carry a fixed timestamp), so a job already running from the zip is never
-# handed a file rewritten under it.
+# --- the project's packages as one zip (deploy/package.py, the Glue job's builder) --
+# Rewritten only when its bytes change (entries carry a fixed timestamp), through a
+# rename, so a job already running from the zip is never handed a file rewritten under it.
 zip_path="$ROOT/work/dist/stream_cdc.zip"
-mkdir -p "$(dirname "$zip_path")"
-"$PYSPARK_PYTHON" - "$ROOT" "$zip_path" "${PACKAGES[@]}" <<'PY'
-import os
-import sys
-import tempfile
-import zipfile
-
-root, zip_path, packages = sys.argv[1], sys.argv[2], sys.argv[3:]
-fd, tmp = tempfile.mkstemp(dir=os.path.dirname(zip_path), suffix=".zip.tmp")
-os.close(fd)
-try:
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for package in packages:
-            top = os.path.join(root, package)
-            if not os.path.isdir(top):
-                continue
-            for dirpath, dirnames, filenames in os.walk(top):
-                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-                for name in sorted(filenames):
-                    if name.endswith((".pyc", ".pyo")):
-                        continue
-                    path = os.path.join(dirpath, name)
-                    info = zipfile.ZipInfo(os.path.relpath(path, root), (1980, 1, 1, 0, 0, 0))
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    info.external_attr = 0o644 << 16
-                    with open(path, "rb") as f:
-                        zf.writestr(info, f.read())
-    try:
-        with open(zip_path, "rb") as old, open(tmp, "rb") as new:
-            same = old.read() == new.read()
-    except FileNotFoundError:
-        same = False
-    if same:
-        os.unlink(tmp)
-    else:
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, zip_path)
-except BaseException:
-    if os.path.exists(tmp):
-        os.unlink(tmp)
-    raise
-PY
+"$PYSPARK_PYTHON" -m deploy.package --all --output "$zip_path"
 
 # Local mode: bind the driver to loopback (no "hostname resolves to a loopback
 # address" warning, nothing listening on other interfaces) unless the caller chose.

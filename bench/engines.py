@@ -1,7 +1,7 @@
 """The three engines side by side: the same stream of changes into lake, Delta and the
 warehouse (PostgreSQL standing in for Redshift), at two table sizes.
 
-Workload (the lake scaling benchmark's shape, DESIGN.md "Benchmarks"): a table of
+Workload (the lake scaling benchmark's shape, docs/benchmarks.md): a table of
 5,000 rows a day (1M rows = 200 days, 5M = 1,000 days), loaded through each engine as
 one initial batch; then a stream of batches of 10,000 changes: 40% inserts, 45%
 updates of the last week (5% of them move a row to another day), 10% deletes, repeated
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import tempfile
@@ -35,12 +34,11 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from bench.lake_scaling import PARTS, base_rows, change_frame, change_rows
-from runtime.session import DELTA_SQL, SETTINGS
+from runtime.session import local_session
 from sinks.base import Engine
 from sinks.delta import DeltaEngine
 from sinks.lake import LakeEngine
-from sinks.redshift import WarehouseEngine
-from sinks.redshift.engine import ConnectionSettings
+from sinks.redshift import ConnectionSettings, WarehouseEngine
 from tests.postgres import PostgresServer
 
 RESULTS = Path(__file__).parent / "results" / "engines.json"
@@ -50,22 +48,7 @@ ENGINES = ("lake", "delta", "warehouse")
 
 
 def session() -> SparkSession:
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName("bench-engines")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "8g")
-        .config("spark.sql.shuffle.partitions", "8")
-    )
-    jars = os.environ.get("STREAM_CDC_JARS")
-    if jars:
-        builder = builder.config("spark.jars", jars)
-    for key, value in {**DELTA_SQL, **SETTINGS}.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return local_session("bench-engines", driver_memory="8g", shuffle_partitions=8)
 
 
 def stream(rows: int, batches: int, seed: int = 7) -> list[list[tuple[object, ...]]]:

@@ -1,6 +1,6 @@
 """Is the cost of a batch flat in table size? The lake engine against naive baselines.
 
-Workload shaped like real CDC (DESIGN.md, "Benchmarks"): the table grows by days
+Workload shaped like real CDC (docs/benchmarks.md): the table grows by days
 (5,000 rows a day, so 1M rows = 200 days and 5M rows = 1,000 days); one batch of
 10,000 changes mostly hits the last week (inserts into today and a new day,
 updates, some moving a row to another day of the week, deletes, several changes
@@ -32,7 +32,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from runtime.session import SETTINGS
+from runtime.session import local_session
 from sinks.lake import LakeEngine
 
 ROWS_PER_DAY = 5_000
@@ -42,19 +42,7 @@ RESULTS = Path(__file__).parent / "results" / "lake_scaling.json"
 
 
 def session() -> SparkSession:
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName("bench-lake-scaling")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "8g")
-        .config("spark.sql.shuffle.partitions", "8")
-    )
-    for key, value in SETTINGS.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return local_session("bench-lake-scaling", driver_memory="8g", shuffle_partitions=8)
 
 
 def with_partitions(df: DataFrame) -> DataFrame:

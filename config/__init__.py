@@ -1,23 +1,61 @@
-"""Job configuration: YAML validated by pydantic before Spark starts."""
+"""Job configuration: YAML validated by pydantic before Spark starts, one module a section.
 
-from config.load import ConfigError, load_config, redacted_yaml
-from config.models import (
-    ColumnSpec,
-    DerivedColumn,
-    FilesSource,
-    JobConfig,
+base        strict models, identifiers, types, ConfigError
+sources     `source`: files | kafka | kinesis
+tables      `tables`: keys, columns, derived columns, privacy, SCD type
+targets     `target`: lake | delta | redshift
+denormalize `denormalize`: fact + dimensions joined in the warehouse
+aws         `aws`: region and endpoints
+secrets     values named by environment variable, read once at load
+job         the whole job
+load        YAML, `--set` overrides, errors naming the key, redaction
+"""
+
+from config.aws import AwsConfig
+from config.base import ConfigError
+from config.denormalize import DenormalizedTable
+from config.job import JobConfig, PrivacyConfig, QuarantineConfig
+from config.load import load_config, redacted_yaml
+from config.secrets import Secrets
+from config.sources import CsvOptions, FilesSource, KafkaSource, KinesisSource, SourceDatabase
+from config.tables import ColumnSpec, DerivedColumn, TableConfig
+from config.targets import (
+    CopyStaging,
+    DataApiConnection,
+    DeltaTarget,
+    DriverConnection,
+    GlueCatalogConfig,
     LakeTarget,
-    TableConfig,
+    RedshiftTarget,
+    S3Staging,
+    TableFilesTarget,
 )
 
 __all__ = [
+    "AwsConfig",
     "ColumnSpec",
     "ConfigError",
+    "CopyStaging",
+    "CsvOptions",
+    "DataApiConnection",
+    "DeltaTarget",
+    "DenormalizedTable",
     "DerivedColumn",
+    "DriverConnection",
     "FilesSource",
+    "GlueCatalogConfig",
     "JobConfig",
+    "KafkaSource",
+    "KinesisSource",
     "LakeTarget",
+    "PrivacyConfig",
+    "QuarantineConfig",
+    "RedshiftTarget",
+    "S3Staging",
+    "Secrets",
+    "SourceDatabase",
     "TableConfig",
+    "TableFilesTarget",
     "load_config",
     "redacted_yaml",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -37,7 +38,22 @@ def _spark_type(value: str) -> str:
     return re.sub(r"\s+", "", normalized)
 
 
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,128}$")
+
+
+def _source_name(value: str) -> str:
+    if not _SOURCE_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a source schema or table name "
+            "(letters, digits, _, $ and -, at most 128)"
+        )
+    return value
+
+
 Identifier = Annotated[str, AfterValidator(_identifier)]
+# A schema or table name in the source database: it reaches file paths, topic names and
+# the source's SQL (quoted), so quotes, dots, slashes and spaces are refused.
+SourceName = Annotated[str, AfterValidator(_source_name)]
 SparkType = Annotated[str, AfterValidator(_spark_type)]
 
 
@@ -45,3 +61,14 @@ class Strict(BaseModel):
     """Unknown keys fail: a typo is an error, not a silently ignored setting."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def kind_or(default: str) -> Callable[[Any], str]:
+    """A union tag that defaults: `kind` may be omitted for the first member."""
+
+    def tag(value: Any) -> str:
+        if isinstance(value, dict):
+            return str(value.get("kind", default))
+        return str(getattr(value, "kind", default))
+
+    return tag

@@ -43,8 +43,8 @@ def _references(values: dict[str, str]) -> dict[str, str]:
 class TableRef(Strict):
     """A replicated table and the alias the joins and columns use for it."""
 
-    table: Identifier
-    alias: Identifier = Field(alias="as")
+    table: Identifier = Field(description="a replicated table (tables[].name)")
+    alias: Identifier = Field(alias="as", description="its alias in joins and columns")
 
 
 class Join(TableRef):
@@ -53,7 +53,10 @@ class Join(TableRef):
     (Named `key`, not `on`: YAML reads a bare `on` as the boolean true.)
     """
 
-    key: dict[Identifier, str] = Field(min_length=1)
+    key: dict[Identifier, str] = Field(
+        min_length=1,
+        description="{key column of table: alias.column of an earlier table}, the whole key",
+    )
 
     _check_key = field_validator("key")(_references)
 
@@ -61,10 +64,16 @@ class Join(TableRef):
 class DenormalizedTable(Strict):
     """A warehouse table refreshed, key by key, whenever any of its tables changes."""
 
-    name: Identifier
-    fact: TableRef = Field(alias="from")
-    joins: list[Join] = Field(default_factory=list)
-    columns: dict[Identifier, str] = Field(min_length=1, description="name: alias.column")
+    name: Identifier = Field(description="the warehouse table to keep")
+    fact: TableRef = Field(
+        alias="from", description="{table, as}: the fact table; its key is this table's key"
+    )
+    joins: list[Join] = Field(
+        default_factory=list, description="{table, as, key}: LEFT joins on each table's key"
+    )
+    columns: dict[Identifier, str] = Field(
+        min_length=1, description="{name: alias.column}; the fact's key must be kept"
+    )
 
     _check_columns = field_validator("columns")(_references)
 

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from config.base import ConfigError
-from config.models import JobConfig
+from config.job import JobConfig
+from config.secrets import read_secrets
+from config.sources import FilesSource, KafkaSource, KinesisSource
+from config.targets import (
+    CopyStaging,
+    DataApiConnection,
+    DeltaTarget,
+    DriverConnection,
+    LakeTarget,
+    RedshiftTarget,
+    S3Staging,
+)
 
 __all__ = ["ConfigError", "apply_overrides", "is_s3_url", "load_config", "redacted_yaml"]
 
@@ -20,7 +32,8 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> JobConfig:
 
     `path` is a local file or an `s3://bucket/key` (or `s3a://`) URL, read with boto3:
     a Glue job gets its config from S3. boto3 finds credentials and region as usual, and
-    a local S3 server through `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`.
+    a local S3 server through `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`. The secrets the
+    config names by environment variable are read here, once (config/secrets.py).
     """
     if is_s3_url(str(path)):
         name = str(path)
@@ -36,9 +49,10 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> JobConfig:
         raise ConfigError(f"{name}: the top level must be a mapping of keys")
     raw = apply_overrides(raw, overrides)
     try:
-        return JobConfig.model_validate(raw)
+        config = JobConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(name, exc)) from None
+    return config.with_secrets(read_secrets(config.secret_variables, os.environ))
 
 
 def is_s3_url(path: str) -> bool:
@@ -56,21 +70,15 @@ def _read_file(file: Path) -> str:
 
 
 def _read_s3(url: str) -> str:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from aws import AWS_ERRORS, client, describe
 
     bucket, _, key = url.split("://", 1)[1].partition("/")
     if not bucket or not key:
         raise ConfigError(f"config {url}: expected s3://bucket/key.yaml")
     try:
-        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "error")
-        message = error.get("Message") or str(exc)
-        raise ConfigError(f"config {url} cannot be read: {code}: {message}") from None
-    except BotoCoreError as exc:  # no credentials, no region, endpoint unreachable
-        raise ConfigError(f"config {url} cannot be read: {exc}") from None
+        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except AWS_ERRORS as exc:  # refused, missing, no credentials, endpoint unreachable
+        raise ConfigError(f"config {url} cannot be read: {describe(exc)}") from None
     try:
         return bytes(body).decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -114,19 +122,33 @@ def _describe(name: str, exc: ValidationError) -> str:
         key = ".".join(str(p) for p in _without_kind_tags(error["loc"])) or "(top level)"
         message = error["msg"]
         if error["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see the README's config reference)"
+            message = "unknown key (check the spelling; see docs/config.md)"
         lines.append(f"  {key}: {message}")
     return "\n".join(lines)
 
 
 def _without_kind_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     """pydantic puts the union member chosen by `kind` in the path: users never wrote it."""
-    if len(loc) > 1 and loc[0] in {"source", "target"} and loc[1] in _KINDS:
-        return (loc[0], *loc[2:])
-    return loc
+    kept: list[int | str] = []
+    for part in loc:
+        if kept and kept[-1] in _KINDS and part in _KINDS[str(kept[-1])]:
+            continue
+        kept.append(part)
+    return tuple(kept)
 
 
-_KINDS = {"files", "kafka", "lake", "redshift"}
+def _kinds(*models: type[BaseModel]) -> set[str]:
+    """The `kind` values of the members of a union (the tags pydantic puts in paths)."""
+    return {str(v) for m in models for v in get_args(m.model_fields["kind"].annotation)}
+
+
+# Tagged unions, by the key that holds them.
+_KINDS = {
+    "source": _kinds(FilesSource, KafkaSource, KinesisSource),
+    "target": _kinds(LakeTarget, DeltaTarget, RedshiftTarget),
+    "staging": _kinds(CopyStaging, S3Staging),
+    "connection": _kinds(DriverConnection, DataApiConnection),
+}
 
 
 def redacted_yaml(config: JobConfig) -> str:

@@ -6,15 +6,16 @@ Exit codes: 0 deployed (or dry run printed), 1 an AWS call failed, 2 bad argumen
 from __future__ import annotations
 
 import argparse
-import functools
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config.load import ConfigError, is_s3_url, load_config
-from config.models import JobConfig
+from aws import client
+from config import ConfigError, JobConfig, load_config
+from config.load import is_s3_url
 from deploy.glue_job import GLUE_VERSION, DeployError, JobSpec, Service, execute, plan
 
 WORKER_TYPES = ("G.025X", "G.1X", "G.2X", "G.4X", "G.8X")
@@ -22,6 +23,7 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 
 
+# long: one argparse definition per option, with its help.
 def parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The command line, and its `glue` command (whose errors name its flags)."""
     root = argparse.ArgumentParser(
@@ -95,6 +97,16 @@ def parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         action="store_true",
         help="print every AWS call, in order, and make none (no credentials needed)",
     )
+    template = commands.add_parser(
+        "cloudformation",
+        help="write the Glue job of deploy/cloudformation/stream-cdc.yaml from this deploy's "
+        "definition of it",
+        description="The template's Glue job is generated from the definition `glue` deploys "
+        "(deploy/glue_job.py), so the two cannot differ.",
+    )
+    template.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if the template differs"
+    )
     return root, glue
 
 
@@ -111,6 +123,8 @@ def _positive(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     root, glue = parsers()
     args = root.parse_args(argv)
+    if args.command == "cloudformation":
+        return _cloudformation(check=args.check)
     spec, config = _spec(args, glue)
     for key, value in _local_paths(config):
         print(
@@ -130,6 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"deployed {spec.job_name}: a Glue {GLUE_VERSION} streaming job")
+    return 0
+
+
+def _cloudformation(*, check: bool) -> int:
+    from deploy.cloudformation import TEMPLATE, write
+
+    same = write(check=check)
+    if check and not same:
+        print(f"{TEMPLATE}: its Glue job differs; run python -m deploy cloudformation")
+        return 1
+    print(f"{TEMPLATE}: {'unchanged' if same else 'Glue job rewritten'}")
     return 0
 
 
@@ -181,14 +206,24 @@ def _local_paths(config: JobConfig) -> list[tuple[str, str]]:
     return [(k, v) for k, v in paths.items() if isinstance(v, str) and not is_s3_url(v)]
 
 
+@dataclass(frozen=True)
+class _Where:
+    """The deploy's AWS settings: --region (else boto3's default) and --endpoint-url."""
+
+    region: str | None
+    endpoint_url: str | None
+
+    def endpoint(self, service: str) -> str | None:
+        return self.endpoint_url
+
+
 def _clients(region: str | None, endpoint_url: str | None) -> Callable[[Service], Any]:
-    import boto3
+    where = _Where(region, endpoint_url)
 
-    @functools.cache
-    def client(service: Service) -> Any:
-        return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
+    def glue_or_s3(service: Service) -> Any:
+        return client(service, where)
 
-    return client
+    return glue_or_s3
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from aws import AWS_ERRORS, describe, error_code
 from deploy.package import additional_python_modules, build_zip
 
 __all__ = [
@@ -122,6 +123,9 @@ def job_definition(spec: JobSpec) -> dict[str, Any]:
         "GlueVersion": GLUE_VERSION,
         "WorkerType": spec.worker_type,
         "NumberOfWorkers": spec.workers,
+        # A failed run is not retried by Glue: the job's own batch retries have given up,
+        # and a person should read why before the next run.
+        "MaxRetries": 0,
         # One writer per checkpoint: a second concurrent run would fight over it.
         "ExecutionProperty": {"MaxConcurrentRuns": 1},
         "DefaultArguments": default_arguments(spec),
@@ -208,17 +212,11 @@ def _job_exists(call: Call, client: Callable[[Service], Any]) -> bool:
 
 
 def _make(call: Call, client: Callable[[Service], Any]) -> dict[str, Any]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         response: dict[str, Any] = getattr(client(call.service), call.operation)(**call.params)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "error")
-        message = error.get("Message") or str(exc)
-        raise DeployError(f"{call.service} {call.operation}: {code}: {message}", code) from None
-    except BotoCoreError as exc:  # no credentials or region, endpoint unreachable
-        raise DeployError(f"{call.service} {call.operation}: {exc}") from None
+    except AWS_ERRORS as exc:  # refused, or no credentials, region or endpoint
+        message = f"{call.service} {call.operation}: {describe(exc)}"
+        raise DeployError(message, error_code(exc) or "") from None
     return response
 
 

@@ -7,8 +7,11 @@ same sources give the same bytes, so an unchanged upload is recognisable by its 
 
 from __future__ import annotations
 
+import argparse
 import io
+import os
 import re
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -35,19 +38,23 @@ _NOT_NEEDED_ON_GLUE = frozenset({"faker", "pymysql"})
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can say
 
 
-def packages(root: Path = ROOT) -> list[str]:
-    """The top-level packages pyproject.toml ships, minus those never used on Glue."""
+def packages(root: Path = ROOT, *, glue: bool = True) -> list[str]:
+    """The top-level packages pyproject.toml ships (on Glue: minus those never used there)."""
     pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     patterns: list[str] = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     names = {pattern.rstrip("*").rstrip(".") for pattern in patterns}
-    return sorted(names - NOT_ON_GLUE)
+    return sorted(names - NOT_ON_GLUE if glue else names)
 
 
-def build_zip(root: Path = ROOT) -> bytes:
-    """The packages' Python sources as a zip importable from `sys.path`."""
+def build_zip(root: Path = ROOT, *, glue: bool = True) -> bytes:
+    """The packages' Python sources as a zip importable from `sys.path`.
+
+    `glue=False` keeps every package (spark-submit's `--py-files`: the demo generates its
+    data with the simulators on the driver).
+    """
     files = sorted(
         path.relative_to(root).as_posix()
-        for package in packages(root)
+        for package in packages(root, glue=glue)
         for path in (root / package).rglob("*.py")
         if "__pycache__" not in path.parts
     )
@@ -78,3 +85,38 @@ def additional_python_modules(root: Path = ROOT) -> list[str]:
             raise ValueError(f"pyproject.toml: pin {requirement!r} with == for Glue")
         wanted.append(requirement.replace(" ", ""))
     return wanted
+
+
+def write_zip(output: Path, *, glue: bool = True) -> bool:
+    """Write the zip to `output` unless it holds the same bytes; whether it was written.
+
+    Through a temporary file and a rename: a job already running from the zip is never
+    handed a file rewritten under it.
+    """
+    data = build_zip(glue=glue)
+    if output.is_file() and output.read_bytes() == data:
+        return False
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    temporary.chmod(0o644)
+    os.replace(temporary, output)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.package",
+        description="Write the project's packages as one zip (deterministic bytes).",
+    )
+    parser.add_argument("--output", required=True, type=Path, help="the zip to write")
+    parser.add_argument(
+        "--all", action="store_true", help="every package, simulators too (spark-submit.sh)"
+    )
+    args = parser.parse_args(argv)
+    write_zip(args.output, glue=not args.all)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

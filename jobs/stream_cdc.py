@@ -16,9 +16,9 @@ import logging
 import sys
 from pathlib import Path
 
+from config import JobConfig
 from config.load import ConfigError, load_config, redacted_yaml
-from config.models import JobConfig
-from runtime.glue import export_hmac_secret, export_redshift_secret, running_on_glue
+from runtime.glue import running_on_glue, with_hmac_secret, with_redshift_secret
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO / "conf" / "demo.yaml"
@@ -26,6 +26,7 @@ DEMO_CONFIG = REPO / "conf" / "demo.yaml"
 log = logging.getLogger("stream_cdc")
 
 
+# long: one argparse definition per option, and Glue's way of passing them.
 def parse_args(argv: list[str], *, glue: bool | None = None) -> argparse.Namespace:
     """The job's arguments; on Glue (`glue`, detected when None) Glue's own are ignored.
 
@@ -44,8 +45,8 @@ def parse_args(argv: list[str], *, glue: bool | None = None) -> argparse.Namespa
         epilog=(
             "examples:\n"
             "  ./spark-submit.sh jobs/stream_cdc.py                      # demo\n"
-            "  ./spark-submit.sh jobs/stream_cdc.py --config conf/cases.yaml --once\n"
-            "  ./spark-submit.sh jobs/stream_cdc.py --config conf/cases.yaml \\\n"
+            "  ./spark-submit.sh jobs/stream_cdc.py --config conf/sports.yaml --once\n"
+            "  ./spark-submit.sh jobs/stream_cdc.py --config conf/sports.yaml \\\n"
             "      --set target.path=/data/lake --print-config"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -177,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             print(redacted_yaml(config), end="")
             return 0
         if args.redshift_secret_arn:
-            export_redshift_secret(config, args.redshift_secret_arn)
+            config = with_redshift_secret(config, args.redshift_secret_arn)
         if args.hmac_secret_arn:
-            export_hmac_secret(config, args.hmac_secret_arn)
+            config = with_hmac_secret(config, args.hmac_secret_arn)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _generate_demo_data(config: JobConfig) -> None:
-    from config.models import FilesSource
+    from config import FilesSource
     from simulators.cases import generate
 
     assert isinstance(config.source, FilesSource), "the demo reads DMS files"

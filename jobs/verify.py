@@ -12,9 +12,7 @@ import argparse
 import logging
 import sys
 
-from config.base import ConfigError
-from config.load import load_config
-from config.models import JobConfig, KafkaSource, KinesisSource, RedshiftTarget
+from config import ConfigError, JobConfig, KafkaSource, KinesisSource, RedshiftTarget, load_config
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -68,37 +66,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(config: JobConfig) -> int:
-    import pymysql
+    from runtime.verification import CannotConnectError, verify_job
 
-    from runtime.session import spark_session
-    from runtime.verification import verify
-    from sinks.redshift.engine import settings_of
-
-    assert (
-        isinstance(config.source, KafkaSource | KinesisSource)
-        and config.source.database is not None
-    )
-    assert isinstance(config.target, RedshiftTarget)
-    database = config.source.database
-    key = config.tokenization_key()
     try:
-        source = pymysql.connect(
-            host=database.host,
-            port=database.port,
-            user=database.user,
-            password=database.password.get_secret_value(),
-            connect_timeout=10,
-        )
-        target = settings_of(config.target).connect()
-    except Exception as exc:  # unreachable: say which side, not the credentials
-        print(f"error: cannot connect ({type(exc).__name__}): {exc}", file=sys.stderr)
+        results = verify_job(config)
+    except CannotConnectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    spark = spark_session(f"{config.name}-verify")
-    try:
-        results = verify(spark, config, source, target, key)
-    finally:
-        source.close()
-        target.close()
     for result in results:
         print(result.line())
     different = [r.table for r in results if not r.ok]

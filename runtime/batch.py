@@ -10,7 +10,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config.models import FilesSource, KafkaSource, KinesisSource, TableConfig
+from config import FilesSource, KafkaSource, KinesisSource, TableConfig
 from runtime.metrics import BatchMetrics, log
 from sinks.base import Engine
 from sinks.quarantine import write_quarantine

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from config.base import ConfigError
-from config.models import JobConfig, RedshiftTarget
+from aws import AWS_ERRORS, client, describe
+from config import ConfigError, JobConfig, RedshiftTarget
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["export_redshift_secret", "glue_session", "running_on_glue"]
+__all__ = ["glue_session", "running_on_glue", "with_hmac_secret", "with_redshift_secret"]
 
 
 def running_on_glue(argv: Sequence[str]) -> bool:
@@ -60,10 +59,10 @@ def glue_session() -> SparkSession | None:
     return spark
 
 
-def export_redshift_secret(config: JobConfig, secret_arn: str) -> None:
-    """Put the warehouse password from Secrets Manager into `target.password_env`.
+def with_redshift_secret(config: JobConfig, secret_arn: str) -> JobConfig:
+    """The config with the warehouse password from Secrets Manager as `target.password_env`.
 
-    The rest of the job reads the password from that variable, on Glue as anywhere
+    The rest of the job takes the password from the config's secrets, on Glue as anywhere
     else (for a driver connection; the Data API names its secret in the config). The
     secret is Secrets Manager's Redshift JSON (`{"username": ..., "password": ...}`,
     only `password` is used) or the password alone. Its value never reaches a log or
@@ -80,34 +79,25 @@ def export_redshift_secret(config: JobConfig, secret_arn: str) -> None:
             "the Data API takes its secret from target.connection.secret_arn"
         )
     text = _secret_string(config, secret_arn, "--redshift-secret-arn")
-    os.environ[target.password_env] = _password(text, secret_arn)
+    secrets = config.secrets.with_value(target.password_env, _password(text, secret_arn))
+    return config.with_secrets(secrets)
 
 
-def export_hmac_secret(config: JobConfig, secret_arn: str) -> None:
-    """Put the tokenization key from Secrets Manager into `privacy.hmac_key_env`.
+def with_hmac_secret(config: JobConfig, secret_arn: str) -> JobConfig:
+    """The config with the tokenization key from Secrets Manager as `privacy.hmac_key_env`.
 
     The secret is the key itself (a plain string). Its value never reaches a log or an
     error message.
     """
-    os.environ[config.privacy.hmac_key_env] = _secret_string(
-        config, secret_arn, "--hmac-secret-arn"
-    )
+    key = _secret_string(config, secret_arn, "--hmac-secret-arn")
+    return config.with_secrets(config.secrets.with_value(config.privacy.hmac_key_env, key))
 
 
 def _secret_string(config: JobConfig, secret_arn: str, flag: str) -> str:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from runtime.aws import client
-
     try:
-        response = client(config.aws, "secretsmanager").get_secret_value(SecretId=secret_arn)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise ConfigError(
-            f"{flag} {secret_arn}: {error.get('Code', 'error')}: {error.get('Message', '')}"
-        ) from None
-    except BotoCoreError as exc:
-        raise ConfigError(f"{flag} {secret_arn}: {exc}") from None
+        response = client("secretsmanager", config.aws).get_secret_value(SecretId=secret_arn)
+    except AWS_ERRORS as exc:
+        raise ConfigError(f"{flag} {secret_arn}: {describe(exc)}") from None
     text = response.get("SecretString")
     if not isinstance(text, str) or not text:
         raise ConfigError(f"{flag} {secret_arn}: the secret has no string value")

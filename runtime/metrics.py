@@ -58,6 +58,7 @@ def _rounded(value: float | None) -> float | None:
 class TableSummary:
     table: str
     location: str
+    note: str | None = None  # how the table started, when it matters (reprocessing)
     batches: int = 0
     read_by_op: Counter[str] = field(default_factory=Counter)
     quarantined: int = 0
@@ -103,6 +104,8 @@ def render_summary(tables: list[TableSummary], duration_s: float, quarantine: st
             f"    rows in the table    {_or_unknown(t.rows_in_table)}",
             f"    table                {t.location}",
         ]
+        if t.note:
+            lines.append(f"    note                 {t.note}")
     return "\n".join(lines)
 
 

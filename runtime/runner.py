@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -13,29 +13,15 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from config.models import (
-    JobConfig,
-    KafkaSource,
-    KinesisSource,
-    LakeTarget,
-    TableConfig,
-    TableFilesTarget,
-)
-from runtime.aws import client
+from config import JobConfig, KafkaSource, KinesisSource, TableConfig
 from runtime.batch import TableBatchHandler
 from runtime.listener import BatchLog
 from runtime.metrics import BatchMetrics, TableSummary, log
 from sinks.base import Engine
-from sinks.catalog import GlueTable
-from sinks.delta import DeltaEngine
-from sinks.delta.history import DeltaHistoryEngine
-from sinks.lake import LakeEngine
-from sinks.redshift import WarehouseEngine
-from sinks.redshift.denormalize import Denormalized
-from sinks.redshift.dialect import Column
+from sinks.factory import make_engines
 from sinks.storage import Storage
 from sources.files import landing_path, read_landing_files
-from sources.kafka import read_kafka
+from sources.kafka import kafka_topic, quiet_partitions, read_kafka
 from sources.kinesis import read_kinesis
 from transforms.canonical import output_types
 
@@ -53,72 +39,6 @@ class Run:
     errors: list[str] = field(default_factory=list)
 
 
-def make_engines(spark: SparkSession, config: JobConfig) -> dict[str, Engine]:
-    """Every table's engine, its tables created where the target needs them up front.
-
-    A warehouse creates all replicated and denormalized tables before any query
-    starts: a refresh joins tables that other queries may not have written yet.
-    """
-    if isinstance(config.target, TableFilesTarget):
-        return {t.name: make_engine(spark, config, t) for t in config.tables}
-    types = {t.name: output_types(spark, t) for t in config.tables}
-    keys = {t.name: t.keys for t in config.tables}
-    resolved = {d.name: Denormalized.resolve(d, keys, types) for d in config.denormalize}
-    engines: dict[str, Engine] = {}
-    for table in config.tables:
-        feeds = [resolved[d.name] for d in config.denormalized_by(table.name)]
-        engine = make_engine(spark, config, table, feeds)
-        assert isinstance(engine, WarehouseEngine)
-        engine.ensure_tables([Column(n, t) for n, t in types[table.name].items()])
-        engines[table.name] = engine
-    return engines
-
-
-def make_engine(
-    spark: SparkSession,
-    config: JobConfig,
-    table: TableConfig,
-    denormalized: Sequence[Denormalized] = (),
-) -> Engine:
-    """The target's engine for one table: the only place that knows the kinds of target."""
-    target = config.target
-    if isinstance(target, TableFilesTarget):
-        files_engine: type[LakeEngine | DeltaEngine | DeltaHistoryEngine] = DeltaEngine
-        if isinstance(target, LakeTarget):
-            files_engine = LakeEngine
-        elif table.scd_type == 2:
-            files_engine = DeltaHistoryEngine
-        return files_engine(
-            spark,
-            target.table_path(table.name),
-            keys=table.keys,
-            partition_by=table.partition_by,
-            state_dir=target.state_dir,
-            max_records_per_file=target.max_records_per_file,
-            catalog=_catalog(config, target, table),
-        )
-    return WarehouseEngine.for_target(
-        target,
-        config.aws,
-        table=table.name,
-        keys=table.keys,
-        denormalized=denormalized,
-        scd_type=table.scd_type,
-    )
-
-
-def _catalog(config: JobConfig, target: TableFilesTarget, table: TableConfig) -> GlueTable | None:
-    """The table's Glue Data Catalog entry, when the target registers its tables."""
-    if target.catalog is None:
-        return None
-    return GlueTable(
-        client(config.aws, "glue"),
-        database=target.catalog.database,
-        table=table.name,
-        location=target.table_path(table.name),
-    )
-
-
 def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     """Run every table's query; `once` processes what is available and returns."""
     started = time.monotonic()
@@ -131,11 +51,13 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     batch_log = BatchLog()
     spark.streams.addListener(batch_log)
     try:
-        engines = make_engines(spark, config)
+        types = {t.name: output_types(spark, t) for t in config.tables}
+        engines = make_engines(spark, config, types)
+        notes = _starting_notes(spark, config)
         for table in config.tables:
             engine = engines[table.name]
             engine.recover()
-            summary = TableSummary(table.name, engine.location)
+            summary = TableSummary(table.name, engine.location, notes.get(table.name))
             summaries.append(summary)
 
             def record(
@@ -211,6 +133,31 @@ def _read(spark: SparkSession, config: JobConfig, table: TableConfig) -> DataFra
             "(set source.path or the table's path)"
         )
     return read_landing_files(spark, source, table)
+
+
+def _starting_notes(spark: SparkSession, config: JobConfig) -> dict[str, str]:
+    """Why a table starts at the end of its topic: reprocessing from a time after its last
+    change (Kafka; a Kinesis shard or a landing folder needs no special start)."""
+    source = config.source
+    if not isinstance(source, KafkaSource) or source.starting_timestamp is None:
+        return {}
+    new = [t for t in config.tables if not _has_checkpoint(spark, config, t)]
+    topics = {kafka_topic(source, t): t.name for t in new}
+    quiet = quiet_partitions(spark, source, list(topics))
+    since = source.starting_timestamp.isoformat()
+    notes = {}
+    for topic, partitions in quiet.items():
+        notes[topics[topic]] = (
+            f"no change at or after {since} in partition(s) "
+            f"{', '.join(map(str, partitions))} of {topic}: starts there at the end"
+        )
+        log.info("table %s: %s", topics[topic], notes[topics[topic]])
+    return notes
+
+
+def _has_checkpoint(spark: SparkSession, config: JobConfig, table: TableConfig) -> bool:
+    offsets = f"{config.checkpoint.rstrip('/')}/{table.name}/offsets"
+    return bool(Storage(spark, offsets).list_names(offsets))
 
 
 def _wait(queries: list[StreamingQuery], stop: threading.Event) -> list[str]:

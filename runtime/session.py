@@ -8,8 +8,8 @@ from typing import Any
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from config.models import AwsConfig
-from runtime.aws import s3a_settings
+from aws import s3a_settings
+from config import AwsConfig
 
 SETTINGS = {
     # Business timestamps come in many formats; never fail on the legacy-parser check.
@@ -42,6 +42,29 @@ def spark_session(app_name: str, aws: AwsConfig | None = None) -> SparkSession:
         spark.conf.set("spark.sql.shuffle.partitions", str(max(4, cores * 4)))
     if aws is not None:
         configure_s3(spark, aws)
+    return spark
+
+
+def local_session(
+    app_name: str, *, driver_memory: str = "2g", shuffle_partitions: int = 4
+) -> SparkSession:
+    """A `local[2]` session for tests and benchmarks: the job's settings, no UI, quiet, and
+    Delta with the pinned jars when scripts/env.sh exported them (STREAM_CDC_JARS)."""
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName(app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.default.parallelism", str(shuffle_partitions))
+    )
+    jars = os.environ.get("STREAM_CDC_JARS")
+    extensions = {"spark.jars": jars, **DELTA_SQL} if jars else {}
+    for key, value in {**extensions, **SETTINGS}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
     return spark
 
 

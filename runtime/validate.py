@@ -10,8 +10,8 @@ from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from config import TableConfig
 from config.load import ConfigError
-from config.models import TableConfig
 from transforms.names import COMMIT_TS, OP, POS
 from transforms.sequence import SequenceTypeError, encode_sequence
 

@@ -15,9 +15,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from config import JobConfig, KafkaSource, KinesisSource, RedshiftTarget, TableConfig
 from config.denormalize import DenormalizedTable, reference
-from config.models import JobConfig, TableConfig
-from sinks.redshift.dialect import quote
+from sinks.redshift.statements import quote
 from transforms.canonical import canonical_changes, split_rejected
 from transforms.coerce import coerce_types
 from transforms.names import COMMIT_TS, ERROR, OP, OP_LOAD, POS
@@ -160,7 +160,6 @@ def verify(
 
     `source` is a DB-API connection to the captured database, `target` to the warehouse.
     """
-    from config.models import RedshiftTarget
     from sources.mysql_state import read_rows
 
     assert isinstance(config.target, RedshiftTarget), "verify compares a warehouse target"
@@ -183,6 +182,50 @@ def verify(
         actual = read_target(spark, target, schema, spec.name, expected)
         results.append(compare(spec.name, expected, actual, keys[spec.fact.table]))
     return results
+
+
+class CannotConnectError(RuntimeError):
+    """The source or the warehouse refused the connection; names which, never credentials."""
+
+
+def verify_job(config: JobConfig) -> list[Difference]:
+    """Connect to the job's source database and warehouse, and compare every table."""
+    import pymysql
+
+    from runtime.session import spark_session
+    from sinks.redshift.connection import settings_of
+
+    assert isinstance(config.source, KafkaSource | KinesisSource) and config.source.database
+    assert isinstance(config.target, RedshiftTarget)
+    database = config.source.database
+    key = config.tokenization_key()
+    source_password = config.source_password().get_secret_value()
+    target_settings = settings_of(config.target, config.warehouse_password())
+    try:
+        source = pymysql.connect(
+            host=database.host,
+            port=database.port,
+            user=database.user,
+            password=source_password,
+            connect_timeout=10,
+        )
+    except Exception as exc:
+        raise CannotConnectError(
+            f"cannot connect to the source ({type(exc).__name__}): {exc}"
+        ) from None
+    try:
+        target = target_settings.connect()
+    except Exception as exc:
+        source.close()
+        raise CannotConnectError(
+            f"cannot connect to the warehouse ({type(exc).__name__}): {exc}"
+        ) from None
+    spark = spark_session(f"{config.name}-verify")
+    try:
+        return verify(spark, config, source, target, key)
+    finally:
+        source.close()
+        target.close()
 
 
 def _col(value: str) -> Any:

@@ -24,6 +24,9 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from aws import client, wait_for_stream
+from config import AwsConfig
+
 log = logging.getLogger("dms_forwarder")
 
 _OPERATIONS = {"r": "load", "c": "insert", "u": "update", "d": "delete"}
@@ -137,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    import boto3
     from kafka import KafkaConsumer
 
-    kinesis = boto3.client("kinesis", region_name=args.region, endpoint_url=args.endpoint_url)
+    where = AwsConfig(region=args.region)
+    if args.endpoint_url:
+        where = AwsConfig(region=args.region, endpoints={"kinesis": args.endpoint_url})
+    kinesis = client("kinesis", where)
     _ensure_stream(kinesis, args.stream, args.shards)
     consumer = KafkaConsumer(
         bootstrap_servers=args.bootstrap_servers,
@@ -162,13 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 def _ensure_stream(kinesis: Any, stream: str, shards: int, timeout_s: float = 60) -> None:
     with contextlib.suppress(kinesis.exceptions.ResourceInUseException):
         kinesis.create_stream(StreamName=stream, ShardCount=shards)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        summary = kinesis.describe_stream_summary(StreamName=stream)
-        if summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"stream {stream} not ACTIVE after {timeout_s:.0f} s")
+    wait_for_stream(kinesis, stream, timeout_s)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,8 @@ class Simulator(ChangeWriter):
 
     # --- customers buying tickets (rds-ingest-data-incremental) -----------------------
 
+    # long: one loop paces the purchases by the clock; its state (done, due, next report)
+    # would only be passed around if it were split.
     def incremental(
         self,
         *,
@@ -163,19 +165,7 @@ class Simulator(ChangeWriter):
         ends the run early (``exhausted``); with ``count``, too few tickets is an error
         raised before anything is written.
         """
-        if (duration is None) == (count is None):
-            raise ValueError("give exactly one of duration and count")
-        if duration is not None and (rate is None or duration <= 0):
-            raise ValueError("duration needs a rate, and both must be > 0")
-        if rate is not None and rate <= 0:
-            raise ValueError(f"rate must be > 0, got {rate}")
-        if count is not None and count < 0:
-            raise ValueError(f"count must be >= 0, got {count}")
-        if not 0.0 <= new_customer_share <= 1.0:
-            raise ValueError(f"new_customer_share must be in [0, 1], got {new_customer_share}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-
+        _check_incremental(rate, duration, count, new_customer_share, batch_size)
         with transaction(self.conn) as cur:
             unsold, _, customers = self._pools(cur)
         if count is not None:
@@ -357,3 +347,25 @@ class Simulator(ChangeWriter):
         self._reassign(cur, ticket_id, other)
         book.give(ticket_id, other)
         return ticket_id
+
+
+def _check_incremental(
+    rate: float | None,
+    duration: float | None,
+    count: int | None,
+    new_customer_share: float,
+    batch_size: int,
+) -> None:
+    """The arguments of `Simulator.incremental`, or a ValueError naming the wrong one."""
+    if (duration is None) == (count is None):
+        raise ValueError("give exactly one of duration and count")
+    if duration is not None and (rate is None or duration <= 0):
+        raise ValueError("duration needs a rate, and both must be > 0")
+    if rate is not None and rate <= 0:
+        raise ValueError(f"rate must be > 0, got {rate}")
+    if count is not None and count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    if not 0.0 <= new_customer_share <= 1.0:
+        raise ValueError(f"new_customer_share must be in [0, 1], got {new_customer_share}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -1,4 +1,4 @@
-"""The contract every engine obeys (see DESIGN.md, "Sink semantics")."""
+"""The contract every engine obeys (docs/design.md, "Sink semantics")."""
 
 from __future__ import annotations
 

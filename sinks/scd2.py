@@ -30,11 +30,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from transforms.names import COMMIT_TS, OP, POS, SEQ
+from transforms.names import COMMIT_TS, DELETED, OP, POS, SEQ
 
-__all__ = ["DELETED", "HISTORY_COLUMNS", "IS_CURRENT", "VALID_FROM", "VALID_TO", "Scd2Sql"]
+__all__ = ["HISTORY_COLUMNS", "IS_CURRENT", "VALID_FROM", "VALID_TO", "Scd2Sql"]
 
-DELETED = "_deleted"
 VALID_FROM, VALID_TO, IS_CURRENT = "valid_from", "valid_to", "is_current"
 HISTORY_COLUMNS = (VALID_FROM, VALID_TO, IS_CURRENT, SEQ, POS)
 EVENT_COLUMNS = (SEQ, POS, DELETED, COMMIT_TS)

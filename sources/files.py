@@ -3,7 +3,7 @@
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config.models import FilesSource, TableConfig
+from config import FilesSource, TableConfig
 from transforms.names import BLOCK, FILE
 
 

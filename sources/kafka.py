@@ -1,11 +1,20 @@
 """Debezium change events from Kafka, with their exact transport position."""
 
+from __future__ import annotations
+
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config.models import KafkaSource, TableConfig
+from config import KafkaSource, TableConfig
+
+__all__ = ["kafka_topic", "quiet_partitions", "read_kafka"]
+
+# Consumer settings of the driver's offset look-up: a bounded wait, never a hang.
+_LOOKUP_TIMEOUT_MS = "15000"
 
 
 def kafka_topic(source: KafkaSource, table: TableConfig) -> str:
@@ -31,7 +40,11 @@ def read_kafka(spark: SparkSession, source: KafkaSource, table: TableConfig) -> 
     )
     if source.starting_timestamp is not None:  # Spark: takes precedence over startingOffsets
         millis = int(source.starting_timestamp.timestamp() * 1000)
-        reader = reader.option("startingTimestamp", str(millis))
+        # A partition with no message at or after the time starts at its end (Spark's
+        # default fails the query): nothing of it is to be re-read, and what comes later is.
+        reader = reader.option("startingTimestamp", str(millis)).option(
+            "startingOffsetsByTimestampStrategy", "latest"
+        )
     if source.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", source.max_offsets_per_trigger)
     for key, value in source.options.items():
@@ -43,3 +56,56 @@ def read_kafka(spark: SparkSession, source: KafkaSource, table: TableConfig) -> 
         "partition",
         "offset",
     )
+
+
+def quiet_partitions(
+    spark: SparkSession, source: KafkaSource, topics: Sequence[str]
+) -> dict[str, list[int]]:
+    """For each existing topic, its partitions holding no message at or after
+    `source.starting_timestamp`: where a new checkpoint starts at the end.
+
+    Asks the brokers from the driver (Kafka's `offsetsForTimes`, the look-up Spark makes
+    for `startingTimestamp`) with the kafka-clients the Kafka source ships with. A topic
+    that does not exist yet is left out. Offsets only: no message is read.
+    """
+    if source.starting_timestamp is None or not topics:
+        return {}
+    millis = int(source.starting_timestamp.timestamp() * 1000)
+    jvm: Any = spark.sparkContext._jvm
+    kafka = jvm.org.apache.kafka
+    consumer = kafka.clients.consumer.KafkaConsumer(_consumer_properties(jvm, source))
+    try:
+        existing = set(consumer.listTopics(jvm.java.time.Duration.ofMillis(15_000)).keySet())
+        wanted = jvm.java.util.HashMap()
+        for topic in sorted(set(topics) & {str(t) for t in existing}):
+            for info in consumer.partitionsFor(topic):
+                partition = kafka.common.TopicPartition(topic, info.partition())
+                wanted.put(partition, jvm.java.lang.Long.valueOf(millis))
+        found = consumer.offsetsForTimes(wanted)
+        quiet: dict[str, list[int]] = {}
+        for partition in wanted.keySet():
+            if found.get(partition) is None:
+                quiet.setdefault(str(partition.topic()), []).append(int(partition.partition()))
+        return {topic: sorted(parts) for topic, parts in sorted(quiet.items())}
+    finally:
+        consumer.close()
+
+
+def _consumer_properties(jvm: Any, source: KafkaSource) -> Any:
+    """The job's Kafka client options (`kafka.*`), for a consumer that reads no message."""
+    deserializer = "org.apache.kafka.common.serialization.ByteArrayDeserializer"
+    properties = jvm.java.util.Properties()
+    options = source.options.items()
+    client = {k.removeprefix("kafka."): v for k, v in options if k.startswith("kafka.")}
+    settings = {
+        **client,
+        "bootstrap.servers": source.bootstrap_servers,
+        "key.deserializer": deserializer,
+        "value.deserializer": deserializer,
+        "enable.auto.commit": "false",
+        "default.api.timeout.ms": _LOOKUP_TIMEOUT_MS,
+        "request.timeout.ms": _LOOKUP_TIMEOUT_MS,
+    }
+    for key, value in settings.items():
+        properties.setProperty(key, value)
+    return properties

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config.models import AwsConfig, KinesisSource
-from runtime.aws import client
+from aws import client
+from config import AwsConfig, KinesisSource
 from transforms.names import FILE, KINESIS_POSITION, SEP
 
 __all__ = ["kinesis_endpoint", "kinesis_options", "kinesis_position", "read_kinesis"]
@@ -68,7 +68,7 @@ def _at_timestamp(at: datetime, shard_ids: list[str] | None, stream: str) -> str
 
 
 def _shard_ids(source: KinesisSource, aws: AwsConfig) -> list[str]:
-    kinesis = client(aws, "kinesis")
+    kinesis = client("kinesis", aws)
     shards: list[str] = []
     pages = kinesis.get_paginator("list_shards").paginate(StreamName=source.stream_name)
     for page in pages:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 __all__ = ["debezium_text", "read_rows"]
+_NAME = re.compile(r"^[A-Za-z0-9_$-]{1,128}$")
 _EPOCH = dt.date(1970, 1, 1)
 
 
@@ -63,9 +65,16 @@ def read_rows(
     missing = [c for c in columns if c not in types]
     if missing:
         raise ValueError(f"{database}.{table}: no column(s) {missing} in the source database")
-    listed = ", ".join(f"`{c}`" for c in columns)
-    cur.execute(f"SELECT {listed} FROM `{database}`.`{table}`")
+    listed = ", ".join(_quoted(c) for c in columns)
+    cur.execute(f"SELECT {listed} FROM {_quoted(database)}.{_quoted(table)}")
     return [
         tuple(debezium_text(v, *types[c]) for c, v in zip(columns, row, strict=True))
         for row in cur.fetchall()
     ]
+
+
+def _quoted(name: str) -> str:
+    """A MySQL identifier in backquotes; names the config did not vet are refused."""
+    if not _NAME.match(name):
+        raise ValueError(f"{name!r} is not a plain MySQL identifier")
+    return f"`{name}`"

@@ -1,4 +1,13 @@
-"""One SparkSession for the whole suite, configured like the job's."""
+"""One SparkSession for the whole suite, configured like the job's; markers by need.
+
+Every test is marked by what it needs (pyproject.toml lists the markers), so a developer
+can run the suite in pieces (`make test-fast` runs what needs no server):
+  e2e       runs the whole job (tests/e2e, tests/crash)
+  crash     kills the job (tests/crash)
+  stack     the local stack: MariaDB, Kafka, Debezium (module marks)
+  aws       the local AWS-API servers (moto, kinesis-mock), by fixture
+  postgres  a throwaway PostgreSQL, by fixture
+"""
 
 from __future__ import annotations
 
@@ -10,31 +19,30 @@ import pytest
 from pyspark.sql import SparkSession
 
 from local.aws_servers import LOCAL_ENV, Server, start_kinesis, start_moto
-from runtime.session import DELTA_SQL, SETTINGS
-from sinks.redshift.engine import ConnectionSettings
+from runtime.session import local_session
+from sinks.redshift import ConnectionSettings
 from tests.postgres import postgres_server
+
+_BY_FIXTURE = {"postgres": "postgres", "moto_endpoint": "aws", "kinesis_endpoint": "aws"}
+_BY_FOLDER = {"e2e": ("e2e",), "crash": ("e2e", "crash")}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in _BY_FIXTURE.items():
+            if fixture in names:
+                item.add_marker(marker)
+        folder = item.path.parent.name
+        for marker in _BY_FOLDER.get(folder, ()):
+            item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     # Python workers must use this interpreter (the venv), whatever launched pytest.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master("local[2]")
-        .appName("stream-cdc-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.default.parallelism", "4")
-        .config("spark.driver.memory", "2g")
-    )
-    jars = os.environ.get("STREAM_CDC_JARS")
-    if jars:
-        builder = builder.config("spark.jars", jars)
-    for key, value in {**DELTA_SQL, **SETTINGS}.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+    session = local_session("stream-cdc-tests")
     yield session
     session.stop()
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sinks.redshift.engine import ConnectionSettings
+from sinks.redshift import ConnectionSettings
 
 
 def _bin(name: str) -> str:

@@ -1,11 +1,11 @@
-"""From raw records to the canonical change of DESIGN.md, and the rejects."""
+"""From raw records to the canonical change of docs/design.md, and the rejects."""
 
 from collections.abc import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config.models import FilesSource, KafkaSource, KinesisSource, TableConfig
+from config import FilesSource, KafkaSource, KinesisSource, TableConfig
 from transforms.coerce import coerce_types
 from transforms.debezium_json import decode_debezium_json
 from transforms.derive import add_derived

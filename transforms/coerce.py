@@ -6,7 +6,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from config.models import ColumnSpec
+from config import ColumnSpec
 from transforms.names import APPLIED_OPS, ERROR, OP, OP_LOAD, RAW, SKIPPED_OPS
 
 
@@ -23,7 +23,7 @@ def coerce_types(
     """
 
     def transform(df: DataFrame) -> DataFrame:
-        reasons: list[Column] = [F.col(ERROR)]
+        reasons: list[Column] = []
         if RAW in df.columns:
             # Re-encoding goes through Java strings, which replace invalid bytes.
             raw = F.col(RAW)
@@ -32,50 +32,66 @@ def coerce_types(
             )
         typed: list[Column] = []
         for spec in columns:
-            source = F.col(f"`{spec.name}`")
-            if isinstance(df.schema[spec.name].dataType, StringType) and spec.type != "string":
-                value = F.expr(f"try_cast(`{spec.name}` AS {spec.type})")
-                reasons.append(
-                    F.when(
-                        source.isNotNull() & value.isNull(),
-                        F.lit(f"column {spec.name}: not a valid {spec.type}"),
-                    )
-                )
-            else:
-                value = source.cast(spec.type)
-            if max_string_bytes is not None and spec.type == "string":
-                size = F.octet_length(source)
-                reasons.append(
-                    F.when(
-                        size > max_string_bytes,
-                        F.concat(
-                            F.lit(f"column {spec.name}: "),
-                            size.cast("string"),
-                            F.lit(f" bytes, over max_string_bytes {max_string_bytes}"),
-                        ),
-                    )
-                )
+            value, why = _typed(df, spec, max_string_bytes)
             typed.append(value.alias(spec.name))
-        op = F.col(OP)
-        known = op.isin(*APPLIED_OPS, OP_LOAD, *SKIPPED_OPS)
-        reasons.append(F.when(op.isNull() | ~known, F.lit("unknown operation")))
-        for key in keys:
-            reasons.append(
-                F.when(
-                    op.isin(*APPLIED_OPS, OP_LOAD) & F.col(f"`{key}`").isNull(),
-                    F.lit(f"key column {key} is null"),
-                )
-            )
+            reasons += why
+        reasons += _operation_reasons(keys)
         # A record that could not be decoded has only its decoding reason.
         error = F.when(F.col(ERROR).isNotNull(), F.col(ERROR)).otherwise(
-            F.concat_ws("; ", *reasons[1:])
+            F.concat_ws("; ", *reasons)
         )
         others = [c for c in df.columns if c not in {spec.name for spec in columns} | {OP, ERROR}]
         return df.select(
-            op.alias(OP),
+            F.col(OP),
             *typed,
             *others,
             F.when(error == "", F.lit(None)).otherwise(error).alias(ERROR),
         )
 
     return transform
+
+
+def _typed(
+    df: DataFrame, spec: ColumnSpec, max_string_bytes: int | None
+) -> tuple[Column, list[Column]]:
+    """The column cast to its declared type, and the reasons a value can be refused."""
+    source = F.col(f"`{spec.name}`")
+    reasons: list[Column] = []
+    if isinstance(df.schema[spec.name].dataType, StringType) and spec.type != "string":
+        value = F.expr(f"try_cast(`{spec.name}` AS {spec.type})")
+        reasons.append(
+            F.when(
+                source.isNotNull() & value.isNull(),
+                F.lit(f"column {spec.name}: not a valid {spec.type}"),
+            )
+        )
+    else:
+        value = source.cast(spec.type)
+    if max_string_bytes is not None and spec.type == "string":
+        size = F.octet_length(source)
+        reasons.append(
+            F.when(
+                size > max_string_bytes,
+                F.concat(
+                    F.lit(f"column {spec.name}: "),
+                    size.cast("string"),
+                    F.lit(f" bytes, over max_string_bytes {max_string_bytes}"),
+                ),
+            )
+        )
+    return value, reasons
+
+
+def _operation_reasons(keys: Sequence[str]) -> list[Column]:
+    """An unknown operation, or a change without its key."""
+    op = F.col(OP)
+    known = op.isin(*APPLIED_OPS, OP_LOAD, *SKIPPED_OPS)
+    reasons = [F.when(op.isNull() | ~known, F.lit("unknown operation"))]
+    for key in keys:
+        reasons.append(
+            F.when(
+                op.isin(*APPLIED_OPS, OP_LOAD) & F.col(f"`{key}`").isNull(),
+                F.lit(f"key column {key} is null"),
+            )
+        )
+    return reasons

@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from config.models import DerivedColumn
+from config import DerivedColumn
 
 
 def add_derived(derived: Sequence[DerivedColumn]) -> Callable[[DataFrame], DataFrame]:

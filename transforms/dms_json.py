@@ -98,25 +98,7 @@ def decode_dms_json(
             F.from_json(F.col("value"), schema, options).alias("r"),
         )
         meta = F.col("r.metadata")
-        record_type = F.lower(meta["record-type"])
-        ours = (meta["schema-name"] == schema_name) & (meta["table-name"] == table_name)
-        control = record_type.isin("control", "ddl")
-        alters_ours = ours & F.lower(meta["operation"]).isin(*TABLE_ALTER_OPERATIONS)
-        op = (
-            F.when(control & alters_ours, F.lit(OP_DDL))
-            .when(control, F.lit(OP_CONTROL))
-            .when(~ours, F.lit(OP_OTHER_TABLE))
-            .otherwise(_operation(F.lower(meta["operation"])))
-        )
-        error = (
-            F.when(F.length(F.trim(F.col(RAW))) == 0, F.lit("empty record"))
-            .when(F.col(f"r.{_CORRUPT}").isNotNull(), F.lit("malformed JSON record"))
-            .when(F.col("r.metadata").isNull(), F.lit("DMS record without metadata"))
-            .when(
-                (record_type == "data") & F.col("r.data").isNull() & ours,
-                F.lit("DMS data record without data"),
-            )
-        )
+        op, error = _operation_and_error(schema_name, table_name)
         committed = F.coalesce(
             F.to_timestamp(meta["commit-timestamp"]), F.to_timestamp(meta["timestamp"])
         )
@@ -138,6 +120,31 @@ def decode_dms_json(
         return parsed.select(F.explode(rows).alias("row")).select("row.*")
 
     return transform
+
+
+def _operation_and_error(schema_name: str, table_name: str) -> tuple[Column, Column]:
+    """`_op` of a parsed record (`r`), and why it cannot be applied (NULL: it can)."""
+    meta = F.col("r.metadata")
+    record_type = F.lower(meta["record-type"])
+    ours = (meta["schema-name"] == schema_name) & (meta["table-name"] == table_name)
+    control = record_type.isin("control", "ddl")
+    alters_ours = ours & F.lower(meta["operation"]).isin(*TABLE_ALTER_OPERATIONS)
+    op = (
+        F.when(control & alters_ours, F.lit(OP_DDL))
+        .when(control, F.lit(OP_CONTROL))
+        .when(~ours, F.lit(OP_OTHER_TABLE))
+        .otherwise(_operation(F.lower(meta["operation"])))
+    )
+    error = (
+        F.when(F.length(F.trim(F.col(RAW))) == 0, F.lit("empty record"))
+        .when(F.col(f"r.{_CORRUPT}").isNotNull(), F.lit("malformed JSON record"))
+        .when(F.col("r.metadata").isNull(), F.lit("DMS record without metadata"))
+        .when(
+            (record_type == "data") & F.col("r.data").isNull() & ours,
+            F.lit("DMS data record without data"),
+        )
+    )
+    return op, error
 
 
 def _key_changed(keys: Sequence[str], field: str) -> Column:

@@ -8,6 +8,11 @@ ERROR = "_error"  # why a record cannot be applied; NULL when it can
 RAW = "_raw"  # the record as received, kept only for quarantine
 SOURCE_FILE = "_source_file"  # where the record came from, kept only for quarantine
 
+# Bookkeeping of the targets' state (key tables, events tables) and of one batch's decision.
+DELETED = "_deleted"  # the key's last change was a delete: a tombstone
+ACCEPTED = "__accepted"  # the change is newer than what the target holds for its key
+HELD = "__held"  # prefix of what the target holds for a key, beside the batch's change
+
 # Input columns that sources attach to every raw record.
 FILE = "_file"
 BLOCK = "_block"

@@ -6,15 +6,16 @@ Layout of one table:
     <table>/_cdc/keys/        a Delta table partitioned like it: keys, _seq, _pos, _deleted
                               (tombstones), each key in the partition its row is (or was) in
 
-Where the state lives. DESIGN.md lets tombstones be a soft-delete flag or a side table,
-but readers must never see deleted rows or bookkeeping: `spark.read.format("delta")`
-of the table shows every column and row it holds, so the state is a side table. It
+Where the state lives. The sink rules (docs/design.md) let tombstones be a soft-delete
+flag or a side table, but readers must never see deleted rows or bookkeeping:
+`spark.read.format("delta")` of the table shows every column and row it holds, so the
+state is a side table. It
 sits inside the table's folder under a `_` name, which Delta readers, writers and
 VACUUM of the published table ignore.
 
 One batch opens like every Delta batch (table.py): read the key table at its current
 version (pinned) for the batch's key range; keep the last change per key that is newer
-than what is held, then
+than what is held (sinks/decide.py, shared with the lake), then
 1. MERGE the accepted changes into the published table: one commit, so readers see
    the batch whole;
 2. MERGE them into the key table: one commit.
@@ -53,11 +54,11 @@ from pyspark.sql.types import StructType
 
 from sinks.base import BatchResult
 from sinks.crash import crash_point
-from sinks.delta.decide import ACCEPTED, decide, held, key_rows, key_schema, partitions_touched
+from sinks.decide import count, decide, held, key_rows, key_schema, partitions_touched
 from sinks.delta.log import session_settings
 from sinks.delta.merge import in_partitions, merge_changes, merge_keys, same_keys, target, within
 from sinks.delta.table import DeltaTables
-from transforms.names import OP
+from transforms.names import ACCEPTED, OP
 
 
 class DeltaEngine(DeltaTables):
@@ -75,19 +76,12 @@ class DeltaEngine(DeltaTables):
         ).persist()
         timings: dict[str, float] = {}
         try:
-            accepted = F.col(ACCEPTED)
-            counts = decided.agg(
-                F.count(F.lit(1)).alias("changes"),
-                F.sum(F.when(accepted & (F.col(OP) != "D"), 1).otherwise(0)).alias("up"),
-                F.sum(F.when(accepted & (F.col(OP) == "D"), 1).otherwise(0)).alias("del"),
-            ).first()
-            assert counts is not None
-            changes_in, upserts, deletes = (int(counts[c] or 0) for c in ("changes", "up", "del"))
+            decision = count(decided)
             timings["decide_s"] = time.monotonic() - started
             partitions = 0
-            if upserts + deletes:
+            if decision.accepted:
                 partitions = self._commit(
-                    decided.where(accepted),
+                    decided.where(F.col(ACCEPTED)),
                     batch.payload,
                     bounds=batch.bounds,
                     writer_id=writer_id,
@@ -100,10 +94,10 @@ class DeltaEngine(DeltaTables):
         timings["total_s"] = time.monotonic() - started
         return BatchResult(
             batch_id=batch_id,
-            changes_in=changes_in,
-            upserts=upserts,
-            deletes=deletes,
-            stale=changes_in - upserts - deletes,
+            changes_in=decision.changes,
+            upserts=decision.upserts,
+            deletes=decision.deletes,
+            stale=decision.stale,
             partitions_rewritten=partitions,
             rows_in_table=rows,
             timings=timings,

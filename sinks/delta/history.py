@@ -33,8 +33,8 @@ from sinks.crash import crash_point
 from sinks.delta.log import session_settings
 from sinks.delta.merge import within
 from sinks.delta.table import DeltaTables
-from sinks.scd2 import DELETED, IS_CURRENT, VALID_FROM, VALID_TO, Scd2Sql
-from transforms.names import COMMIT_TS, POS, SEQ
+from sinks.scd2 import IS_CURRENT, VALID_FROM, VALID_TO, Scd2Sql
+from transforms.names import COMMIT_TS, DELETED, POS, SEQ
 
 __all__ = ["DeltaHistoryEngine"]
 

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sinks.redshift.dialect import Param, Statement
+from sinks.redshift.statements import Param, Statement
 
 __all__ = ["DataApiExecutor", "StatementError", "StatementTimeoutError"]
 
@@ -76,7 +76,7 @@ class DataApiExecutor:
         self.location = f"redshift-data://{workgroup or cluster_id}/{database}"
 
     def query(self, statement: Statement) -> list[tuple[Any, ...]]:
-        request: dict[str, Any] = {**self._where, "Sql": statement.sql}
+        request: dict[str, Any] = {**self._where, "Sql": statement.text(":{}")}
         if statement.params:
             request["Parameters"] = _parameters(statement.params)
         statement_id = self._client.execute_statement(**request)["Id"]
@@ -96,7 +96,7 @@ class DataApiExecutor:
                 merged[name] = value
         request: dict[str, Any] = {
             **self._where,
-            "Sqls": [s.sql for s in statements],
+            "Sqls": [s.text(":{}") for s in statements],
             # The same token on botocore's own retries: the transaction runs once.
             "ClientToken": str(uuid.uuid4()),
         }

@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from config.denormalize import DenormalizedTable, reference
-from sinks.redshift.dialect import Column, Dialect, quote
+from sinks.redshift.dialect import Column, Dialect
+from sinks.redshift.statements import Statement, quote
 
 
 @dataclass(frozen=True)
@@ -62,15 +63,18 @@ class Denormalized:
             types=column_types,
         )
 
-    def create(self, dialect: Dialect, schema: str) -> str:
+    def create(self, dialect: Dialect, schema: str) -> Statement:
         columns = [Column(name, self.types[name]) for name, _ in self.columns]
         return dialect.create_target(schema, self.name, columns, self.fact_keys)
 
-    def lock(self, dialect: Dialect, schema: str) -> str:
+    def lock(self, dialect: Dialect, schema: str) -> Statement:
         return dialect.lock(schema, self.name)
 
-    def refresh(self, schema: str, table: str, keys: Sequence[str], accepted: str) -> list[str]:
-        """Statements that refresh the rows touched by `accepted` changes of `table`."""
+    def refresh(
+        self, schema: str, table: str, keys: Sequence[str], accepted: str
+    ) -> list[Statement]:
+        """Statements that refresh the rows touched by `accepted` changes of `table`; the
+        INSERT's affected rows are the rows refreshed (`tally`)."""
         d = f"{quote(schema)}.{quote(self.name)}"
         affected = quote(f"{self.name}__affected")
         fact_keys = ", ".join(f"{quote(self.fact_alias)}.{quote(k)}" for k in self.fact_keys)
@@ -97,10 +101,12 @@ class Denormalized:
         values = ", ".join(_ref(value) for _, value in self.columns)
         joined = self._joined(schema, self.joins, first=f"JOIN {affected} f ON {fact_matches}")
         return [
-            f"CREATE TEMP TABLE {affected} AS {' UNION '.join(sources)}",
-            f"DELETE FROM {d} USING {affected} f WHERE {same_key}",
-            f"INSERT INTO {d} ({names}) SELECT {values} FROM {joined}",
-            f"DROP TABLE {affected}",
+            Statement(f"CREATE TEMP TABLE {affected} AS {' UNION '.join(sources)}"),
+            Statement(f"DELETE FROM {d} USING {affected} f WHERE {same_key}"),
+            Statement(
+                f"INSERT INTO {d} ({names}) SELECT {values} FROM {joined}", tally="refreshed"
+            ),
+            Statement(f"DROP TABLE {affected}"),
         ]
 
     def _joined(self, schema: str, joins: Sequence[_Join], first: str = "") -> str:

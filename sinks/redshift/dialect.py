@@ -1,9 +1,10 @@
-"""The SQL of a staged merge, one class per database; statements are plain strings.
+"""The SQL of a staged merge, one class per database; every method returns Statements.
 
 Every statement is valid Amazon Redshift SQL (no ON CONFLICT, no FILTER, no row
-comparisons); PostgreSQL differs only in column types, in comparing the
-bookkeeping strings with the "C" collation, which Redshift does by default, and
-in the mode of LOCK (Redshift's LOCK has none).
+comparisons; tests/unit/test_redshift_sql.py parses each with a Redshift grammar);
+PostgreSQL differs only in column types, in comparing the bookkeeping strings with the
+"C" collation, which Redshift does by default, and in the mode of LOCK (Redshift's LOCK
+has none).
 
 Tables of one target table `t` (identifiers validated by the config, always quoted):
   t              the published table: live rows, business columns only
@@ -17,54 +18,17 @@ With `scd_type: 2`, t holds one row per version and t__cdc_events every change
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from sinks.redshift.statements import Param, Statement, literal, quote
 from sinks.scd2 import Scd2Sql
+from transforms.names import ACCEPTED, DELETED
+
+__all__ = ["LEDGER", "Column", "Dialect", "PostgresDialect", "RedshiftDialect", "dialect_of"]
 
 LEDGER = "stream_cdc_ledger"
 _DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)")
-
-
-def quote(identifier: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", identifier):
-        raise ValueError(f"not a plain SQL identifier: {identifier!r}")
-    return f'"{identifier}"'
-
-
-def literal(value: str) -> str:
-    """A SQL string literal of a value from the config (an S3 URL, a role ARN)."""
-    if "'" in value or "\\" in value or not value.isprintable():
-        raise ValueError("a quote, a backslash or a control character cannot go into a literal")
-    return f"'{value}'"
-
-
-Param = str | int
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One SQL statement; values travel as named parameters `:name`, never in the text.
-
-    `:name` is the Redshift Data API's form; a driver connection rewrites it to its own
-    (see `DriverExecutor`). Example: `Statement("SELECT 1 WHERE x = :x", {"x": 5})`.
-    """
-
-    sql: str
-    params: Mapping[str, Param] = field(default_factory=dict)
-
-
-class Executor(Protocol):
-    """Runs the engine's statements: a driver connection, or the Redshift Data API."""
-
-    def query(self, statement: Statement) -> list[tuple[Any, ...]]:
-        """The rows of one statement (run on its own, committed)."""
-        ...
-
-    def transaction(self, statements: Sequence[Statement]) -> list[int]:
-        """Run the statements in order as ONE transaction; rows affected by each."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -107,35 +71,60 @@ class Dialect:
     def _bookkeeping(self) -> str:
         return f"{self.bookkeeping_type}{self.collate}"
 
+    # ------------------------------------------------------------- catalog
+
+    def create_schema(self, schema: str) -> Statement:
+        return Statement(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+
+    def column_names(self, schema: str, table: str) -> Statement:
+        """One row per column of the table: its name."""
+        return Statement(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = {schema} AND table_name = {table_name}",
+            {"schema": schema, "table_name": table},
+        )
+
+    def stage_tables(self, schema: str, table: str) -> Statement:
+        """The names of the table's staging tables (`t__stage_<n>`) left in the schema."""
+        prefix = f"{table}__stage_".replace("_", "\\_")
+        return Statement(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = {schema} AND table_name LIKE {pattern}",
+            {"schema": schema, "pattern": prefix + "%"},
+        )
+
+    def drop_table(self, schema: str, table: str) -> Statement:
+        return Statement(f"DROP TABLE IF EXISTS {quote(schema)}.{quote(table)}")
+
     # ------------------------------------------------------------------ DDL
 
     def create_target(
         self, schema: str, table: str, columns: Sequence[Column], keys: Sequence[str]
-    ) -> str:
+    ) -> Statement:
         body = self._definitions(columns)
-        return (
+        return Statement(
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table)} (\n  {body},\n"
             f"  PRIMARY KEY ({', '.join(quote(k) for k in keys)})\n)"
         )
 
-    def add_column(self, schema: str, table: str, column: Column) -> str:
+    def add_column(self, schema: str, table: str, column: Column) -> Statement:
         """A new nullable column: rows written before it read NULL."""
-        return (
+        return Statement(
             f"ALTER TABLE {quote(schema)}.{quote(table)} "
             f"ADD COLUMN {quote(column.name)} {self.sql_type(column.spark_type)}"
         )
 
-    def create_keys(self, schema: str, table: str, keys: Sequence[Column]) -> str:
+    def create_keys(self, schema: str, table: str, keys: Sequence[Column]) -> Statement:
         body = self._definitions(keys)
-        return (
+        return Statement(
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table + '__cdc_keys')} (\n"
             f"  {body},\n  _seq {self._bookkeeping()},\n  _pos {self._bookkeeping()} NOT NULL,\n"
-            f"  _deleted BOOLEAN NOT NULL,\n"
+            f"  {DELETED} BOOLEAN NOT NULL,\n"
             f"  PRIMARY KEY ({', '.join(quote(k.name) for k in keys)})\n)"
         )
 
-    def create_ledger(self, schema: str) -> str:
-        return (
+    def create_ledger(self, schema: str) -> Statement:
+        return Statement(
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{LEDGER} (\n"
             f"  table_name VARCHAR(256) NOT NULL,\n  writer_id VARCHAR(256) NOT NULL,\n"
             f"  batch_id BIGINT NOT NULL,\n  upserts BIGINT NOT NULL,\n  deletes BIGINT NOT NULL,\n"
@@ -145,16 +134,20 @@ class Dialect:
 
     def create_stage(
         self, schema: str, stage: str, columns: Sequence[Column], *, commit_ts: bool = False
-    ) -> str:
+    ) -> Statement:
         body = self._definitions(columns)
         extra = ",\n  _commit_ts TIMESTAMP" if commit_ts else ""
-        return (
+        return Statement(
             f"CREATE TABLE {quote(schema)}.{quote(stage)} (\n  {body},\n"
             f"  _op CHAR(1) NOT NULL,\n  _seq {self._bookkeeping()},\n"
             f"  _pos {self._bookkeeping()} NOT NULL{extra}\n)"
         )
 
     # ---------------------------------------------------------------- merge
+
+    def accepted(self, stage: str) -> str:
+        """The temporary table of the changes a merge accepted (unqualified)."""
+        return stage + ACCEPTED
 
     def merge(
         self,
@@ -163,7 +156,7 @@ class Dialect:
         stage: str,
         columns: Sequence[str],
         keys: Sequence[str],
-    ) -> list[str]:
+    ) -> list[Statement]:
         """The statements of one merge, to run inside one transaction, in order.
 
         The stage holds one change per key. A change is applied when newer than the
@@ -178,43 +171,50 @@ class Dialect:
             "THEN s._pos > h._pos "
             "ELSE s._seq > h._seq OR (s._seq = h._seq AND s._pos > h._pos) END"
         )
-        accepted = quote(stage + "__accepted")
+        accepted = quote(self.accepted(stage))
         cols = ", ".join(quote(c) for c in columns)
         key_cols = ", ".join(quote(c) for c in keys)
         # Redshift's DELETE takes no alias: qualify with the full table name.
         target_matches = " AND ".join(f"{t}.{quote(c)} = a.{quote(c)}" for c in keys)
         keys_matches = " AND ".join(f"{k}.{quote(c)} = a.{quote(c)}" for c in keys)
         return [
-            f"CREATE TEMP TABLE {accepted} AS SELECT s.* FROM {s} s LEFT JOIN {k} h ON {on} "
-            f"WHERE {newer}",
-            f"DELETE FROM {t} USING {accepted} a WHERE {target_matches}",
-            f"INSERT INTO {t} ({cols}) SELECT {cols} FROM {accepted} WHERE _op <> 'D'",
-            f"DELETE FROM {k} USING {accepted} a WHERE {keys_matches}",
-            f"INSERT INTO {k} ({key_cols}, _seq, _pos, _deleted) "
-            f"SELECT {key_cols}, _seq, _pos, _op = 'D' FROM {accepted}",
+            Statement(
+                f"CREATE TEMP TABLE {accepted} AS SELECT s.* FROM {s} s LEFT JOIN {k} h ON {on} "
+                f"WHERE {newer}"
+            ),
+            Statement(f"DELETE FROM {t} USING {accepted} a WHERE {target_matches}"),
+            Statement(f"INSERT INTO {t} ({cols}) SELECT {cols} FROM {accepted} WHERE _op <> 'D'"),
+            Statement(f"DELETE FROM {k} USING {accepted} a WHERE {keys_matches}"),
+            Statement(
+                f"INSERT INTO {k} ({key_cols}, _seq, _pos, {DELETED}) "
+                f"SELECT {key_cols}, _seq, _pos, _op = 'D' FROM {accepted}"
+            ),
         ]
+
+    def drop_accepted(self, stage: str) -> Statement:
+        return Statement(f"DROP TABLE IF EXISTS {quote(self.accepted(stage))}")
 
     # ------------------------------------------------------------ SCD type 2
 
     def create_history(
         self, schema: str, table: str, columns: Sequence[Column], keys: Sequence[str]
-    ) -> str:
+    ) -> Statement:
         """One row per version (see sinks/scd2.py); a version is identified by its _pos."""
         body = self._definitions(columns)
-        return (
+        return Statement(
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table)} (\n  {body},\n"
             f"  valid_from TIMESTAMP,\n  valid_to TIMESTAMP,\n  is_current BOOLEAN NOT NULL,\n"
             f"  _seq {self._bookkeeping()} NOT NULL,\n  _pos {self._bookkeeping()} NOT NULL,\n"
             f"  PRIMARY KEY ({', '.join(quote(k) for k in [*keys, '_pos'])})\n)"
         )
 
-    def create_events(self, schema: str, table: str, keys: Sequence[Column]) -> str:
+    def create_events(self, schema: str, table: str, keys: Sequence[Column]) -> Statement:
         body = self._definitions(keys)
-        return (
+        return Statement(
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table + '__cdc_events')} (\n"
             f"  {body},\n  _seq {self._bookkeeping()} NOT NULL,\n"
             f"  _pos {self._bookkeeping()} NOT NULL,\n"
-            f"  _deleted BOOLEAN NOT NULL,\n  _commit_ts TIMESTAMP,\n"
+            f"  {DELETED} BOOLEAN NOT NULL,\n  _commit_ts TIMESTAMP,\n"
             f"  PRIMARY KEY ({', '.join(quote(k) for k in [*(c.name for c in keys), '_pos'])})\n)"
         )
 
@@ -225,72 +225,75 @@ class Dialect:
         stage: str,
         columns: Sequence[str],
         keys: Sequence[str],
-    ) -> list[str]:
+    ) -> list[Statement]:
         """The statements of one SCD2 batch, inside one transaction; the stage holds
-        every change of the batch (not one per key). Counts: `history_counts`."""
+        every change of the batch (not one per key)."""
         t = f"{quote(schema)}.{quote(table)}"
         e = f"{quote(schema)}.{quote(table + '__cdc_events')}"
         s = f"{quote(schema)}.{quote(stage)}"
         new, timeline = quote(stage + "__new"), quote(stage + "__timeline")
         sql = Scd2Sql(keys=keys, payload=columns, quote=quote, collate=self.collate)
         cols = ", ".join(quote(c) for c in columns)
-        events = ", ".join(quote(c) for c in [*keys, "_seq", "_pos", "_deleted", "_commit_ts"])
+        events = ", ".join(quote(c) for c in [*keys, "_seq", "_pos", DELETED, "_commit_ts"])
         on = " AND ".join(f"{t}.{quote(k)} = l.{quote(k)}" for k in keys)
         same = " AND ".join(f"n.{quote(k)} = l.{quote(k)}" for k in keys)
         return [
-            f"CREATE TEMP TABLE {new} AS {sql.new_events(s, e)}",
-            f"CREATE TEMP TABLE {timeline} AS {sql.timeline(new, e)}",
-            f"UPDATE {t} SET valid_to = l.valid_to, is_current = l.is_current "
-            f"FROM {timeline} l WHERE {on} AND {t}._pos = l._pos",
-            f"INSERT INTO {t} ({cols}, valid_from, valid_to, is_current, _seq, _pos) "
-            f"SELECT {', '.join(f'n.{quote(c)}' for c in columns)}, n._commit_ts, l.valid_to, "
-            f"l.is_current, n._seq, n._pos FROM {new} n JOIN {timeline} l "
-            f"ON {same} AND n._pos = l._pos WHERE NOT n._deleted",
-            f"INSERT INTO {e} ({events}) SELECT {events} FROM {new}",
+            Statement(f"CREATE TEMP TABLE {new} AS {sql.new_events(s, e)}"),
+            Statement(f"CREATE TEMP TABLE {timeline} AS {sql.timeline(new, e)}"),
+            Statement(
+                f"UPDATE {t} SET valid_to = l.valid_to, is_current = l.is_current "
+                f"FROM {timeline} l WHERE {on} AND {t}._pos = l._pos"
+            ),
+            Statement(
+                f"INSERT INTO {t} ({cols}, valid_from, valid_to, is_current, _seq, _pos) "
+                f"SELECT {', '.join(f'n.{quote(c)}' for c in columns)}, n._commit_ts, l.valid_to, "
+                f"l.is_current, n._seq, n._pos FROM {new} n JOIN {timeline} l "
+                f"ON {same} AND n._pos = l._pos WHERE NOT n.{DELETED}"
+            ),
+            Statement(f"INSERT INTO {e} ({events}) SELECT {events} FROM {new}"),
         ]
 
-    def history_counts(self, stage: str) -> str:
-        """(versions added, deletes added) by the batch."""
-        return (
-            f"SELECT COALESCE(SUM(CASE WHEN _deleted THEN 0 ELSE 1 END), 0) AS upserts, "
-            f"COALESCE(SUM(CASE WHEN _deleted THEN 1 ELSE 0 END), 0) AS deletes "
-            f"FROM {quote(stage + '__new')}"
-        )
-
-    def drop_history_temps(self, stage: str) -> list[str]:
+    def drop_history_temps(self, stage: str) -> list[Statement]:
         return [
-            f"DROP TABLE IF EXISTS {quote(stage + '__new')}",
-            f"DROP TABLE IF EXISTS {quote(stage + '__timeline')}",
+            Statement(f"DROP TABLE IF EXISTS {quote(stage + '__new')}"),
+            Statement(f"DROP TABLE IF EXISTS {quote(stage + '__timeline')}"),
         ]
-
-    def merge_counts(self, stage: str) -> str:
-        accepted = quote(stage + "__accepted")
-        return (
-            f"SELECT COALESCE(SUM(CASE WHEN _op <> 'D' THEN 1 ELSE 0 END), 0) AS upserts, "
-            f"COALESCE(SUM(CASE WHEN _op = 'D' THEN 1 ELSE 0 END), 0) AS deletes FROM {accepted}"
-        )
-
-    def drop_accepted(self, stage: str) -> str:
-        return f"DROP TABLE IF EXISTS {quote(stage + '__accepted')}"
-
-    def accepted(self, stage: str) -> str:
-        """The temporary table of the changes a merge accepted (unqualified)."""
-        return stage + "__accepted"
 
     # --------------------------------------------------------------- ledger
 
+    def _counts(self, stage: str, *, history: bool) -> str:
+        """A SELECT of (upserts, deletes) the batch applied, from its temporary tables."""
+        if history:
+            return (
+                f"SELECT COALESCE(SUM(CASE WHEN {DELETED} THEN 0 ELSE 1 END), 0) AS upserts, "
+                f"COALESCE(SUM(CASE WHEN {DELETED} THEN 1 ELSE 0 END), 0) AS deletes "
+                f"FROM {quote(stage + '__new')}"
+            )
+        return (
+            f"SELECT COALESCE(SUM(CASE WHEN _op <> 'D' THEN 1 ELSE 0 END), 0) AS upserts, "
+            f"COALESCE(SUM(CASE WHEN _op = 'D' THEN 1 ELSE 0 END), 0) AS deletes "
+            f"FROM {quote(self.accepted(stage))}"
+        )
+
     def record_batch(
-        self, schema: str, table: str, stage: str, counts: str, *, writer_id: str, batch_id: int
+        self,
+        schema: str,
+        table: str,
+        stage: str,
+        *,
+        history: bool,
+        writer_id: str,
+        batch_id: int,
     ) -> Statement:
         """The ledger row of a batch, its counts computed in SQL: the Data API runs a
         transaction as one request, so no count can travel through the client midway."""
         return Statement(
             f"INSERT INTO {quote(schema)}.{LEDGER} "
             "(table_name, writer_id, batch_id, upserts, deletes, stale, applied_at) "
-            "SELECT CAST(:table_name AS VARCHAR(256)), CAST(:writer_id AS VARCHAR(256)), "
-            "CAST(:batch_id AS BIGINT), c.upserts, c.deletes, "
+            "SELECT CAST({table_name} AS VARCHAR(256)), CAST({writer_id} AS VARCHAR(256)), "
+            "CAST({batch_id} AS BIGINT), c.upserts, c.deletes, "
             "s.changes - c.upserts - c.deletes, CURRENT_TIMESTAMP "
-            f"FROM ({counts}) c CROSS JOIN "
+            f"FROM ({self._counts(stage, history=history)}) c CROSS JOIN "
             f"(SELECT COUNT(*) AS changes FROM {quote(schema)}.{quote(stage)}) s",
             self._batch(table, writer_id, batch_id),
         )
@@ -299,8 +302,8 @@ class Dialect:
         """(upserts, deletes, stale) of a batch, or no row when it was never committed."""
         return Statement(
             f"SELECT upserts, deletes, stale FROM {quote(schema)}.{LEDGER} "
-            "WHERE table_name = :table_name AND writer_id = :writer_id "
-            "AND batch_id = CAST(:batch_id AS BIGINT)",
+            "WHERE table_name = {table_name} AND writer_id = {writer_id} "
+            "AND batch_id = CAST({batch_id} AS BIGINT)",
             self._batch(table, writer_id, batch_id),
         )
 
@@ -308,18 +311,18 @@ class Dialect:
     def _batch(table: str, writer_id: str, batch_id: int) -> dict[str, Param]:
         return {"table_name": table, "writer_id": writer_id, "batch_id": batch_id}
 
-    def copy_parquet(self, schema: str, stage: str, url: str, iam_role: str) -> str:
+    def copy_parquet(self, schema: str, stage: str, url: str, iam_role: str) -> Statement:
         """Load Parquet objects under an S3 key prefix. Redshift maps Parquet columns to
         the table's columns by position (their counts must match), so the stage table and
         the files share one column order."""
-        return (
+        return Statement(
             f"COPY {quote(schema)}.{quote(stage)} FROM {literal(url)} "
             f"IAM_ROLE {literal(iam_role)} FORMAT AS PARQUET"
         )
 
-    def lock(self, schema: str, table: str) -> str:
+    def lock(self, schema: str, table: str) -> Statement:
         """Serialize writers of `table` until COMMIT; readers are not blocked where possible."""
-        return f"LOCK {quote(schema)}.{quote(table)}"
+        return Statement(f"LOCK {quote(schema)}.{quote(table)}")
 
 
 class RedshiftDialect(Dialect):
@@ -333,6 +336,10 @@ class PostgresDialect(Dialect):
     bookkeeping_type = "TEXT"
     collate = ' COLLATE "C"'
 
-    def lock(self, schema: str, table: str) -> str:
+    def lock(self, schema: str, table: str) -> Statement:
         # Redshift's LOCK has no mode; this one blocks writers, not readers.
-        return f"LOCK TABLE {quote(schema)}.{quote(table)} IN SHARE ROW EXCLUSIVE MODE"
+        return Statement(f"LOCK TABLE {quote(schema)}.{quote(table)} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def dialect_of(name: str) -> Dialect:
+    return PostgresDialect() if name == "postgres" else RedshiftDialect()

@@ -21,7 +21,8 @@ from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from sinks.redshift.dialect import Dialect, Statement
+from sinks.redshift.dialect import Dialect
+from sinks.redshift.statements import Statement
 
 __all__ = ["S3Stage", "parquet_column"]
 
@@ -76,7 +77,7 @@ class S3Stage:
         if not self.data_files(folder):
             return []
         url = f"s3://{self.bucket}/{folder}{_DATA_FILES}"
-        return [Statement(dialect.copy_parquet(schema, stage, url, self.iam_role))]
+        return [dialect.copy_parquet(schema, stage, url, self.iam_role)]
 
     def cleanup(self, folder: str) -> int:
         """Delete a committed batch's objects; how many were deleted."""

@@ -15,8 +15,7 @@ from sinks.base import BatchResult, Engine
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
 from sinks.lake import LakeEngine
-from sinks.redshift import WarehouseEngine
-from sinks.redshift.engine import ConnectionSettings
+from sinks.redshift import ConnectionSettings, WarehouseEngine
 
 BOOKKEEPING = "_op string, _seq string, _pos string, _commit_ts timestamp"
 SCHEMA = f"id int, name string, day int, {BOOKKEEPING}"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from sinks.redshift.engine import ConnectionSettings
+from sinks.redshift import ConnectionSettings
 from tests.contract.targets import (
     BOOKKEEPING,
     Target,

@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from sinks.base import BatchResult
-from sinks.redshift.engine import ConnectionSettings
+from sinks.redshift import ConnectionSettings
 from tests.contract.targets import Target, delta_target, warehouse_target
 
 SCHEMA = "id int, name string, _op string, _seq string, _pos string, _commit_ts timestamp"

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from pyspark.sql import SparkSession
 
-from sinks.redshift.engine import ConnectionSettings
+from sinks.redshift import ConnectionSettings
 from tests.crash.stream import Row, generate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,8 +35,6 @@ POINTS = {
     "delta": ["delta.after_data_commit", "delta.after_commit"],
 }
 RANDOM_KILLS = int(os.environ.get("STREAM_CDC_RANDOM_KILLS", "1"))
-
-pytestmark = pytest.mark.e2e
 
 
 def _config(work: Path, target: dict[str, Any]) -> Path:

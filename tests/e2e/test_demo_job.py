@@ -13,15 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.dataset as pads
-import pytest
 
 from simulators.cases import generate
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = REPO / "spark-submit.sh"
 JOB = REPO / "jobs" / "stream_cdc.py"
-
-pytestmark = pytest.mark.e2e
 
 
 def run_job(

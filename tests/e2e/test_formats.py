@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from config.models import JobConfig
+from config import JobConfig
 from runtime.runner import run
 
 

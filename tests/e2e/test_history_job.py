@@ -8,7 +8,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from config.models import JobConfig
+from config import JobConfig
 from runtime.runner import run
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import boto3
 import pytest
 from pyspark.sql import SparkSession
 
-from config.models import JobConfig
+from aws import wait_for_stream
+from config import JobConfig
 from local.aws_servers import CBOR_DISABLE_PROPERTY
 from runtime.runner import run
 
@@ -63,20 +65,22 @@ def kinesis(spark: SparkSession, kinesis_endpoint: str, aws_env: dict[str, str])
     system.setProperty(CBOR_DISABLE_PROPERTY, "true")
     client = boto3.client("kinesis", endpoint_url=kinesis_endpoint)
     client.create_stream(StreamName=STREAM, ShardCount=2)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        summary = client.describe_stream_summary(StreamName=STREAM)
-        if summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
-            break
-        time.sleep(0.1)
+    wait_for_stream(client, STREAM, timeout_s=30)
     yield client
     client.delete_stream(StreamName=STREAM, EnforceConsumerDeletion=True)
+    client.get_waiter("stream_not_exists").wait(
+        StreamName=STREAM, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
 
 
-def put(kinesis: Any, records: list[tuple[str, bytes]]) -> None:
-    """In order, one call each: DMS keeps a key's changes in order on one shard."""
+def put(kinesis: Any, records: list[tuple[str, bytes]], shard: int | None = None) -> None:
+    """In order, one call each: DMS keeps a key's changes in order on one shard.
+
+    `shard` 0 or 1 sends every record to that shard of the two (by its hash key range).
+    """
     for key, data in records:
-        kinesis.put_record(StreamName=STREAM, PartitionKey=key, Data=data)
+        where = {} if shard is None else {"ExplicitHashKey": str(shard * 2**127)}
+        kinesis.put_record(StreamName=STREAM, PartitionKey=key, Data=data, **where)
 
 
 def rows(spark: SparkSession, tmp_path: Path, table: str) -> set[tuple[Any, ...]]:
@@ -132,3 +136,35 @@ def test_changes_on_a_kinesis_stream_reach_the_lake_and_a_restart_reads_only_new
     assert rows(spark, tmp_path, "team") == {(1, "Tigers")}
     # The new records only: the update, the delete of its old key, the team update.
     assert sum(sum(t.read_by_op.values()) for t in second.tables) == 3
+
+
+def test_reprocessing_from_a_time_after_which_a_shard_and_a_table_are_quiet_converges(
+    spark: SparkSession, tmp_path: Path, kinesis: Any, kinesis_endpoint: str
+) -> None:
+    """A new checkpoint at a timestamp: the quiet shard starts at its end (AT_TIMESTAMP),
+    the quiet table reads nothing, the other table re-reads only what came after."""
+    config = job(tmp_path, kinesis_endpoint)
+    put(kinesis, [("sports.team", dms("team", "insert", {"id": 1, "name": "Lions"}))], shard=1)
+    put(kinesis, [("sports.customer", dms("customer", "insert", {"id": 1, "name": "Ann"}))], 0)
+    assert run(spark, config, once=True).errors == []
+    time.sleep(1.5)  # arrival times are whole milliseconds: leave no doubt
+    since = datetime.now(UTC)
+    time.sleep(1.5)
+    put(kinesis, [("sports.customer", dms("customer", "update", {"id": 1, "name": "Anna"}))], 0)
+    assert run(spark, config, once=True).errors == []  # the regular job is up to date
+
+    again = config.model_copy(
+        update={
+            "checkpoint": str(tmp_path / "checkpoint-reprocess"),
+            "source": config.source.model_copy(update={"starting_timestamp": since}),
+        }
+    )
+    outcome = run(spark, again, once=True)
+
+    assert outcome.errors == []
+    tables = {t.table: t for t in outcome.tables}
+    assert dict(tables["customer"].read_by_op) == {"U": 1}
+    assert sum(tables["team"].read_by_op.values()) == 0
+    assert tables["customer"].stale == 1  # already applied by the regular job
+    assert rows(spark, tmp_path, "customer") == {(1, "Anna")}
+    assert rows(spark, tmp_path, "team") == {(1, "Lions")}

@@ -14,7 +14,7 @@ import pyarrow.dataset as pads
 import pytest
 from pyspark.sql import SparkSession
 
-from config.models import JobConfig
+from config import JobConfig
 from runtime.runner import run
 
 

@@ -35,6 +35,8 @@ from simulators.sports import (
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "local" / "stack"
+
+pytestmark = pytest.mark.stack
 HOST, PORT, USER = "127.0.0.1", 3307, "cdc"
 DATABASE = "sports_simtest"
 # Faker en_US formats, as in the seed: +1-296-605-8486, 087-237-9316x2670, (591)341-7776,

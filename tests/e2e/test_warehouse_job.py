@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 from config.load import load_config
 from runtime.runner import run
 from simulators.cases import generate
-from sinks.redshift.engine import ConnectionSettings
+from sinks.redshift import ConnectionSettings
 from tests.e2e.test_demo_job import expected_row
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,10 +15,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 from config.denormalize import DenormalizedTable
-from sinks.redshift import WarehouseEngine
+from sinks.redshift import ConnectionSettings, WarehouseEngine
 from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import Column
-from sinks.redshift.engine import ConnectionSettings
 
 BOOKKEEPING = "_op string, _seq string, _pos string, _commit_ts timestamp"
 TABLES = {

@@ -21,11 +21,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import ANY, Stubber
 
-from config.models import AwsConfig
-from runtime.aws import client
+from aws import client
+from config import AwsConfig
 from sinks.redshift.data_api import DataApiExecutor, StatementError, StatementTimeoutError
-from sinks.redshift.dialect import RedshiftDialect, Statement
-from sinks.redshift.reachability import unreachable
+from sinks.redshift.dialect import RedshiftDialect
+from sinks.redshift.retry import unreachable
+from sinks.redshift.statements import Statement
 
 ID = "d9b6c0c9-0747-4bf4-b142-e8883122f766"
 
@@ -47,7 +48,7 @@ class _Clock:
 
 @pytest.fixture
 def moto_data_api(moto_endpoint: str) -> Any:
-    return client(AwsConfig(endpoints={"redshift-data": moto_endpoint}), "redshift-data")
+    return client("redshift-data", AwsConfig(endpoints={"redshift-data": moto_endpoint}))
 
 
 @pytest.fixture
@@ -85,8 +86,8 @@ def test_moto_receives_the_statement_with_named_parameters_and_the_workgroup(
 
     statement_id = str(raised.value).split()[4]
     described = moto_data_api.describe_statement(Id=statement_id)
-    assert described["QueryString"] == statement.sql
-    assert ":writer_id" in statement.sql and "w-1" not in statement.sql
+    assert described["QueryString"] == statement.text(":{}")
+    assert ":writer_id" in described["QueryString"] and "w-1" not in described["QueryString"]
     assert described["QueryParameters"] == [
         {"name": "table_name", "value": "orders"},
         {"name": "writer_id", "value": "w-1"},
@@ -129,16 +130,20 @@ def test_a_transaction_is_one_batch_execute_statement_polled_to_finished(
     api, stubber = stubbed
     statements = [
         Statement('LOCK "public"."d"'),
-        Statement("DELETE FROM t WHERE id = :table_name", {"table_name": "t"}),
+        Statement("DELETE FROM t WHERE id = {table_name}", {"table_name": "t"}),
         Statement(
-            "INSERT INTO l SELECT :table_name, :batch_id", {"table_name": "t", "batch_id": 3}
+            "INSERT INTO l SELECT {table_name}, {batch_id}", {"table_name": "t", "batch_id": 3}
         ),
     ]
     stubber.add_response(
         "batch_execute_statement",
         {"Id": ID},
         {
-            "Sqls": [s.sql for s in statements],
+            "Sqls": [
+                'LOCK "public"."d"',
+                "DELETE FROM t WHERE id = :table_name",
+                "INSERT INTO l SELECT :table_name, :batch_id",
+            ],
             "Database": "dev",
             "WorkgroupName": "cdc-wg",
             "Parameters": [
@@ -175,7 +180,7 @@ def test_a_failed_statement_fails_the_batch_with_redshifts_message_and_its_id(
 
     with pytest.raises(StatementError) as raised:
         _executor(api, _Clock()).transaction(
-            [Statement("INSERT INTO x SELECT :writer_id", {"writer_id": "secret-writer"})]
+            [Statement("INSERT INTO x SELECT {writer_id}", {"writer_id": "secret-writer"})]
         )
 
     message = str(raised.value)

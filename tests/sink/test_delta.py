@@ -15,13 +15,12 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config import ConfigError, load_config
-from config.models import DeltaTarget
-from runtime.runner import make_engine
+from config import ConfigError, DeltaTarget, load_config
 from sinks.crash import SimulatedCrashError
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
 from sinks.delta.log import TXN_APP_ID, TXN_VERSION, log_state, session_settings
+from sinks.factory import make_engine
 
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"

@@ -21,11 +21,12 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
-from config.models import AwsConfig
-from runtime.aws import client, s3a_settings
-from sinks.redshift.dialect import Dialect, RedshiftDialect, Statement, quote
-from sinks.redshift.engine import ConnectionSettings, WarehouseEngine
+from aws import client, s3a_settings
+from config import AwsConfig
+from sinks.redshift import ConnectionSettings, WarehouseEngine
+from sinks.redshift.dialect import Dialect, RedshiftDialect
 from sinks.redshift.s3_staging import S3Stage
+from sinks.redshift.statements import Statement, quote
 
 ROLE = "arn:aws:iam::123456789012:role/redshift-copy"
 SCHEMA = (
@@ -65,7 +66,7 @@ class MotoParquetIntoPostgres(S3Stage):
             names = []
             for j, value in enumerate(row):
                 params[f"v{i}_{j}"] = value
-                names.append(f":v{i}_{j}")
+                names.append(f"{{v{i}_{j}}}")
             tuples.append(f"({', '.join(names)})")
         sql = f"INSERT INTO {quote(schema)}.{quote(stage)} VALUES {', '.join(tuples)}"
         return [Statement(sql, params)]
@@ -84,7 +85,7 @@ def s3(spark: SparkSession, moto_endpoint: str) -> Iterator[Any]:
         "fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
     )
     hadoop.set("fs.s3.impl.disable.cache", "true")
-    s3_client = client(aws, "s3")
+    s3_client = client("s3", aws)
     yield s3_client
 
 
@@ -115,7 +116,7 @@ def test_the_copy_statement_reads_the_batch_prefix_as_parquet_with_the_iam_role(
     folder = stage.folder("orders", "w-1", 7)
     url = f"s3://{stage.bucket}/{folder}part-"
 
-    sql = RedshiftDialect().copy_parquet("public", "orders__stage_7", url, ROLE)
+    sql = RedshiftDialect().copy_parquet("public", "orders__stage_7", url, ROLE).sql
 
     assert folder == "cdc/stage/orders/w-1/7/"
     assert sql == (

@@ -14,15 +14,14 @@ import boto3
 import pytest
 from pyspark.sql import SparkSession
 
-from config import load_config
-from config.models import AwsConfig, LakeTarget
+from config import AwsConfig, LakeTarget, load_config
 from local.aws_servers import LOCAL_ENV
-from runtime.runner import make_engine
 from runtime.session import configure_s3
 from sinks.catalog import GlueTable
 from sinks.crash import SimulatedCrashError
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
+from sinks.factory import make_engine
 from sinks.lake import LakeEngine
 from sinks.storage import Storage
 from tests.sink.test_delta import changes

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from pyspark.sql import SparkSession
 
-from sinks.redshift.engine import ConnectionSettings
-from sinks.redshift.reachability import unreachable
+from sinks.redshift import ConnectionSettings
+from sinks.redshift.retry import unreachable
 
 
 def _closed_port() -> int:

@@ -10,8 +10,8 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from config import JobConfig
 from config.load import load_config
-from config.models import JobConfig
 from transforms.canonical import canonical_changes, split_rejected, typed_records
 
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"

@@ -272,3 +272,30 @@ def test_no_hard_coded_account_ids_or_regions() -> None:
     directions = "north|south|east|west|central|northeast|southeast|northwest|southwest"
     regions = rf"\b(?:us|eu|ap|sa|ca|me|af|il|mx)-(?:{directions})-\d\b"
     assert not re.search(regions, text), "a hard-coded region"
+
+
+def test_the_templates_glue_job_is_the_one_the_deploy_defines(template: dict[str, Any]) -> None:
+    """One definition: the template's job is generated from deploy/glue_job.py."""
+    from deploy.cloudformation import glue_job_properties
+    from deploy.glue_job import default_arguments
+
+    job = template["Resources"]["GlueJob"]["Properties"]
+    generated = yaml.load(yaml.dump(glue_job_properties(), Dumper=_dumper()), Loader=_CfnLoader)
+    assert job == generated, "run: python -m deploy cloudformation"
+    assert set(job["DefaultArguments"]) >= set(default_arguments(_any_spec())) - {
+        "--redshift-secret-arn",
+        "--hmac-secret-arn",
+    }
+    assert "--additional-python-modules" in job["DefaultArguments"]
+
+
+def _dumper() -> type[yaml.SafeDumper]:
+    from deploy import cloudformation
+
+    return cloudformation._Dumper
+
+
+def _any_spec() -> Any:
+    from deploy.glue_job import JobSpec
+
+    return JobSpec(config=Path("c.yaml"), bucket="b", prefix="p/", job_name="j", role="r")

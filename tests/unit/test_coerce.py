@@ -8,7 +8,7 @@ from typing import Any
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
-from config.models import ColumnSpec
+from config import ColumnSpec
 from transforms.coerce import coerce_types
 
 SPECS = [

@@ -7,8 +7,8 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from config import FilesSource, JobConfig, KinesisSource, LakeTarget, RedshiftTarget
 from config.load import ConfigError, _redact, load_config, redacted_yaml
-from config.models import FilesSource, JobConfig, KinesisSource, LakeTarget, RedshiftTarget
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "conf" / "demo.yaml"
@@ -98,23 +98,24 @@ def test_set_overrides_a_nested_value() -> None:
     assert config.source.csv.delimiter == ";"
 
 
-def test_target_kind_selects_the_warehouse_model_and_reads_the_password_from_env(
+def test_target_kind_selects_the_warehouse_model_and_reads_the_password_from_env_at_load(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = load_config(
-        DEMO,
-        [
-            "target={kind: redshift, dialect: postgres, host: 127.0.0.1, port: 5433,"
-            " database: warehouse, user: warehouse, password_env: WAREHOUSE_PW}"
-        ],
-    )
-    assert isinstance(config.target, RedshiftTarget)
+    target = [
+        "target={kind: redshift, dialect: postgres, host: 127.0.0.1, port: 5433,"
+        " database: warehouse, user: warehouse, password_env: WAREHOUSE_PW}"
+    ]
     monkeypatch.delenv("WAREHOUSE_PW", raising=False)
-    with pytest.raises(ValueError, match="WAREHOUSE_PW is not set"):
-        _ = config.target.password
+    config = load_config(DEMO, target)
+    assert isinstance(config.target, RedshiftTarget)
+    with pytest.raises(ConfigError, match=r"target\.password_env: .*WAREHOUSE_PW is not set"):
+        config.warehouse_password()
     monkeypatch.setenv("WAREHOUSE_PW", "s3cret-value")
-    assert config.target.password.get_secret_value() == "s3cret-value"
+    config = load_config(DEMO, target)
+    monkeypatch.delenv("WAREHOUSE_PW")  # read once, at load
+    assert config.warehouse_password().get_secret_value() == "s3cret-value"
     assert "s3cret-value" not in redacted_yaml(config)
+    assert "s3cret-value" not in repr(config.secrets)
 
 
 def test_set_overrides_through_a_list_index() -> None:
@@ -243,12 +244,14 @@ def test_protect_rule_must_be_mask_hmac_or_sha256() -> None:
 def test_privacy_key_is_read_from_the_named_environment_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = load_config(DEMO, ["privacy.hmac_key_env=MY_TOKEN_KEY"])
     monkeypatch.delenv("MY_TOKEN_KEY", raising=False)
-    assert config.privacy.hmac_key() is None
+    config = load_config(DEMO, ["privacy.hmac_key_env=MY_TOKEN_KEY"])
+    assert config.secrets.get("MY_TOKEN_KEY") is None
     monkeypatch.setenv("MY_TOKEN_KEY", "k-1")
-    key = config.privacy.hmac_key()
+    config = load_config(DEMO, ["privacy.hmac_key_env=MY_TOKEN_KEY"])
+    key = config.secrets.get("MY_TOKEN_KEY")
     assert key is not None and key.get_secret_value() == "k-1"
+    assert config.tokenization_key() == "k-1"
     assert "k-1" not in redacted_yaml(config)
 
 
@@ -296,12 +299,13 @@ def test_denormalize_needs_a_warehouse_target() -> None:
 def test_an_hmac_rule_without_its_key_fails_before_anything_starts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = load_config(SPORTS, ["privacy.hmac_key_env=NO_SUCH_KEY_VAR"])
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    config = load_config(SPORTS, ["privacy.hmac_key_env=NO_SUCH_KEY_VAR"])
 
     with pytest.raises(ConfigError, match=r"tables\[customer\].protect needs a tokenization key"):
         config.tokenization_key()
     monkeypatch.setenv("NO_SUCH_KEY_VAR", "k")
+    config = load_config(SPORTS, ["privacy.hmac_key_env=NO_SUCH_KEY_VAR"])
     assert config.tokenization_key() == "k"
 
 
@@ -368,7 +372,7 @@ def test_redshift_with_s3_staging_and_the_data_api_needs_no_host_or_password() -
         ),
         (
             "host: h, user: u, staging: {kind: s3, path: s3://bkt/p, iam_role: not-an-arn}}",
-            "target.staging.s3.iam_role",
+            "target.staging.iam_role",
         ),
         (
             "staging: {kind: s3, path: s3://bkt/p, iam_role: 'arn:aws:iam::123456789012:role/c'},"
@@ -414,3 +418,44 @@ def test_the_aws_sports_config_is_valid_once_the_stack_outputs_are_filled_in() -
     assert [t.name for t in config.tables] == [
         t.name for t in load_config(REPO / "conf" / "sports.yaml").tables
     ]
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("source={kind: kinesis, stream: 'bad name!'}", "  source.stream:"),
+        ("source={kind: kafka, bootstrap_servers: b}", "  source.topic_prefix:"),
+        ("target={kind: delta, path: p, state_dir: cdc}", "  target:"),
+        ("target={kind: delta, path: p, max_records_per_file: 0}", "target.max_records_per_file:"),
+        (
+            "target={kind: redshift, database: d, connection: {kind: data-api, workgroup: w}}",
+            "  target.connection.workgroup:",
+        ),
+    ],
+)
+def test_errors_of_every_kind_name_the_key_without_the_union_tag(override: str, key: str) -> None:
+    message = _error(DEMO, [override])
+
+    assert key in message
+    for tag in ("files", "kafka", "kinesis", "lake", "delta", "redshift", "data-api", "s3"):
+        assert f".{tag}." not in message and f".{tag}:" not in message
+
+
+def test_source_schema_and_table_names_that_could_break_out_of_sql_are_refused() -> None:
+    for bad in ("public`; DROP TABLE x", "a.b", "a b", "x'"):
+        assert "tables.0.source_schema:" in _error(DEMO, [f"tables.0.source_schema={bad!r}"])
+    assert "tables.0.source_table:" in _error(DEMO, ["tables.0.source_table='t/../u'"])
+
+
+def test_the_config_reference_in_docs_is_the_one_the_models_generate() -> None:
+    from config.reference import SECTIONS, render
+
+    committed = (DEMO.parents[1] / "docs" / "config.md").read_text(encoding="utf-8")
+    assert committed == render(), "run: python -m config.reference > docs/config.md"
+    described = [
+        f"{prefix}{field.alias or name}"
+        for _, prefix, model in SECTIONS
+        for name, field in model.model_fields.items()
+        if not field.description
+    ]
+    assert described == [], "every config key has a description"

@@ -10,7 +10,7 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config.models import ColumnSpec, DerivedColumn
+from config import ColumnSpec, DerivedColumn
 from transforms.canonical import split_rejected
 from transforms.coerce import coerce_types
 from transforms.debezium_json import decode_debezium_json

@@ -198,14 +198,14 @@ def test_the_package_zip_is_deterministic_and_importable(tmp_path: Path) -> None
     assert first == second
     names = zipfile.ZipFile(BytesIO(first)).namelist()
     assert names == sorted(names)
-    assert "config/models.py" in names and "jobs/stream_cdc.py" in names
+    assert "config/job.py" in names and "jobs/stream_cdc.py" in names
     assert not [n for n in names if "__pycache__" in n or n.startswith("simulators/")]
     archive = tmp_path / "stream_cdc.zip"
     archive.write_bytes(first)
     probe = (
         f"import sys; sys.path.insert(0, {str(archive)!r}); "
-        "import config.models, jobs.stream_cdc; "
-        "print(config.models.__file__, jobs.stream_cdc.__file__)"
+        "import config.job, jobs.stream_cdc; "
+        "print(config.job.__file__, jobs.stream_cdc.__file__)"
     )
     # -I: neither PYTHONPATH nor the working directory reach sys.path, only the zip
     done = subprocess.run(
@@ -215,7 +215,7 @@ def test_the_package_zip_is_deterministic_and_importable(tmp_path: Path) -> None
         text=True,
         check=True,
     )
-    assert done.stdout.split() == [f"{archive}/config/models.py", f"{archive}/jobs/stream_cdc.py"]
+    assert done.stdout.split() == [f"{archive}/config/job.py", f"{archive}/jobs/stream_cdc.py"]
 
 
 def test_glue_gets_the_pinned_libraries_it_lacks() -> None:

@@ -15,7 +15,7 @@ import pytest
 from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
-from config.models import AwsConfig, KinesisSource
+from config import AwsConfig, KinesisSource
 from sources.kinesis import kinesis_options, kinesis_position
 from transforms.dms_json import decode_dms_json
 

@@ -17,7 +17,7 @@ import pytest
 
 from config.load import ConfigError, load_config
 from jobs.stream_cdc import main, parse_args
-from runtime.glue import export_hmac_secret, export_redshift_secret, glue_session, running_on_glue
+from runtime.glue import glue_session, running_on_glue, with_hmac_secret, with_redshift_secret
 
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
 
@@ -116,7 +116,7 @@ def test_the_job_requires_a_config_on_glue(capsys: pytest.CaptureFixture[str]) -
     assert "--config is required on Glue" in capsys.readouterr().err
 
 
-def test_the_redshift_secret_becomes_the_password_variable(
+def test_the_redshift_secret_becomes_the_warehouse_password(
     moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
@@ -132,19 +132,20 @@ def test_the_redshift_secret_becomes_the_password_variable(
         Name=f"wh-{uuid.uuid4().hex[:8]}",
         SecretString=json.dumps({"username": "u", "password": "s3cr3t-value"}),
     )["ARN"]
-    export_redshift_secret(config, arn)
-    assert os.environ["TEST_WAREHOUSE_PASSWORD"] == "s3cr3t-value"
+    with_secret = with_redshift_secret(config, arn)
+    assert with_secret.warehouse_password().get_secret_value() == "s3cr3t-value"
+    assert "TEST_WAREHOUSE_PASSWORD" not in os.environ  # held by the config, not exported
     with pytest.raises(ConfigError, match="ResourceNotFoundException") as missing:
-        export_redshift_secret(config, arn + "-gone")
+        with_redshift_secret(config, arn + "-gone")
     assert "s3cr3t" not in str(missing.value)
 
 
 def test_the_redshift_secret_needs_a_redshift_target() -> None:
     with pytest.raises(ConfigError, match=r"target\.kind is 'lake'"):
-        export_redshift_secret(load_config(DEMO), "arn:aws:secretsmanager:us-east-1:1:secret:x")
+        with_redshift_secret(load_config(DEMO), "arn:aws:secretsmanager:us-east-1:1:secret:x")
 
 
-def test_the_hmac_secret_becomes_the_tokenization_key_variable(
+def test_the_hmac_secret_becomes_the_tokenization_key(
     moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
@@ -154,9 +155,10 @@ def test_the_hmac_secret_becomes_the_tokenization_key_variable(
         Name=f"hmac-{uuid.uuid4().hex[:8]}", SecretString="k3y-value"
     )["ARN"]
 
-    export_hmac_secret(config, arn)
+    with_key = with_hmac_secret(config, arn)
 
-    assert os.environ["TEST_HMAC_KEY"] == "k3y-value"
+    assert with_key.secrets.get("TEST_HMAC_KEY") is not None
+    assert with_key.tokenization_key() == "k3y-value"
     with pytest.raises(ConfigError, match=r"--hmac-secret-arn .*ResourceNotFoundException") as gone:
-        export_hmac_secret(config, arn + "-gone")
+        with_hmac_secret(config, arn + "-gone")
     assert "k3y" not in str(gone.value)

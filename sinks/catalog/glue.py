@@ -23,17 +23,13 @@ compatibility.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol, TypeVar
-from urllib.parse import unquote
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
-from pyspark.sql.types import (
-    ArrayType,
-    DataType,
-    MapType,
-    StructType,
-    TimestampNTZType,
-)
+from pyspark.sql.types import StructType
+
+from aws import AWS_ERRORS, describe
+from sinks.catalog.hive import chunks, glue_columns, glue_location, partition_values
 
 __all__ = [
     "CREATE_BATCH",
@@ -42,11 +38,6 @@ __all__ = [
     "DeltaCatalog",
     "GlueTable",
     "PartitionCatalog",
-    "chunks",
-    "glue_columns",
-    "glue_location",
-    "hive_type",
-    "partition_values",
 ]
 
 CREATE_BATCH = 100  # BatchCreatePartition: PartitionInputList holds at most 100 entries
@@ -55,8 +46,6 @@ DELETE_BATCH = 25  # BatchDeletePartition: PartitionsToDelete holds at most 25 e
 _PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 _PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 _PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-_S3_SCHEMES = ("s3://", "s3a://", "s3n://")
-_T = TypeVar("_T")
 
 
 class CatalogError(RuntimeError):
@@ -89,71 +78,14 @@ class DeltaCatalog(Protocol):
         """Create or update the table's entry as a native Delta table."""
 
 
-# ------------------------------------------------------------------ pure helpers
-
-
-def hive_type(data_type: DataType) -> str:
-    """The Hive type name Glue and Athena expect for a Spark type.
-
-    Spark's simple strings are Hive's (`int`, `bigint`, `decimal(10,2)`,
-    `array<string>`, `struct<a:int>`), except `timestamp_ntz`, which Hive calls
-    `timestamp`.
-    """
-    if isinstance(data_type, TimestampNTZType):
-        return "timestamp"
-    if isinstance(data_type, ArrayType):
-        return f"array<{hive_type(data_type.elementType)}>"
-    if isinstance(data_type, MapType):
-        return f"map<{hive_type(data_type.keyType)},{hive_type(data_type.valueType)}>"
-    if isinstance(data_type, StructType):
-        fields = ",".join(f"{f.name}:{hive_type(f.dataType)}" for f in data_type.fields)
-        return f"struct<{fields}>"
-    return str(data_type.simpleString())
-
-
-def glue_columns(schema: StructType, names: Sequence[str] | None = None) -> list[dict[str, str]]:
-    """Glue `Column`s of the schema's fields (or of `names`, in that order), lower-cased."""
-    fields = schema.fields if names is None else [schema[n] for n in names]
-    return [{"Name": f.name.lower(), "Type": hive_type(f.dataType)} for f in fields]
-
-
-def glue_location(path: str) -> str:
-    """The table's location as AWS readers want it: `s3a://b/t/` -> `s3://b/t`."""
-    for scheme in _S3_SCHEMES:
-        if path.startswith(scheme):
-            return "s3://" + path[len(scheme) :].rstrip("/")
-    raise ValueError(f"{path}: a catalog location must be on S3 (s3:// or s3a://)")
-
-
-def partition_values(path: str, keys: Sequence[str]) -> list[str]:
-    """The values of a Hive partition path, in key order: `year=2020/day=3` -> [2020, 3].
-
-    Values are unescaped as Spark escaped them (`%3A` -> `:`); a NULL value stays
-    `__HIVE_DEFAULT_PARTITION__`, as Hive and Athena spell it.
-    """
-    parts = path.split("/")
-    names = [p.partition("=")[0] for p in parts]
-    if len(parts) != len(keys) or [unquote(n) for n in names] != list(keys):
-        raise ValueError(f"partition path {path!r} does not match the partition keys {keys}")
-    return [unquote(p.partition("=")[2]) for p in parts]
-
-
-def chunks(items: Sequence[_T], size: int) -> Iterator[list[_T]]:
-    """Consecutive slices of at most `size` items (API calls take bounded lists)."""
-    if size < 1:
-        raise ValueError(f"chunk size must be positive, not {size}")
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
 # ------------------------------------------------------------------- the catalog
 
 
 class GlueTable:
     """One table's entry in the Glue Data Catalog; one per engine, reused for every batch.
 
-    Created by the job from a boto3 Glue client (`runtime.aws.client(aws, "glue")`), so
-    a local endpoint and AWS share the code path.
+    Created by the job from a boto3 Glue client (`aws.client("glue", ...)`), so a local
+    endpoint and AWS share the code path.
     """
 
     def __init__(self, glue: Any, *, database: str, table: str, location: str) -> None:
@@ -347,9 +279,9 @@ class GlueTable:
         """The answer, or None when the entity does not exist."""
         try:
             response: dict[str, Any] = method(**kwargs)
-        except Exception as exc:
-            if _code(exc) == "EntityNotFoundException":
-                return None
+        except self._glue.exceptions.EntityNotFoundException:
+            return None
+        except AWS_ERRORS as exc:
             raise self._error(operation, exc) from None
         return response
 
@@ -357,9 +289,9 @@ class GlueTable:
         """Whether it was created (False: another process created it meanwhile)."""
         try:
             method(**kwargs)
-        except Exception as exc:
-            if _code(exc) == "AlreadyExistsException":
-                return False
+        except self._glue.exceptions.AlreadyExistsException:
+            return False
+        except AWS_ERRORS as exc:
             raise self._error(operation, exc) from None
         return True
 
@@ -393,33 +325,19 @@ class GlueTable:
     def _call_pages(self, operation: str, name: str, **kwargs: Any) -> list[dict[str, Any]]:
         try:
             return list(self._glue.get_paginator(name).paginate(**kwargs))
-        except Exception as exc:
+        except AWS_ERRORS as exc:
             raise self._error(operation, exc) from None
 
     def _call(self, operation: str, method: Any, **kwargs: Any) -> dict[str, Any]:
         try:
             response: dict[str, Any] = method(**kwargs)
-        except Exception as exc:
+        except AWS_ERRORS as exc:
             raise self._error(operation, exc) from None
         return response
 
     def _error(self, operation: str, exc: Exception) -> CatalogError:
-        """AWS's code and message (botocore's ClientError) or the client's own error."""
-        response = getattr(exc, "response", None)
-        if isinstance(response, dict) and "Error" in response:
-            error = response["Error"]
-            reason = f"{error.get('Code', 'error')}: {error.get('Message', '')}"
-        else:
-            reason = f"{type(exc).__name__}: {exc}"
-        return CatalogError(f"Glue table {self.name}: {operation} failed: {reason}")
-
-
-def _code(exc: Exception) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code is not None else None
-    return None
+        """AWS's code and message, naming the table and the call."""
+        return CatalogError(f"Glue table {self.name}: {operation} failed: {describe(exc)}")
 
 
 def _failures(errors: Iterable[dict[str, Any]], *, ignore: str) -> list[str]:

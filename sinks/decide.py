@@ -1,36 +1,40 @@
-"""Which changes of a batch a Delta table takes: pure DataFrame functions.
+"""Which changes of a batch a file table takes: the one decision core of the lake, Delta
+(and the Iceberg-to-come) engines, as pure DataFrame functions.
 
-The key table holds, per key, what the published table last took: `_seq`, `_pos`,
+A key table holds, per key, what the published table last took: `_seq`, `_pos`,
 `_deleted` (a tombstone) and the partition the key is in: its live row's, or for a
 tombstone the one its row was deleted from (a delete of a key never seen: the
 delete's own values). It is partitioned like the published table, so a batch reads
 and rewrites the same partitions in both.
+
+One batch: `decide` keeps the last change per key with `__accepted` = newer than what
+the key table holds (the sequence guard of transforms/ordering.py); `count` tallies it
+in one Spark job; `partitions_touched` lists where accepted changes remove and write
+rows; `key_rows` is what the key table holds afterwards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
-from transforms.names import OP, POS, SEQ
+from transforms.names import ACCEPTED, DELETED, HELD, OP, POS, SEQ
 from transforms.ordering import latest_per_key, newer_than
 
 __all__ = [
-    "ACCEPTED",
-    "DELETED",
+    "Decision",
+    "count",
     "decide",
     "held",
+    "is_held",
     "key_rows",
     "key_schema",
     "partitions_touched",
 ]
-
-DELETED = "_deleted"
-ACCEPTED = "__accepted"
-_HELD = "__held"
 
 
 def _col(name: str) -> Column:
@@ -43,11 +47,12 @@ def _stored_parts(keys: Sequence[str], parts: Sequence[str]) -> list[str]:
 
 
 def _held_at(keys: Sequence[str], part: str) -> Column:
-    return _col(part) if part in keys else F.col(f"{_HELD}_{part}")
+    return _col(part) if part in keys else F.col(f"{HELD}_{part}")
 
 
-def _is_held() -> Column:
-    return F.col(f"{_HELD}{POS}").isNotNull()
+def is_held() -> Column:
+    """True when the target held something for the change's key (a row or a tombstone)."""
+    return F.col(f"{HELD}{POS}").isNotNull()
 
 
 def key_schema(schema: StructType, keys: Sequence[str], parts: Sequence[str]) -> StructType:
@@ -69,10 +74,10 @@ def held(keys: Sequence[str], parts: Sequence[str]) -> Callable[[DataFrame], Dat
     def transform(key_table: DataFrame) -> DataFrame:
         return key_table.select(
             *[_col(k) for k in keys],
-            F.col(SEQ).alias(f"{_HELD}{SEQ}"),
-            F.col(POS).alias(f"{_HELD}{POS}"),
-            F.col(DELETED).alias(f"{_HELD}{DELETED}"),
-            *[_col(p).alias(f"{_HELD}_{p}") for p in _stored_parts(keys, parts)],
+            F.col(SEQ).alias(f"{HELD}{SEQ}"),
+            F.col(POS).alias(f"{HELD}{POS}"),
+            F.col(DELETED).alias(f"{HELD}{DELETED}"),
+            *[_col(p).alias(f"{HELD}_{p}") for p in _stored_parts(keys, parts)],
         )
 
     return transform
@@ -90,10 +95,39 @@ def decide(keys: Sequence[str], held_rows: DataFrame) -> Callable[[DataFrame], D
         latest = changes.transform(latest_per_key(keys))
         ours = held_rows.join(latest.select(*[_col(k) for k in keys]), list(keys), "left_semi")
         joined = latest.join(ours, list(keys), "left")
-        guard = newer_than(F.col(SEQ), F.col(POS), F.col(f"{_HELD}{SEQ}"), F.col(f"{_HELD}{POS}"))
+        guard = newer_than(F.col(SEQ), F.col(POS), F.col(f"{HELD}{SEQ}"), F.col(f"{HELD}{POS}"))
         return joined.withColumn(ACCEPTED, guard)
 
     return transform
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What `decide` made of a batch: changes after collapsing per key, and the accepted."""
+
+    changes: int
+    upserts: int
+    deletes: int
+
+    @property
+    def stale(self) -> int:
+        return self.changes - self.upserts - self.deletes
+
+    @property
+    def accepted(self) -> int:
+        return self.upserts + self.deletes
+
+
+def count(decided: DataFrame) -> Decision:
+    """Tally a `decide` output in one Spark job."""
+    accepted = F.col(ACCEPTED)
+    row = decided.agg(
+        F.count(F.lit(1)).alias("changes"),
+        F.sum(F.when(accepted & (F.col(OP) != "D"), 1).otherwise(0)).alias("up"),
+        F.sum(F.when(accepted & (F.col(OP) == "D"), 1).otherwise(0)).alias("del"),
+    ).first()
+    assert row is not None
+    return Decision(int(row["changes"] or 0), int(row["up"] or 0), int(row["del"] or 0))
 
 
 def _goes_to(keys: Sequence[str], part: str) -> Column:
@@ -102,7 +136,7 @@ def _goes_to(keys: Sequence[str], part: str) -> Column:
         return _col(part)
     return (
         F.when(F.col(OP) != "D", _col(part))
-        .when(_is_held(), _held_at(keys, part))
+        .when(is_held(), _held_at(keys, part))
         .otherwise(_col(part))
     )
 
@@ -117,7 +151,7 @@ def partitions_touched(
     """
 
     def transform(accepted: DataFrame) -> DataFrame:
-        old = accepted.where(_is_held()).select(*[_held_at(keys, p).alias(p) for p in parts])
+        old = accepted.where(is_held()).select(*[_held_at(keys, p).alias(p) for p in parts])
         new = accepted.select(*[_goes_to(keys, p).alias(p) for p in parts])
         return old.unionByName(new).distinct()
 

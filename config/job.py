@@ -1,0 +1,143 @@
+"""A whole job: one source, its tables, one target, and what surrounds them."""
+
+from __future__ import annotations
+
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
+
+from config.aws import AwsConfig
+from config.base import ConfigError, Identifier, Strict
+from config.denormalize import DenormalizedTable, check_denormalized
+from config.secrets import Secrets
+from config.sources import KafkaSource, KinesisSource, Source
+from config.tables import TableConfig
+from config.targets import LakeTarget, RedshiftTarget, Target
+
+__all__ = ["JobConfig", "PrivacyConfig", "QuarantineConfig"]
+
+
+class QuarantineConfig(Strict):
+    """Where undecodable records go, with the reason; holds raw data: protect it."""
+
+    path: str = Field(
+        min_length=1, description="rejected records go to <path>/<table>/batch_id=<n>/"
+    )
+
+
+class PrivacyConfig(Strict):
+    """Where the tokenization key comes from: never from a committed file."""
+
+    hmac_key_env: str = Field(
+        default="STREAM_CDC_HMAC_KEY",
+        min_length=1,
+        description="environment variable holding the tokenization key; the job refuses to "
+        "start if a table needs it and it is unset",
+    )
+
+
+class JobConfig(Strict):
+    """A whole job: one source, its tables, one target."""
+
+    name: Identifier = Field(
+        default="stream_cdc", description="job name (Spark app name, query names)"
+    )
+    checkpoint: str = Field(
+        min_length=1,
+        description="checkpoint root; a new checkpoint is a new writer (see Reprocessing)",
+    )
+    trigger_interval: str = Field(
+        default="10 seconds", description="micro-batch interval when not --once"
+    )
+    source: Source = Field(description="where the changes come from; kind: files|kafka|kinesis")
+    tables: list[TableConfig] = Field(min_length=1, description="the replicated tables")
+    target: Target = Field(description="where the tables are kept; kind: lake|delta|redshift")
+    quarantine: QuarantineConfig = Field(description="where rejected records go")
+    privacy: PrivacyConfig = Field(default=PrivacyConfig(), description="tokenization key")
+    aws: AwsConfig = Field(default=AwsConfig(), description="where the AWS APIs answer")
+    denormalize: list[DenormalizedTable] = Field(
+        default_factory=list,
+        description="warehouse tables joining a fact to its dimensions (redshift target)",
+    )
+
+    _secrets: Secrets = PrivateAttr(default_factory=Secrets)
+
+    @model_validator(mode="after")
+    def _unique_tables(self) -> JobConfig:
+        names = [t.name for t in self.tables]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tables: duplicate table names in {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _denormalized_tables_resolve(self) -> JobConfig:
+        if self.denormalize and not isinstance(self.target, RedshiftTarget):
+            raise ValueError("denormalize: needs target kind redshift (the lake does not join)")
+        tables = {t.name: t for t in self.tables}
+        for i, spec in enumerate(self.denormalize):
+            check_denormalized(spec, tables, taken=set(tables), where=f"denormalize.{i}")
+        names = [d.name for d in self.denormalize]
+        if len(set(names)) != len(names):
+            raise ValueError(f"denormalize: duplicate names in {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _history_needs_an_engine_that_keeps_it(self) -> JobConfig:
+        for i, table in enumerate(self.tables):
+            if table.scd_type == 2 and isinstance(self.target, LakeTarget):
+                raise ValueError(
+                    f"tables.{i}.scd_type: 2 needs target kind delta or redshift "
+                    "(the lake keeps the most recent view only)"
+                )
+            fed = [d.name for d in self.denormalized_by(table.name)]
+            if table.scd_type == 2 and fed:
+                raise ValueError(
+                    f"tables.{i}.scd_type: 2 cannot feed denormalized tables {fed} "
+                    "(they join the latest state of each table)"
+                )
+        return self
+
+    # ------------------------------------------------------------------ secrets
+
+    @property
+    def secret_variables(self) -> list[str]:
+        """The environment variables this config takes secrets from."""
+        names = [self.privacy.hmac_key_env]
+        if isinstance(self.target, RedshiftTarget):
+            names.append(self.target.password_env)
+        database = getattr(self.source, "database", None)
+        if database is not None:
+            names.append(database.password_env)
+        return names
+
+    @property
+    def secrets(self) -> Secrets:
+        return self._secrets
+
+    def with_secrets(self, secrets: Secrets) -> JobConfig:
+        """This config with its secrets resolved (load_config does it once)."""
+        copy = self.model_copy()
+        copy._secrets = secrets
+        return copy
+
+    def warehouse_password(self) -> SecretStr:
+        assert isinstance(self.target, RedshiftTarget), "only a warehouse has a password"
+        return self._secrets.require(self.target.password_env, "target.password_env")
+
+    def source_password(self) -> SecretStr:
+        assert isinstance(self.source, KafkaSource | KinesisSource) and self.source.database
+        variable = self.source.database.password_env
+        return self._secrets.require(variable, "source.database.password_env")
+
+    def tokenization_key(self) -> str | None:
+        """The HMAC key, or a ConfigError if a table's `hmac` rule needs it and it is unset."""
+        key = self._secrets.get(self.privacy.hmac_key_env)
+        for table in self.tables:
+            if "hmac" in table.protect.values() and key is None:
+                raise ConfigError(
+                    f"tables[{table.name}].protect needs a tokenization key: set the "
+                    f"environment variable {self.privacy.hmac_key_env}"
+                )
+        return key.get_secret_value() if key else None
+
+    def denormalized_by(self, table: str) -> list[DenormalizedTable]:
+        """The denormalized tables that `table` feeds."""
+        return [d for d in self.denormalize if table in {r.table for r in d.tables}]

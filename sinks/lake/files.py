@@ -1,0 +1,105 @@
+"""Where a lake table's files live, and reading and writing them with Spark.
+
+<table>/year=2020/month=5/day=12/part-*.parquet   published, live rows only
+<table>/_cdc/keys/year=2020/.../part-*.parquet     key index (sinks/decide.py)
+<table>/_cdc/manifest/<version>.json               commit log (manifest.py)
+<table>/_cdc/manifest/<version>.applied            its files are in place
+<table>/_cdc/staging/<version>/{data,keys}/...      files of a commit being published
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from sinks.storage import Storage
+
+__all__ = ["TableFiles", "join", "parquet_names", "visible"]
+
+
+class TableFiles:
+    """The paths of one lake table, and its Parquet reads and writes."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        path: str,
+        *,
+        partition_by: Sequence[str],
+        state_dir: str,
+        max_records_per_file: int,
+    ) -> None:
+        self._spark = spark
+        self.storage = Storage(spark, path)
+        self.path = self.storage.root
+        self.state = f"{self.path}/{state_dir}"
+        self.keys_root = f"{self.state}/keys"
+        self.staging_root = f"{self.state}/staging"
+        self._parts = list(partition_by)
+        self._max_records = max_records_per_file
+
+    # ------------------------------------------------------------------ paths
+
+    def versions(self) -> list[int]:
+        names = self.storage.list_names(f"{self.state}/manifest")
+        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+
+    def manifest_file(self, version: int) -> str:
+        return f"{self.state}/manifest/{version:020d}.json"
+
+    def applied_marker(self, version: int) -> str:
+        return f"{self.state}/manifest/{version:020d}.applied"
+
+    def staging(self, version: int) -> str:
+        return f"{self.staging_root}/{version:020d}"
+
+    def data_file(self, partition: str, name: str) -> str:
+        return f"{join(self.path, partition)}/{name}"
+
+    def key_file(self, partition: str, name: str) -> str:
+        return f"{join(self.keys_root, partition)}/{name}"
+
+    def partition_path(self, values: Sequence[Any]) -> str:
+        """Spark's Hive path of partition values (`year=2020/month=5`), escaped as Spark does."""
+        jvm: Any = self._spark.sparkContext._jvm
+        escape = jvm.org.apache.spark.sql.catalyst.catalog.ExternalCatalogUtils
+        return "/".join(
+            str(escape.getPartitionPathString(name, None if v is None else str(v)))
+            for name, v in zip(self._parts, values, strict=True)
+        )
+
+    # ----------------------------------------------------------- Spark I/O
+
+    def read(self, files: Iterable[str], base: str, schema: StructType) -> DataFrame:
+        """Parquet files of partitions under `base`; partition values come from the paths."""
+        return self._spark.read.schema(schema).option("basePath", base).parquet(*files)
+
+    def read_folder(self, folder: str, schema: StructType) -> DataFrame:
+        return self._spark.read.schema(schema).option("basePath", folder).parquet(folder)
+
+    def write(self, df: DataFrame, folder: str) -> None:
+        """Overwrite `folder` with `df`, one folder a partition, files of bounded size."""
+        parts = [F.col(f"`{p}`") for p in self._parts]
+        writer_df = df.repartition(*parts) if parts else df
+        (
+            writer_df.write.mode("overwrite")
+            .option("maxRecordsPerFile", self._max_records)
+            .partitionBy(*self._parts)
+            .parquet(folder)
+        )
+
+
+def join(root: str, partition: str) -> str:
+    return f"{root}/{partition}" if partition else root
+
+
+def parquet_names(names: Iterable[str]) -> list[str]:
+    return [n for n in names if n.endswith(".parquet") and not n.startswith(("_", "."))]
+
+
+def visible(names: Iterable[str]) -> list[str]:
+    return [n for n in names if not n.startswith(("_", "."))]

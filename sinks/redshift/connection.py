@@ -1,0 +1,145 @@
+"""How the warehouse engine reaches its database: connection settings and executors.
+
+A driver connection (psycopg for PostgreSQL, redshift_connector for Amazon Redshift)
+or the Redshift Data API (data_api.py); both run the same statements (statements.py),
+each binding parameters the way its driver does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import SecretStr
+
+from aws import AwsSettings, client
+from config import DataApiConnection, RedshiftTarget
+from sinks.redshift.statements import Executor, Statement
+
+__all__ = ["ConnectionSettings", "DriverExecutor", "executor_of", "settings_of"]
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything a driver needs to connect; the password never reaches a log."""
+
+    dialect: str  # "postgres" | "redshift"
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str
+    connect_timeout_s: int = 10
+
+    def __repr__(self) -> str:
+        return f"ConnectionSettings({self.location})"
+
+    @property
+    def location(self) -> str:
+        return f"{self.dialect}://{self.user}@{self.host}:{self.port}/{self.database}"
+
+    def connect(self) -> Any:
+        if self.dialect == "postgres":
+            import psycopg
+
+            return psycopg.connect(
+                host=self.host,
+                port=self.port,
+                dbname=self.database,
+                user=self.user,
+                password=self.password,
+                connect_timeout=self.connect_timeout_s,
+            )
+        import redshift_connector
+
+        return redshift_connector.connect(
+            host=self.host,
+            port=self.port,
+            database=self.database,
+            user=self.user,
+            password=self.password,
+            timeout=self.connect_timeout_s,
+        )
+
+
+def settings_of(target: RedshiftTarget, password: SecretStr) -> ConnectionSettings:
+    """How to reach a configured warehouse over a driver connection."""
+    if target.host is None or target.user is None:
+        raise ValueError("target: a driver connection needs host and user")
+    return ConnectionSettings(
+        dialect=target.dialect,
+        host=target.host,
+        port=target.port,
+        database=target.database,
+        user=target.user,
+        password=password.get_secret_value(),
+        connect_timeout_s=target.connect_timeout_s,
+    )
+
+
+class DriverExecutor:
+    """The engine's statements over a driver connection, one connection per call."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self._settings = settings
+        self.location = f"{settings.dialect}://{settings.host}:{settings.port}/{settings.database}"
+
+    def query(self, statement: Statement) -> list[tuple[Any, ...]]:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            self._execute(cur, statement)
+            rows = [tuple(r) for r in cur.fetchall()]
+            conn.commit()
+            return rows
+
+    def transaction(self, statements: Sequence[Statement]) -> list[int]:
+        with self._connection() as conn:
+            cur = conn.cursor()
+            counts = []
+            for statement in statements:
+                self._execute(cur, statement)
+                counts.append(max(int(cur.rowcount), 0))
+            conn.commit()
+            return counts
+
+    def _execute(self, cur: Any, statement: Statement) -> None:
+        if not statement.params:
+            cur.execute(statement.sql)
+        elif self._settings.dialect == "postgres":
+            from psycopg import sql
+
+            fields = {name: sql.Placeholder(name) for name in statement.params}
+            cur.execute(sql.SQL(statement.sql).format(**fields), dict(statement.params))
+        else:
+            cur.paramstyle = "named"  # redshift_connector binds :name itself
+            cur.execute(statement.text(":{}"), dict(statement.params))
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        conn = self._settings.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def executor_of(target: RedshiftTarget, aws: AwsSettings, password: SecretStr | None) -> Executor:
+    """The configured way of running statements: a driver connection or the Data API."""
+    connection = target.connection
+    if isinstance(connection, DataApiConnection):
+        from sinks.redshift.data_api import DataApiExecutor
+
+        return DataApiExecutor(
+            client("redshift-data", aws),
+            database=target.database,
+            workgroup=connection.workgroup,
+            cluster_id=connection.cluster_id,
+            db_user=connection.db_user,
+            secret_arn=connection.secret_arn,
+            timeout_s=connection.timeout_s,
+        )
+    if password is None:
+        raise ValueError("a driver connection needs the warehouse password")
+    return DriverExecutor(settings_of(target, password))
