@@ -84,7 +84,7 @@ class DenormalizedTable(Strict):
 
 class _Columns(Protocol):
     @property
-    def keys(self) -> list[str]: ...
+    def keys(self) -> list[str] | None: ...
 
     @property
     def output_columns(self) -> list[str]: ...
@@ -105,7 +105,7 @@ def check_denormalized(
             raise ValueError(f"{path}.as: alias {ref.alias!r} is used twice")
         table = tables[ref.table]
         if isinstance(ref, Join):
-            if set(ref.key) != set(table.keys):
+            if set(ref.key) != set(table.keys or []):
                 raise ValueError(
                     f"{path}.key: must name exactly the keys of {ref.table} {table.keys}, "
                     f"got {sorted(ref.key)}"
@@ -116,7 +116,7 @@ def check_denormalized(
     for name, value in spec.columns.items():
         _resolve(value, aliases, f"{where}.columns.{name}")
     fact = tables[spec.fact.table]
-    for key in fact.keys:
+    for key in fact.keys or []:
         if spec.columns.get(key) != f"{spec.fact.alias}.{key}":
             raise ValueError(
                 f"{where}.columns: the fact's key must be kept as {key}: {spec.fact.alias}.{key}"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from typing import Annotated, Any
+
+from pydantic import Discriminator, Field, PrivateAttr, SecretStr, Tag, model_validator
 
 from config.aws import AwsConfig
 from config.base import ConfigError, Identifier, Strict
 from config.denormalize import DenormalizedTable, check_denormalized
 from config.secrets import Secrets
-from config.sources import KafkaSource, KinesisSource, Source
-from config.tables import TableConfig
+from config.sources import Source
+from config.tables import TableConfig, TablePattern
 from config.targets import LakeTarget, RedshiftTarget, Target
 
 __all__ = ["JobConfig", "PrivacyConfig", "QuarantineConfig"]
@@ -34,6 +36,19 @@ class PrivacyConfig(Strict):
     )
 
 
+def _entry_kind(value: Any) -> str:
+    """A `tables` entry is a pattern when it has `include`, else one table."""
+    if isinstance(value, dict):
+        return "pattern" if "include" in value else "table"
+    return "pattern" if isinstance(value, TablePattern) else "table"
+
+
+TableEntry = Annotated[
+    Annotated[TableConfig, Tag("table")] | Annotated[TablePattern, Tag("pattern")],
+    Discriminator(_entry_kind),
+]
+
+
 class JobConfig(Strict):
     """A whole job: one source, its tables, one target."""
 
@@ -47,8 +62,20 @@ class JobConfig(Strict):
     trigger_interval: str = Field(
         default="10 seconds", description="micro-batch interval when not --once"
     )
+    parallel_tables: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="tables of one batch decoded and applied at the same time (Spark runs "
+        "their jobs side by side)",
+    )
     source: Source = Field(description="where the changes come from; kind: files|kafka|kinesis")
-    tables: list[TableConfig] = Field(min_length=1, description="the replicated tables")
+    tables: list[TableEntry] = Field(
+        min_length=1,
+        description="the replicated tables: explicit entries ({name, ...}) and patterns "
+        "({include, exclude}) on schema.table; an explicit entry overrides what a pattern "
+        "discovers",
+    )
     target: Target = Field(description="where the tables are kept; kind: lake|delta|redshift")
     quarantine: QuarantineConfig = Field(description="where rejected records go")
     privacy: PrivacyConfig = Field(default=PrivacyConfig(), description="tokenization key")
@@ -60,20 +87,31 @@ class JobConfig(Strict):
 
     _secrets: Secrets = PrivateAttr(default_factory=Secrets)
 
+    @property
+    def explicit_tables(self) -> list[TableConfig]:
+        """The tables the config names one by one (patterns add the others at start)."""
+        return [t for t in self.tables if isinstance(t, TableConfig)]
+
     @model_validator(mode="after")
     def _unique_tables(self) -> JobConfig:
-        names = [t.name for t in self.tables]
+        names = [t.name for t in self.explicit_tables]
         if len(set(names)) != len(names):
             raise ValueError(f"tables: duplicate table names in {names}")
         return self
 
     @model_validator(mode="after")
     def _denormalized_tables_resolve(self) -> JobConfig:
+        """Checked now when every table it names declares its columns; otherwise once the
+        tables are discovered, at start (runtime/tables.py), with the same messages."""
         if self.denormalize and not isinstance(self.target, RedshiftTarget):
             raise ValueError("denormalize: needs target kind redshift (the lake does not join)")
-        tables = {t.name: t for t in self.tables}
+        tables = {t.name: t for t in self.explicit_tables}
+        declared = {n for n, t in tables.items() if t.columns is not None and t.keys}
+        patterns = any(isinstance(t, TablePattern) for t in self.tables)
         for i, spec in enumerate(self.denormalize):
-            check_denormalized(spec, tables, taken=set(tables), where=f"denormalize.{i}")
+            named = {ref.table for ref in spec.tables}
+            if named <= declared or (not patterns and not named <= set(tables)):
+                check_denormalized(spec, tables, taken=set(tables), where=f"denormalize.{i}")
         names = [d.name for d in self.denormalize]
         if len(set(names)) != len(names):
             raise ValueError(f"denormalize: duplicate names in {names}")
@@ -82,6 +120,8 @@ class JobConfig(Strict):
     @model_validator(mode="after")
     def _history_needs_an_engine_that_keeps_it(self) -> JobConfig:
         for i, table in enumerate(self.tables):
+            if not isinstance(table, TableConfig):
+                continue
             if table.scd_type == 2 and isinstance(self.target, LakeTarget):
                 raise ValueError(
                     f"tables.{i}.scd_type: 2 needs target kind delta or redshift "
@@ -123,14 +163,15 @@ class JobConfig(Strict):
         return self._secrets.require(self.target.password_env, "target.password_env")
 
     def source_password(self) -> SecretStr:
-        assert isinstance(self.source, KafkaSource | KinesisSource) and self.source.database
-        variable = self.source.database.password_env
+        database = getattr(self.source, "database", None)
+        assert database is not None, "only a source with a database has a password"
+        variable = database.password_env
         return self._secrets.require(variable, "source.database.password_env")
 
     def tokenization_key(self) -> str | None:
         """The HMAC key, or a ConfigError if a table's `hmac` rule needs it and it is unset."""
         key = self._secrets.get(self.privacy.hmac_key_env)
-        for table in self.tables:
+        for table in self.explicit_tables:
             if "hmac" in table.protect.values() and key is None:
                 raise ConfigError(
                     f"tables[{table.name}].protect needs a tokenization key: set the "

@@ -133,6 +133,8 @@ def _without_kind_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     for part in loc:
         if kept and kept[-1] in _KINDS and part in _KINDS[str(kept[-1])]:
             continue
+        if len(kept) > 1 and kept[-2] == "tables" and part in _ENTRY_KINDS:
+            continue  # tables.N.table.x: the entry kind (a table or a pattern)
         kept.append(part)
     return tuple(kept)
 
@@ -142,6 +144,7 @@ def _kinds(*models: type[BaseModel]) -> set[str]:
     return {str(v) for m in models for v in get_args(m.model_fields["kind"].annotation)}
 
 
+_ENTRY_KINDS = {"table", "pattern"}
 # Tagged unions, by the key that holds them.
 _KINDS = {
     "source": _kinds(FilesSource, KafkaSource, KinesisSource),

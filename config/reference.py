@@ -20,8 +20,15 @@ from pydantic_core import PydanticUndefined
 from config.aws import AwsConfig
 from config.denormalize import DenormalizedTable, Join, TableRef
 from config.job import JobConfig, PrivacyConfig, QuarantineConfig
-from config.sources import CsvOptions, FilesSource, KafkaSource, KinesisSource, SourceDatabase
-from config.tables import ColumnSpec, DerivedColumn, TableConfig
+from config.sources import (
+    CsvOptions,
+    FilesSource,
+    GlueSourceCatalog,
+    KafkaSource,
+    KinesisSource,
+    SourceDatabase,
+)
+from config.tables import ColumnSpec, DerivedColumn, TableConfig, TablePattern
 from config.targets import (
     CopyStaging,
     DataApiConnection,
@@ -44,6 +51,10 @@ works (`s3a://...` on clusters). Secrets are never in the file: keys ending in `
 the environment variable that holds them (read once at start; on Glue from Secrets
 Manager, see docs/aws.md).
 
+Tables come one by one or by pattern; a table that declares no columns is discovered from
+the source's catalog and followed while the job runs: how, the mapping of database types
+to Spark types, and what each schema change does are in docs/sources.md.
+
 This file is generated from the config models (`python -m config.reference`); edit the
 field descriptions in `config/`, not this file.
 """
@@ -55,8 +66,10 @@ SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
     ("DMS CSV settings", "source.csv.", CsvOptions),
     ("Source: Debezium on Kafka (`source.kind: kafka`)", "source.", KafkaSource),
     ("Source: DMS on Kinesis (`source.kind: kinesis`)", "source.", KinesisSource),
-    ("The captured database (for `jobs/verify.py`)", "source.database.", SourceDatabase),
-    ("Tables", "tables[].", TableConfig),
+    ("The captured database", "source.database.", SourceDatabase),
+    ("A Glue database describing the source", "source.glue_catalog.", GlueSourceCatalog),
+    ("Tables by pattern", "tables[].", TablePattern),
+    ("Tables one by one", "tables[].", TableConfig),
     ("Columns", "tables[].columns[].", ColumnSpec),
     ("Derived columns", "tables[].derived[].", DerivedColumn),
     ("Target: Parquet lake (`target.kind: lake`)", "target.", LakeTarget),

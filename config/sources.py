@@ -8,7 +8,15 @@ from pydantic import AwareDatetime, Discriminator, Field, Tag
 
 from config.base import Strict, kind_or
 
-__all__ = ["CsvOptions", "FilesSource", "KafkaSource", "KinesisSource", "Source", "SourceDatabase"]
+__all__ = [
+    "CsvOptions",
+    "FilesSource",
+    "GlueSourceCatalog",
+    "KafkaSource",
+    "KinesisSource",
+    "Source",
+    "SourceDatabase",
+]
 
 
 class CsvOptions(Strict):
@@ -21,6 +29,37 @@ class CsvOptions(Strict):
     full_load_has_op: bool = Field(
         default=False, description="DMS includeOpForFullLoad: full-load files start with Op"
     )
+
+
+class SourceDatabase(Strict):
+    """The captured MySQL/MariaDB database: its catalog (`information_schema`) describes
+    the tables to discover, and `jobs/verify.py` compares the targets with its rows."""
+
+    host: str = Field(min_length=1, description="host of the captured database")
+    port: int = Field(default=3306, ge=1, le=65535, description="its port")
+    user: str = Field(min_length=1, description="a user that may read every table")
+    password_env: str = Field(
+        default="SOURCE_PASSWORD",
+        min_length=1,
+        description="environment variable holding the password (never in the file)",
+    )
+
+
+class GlueSourceCatalog(Strict):
+    """A Glue Data Catalog database describing the source's tables (columns and types;
+    a table's `primary_key` parameter names its key columns)."""
+
+    database: str = Field(
+        pattern=r"^[a-z0-9_]{1,255}$", description="the Glue database describing the source"
+    )
+    schema_name: str = Field(
+        alias="schema", min_length=1, description="the source schema its tables belong to"
+    )
+
+
+_DATABASE = "the captured database: where tables and columns are discovered (and what "
+_DATABASE += "jobs/verify.py compares with)"
+_GLUE = "a Glue database describing the source's tables, for discovery without database access"
 
 
 class FilesSource(Strict):
@@ -37,19 +76,8 @@ class FilesSource(Strict):
     )
     max_files_per_trigger: int = Field(default=1000, ge=1, description="files per micro-batch")
     csv: CsvOptions = Field(default=CsvOptions(), description="how DMS wrote its CSV files")
-
-
-class SourceDatabase(Strict):
-    """The captured MySQL/MariaDB database, read only by `jobs/verify.py`."""
-
-    host: str = Field(min_length=1, description="host of the captured database")
-    port: int = Field(default=3306, ge=1, le=65535, description="its port")
-    user: str = Field(min_length=1, description="a user that may read every table")
-    password_env: str = Field(
-        default="SOURCE_PASSWORD",
-        min_length=1,
-        description="environment variable holding the password (never in the file)",
-    )
+    database: SourceDatabase | None = Field(default=None, description=_DATABASE)
+    glue_catalog: GlueSourceCatalog | None = Field(default=None, description=_GLUE)
 
 
 class KafkaSource(Strict):
@@ -84,9 +112,8 @@ class KafkaSource(Strict):
         default_factory=dict,
         description="extra options of Spark's Kafka source, e.g. kafka.security.protocol",
     )
-    database: SourceDatabase | None = Field(
-        default=None, description="the captured database, for jobs/verify.py"
-    )
+    database: SourceDatabase | None = Field(default=None, description=_DATABASE)
+    glue_catalog: GlueSourceCatalog | None = Field(default=None, description=_GLUE)
 
 
 class KinesisSource(Strict):
@@ -130,9 +157,8 @@ class KinesisSource(Strict):
         default_factory=dict,
         description="extra options of the Kinesis source, e.g. kinesis.executor.maxFetchTimeInMs",
     )
-    database: SourceDatabase | None = Field(
-        default=None, description="the captured database, for jobs/verify.py"
-    )
+    database: SourceDatabase | None = Field(default=None, description=_DATABASE)
+    glue_catalog: GlueSourceCatalog | None = Field(default=None, description=_GLUE)
 
     @property
     def stream_name(self) -> str:

@@ -6,13 +6,13 @@ except_column_list) so that people who know Delta Live Tables feel at home.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from config.base import Identifier, SourceName, SparkType, Strict
 
-__all__ = ["ColumnSpec", "DerivedColumn", "TableConfig"]
+__all__ = ["ColumnSpec", "DerivedColumn", "TableConfig", "TablePattern"]
 
 HISTORY_COLUMNS = ("valid_from", "valid_to", "is_current", "_seq", "_pos")
 
@@ -54,9 +54,16 @@ class TableConfig(Strict):
         description="landing folder of this table; defaults to "
         "<source.path>/<source_schema>/<source_table> (DMS's layout)",
     )
-    keys: list[Identifier] = Field(min_length=1, description="primary key columns (never derived)")
-    columns: list[ColumnSpec] = Field(
-        min_length=1, description="{name, type} of every source column, in file order"
+    keys: list[Identifier] | None = Field(
+        default=None,
+        min_length=1,
+        description="primary key columns (never derived); default: the source's primary key",
+    )
+    columns: list[ColumnSpec] | None = Field(
+        default=None,
+        min_length=1,
+        description="{name, type} of every source column, in file order; default: "
+        "discovered from the source's catalog, and followed when it changes",
     )
     sequence_by: list[str] = Field(
         default_factory=list,
@@ -111,7 +118,7 @@ class TableConfig(Strict):
 
     @property
     def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
+        return [c.name for c in self.columns or []]
 
     @model_validator(mode="after")
     def _check_columns(self) -> TableConfig:
@@ -122,20 +129,43 @@ class TableConfig(Strict):
         known = set(names) | {d.name for d in self.derived}
         for field, wanted in (
             ("protect", list(self.protect)),
-            ("keys", self.keys),
+            ("keys", self.keys or []),
             ("partition_by", self.partition_by),
             ("except_column_list", self.except_column_list),
         ):
             missing = [c for c in wanted if c not in known]
-            if missing:
+            if missing and self.columns is not None:
                 raise ValueError(f"{field}: {missing} not among columns or derived columns")
         taken = set(self.output_columns) & set(HISTORY_COLUMNS)
         if self.scd_type == 2 and taken:
             raise ValueError(f"scd_type 2 adds its own columns; rename {sorted(taken)}")
-        dropped = set(self.except_column_list) & (set(self.keys) | set(self.partition_by))
+        dropped = set(self.except_column_list) & (set(self.keys or []) | set(self.partition_by))
         if dropped:
             raise ValueError(f"except_column_list: cannot drop key or partition columns {dropped}")
-        derived_keys = set(self.keys) & {d.name for d in self.derived}
+        derived_keys = set(self.keys or []) & {d.name for d in self.derived}
         if derived_keys:
             raise ValueError(f"keys: key columns {sorted(derived_keys)} must not be derived")
         return self
+
+
+def _listed(value: object) -> object:
+    """One pattern may be written alone: `include: sports.*`."""
+    return [value] if isinstance(value, str) else value
+
+
+Patterns = Annotated[list[str], BeforeValidator(_listed)]
+
+
+class TablePattern(Strict):
+    """Every source table whose `schema.table` matches, replicated as the source's catalog
+    describes it (columns, types, primary key), under its own name. An explicit entry
+    for one of them overrides what discovery finds."""
+
+    include: Patterns = Field(
+        min_length=1,
+        description="glob patterns on schema.table (sports.*, *.orders, shop.order_?); "
+        "a table matching one is replicated",
+    )
+    exclude: Patterns = Field(
+        default_factory=list, description="glob patterns of tables not to replicate"
+    )

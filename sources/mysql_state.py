@@ -17,11 +17,11 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["debezium_text", "read_rows"]
+__all__ = ["debezium_text", "dms_text", "read_rows"]
 _NAME = re.compile(r"^[A-Za-z0-9_$-]{1,128}$")
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -48,10 +48,36 @@ def debezium_text(value: Any, data_type: str, precision: int | None) -> str | No
     return str(value)
 
 
+def dms_text(value: Any, data_type: str, precision: int | None) -> str | None:
+    """One column value as AWS DMS writes it: dates and times as text, in UTC."""
+    del precision  # DMS writes every fraction digit MySQL keeps
+    if value is None:
+        return None
+    kind = data_type.lower()
+    if kind in ("datetime", "timestamp"):
+        moment = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+        return str(moment.strftime("%Y-%m-%d %H:%M:%S.%f"))
+    if kind == "date":
+        return str(value.isoformat())
+    if kind == "time":
+        seconds, micros = divmod(int(value.total_seconds() * 1_000_000), 1_000_000)
+        hours, rest = divmod(seconds, 3600)
+        return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}.{micros:06d}"
+    return debezium_text(value, data_type, None)
+
+
+Encoder = Callable[[Any, str, int | None], str | None]
+
+
 def read_rows(
-    conn: Any, database: str, table: str, columns: Sequence[str]
+    conn: Any,
+    database: str,
+    table: str,
+    columns: Sequence[str],
+    encode: Encoder = debezium_text,
 ) -> list[tuple[str | None, ...]]:
-    """Every row of `database.table`, the named columns encoded like Debezium's events.
+    """Every row of `database.table`, the named columns encoded like the transport's
+    records (`debezium_text` for Debezium, `dms_text` for DMS).
 
     `conn` is a DB-API connection (PyMySQL). Reads in one consistent snapshot.
     """
@@ -68,7 +94,7 @@ def read_rows(
     listed = ", ".join(_quoted(c) for c in columns)
     cur.execute(f"SELECT {listed} FROM {_quoted(database)}.{_quoted(table)}")
     return [
-        tuple(debezium_text(v, *types[c]) for c, v in zip(columns, row, strict=True))
+        tuple(encode(v, *types[c]) for c, v in zip(columns, row, strict=True))
         for row in cur.fetchall()
     ]
 

@@ -5,59 +5,11 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config import FilesSource, KafkaSource, KinesisSource, TableConfig
-from transforms.coerce import coerce_types
-from transforms.debezium_json import decode_debezium_json
+from config import TableConfig
 from transforms.derive import add_derived
-from transforms.dms_csv import decode_dms_csv
-from transforms.dms_json import decode_dms_json
-from transforms.dms_parquet import decode_dms_parquet
-from transforms.names import APPLIED_OPS, COMMIT_TS, ERROR, KINESIS_POSITION, OP, OP_LOAD, POS, SEQ
+from transforms.names import APPLIED_OPS, COMMIT_TS, ERROR, OP, OP_LOAD, POS, SEQ
 from transforms.privacy import protect
 from transforms.sequence import encode_sequence
-
-
-def decoder(
-    source: FilesSource | KafkaSource | KinesisSource, table: TableConfig
-) -> Callable[[DataFrame], DataFrame]:
-    """The envelope decoder of the source's format, for one table."""
-    names = table.column_names
-    if source.format == "debezium-json":
-        return decode_debezium_json(names, database=table.source_schema, table=table.source_name)
-    if isinstance(source, KinesisSource):
-        return decode_dms_json(
-            names,
-            schema_name=table.source_schema,
-            table_name=table.source_name,
-            keys=table.keys,
-            position=F.col(KINESIS_POSITION),
-            before_image_field=source.before_image_field,
-        )
-    if source.format == "dms-csv":
-        return decode_dms_csv(
-            names,
-            delimiter=source.csv.delimiter,
-            null_value=source.csv.null_value,
-            full_load_has_op=source.csv.full_load_has_op,
-        )
-    if source.format == "dms-json":
-        return decode_dms_json(
-            names, schema_name=table.source_schema, table_name=table.source_name, keys=table.keys
-        )
-    return decode_dms_parquet(names)
-
-
-def typed_records(
-    source: FilesSource | KafkaSource | KinesisSource, table: TableConfig
-) -> Callable[[DataFrame], DataFrame]:
-    """Raw source rows -> typed records, each with `_error` NULL or its reasons."""
-
-    def transform(raw: DataFrame) -> DataFrame:
-        return raw.transform(decoder(source, table)).transform(
-            coerce_types(table.columns, table.keys, table.max_string_bytes)
-        )
-
-    return transform
 
 
 def split_rejected(records: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -103,7 +55,7 @@ def output_types(spark: SparkSession, table: TableConfig) -> dict[str, str]:
     Runs `canonical_changes` on an empty frame of typed records, so derived columns
     and protection rules give exactly the types a batch will have.
     """
-    declared = ", ".join(f"`{c.name}` {c.type}" for c in table.columns)
+    declared = ", ".join(f"`{c.name}` {c.type}" for c in table.columns or [])
     empty = spark.createDataFrame(
         [], f"{OP} string, {declared}, {COMMIT_TS} timestamp, {POS} string"
     )

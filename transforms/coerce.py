@@ -1,17 +1,30 @@
 """Type decoded records by the table's declared schema and validate them."""
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from config import ColumnSpec
 from transforms.names import APPLIED_OPS, ERROR, OP, OP_LOAD, RAW, SKIPPED_OPS
+from transforms.types import SourceColumn, decode_value
+
+
+class Declared(Protocol):
+    """A column as a config declares it: a name and a Spark type, its value as text."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
 
 
 def coerce_types(
-    columns: Sequence[ColumnSpec], keys: Sequence[str], max_string_bytes: int | None = None
+    columns: Sequence[SourceColumn | Declared],
+    keys: Sequence[str],
+    max_string_bytes: int | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
     """Cast string fields to their declared types; explain every failure in `_error`.
 
@@ -19,8 +32,10 @@ def coerce_types(
     with one reason per bad field (or only the decoding reason if it could not be decoded).
     Also rejected: a raw record with bytes that are not UTF-8 (Spark keeps them as they
     came, and they would reach the target as corrupt text) and, with `max_string_bytes`,
-    a string value longer than that in UTF-8 bytes.
+    a string value longer than that in UTF-8 bytes. A discovered column carries how its
+    transport writes it (`SourceColumn.encoding`: epoch days or microseconds, ...).
     """
+    specs = [c if isinstance(c, SourceColumn) else SourceColumn(c.name, c.type) for c in columns]
 
     def transform(df: DataFrame) -> DataFrame:
         reasons: list[Column] = []
@@ -31,7 +46,7 @@ def coerce_types(
                 F.when(F.encode(raw, "UTF-8") != raw.cast("binary"), F.lit("invalid UTF-8"))
             )
         typed: list[Column] = []
-        for spec in columns:
+        for spec in specs:
             value, why = _typed(df, spec, max_string_bytes)
             typed.append(value.alias(spec.name))
             reasons += why
@@ -40,7 +55,7 @@ def coerce_types(
         error = F.when(F.col(ERROR).isNotNull(), F.col(ERROR)).otherwise(
             F.concat_ws("; ", *reasons)
         )
-        others = [c for c in df.columns if c not in {spec.name for spec in columns} | {OP, ERROR}]
+        others = [c for c in df.columns if c not in {spec.name for spec in specs} | {OP, ERROR}]
         return df.select(
             F.col(OP),
             *typed,
@@ -52,13 +67,14 @@ def coerce_types(
 
 
 def _typed(
-    df: DataFrame, spec: ColumnSpec, max_string_bytes: int | None
+    df: DataFrame, spec: SourceColumn, max_string_bytes: int | None
 ) -> tuple[Column, list[Column]]:
-    """The column cast to its declared type, and the reasons a value can be refused."""
+    """The column as its declared type, and the reasons a value can be refused."""
     source = F.col(f"`{spec.name}`")
     reasons: list[Column] = []
-    if isinstance(df.schema[spec.name].dataType, StringType) and spec.type != "string":
-        value = F.expr(f"try_cast(`{spec.name}` AS {spec.type})")
+    as_text = isinstance(df.schema[spec.name].dataType, StringType)
+    if as_text and (spec.type != "string" or spec.encoding != "text"):
+        value = decode_value(spec.name, spec)
         reasons.append(
             F.when(
                 source.isNotNull() & value.isNull(),

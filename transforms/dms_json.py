@@ -39,6 +39,7 @@ from transforms.names import (
     SOURCE_FILE,
 )
 from transforms.position import file_position
+from transforms.types import SourceColumn
 
 __all__ = ["TABLE_ALTER_OPERATIONS", "decode_dms_json"]
 
@@ -68,7 +69,7 @@ _METADATA = (
 
 
 def decode_dms_json(
-    columns: Sequence[str],
+    columns: Sequence[str | SourceColumn],
     *,
     schema_name: str,
     table_name: str,
@@ -76,12 +77,16 @@ def decode_dms_json(
     position: Column | None = None,
     before_image_field: str = "before-image",
 ) -> Callable[[DataFrame], DataFrame]:
-    """Records (`value`, `_file`, and what `position` reads) -> `_op` + one string per field.
+    """Records (`value`, `_file`, and what `position` reads) -> `_op` + one field each.
 
-    `position` is the record's transport position (default: its place in a landing
-    file, from `_file` and `_block`); `_file` names where it came from, for quarantine.
+    Fields are read as text, except decimals given as `SourceColumn`s: a JSON number read
+    as text passes through a double and loses digits beyond ~17, so a decimal column is
+    read with its own type, exactly. `position` is the record's transport position
+    (default: its place in a landing file, from `_file` and `_block`); `_file` names
+    where it came from, for quarantine.
     """
-    data = ", ".join(f"`{name}`: string" for name in columns)
+    data = ", ".join(f"`{_name(c)}`: {_json_type(c)}" for c in columns)
+    names = [_name(c) for c in columns]
     before = ", ".join(f"`{name}`: string" for name in keys) or "`_`: string"
     metadata = ", ".join(f"`{name}`: string" for name in _METADATA)
     schema = (
@@ -104,7 +109,7 @@ def decode_dms_json(
         )
         after = F.struct(
             op.alias(OP),
-            *[F.col(f"r.data.`{name}`").alias(name) for name in columns],
+            *[F.col(f"r.data.`{name}`").alias(name) for name in names],
             committed.alias(COMMIT_TS),
             F.col(POS),
             F.col(RAW),
@@ -115,11 +120,22 @@ def decode_dms_json(
         if keys:
             rows = F.when(
                 _key_changed(keys, before_image_field) & (op == "U") & error.isNull(),
-                F.array(_delete_old_key(columns, keys, before_image_field, committed), after),
+                F.array(_delete_old_key(names, keys, before_image_field, committed), after),
             ).otherwise(rows)
         return parsed.select(F.explode(rows).alias("row")).select("row.*")
 
     return transform
+
+
+def _name(column: str | SourceColumn) -> str:
+    return column if isinstance(column, str) else column.name
+
+
+def _json_type(column: str | SourceColumn) -> str:
+    """How a field is read from the JSON: decimals exactly, everything else as text."""
+    if isinstance(column, SourceColumn) and column.type.startswith("decimal"):
+        return column.type
+    return "string"
 
 
 def _operation_and_error(schema_name: str, table_name: str) -> tuple[Column, Column]:

@@ -13,6 +13,10 @@ DELETED = "_deleted"  # the key's last change was a delete: a tombstone
 ACCEPTED = "__accepted"  # the change is newer than what the target holds for its key
 HELD = "__held"  # prefix of what the target holds for a key, beside the batch's change
 
+# The source table a raw record belongs to (transforms/route.py).
+SOURCE_SCHEMA = "_schema"
+SOURCE_TABLE = "_table"
+
 # Input columns that sources attach to every raw record.
 FILE = "_file"
 BLOCK = "_block"

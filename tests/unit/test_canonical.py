@@ -12,7 +12,9 @@ from pyspark.sql import functions as F
 
 from config import JobConfig
 from config.load import load_config
-from transforms.canonical import canonical_changes, split_rejected, typed_records
+from runtime.decoding import SourceFormat
+from runtime.tables import Replica
+from transforms.canonical import canonical_changes, split_rejected
 
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
 LOAD = "/x/public/cases/LOAD00000001.csv"
@@ -60,13 +62,14 @@ def _split(
     spark: SparkSession, config: JobConfig, lines: Sequence[tuple[str, str]]
 ) -> tuple[DataFrame, DataFrame]:
     raw = spark.createDataFrame([(value, file, 0) for value, file in lines], RAW)
-    records = raw.transform(typed_records(config.source, config.tables[0]))
+    replica = Replica.declared(config.explicit_tables[0], "tables.0")
+    records = raw.transform(SourceFormat(config.source, root="/x").typed_records(replica))
     return split_rejected(records)
 
 
 def _changes(spark: SparkSession, config: JobConfig, lines: Sequence[tuple[str, str]]) -> DataFrame:
     good, _ = _split(spark, config, lines)
-    return good.transform(canonical_changes(config.tables[0]))
+    return good.transform(canonical_changes(config.explicit_tables[0]))
 
 
 def test_changes_have_target_columns_in_order_then_bookkeeping(

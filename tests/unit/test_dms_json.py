@@ -3,14 +3,15 @@
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from transforms.dms_json import decode_dms_json
+from transforms.types import SourceColumn
 
 COLUMNS = ["id", "name", "n"]
 FILE = "/x/kinesis/shard-0001.json"
@@ -143,23 +144,20 @@ def test_numbers_and_booleans_in_data_arrive_as_their_text(spark: SparkSession) 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Spark's JSON reader turns a non-string number read as string into a double: "
-    "digits beyond ~17 are lost (would corrupt high-precision decimals sent as JSON numbers)",
-)
 def test_high_precision_decimal_number_keeps_all_its_digits(spark: SparkSession) -> None:
-    decoded = _decode(
-        spark,
-        [
-            '{"data": {"id": "1", "n": 12345678901234567.891}, '
-            '"metadata": {"record-type": "data", "operation": "insert", '
-            '"schema-name": "public", "table-name": "cases"}}'
-        ],
+    """Read as text, a JSON number passes through a double (~17 digits); a decimal column
+    is read with its own type, so a money column keeps every digit."""
+    record = (
+        '{"data": {"id": "1", "n": 12345678901234567.891}, '
+        '"metadata": {"record-type": "data", "operation": "insert", '
+        '"schema-name": "public", "table-name": "cases"}}'
     )
+    raw = spark.createDataFrame([(record, FILE, 0)], RAW)
+    columns = [SourceColumn("id", "string"), SourceColumn("n", "decimal(20,3)")]
 
-    expected = spark.createDataFrame([("12345678901234567.891",)], "n string")
-    assert_df_equality(decoded.select("n"), expected, ignore_nullable=True)
+    decoded = raw.transform(decode_dms_json(columns, schema_name="public", table_name="cases"))
+
+    assert [r["n"] for r in decoded.collect()] == [Decimal("12345678901234567.891")]
 
 
 def test_commit_ts_is_parsed_from_metadata_timestamp(spark: SparkSession) -> None:

@@ -1,0 +1,156 @@
+"""Source column types -> Spark types, and how each transport writes their values.
+
+A column a table does not declare is discovered: its database type (from the source's
+catalog) says which Spark type it gets, and the transport (Debezium JSON, DMS) says how
+its value is written; `decode_value` turns the text of the value into the Spark type,
+with no expression from the user. The mapping is a table in docs/sources.md (*Types*);
+in short: TINYINT(1) and BIT(1) are booleans, unsigned integers widen to the next type,
+DECIMAL keeps precision and scale (every digit), DATE/DATETIME/TIMESTAMP become date and
+timestamp whatever their encoding (Debezium: days, milliseconds or microseconds since
+1970, ISO text; DMS: text), TIME becomes `HH:MM:SS.ffffff` text, everything else text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+__all__ = [
+    "DatabaseColumn",
+    "Encoding",
+    "SourceColumn",
+    "decode_value",
+    "spark_type",
+    "widens",
+]
+
+# How a transport writes a value, as far as decoding it goes.
+Encoding = Literal["text", "epoch_days", "epoch_millis", "epoch_micros", "micros_of_day", "boolean"]
+_INTEGRAL = ("tinyint", "smallint", "int", "bigint")
+_DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
+
+
+@dataclass(frozen=True)
+class DatabaseColumn:
+    """A column as the source database's catalog describes it (MySQL/MariaDB names)."""
+
+    name: str
+    data_type: str  # information_schema DATA_TYPE: int, varchar, datetime, decimal, ...
+    column_type: str = ""  # COLUMN_TYPE: tinyint(1), int(10) unsigned, enum('a','b'), ...
+    precision: int | None = None  # NUMERIC_PRECISION, or DATETIME_PRECISION for times
+    scale: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """A column of a replicated table: its Spark type and how its values arrive."""
+
+    name: str
+    type: str  # a Spark type of the config's vocabulary: int, decimal(10,2), timestamp...
+    encoding: Encoding = "text"
+
+
+def spark_type(column: DatabaseColumn) -> str:
+    """The Spark type a database column is replicated as (the module's table)."""
+    kind = column.data_type.lower()
+    full = column.column_type.lower()
+    unsigned = "unsigned" in full
+    if full.startswith(("tinyint(1)", "bit(1)")) or kind in ("bool", "boolean"):
+        return "boolean"
+    if kind in ("tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year"):
+        return _integer(kind, unsigned)
+    if kind in ("decimal", "numeric"):
+        precision, scale = column.precision or 10, column.scale or 0
+        return f"decimal({precision},{scale})" if precision <= 38 else "string"
+    if kind == "float":
+        return "float"
+    if kind in ("double", "real", "double precision"):
+        return "double"
+    if kind == "date":
+        return "date"
+    if kind in ("datetime", "timestamp"):
+        return "timestamp"
+    return "string"
+
+
+def _integer(kind: str, unsigned: bool) -> str:
+    signed = {"tinyint": "tinyint", "smallint": "smallint", "mediumint": "int", "year": "int"}
+    if not unsigned:
+        return signed.get(kind, "bigint" if kind == "bigint" else "int")
+    wider = {"tinyint": "smallint", "smallint": "int", "mediumint": "int", "int": "bigint"}
+    return wider.get(kind, "bigint" if kind == "integer" else "decimal(20,0)")
+
+
+def debezium_column(column: DatabaseColumn) -> SourceColumn:
+    """How Debezium's MySQL connector writes the column in JSON
+    (`time.precision.mode=adaptive_time_microseconds`, `decimal.handling.mode=string`)."""
+    kind = column.data_type.lower()
+    target = spark_type(column)
+    if kind == "date":
+        return SourceColumn(column.name, target, "epoch_days")
+    if kind == "datetime":
+        encoding: Encoding = "epoch_micros" if (column.precision or 0) > 3 else "epoch_millis"
+        return SourceColumn(column.name, target, encoding)
+    if kind == "time":
+        return SourceColumn(column.name, target, "micros_of_day")
+    if target == "boolean":
+        return SourceColumn(column.name, target, "boolean")
+    return SourceColumn(column.name, target)
+
+
+def dms_column(column: DatabaseColumn) -> SourceColumn:
+    """How AWS DMS writes the column (JSON or CSV): dates and times as text."""
+    target = spark_type(column)
+    return SourceColumn(column.name, target, "boolean" if target == "boolean" else "text")
+
+
+def decode_value(name: str, column: SourceColumn) -> Column:
+    """The text in column `name` as `column`'s Spark type; NULL when it does not decode."""
+    if column.encoding == "epoch_days":
+        return F.date_from_unix_date(_try(name, "int"))
+    if column.encoding == "epoch_millis":
+        return F.timestamp_millis(_try(name, "bigint"))
+    if column.encoding == "epoch_micros":
+        return F.timestamp_micros(_try(name, "bigint"))
+    if column.encoding == "micros_of_day":
+        return F.date_format(F.timestamp_micros(_try(name, "bigint")), "HH:mm:ss.SSSSSS")
+    if column.encoding == "boolean":
+        lowered = F.lower(F.trim(F.col(_quoted(name))))
+        return F.when(lowered.isin("1", "true", "t"), F.lit(True)).when(
+            lowered.isin("0", "false", "f"), F.lit(False)
+        )
+    if column.type == "string":
+        return F.col(_quoted(name))
+    return _try(name, column.type)
+
+
+def _try(name: str, type_name: str) -> Column:
+    """`try_cast`: NULL, never an error (ANSI mode or not), when the text is not a value."""
+    return F.expr(f"try_cast({_quoted(name)} AS {type_name})")
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def widens(old: str, new: str) -> bool:
+    """Whether a column may change from Spark type `old` to `new` with no value lost:
+    a wider integer, float to double, an integer to double, a decimal with more digits."""
+    if old == new:
+        return True
+    if old in _INTEGRAL and new in _INTEGRAL:
+        return _INTEGRAL.index(new) > _INTEGRAL.index(old)
+    if (old == "float" and new == "double") or (old in _INTEGRAL[:3] and new == "double"):
+        return True
+    before, after = _DECIMAL.match(old), _DECIMAL.match(new)
+    if before and after:
+        p1, s1, p2, s2 = (int(g) for g in (*before.groups(), *after.groups()))
+        return s2 >= s1 and p2 - s2 >= p1 - s1
+    if before is None and after and old in _INTEGRAL:
+        p2, s2 = (int(g) for g in after.groups())
+        return p2 - s2 >= {"tinyint": 3, "smallint": 5, "int": 10, "bigint": 19}[old]
+    return False
