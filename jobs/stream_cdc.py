@@ -208,12 +208,9 @@ def _run(config: JobConfig, *, once: bool) -> int:
     from runtime.metrics import render_summary
     from runtime.runner import run
     from runtime.session import spark_session
-    from runtime.validate import check_expressions
 
     spark = glue_session() or spark_session(config.name, config.aws)
     try:
-        for index, table in enumerate(config.tables):
-            check_expressions(spark, index, table)
         outcome = run(spark, config, once=once)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -221,7 +218,15 @@ def _run(config: JobConfig, *, once: bool) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(render_summary(outcome.tables, outcome.duration_s, config.quarantine.path))
+    print(
+        render_summary(
+            outcome.tables,
+            outcome.duration_s,
+            config.quarantine.path,
+            other_tables=outcome.other_tables,
+            unrouted=outcome.unrouted,
+        )
+    )
     for error in outcome.errors:
         print(f"error: {error}", file=sys.stderr)
     return 1 if outcome.errors else 0

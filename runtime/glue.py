@@ -48,14 +48,10 @@ def glue_session() -> SparkSession | None:
     from awsglue.context import GlueContext  # type: ignore[import-not-found]
     from pyspark import SparkContext
 
-    from runtime.session import SETTINGS
+    from runtime.session import apply_settings
 
     spark: SparkSession = GlueContext(SparkContext.getOrCreate()).spark_session
-    for key, value in SETTINGS.items():
-        spark.conf.set(key, value)
-    if spark.conf.get("spark.sql.shuffle.partitions") == "200":  # Spark's default: size it
-        cores = spark.sparkContext.defaultParallelism
-        spark.conf.set("spark.sql.shuffle.partitions", str(max(4, cores * 4)))
+    apply_settings(spark)
     return spark
 
 

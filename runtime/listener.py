@@ -1,9 +1,11 @@
-"""One structured log line per micro-batch: the sink's counts joined to Spark's progress.
+"""Structured log lines per micro-batch: the sink's counts joined to Spark's progress.
 
-The batch handler hands its metrics to `BatchLog.sink_done`; Spark's progress event
-for the same (query, batch) brings the source side (input rows and rates, offsets
-behind the latest for Kafka, trigger durations). Whichever comes second writes the
-line; `flush` writes what is left when the job stops. Counts and times only.
+The batch handler hands a source batch's metrics to `BatchLog.sink_done`; Spark's
+progress event for the same (query, batch) brings the source side (input rows and rates,
+offsets behind the latest for Kafka, trigger durations). Whichever comes second writes
+one line per table the batch touched (and one for the source when it skipped or
+quarantined records of no table); `flush` writes what is left when the job stops.
+Counts and times only.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 from pyspark.sql.streaming.listener import StreamingQueryListener
 
-from runtime.metrics import BatchMetrics, log
+from runtime.batch import SourceBatch
+from runtime.metrics import log
 
 _LAG_METRICS = ("avgOffsetsBehindLatest", "maxOffsetsBehindLatest")
 
@@ -43,17 +46,17 @@ class BatchLog(StreamingQueryListener):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sink: dict[tuple[str, int], BatchMetrics] = {}
+        self._sink: dict[tuple[str, int], SourceBatch] = {}
         self._source: dict[tuple[str, int], dict[str, Any]] = {}
 
-    def sink_done(self, query: str, metrics: BatchMetrics) -> None:
-        key = (query, metrics.batch_id)
+    def sink_done(self, query: str, batch: SourceBatch) -> None:
+        key = (query, batch.batch_id)
         with self._lock:
             source = self._source.pop(key, None)
             if source is None:
-                self._sink[key] = metrics
+                self._sink[key] = batch
                 return
-        self._write(query, metrics, source)
+        self._write(query, batch, source)
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 (Spark names it)
         return None
@@ -63,12 +66,12 @@ class BatchLog(StreamingQueryListener):
         key = (str(progress.name), int(progress.batchId))
         source = source_fields(progress)
         with self._lock:
-            metrics = self._sink.pop(key, None)
-            if metrics is None:
+            batch = self._sink.pop(key, None)
+            if batch is None:
                 if source["input_rows"]:
                     self._source[key] = source
                 return
-        self._write(key[0], metrics, source)
+        self._write(key[0], batch, source)
 
     def onQueryIdle(self, event: Any) -> None:  # noqa: N802 (Spark names it)
         return None
@@ -88,10 +91,15 @@ class BatchLog(StreamingQueryListener):
             pending = list(self._sink.items())
             self._sink.clear()
             self._source.clear()
-        for (query, _), metrics in pending:
-            self._write(query, metrics, None)
+        for (query, _), batch in pending:
+            self._write(query, batch, None)
 
     @staticmethod
-    def _write(query: str, metrics: BatchMetrics, source: dict[str, Any] | None) -> None:
-        line = {"event": "batch", "query": query, **metrics.fields(), "source": source}
-        log.info(json.dumps(line))
+    def _write(query: str, batch: SourceBatch, source: dict[str, Any] | None) -> None:
+        for metrics in batch.tables:
+            line = {"event": "batch", "query": query, **metrics.fields(), "source": source}
+            log.info(json.dumps(line))
+        if batch.other_tables or batch.unrouted:
+            counts = {"other_tables": batch.other_tables, "unrouted": batch.unrouted}
+            line = {"event": "source", "query": query, "batch_id": batch.batch_id, **counts}
+            log.info(json.dumps(line))

@@ -85,9 +85,20 @@ class TableSummary:
 _OP_NAMES = {"L": "load", "I": "insert", "U": "update", "D": "delete"}
 
 
-def render_summary(tables: list[TableSummary], duration_s: float, quarantine: str) -> str:
+def render_summary(
+    tables: list[TableSummary],
+    duration_s: float,
+    quarantine: str,
+    *,
+    other_tables: int = 0,
+    unrouted: int = 0,
+) -> str:
     """A short human summary of a run."""
     lines = [f"stream-cdc: {len(tables)} table(s) in {duration_s:.1f} s"]
+    if other_tables:
+        lines.append(f"  records of tables not replicated, skipped: {other_tables}")
+    if unrouted:
+        lines.append(f"  records of no table, quarantined: {unrouted}  ({quarantine}/_unrouted)")
     for t in tables:
         read = ", ".join(
             f"{_OP_NAMES.get(op, op)} {n}" for op, n in sorted(t.read_by_op.items()) if n

@@ -1,7 +1,14 @@
-"""Start one streaming query per table and stop them cleanly."""
+"""Run a job: resolve its tables, start one streaming query per source, stop cleanly.
+
+A source is read by one query whatever the number of tables: one per Kafka topic pattern,
+per Kinesis stream, per landing root (and per table with a landing folder of its own).
+Each batch is routed to its tables and applied by the target in one go
+(runtime/source_batch.py). The checkpoint belongs to the source (runtime/checkpoints.py).
+"""
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 import time
@@ -13,17 +20,28 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from config import JobConfig, KafkaSource, KinesisSource, TableConfig
-from runtime.batch import TableBatchHandler
+from config import JobConfig, KafkaSource, KinesisSource, RedshiftTarget
+from config.tables import TablePattern
+from runtime.batch import SourceBatch, SourceBatchHandler
+from runtime.checkpoints import refuse_per_table_checkpoints, source_checkpoint
+from runtime.decoding import SourceFormat
 from runtime.listener import BatchLog
-from runtime.metrics import BatchMetrics, TableSummary, log
+from runtime.metrics import TableSummary, log
+from runtime.tables import Registry, Replica, catalog_of
+from runtime.validate import check_expressions
 from sinks.base import Engine
-from sinks.factory import make_engines
+from sinks.factory import make_engine, make_engines
+from sinks.redshift.batch import WarehouseBatch
+from sinks.redshift.dialect import Column
+from sinks.redshift.engine import WarehouseEngine
 from sinks.storage import Storage
-from sources.files import landing_path, read_landing_files
-from sources.kafka import kafka_topic, quiet_partitions, read_kafka
+from sinks.target import EachTable, Target
+from sources.files import landing_path, read_landing
+from sources.kafka import kafka_topic, quiet_partitions, read_kafka, topic_pattern
 from sources.kinesis import read_kinesis
 from transforms.canonical import output_types
+
+__all__ = ["Run", "run"]
 
 _STOP_WAIT_S = 600
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
@@ -37,72 +55,174 @@ class Run:
     duration_s: float
     stopped_by_user: bool = False
     errors: list[str] = field(default_factory=list)
+    other_tables: int = 0  # records of tables that are not replicated
+    unrouted: int = 0  # records that belong to no table (quarantined)
+
+
+@dataclass
+class _Query:
+    name: str
+    checkpoint: str
+    stream: DataFrame
+    source: SourceFormat
+
+
+class _Job:
+    """What the queries of a run share: the tables, their engines, the summaries."""
+
+    def __init__(self, spark: SparkSession, config: JobConfig, registry: Registry) -> None:
+        self.spark = spark
+        self.config = config
+        self.registry = registry
+        self.engines: dict[str, Engine] = {}
+        self.summaries: dict[str, TableSummary] = {}
+        self.lock = threading.Lock()
+        self.other_tables = 0
+        self.unrouted = 0
+
+    def start(self, replicas: list[Replica], notes: dict[str, str]) -> None:
+        """Every table known at start, its target tables created where needed up front."""
+        tables = [r.config for r in replicas]
+        types = {t.name: output_types(self.spark, t) for t in tables}
+        self.engines.update(make_engines(self.spark, self.config, tables, types))
+        for replica in replicas:
+            engine = self.engines[replica.name]
+            engine.recover()
+            self.summaries[replica.name] = TableSummary(
+                replica.name, engine.location, notes.get(replica.name)
+            )
+
+    def engine(self, replica: Replica) -> Engine:
+        """The table's engine; a table discovered while running gets one now."""
+        with self.lock:
+            engine = self.engines.get(replica.name)
+            if engine is None:
+                check_expressions(self.spark, replica.where, replica.config)
+                engine = make_engine(self.spark, self.config, replica.config)
+                if isinstance(engine, WarehouseEngine):
+                    types = output_types(self.spark, replica.config)
+                    engine.ensure_tables([Column(n, t) for n, t in types.items()])
+                engine.recover()
+                self.engines[replica.name] = engine
+                self.summaries[replica.name] = TableSummary(replica.name, engine.location)
+            return engine
+
+    def record(self, query: str, batch: SourceBatch, *, log_: BatchLog) -> None:
+        with self.lock:
+            self.other_tables += batch.other_tables
+            self.unrouted += batch.unrouted
+            for metrics in batch.tables:
+                if metrics.table in self.summaries:
+                    self.summaries[metrics.table].add(metrics)
+        log_.sink_done(query, batch)
 
 
 def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
-    """Run every table's query; `once` processes what is available and returns."""
+    """Run every source's query; `once` processes what is available and returns."""
     started = time.monotonic()
+    key = config.tokenization_key()
+    registry = Registry(config, catalog_of(config), SourceFormat(config.source).encode)
+    replicas = registry.start()
+    for replica in replicas:
+        check_expressions(spark, replica.where, replica.config)
+    refuse_per_table_checkpoints(spark, config, [r.name for r in replicas])
+    job = _Job(spark, config, registry)
+    job.start(replicas, _starting_notes(spark, config, replicas))
+    target = _target(config)
     stop = threading.Event()
     previous = _install_stop_handler(stop)
-    summaries: list[TableSummary] = []
     queries: list[StreamingQuery] = []
-    lock = threading.Lock()
-    key = config.tokenization_key()
     batch_log = BatchLog()
     spark.streams.addListener(batch_log)
     try:
-        types = {t.name: output_types(spark, t) for t in config.tables}
-        engines = make_engines(spark, config, types)
-        notes = _starting_notes(spark, config)
-        for table in config.tables:
-            engine = engines[table.name]
-            engine.recover()
-            summary = TableSummary(table.name, engine.location, notes.get(table.name))
-            summaries.append(summary)
-
-            def record(
-                metrics: BatchMetrics,
-                summary: TableSummary = summary,
-                query: str = query_name(config, table),
-            ) -> None:
-                with lock:
-                    summary.add(metrics)
-                batch_log.sink_done(query, metrics)
-
-            queries.append(_start(spark, config, table, engine, record, key=key, once=once))
+        for query in _queries(spark, config, replicas):
+            handler = SourceBatchHandler(
+                spark,
+                source=query.source,
+                registry=registry,
+                engines=job.engine,
+                target=target,
+                quarantine=config.quarantine.path,
+                checkpoint=query.checkpoint,
+                hmac_key=key,
+                parallel=config.parallel_tables,
+                on_batch=functools.partial(job.record, query.name, log_=batch_log),
+            )
+            queries.append(_start(config, query, handler, once=once))
         errors = _wait(queries, stop)
     finally:
         signal.signal(signal.SIGINT, previous)
         batch_log.flush()
         spark.streams.removeListener(batch_log)
-    return Run(summaries, time.monotonic() - started, stop.is_set(), errors)
+    summaries = sorted(job.summaries.values(), key=lambda s: s.table)
+    return Run(
+        summaries,
+        time.monotonic() - started,
+        stop.is_set(),
+        errors,
+        other_tables=job.other_tables,
+        unrouted=job.unrouted,
+    )
+
+
+def _target(config: JobConfig) -> Target:
+    if isinstance(config.target, RedshiftTarget):
+        return WarehouseBatch(retry_s=config.target.retry_s, parallel=config.parallel_tables)
+    return EachTable(parallel=config.parallel_tables)
+
+
+def _queries(spark: SparkSession, config: JobConfig, replicas: list[Replica]) -> list[_Query]:
+    """One query per source; for landing files, one per root (the source's, and the
+    folder of any table that has its own)."""
+    source, name = config.source, config.name
+    if isinstance(source, KafkaSource):
+        include = [p for t in config.tables if isinstance(t, TablePattern) for p in t.include]
+        pattern = topic_pattern(source, [r.config for r in replicas], include)
+        stream = read_kafka(spark, source, pattern)
+        return [_Query(f"{name}.source", source_checkpoint(config), stream, SourceFormat(source))]
+    if isinstance(source, KinesisSource):
+        stream = read_kinesis(spark, source, config.aws)
+        return [_Query(f"{name}.source", source_checkpoint(config), stream, SourceFormat(source))]
+    root = Storage(spark, source.path).root if _exists(spark, source.path) else source.path
+    _require_folder(spark, source.path, "source.path")
+    queries = [
+        _Query(
+            f"{name}.source",
+            source_checkpoint(config),
+            read_landing(spark, source, root),
+            SourceFormat(source, root=root),
+        )
+    ]
+    for replica in replicas:
+        if replica.config.path:
+            folder = landing_path(source, replica.config)
+            _require_folder(spark, folder, f"{replica.where}.path")
+            queries.append(
+                _Query(
+                    f"{name}.source-{replica.name}",
+                    source_checkpoint(config, replica.name),
+                    read_landing(spark, source, folder),
+                    SourceFormat(source, table=replica.source),
+                )
+            )
+    return queries
+
+
+def _exists(spark: SparkSession, path: str) -> bool:
+    return Storage(spark, path).exists(path)
+
+
+def _require_folder(spark: SparkSession, path: str, key: str) -> None:
+    if not _exists(spark, path):
+        raise FileNotFoundError(f"{key}: landing folder {path} does not exist")
 
 
 def _start(
-    spark: SparkSession,
-    config: JobConfig,
-    table: TableConfig,
-    engine: Engine,
-    record: Callable[[BatchMetrics], None],
-    *,
-    key: str | None,
-    once: bool,
+    config: JobConfig, query: _Query, handler: SourceBatchHandler, *, once: bool
 ) -> StreamingQuery:
-    stream = _read(spark, config, table)
-    checkpoint = f"{config.checkpoint.rstrip('/')}/{table.name}"
-    handler = TableBatchHandler(
-        spark,
-        source=config.source,
-        table=table,
-        engine=engine,
-        quarantine=config.quarantine.path,
-        checkpoint=checkpoint,
-        on_batch=record,
-        hmac_key=key,
-    )
     writer = (
-        stream.writeStream.queryName(query_name(config, table))
-        .option("checkpointLocation", checkpoint)
+        query.stream.writeStream.queryName(query.name)
+        .option("checkpointLocation", query.checkpoint)
         .foreachBatch(handler)
     )
     if once and isinstance(config.source, KinesisSource):
@@ -116,33 +236,18 @@ def _start(
     return writer.start()
 
 
-def query_name(config: JobConfig, table: TableConfig) -> str:
-    return f"{config.name}.{table.name}"
-
-
-def _read(spark: SparkSession, config: JobConfig, table: TableConfig) -> DataFrame:
-    source = config.source
-    if isinstance(source, KafkaSource):
-        return read_kafka(spark, source, table)
-    if isinstance(source, KinesisSource):
-        return read_kinesis(spark, source, config.aws)
-    path = landing_path(source, table)
-    if not Storage(spark, path).exists(path):
-        raise FileNotFoundError(
-            f"tables[{table.name}]: landing folder {path} does not exist "
-            "(set source.path or the table's path)"
-        )
-    return read_landing_files(spark, source, table)
-
-
-def _starting_notes(spark: SparkSession, config: JobConfig) -> dict[str, str]:
+def _starting_notes(
+    spark: SparkSession, config: JobConfig, replicas: list[Replica]
+) -> dict[str, str]:
     """Why a table starts at the end of its topic: reprocessing from a time after its last
     change (Kafka; a Kinesis shard or a landing folder needs no special start)."""
     source = config.source
     if not isinstance(source, KafkaSource) or source.starting_timestamp is None:
         return {}
-    new = [t for t in config.tables if not _has_checkpoint(spark, config, t)]
-    topics = {kafka_topic(source, t): t.name for t in new}
+    offsets = f"{source_checkpoint(config)}/offsets"
+    if Storage(spark, offsets).list_names(offsets):
+        return {}  # the checkpoint decides where each partition starts
+    topics = {kafka_topic(source, r.config): r.name for r in replicas}
     quiet = quiet_partitions(spark, source, list(topics))
     since = source.starting_timestamp.isoformat()
     notes = {}
@@ -153,11 +258,6 @@ def _starting_notes(spark: SparkSession, config: JobConfig) -> dict[str, str]:
         )
         log.info("table %s: %s", topics[topic], notes[topics[topic]])
     return notes
-
-
-def _has_checkpoint(spark: SparkSession, config: JobConfig, table: TableConfig) -> bool:
-    offsets = f"{config.checkpoint.rstrip('/')}/{table.name}/offsets"
-    return bool(Storage(spark, offsets).list_names(offsets))
 
 
 def _wait(queries: list[StreamingQuery], stop: threading.Event) -> list[str]:

@@ -35,18 +35,34 @@ def spark_session(app_name: str, aws: AwsConfig | None = None) -> SparkSession:
     for key, value in _launch_settings().items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    for key, value in SETTINGS.items():
-        spark.conf.set(key, value)
-    if spark.conf.get("spark.sql.shuffle.partitions") == "200":
-        cores = spark.sparkContext.defaultParallelism
-        spark.conf.set("spark.sql.shuffle.partitions", str(max(4, cores * 4)))
+    apply_settings(spark)
     if aws is not None:
         configure_s3(spark, aws)
     return spark
 
 
+def apply_settings(spark: SparkSession) -> None:
+    """The job's SQL settings, and partition counts sized to the cluster's cores where
+    Spark's defaults assume a big one (they only cost task overhead on a small one)."""
+    for key, value in SETTINGS.items():
+        spark.conf.set(key, value)
+    cores = spark.sparkContext.defaultParallelism
+    if spark.conf.get("spark.sql.shuffle.partitions") == "200":  # Spark's default
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(4, cores * 4)))
+    # Delta rebuilds a table's state from its log in 50 tasks by default.
+    if spark.conf.get(_DELTA_SNAPSHOT_PARTITIONS, None) is None:
+        spark.conf.set(_DELTA_SNAPSHOT_PARTITIONS, str(max(2, min(50, cores * 2))))
+
+
+_DELTA_SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
+
+
 def local_session(
-    app_name: str, *, driver_memory: str = "2g", shuffle_partitions: int = 4
+    app_name: str,
+    *,
+    driver_memory: str = "2g",
+    shuffle_partitions: int = 4,
+    extra: dict[str, str] | None = None,
 ) -> SparkSession:
     """A `local[2]` session for tests and benchmarks: the job's settings, no UI, quiet, and
     Delta with the pinned jars when scripts/env.sh exported them (STREAM_CDC_JARS)."""
@@ -61,10 +77,11 @@ def local_session(
     )
     jars = os.environ.get("STREAM_CDC_JARS")
     extensions = {"spark.jars": jars, **DELTA_SQL} if jars else {}
-    for key, value in {**extensions, **SETTINGS}.items():
+    for key, value in {**extensions, **SETTINGS, **(extra or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    apply_settings(spark)
     return spark
 
 

@@ -16,15 +16,15 @@ from transforms.names import COMMIT_TS, OP, POS
 from transforms.sequence import SequenceTypeError, encode_sequence
 
 
-def check_expressions(spark: SparkSession, index: int, table: TableConfig) -> None:
-    ddl = ", ".join(f"`{c.name}` {c.type}" for c in table.columns)
+def check_expressions(spark: SparkSession, where: str, table: TableConfig) -> None:
+    """`where` is the table's config key (`tables.2`), for the messages."""
+    ddl = ", ".join(f"`{c.name}` {c.type}" for c in table.columns or [])
     df: DataFrame = spark.createDataFrame([], ddl).select(
         "*",
         F.lit("I").alias(OP),
         F.lit("").alias(POS),
         F.lit(None).cast("timestamp").alias(COMMIT_TS),
     )
-    where = f"tables.{index}"
     for i, derived in enumerate(table.derived):
         df = _attempt(
             lambda d=df, c=derived: d.withColumn(c.name, F.expr(c.expr)),

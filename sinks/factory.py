@@ -25,20 +25,24 @@ __all__ = ["make_engine", "make_engines"]
 
 
 def make_engines(
-    spark: SparkSession, config: JobConfig, types: Mapping[str, Mapping[str, str]]
+    spark: SparkSession,
+    config: JobConfig,
+    tables: Sequence[TableConfig],
+    types: Mapping[str, Mapping[str, str]],
 ) -> dict[str, Engine]:
-    """Every table's engine, its tables created where the target needs them up front.
+    """The engines of `tables` (resolved: columns and keys known), their target tables
+    created where the target needs them up front.
 
     `types` is each table's target column -> Spark type. A warehouse creates all
     replicated and denormalized tables before any batch: a refresh joins tables that
     other tables' batches may not have written yet.
     """
     if not isinstance(config.target, RedshiftTarget):
-        return {t.name: make_engine(spark, config, t) for t in config.tables}
-    keys = {t.name: t.keys for t in config.tables}
+        return {t.name: make_engine(spark, config, t) for t in tables}
+    keys = {t.name: t.keys or [] for t in tables}
     resolved = {d.name: Denormalized.resolve(d, keys, types) for d in config.denormalize}
     engines: dict[str, Engine] = {}
-    for table in config.tables:
+    for table in tables:
         feeds = [resolved[d.name] for d in config.denormalized_by(table.name)]
         engine = make_engine(spark, config, table, feeds)
         assert isinstance(engine, WarehouseEngine)
@@ -65,7 +69,7 @@ def make_engine(
     return files_engine(
         spark,
         target.table_path(table.name),
-        keys=table.keys,
+        keys=table.keys or [],
         partition_by=table.partition_by,
         state_dir=target.state_dir,
         max_records_per_file=target.max_records_per_file,
@@ -88,7 +92,7 @@ def _warehouse(
         settings_of(target, password) if password is not None else None,
         schema=target.db_schema,
         table=table.name,
-        keys=table.keys,
+        keys=table.keys or [],
         denormalized=denormalized,
         retry_s=target.retry_s,
         scd_type=table.scd_type,

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from config import KafkaSource, TableConfig
 
-__all__ = ["kafka_topic", "quiet_partitions", "read_kafka"]
+__all__ = ["kafka_topic", "quiet_partitions", "read_kafka", "topic_pattern"]
 
 # Consumer settings of the driver's offset look-up: a bounded wait, never a hang.
 _LOOKUP_TIMEOUT_MS = "15000"
@@ -22,14 +22,36 @@ def kafka_topic(source: KafkaSource, table: TableConfig) -> str:
     return f"{source.topic_prefix}.{table.source_schema}.{table.source_name}"
 
 
-def read_kafka(spark: SparkSession, source: KafkaSource, table: TableConfig) -> DataFrame:
-    """One row per message: key and value as text (NULL value = tombstone), and position."""
+def topic_pattern(
+    source: KafkaSource, tables: Sequence[TableConfig], include: Sequence[str]
+) -> str:
+    """The topics of a source: those of the named tables and of the `schema.table` globs.
+
+    A pattern, not a list: the job may start before Debezium creates a topic, and a table
+    created later is picked up (Spark re-reads the topic list every few seconds). Anchored:
+    Kafka matches patterns anywhere in a name (ticket would take ticket_activity).
+    """
+    prefix = re.escape(source.topic_prefix) + r"\."
+    names = [re.escape(f"{t.source_schema}.{t.source_name}") for t in tables]
+    globs = [_glob(p) for p in include]
+    return f"^{prefix}(?:{'|'.join([*names, *globs])})$"
+
+
+def _glob(pattern: str) -> str:
+    """A `schema.table` glob as a regular expression over `<database>.<table>`."""
+    parts = []
+    for char in pattern:
+        parts.append({"*": "[^.]*", "?": "[^.]"}.get(char, re.escape(char)))
+    return "".join(parts)
+
+
+def read_kafka(spark: SparkSession, source: KafkaSource, pattern: str) -> DataFrame:
+    """One row per message of the topics matching `pattern`: key and value as text (NULL
+    value = tombstone), topic and position."""
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", source.bootstrap_servers)
-        # A pattern, not `subscribe`: the job may start before Debezium creates the topic.
-        # Anchored: Kafka matches patterns anywhere in a name (ticket would take ticket_activity).
-        .option("subscribePattern", f"^{re.escape(kafka_topic(source, table))}$")
+        .option("subscribePattern", pattern)
         .option("kafka.metadata.max.age.ms", "5000")
         # A topic being created has no leader for a moment: retry, do not fail.
         .option("fetchOffset.numRetries", "30")

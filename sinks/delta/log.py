@@ -8,13 +8,17 @@ not above the recorded one is skipped by Delta before it reads anything.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
+
+from transforms.types import widens
 
 __all__ = ["LogState", "add_missing_columns", "idempotent", "log_state", "session_settings"]
 
@@ -71,13 +75,17 @@ def session_settings(spark: SparkSession, settings: Mapping[str, str]) -> Iterat
 def add_missing_columns(
     spark: SparkSession, path: str, schema: StructType, partition_by: Sequence[str]
 ) -> None:
-    """Create the table, or add the columns it lacks, in one commit.
+    """Create the table, or add the columns it lacks, in one commit; before that, widen
+    the columns `schema` holds with a wider type (transforms/types.py).
 
-    Additive only: a column present with another type is left to the MERGE, which
-    casts into the table's type or fails naming the column. Columns are nullable:
-    a delete carries only the key.
+    A widening rewrites the table once, in one commit (`overwriteSchema`): Delta 3.3's own
+    type widening covers fewer changes. Any other type change is left to the MERGE, which
+    casts into the table's type or fails naming the column. Columns are nullable: a
+    delete carries only the key.
     """
-    present = {str(c).lower() for c in _transaction(spark, path).snapshot().schema().fieldNames()}
+    current = StructType.fromJson(json.loads(_transaction(spark, path).snapshot().schema().json()))
+    _widen(spark, path, current, schema, partition_by)
+    present = {f.name.lower() for f in current.fields}
     if any(f.name.lower() not in present for f in schema.fields):
         nullable = StructType([StructField(f.name, f.dataType, True) for f in schema.fields])
         (
@@ -88,3 +96,38 @@ def add_missing_columns(
             .partitionBy(*partition_by)
             .save(path)
         )
+
+
+def _widen(
+    spark: SparkSession,
+    path: str,
+    current: StructType,
+    wanted: StructType,
+    partition_by: Sequence[str],
+) -> None:
+    """Rewrite the table with the wider types `wanted` gives some of its columns."""
+    types = {f.name.lower(): f.dataType for f in wanted.fields}
+    wider = {
+        f.name
+        for f in current.fields
+        if f.name.lower() in types
+        and types[f.name.lower()] != f.dataType
+        and widens(f.dataType.simpleString(), types[f.name.lower()].simpleString())
+    }
+    if not wider:
+        return
+    table = spark.read.format("delta").load(path)
+    columns = [
+        F.col(f"`{f.name}`").cast(types[f.name.lower()]).alias(f.name)
+        if f.name in wider
+        else F.col(f"`{f.name}`")
+        for f in current.fields
+    ]
+    (
+        table.select(*columns)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .partitionBy(*partition_by)
+        .save(path)
+    )

@@ -74,7 +74,7 @@ class DeltaTables(ABC):
         self._parts = list(partition_by)
         self._max_records = max_records_per_file
         self._catalog = catalog
-        self._columns: set[str] = set()  # payload columns both tables are known to have
+        self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
 
     def recover(self) -> None:  # noqa: B027 - a no-op both engines share, not abstract
         """Nothing to do: Delta commits are atomic (files of a commit that never happened
@@ -113,7 +113,7 @@ class DeltaTables(ABC):
 
     def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
         """Create both tables, and add to both the columns a batch brings."""
-        wanted = {c.lower() for c in payload}
+        wanted = {f"{c.lower()}:{changes.schema[c].dataType.simpleString()}" for c in payload}
         if wanted <= self._columns:
             return
         spark = changes.sparkSession

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StructField, StructType
 
 from sinks.base import BatchResult
 from sinks.catalog import PartitionCatalog
@@ -37,6 +37,7 @@ from sinks.decide import Decision, count, decide, held, key_rows, key_schema, pa
 from sinks.lake.files import TableFiles, join, parquet_names, visible
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
 from transforms.names import ACCEPTED, BOOKKEEPING, DELETED, OP
+from transforms.types import widens
 
 _KEEP_MANIFESTS = 20
 
@@ -165,7 +166,8 @@ class LakeEngine:
             for name in manifest.partitions[path].keys
         ]
         if files:
-            index = self._files.read(files, self._files.keys_root, schema)
+            written = _written(manifest, schema, self._keys, self._parts)
+            index = _cast(self._files.read(files, self._files.keys_root, written), schema)
         else:
             index = self._spark.createDataFrame([], schema)
         return index.transform(held(self._keys, self._parts))
@@ -236,7 +238,8 @@ class LakeEngine:
             self._files.data_file(p, n) for p in existing for n in previous.partitions[p].data
         ]
         if data_files:
-            old_data = self._files.read(data_files, self.path, schema)
+            written = _schema(previous.schema) if previous.schema else schema
+            old_data = _cast(self._files.read(data_files, self.path, written), schema)
             new_data = old_data.join(touched, self._keys, "left_anti").unionByName(new_data)
         self._files.write(new_data, f"{staging}/data")
 
@@ -246,7 +249,10 @@ class LakeEngine:
             self._files.key_file(p, n) for p in existing for n in previous.partitions[p].keys
         ]
         if key_files:
-            old_keys = self._files.read(key_files, self._files.keys_root, index_schema)
+            written = _written(previous, index_schema, self._keys, self._parts)
+            old_keys = _cast(
+                self._files.read(key_files, self._files.keys_root, written), index_schema
+            )
             new_keys = old_keys.join(touched, self._keys, "left_anti").unionByName(new_keys)
         self._files.write(new_keys, f"{staging}/keys")
         return self._staged_entries(staging, affected, index_schema)
@@ -326,12 +332,50 @@ class LakeEngine:
 
 def _table_schema(recorded: str | None, batch: StructType) -> tuple[StructType, bool]:
     """The table's columns after this batch (recorded ones first, then the batch's new
-    ones) and whether the batch added any. A column a batch lacks stays, read as NULL."""
+    ones) and whether the batch changed them: a column added, or a type widened
+    (transforms/types.py). A column a batch lacks stays, read as NULL."""
     if recorded is None:
         return batch, False
     table = _schema(recorded)
+    incoming = {f.name: f for f in batch.fields}
+    fields, widened = [], False
+    for field in table.fields:
+        new = incoming.get(field.name)
+        if (
+            new is not None
+            and new.dataType != field.dataType
+            and widens(field.dataType.simpleString(), new.dataType.simpleString())
+        ):
+            fields.append(StructField(field.name, new.dataType, True))
+            widened = True
+        else:
+            fields.append(field)
     added = [f for f in batch.fields if f.name not in table.fieldNames()]
-    return StructType([*table.fields, *added]), bool(added)
+    return StructType([*fields, *added]), bool(added) or widened
+
+
+def _written(
+    manifest: Manifest, now: StructType, keys: Sequence[str], parts: Sequence[str]
+) -> StructType:
+    """The key index's columns as its files were written (before a widening), to read
+    them by; `now` when the manifest records no schema yet."""
+    if manifest.schema is None:
+        return now
+    recorded = _schema(manifest.schema)
+    fields = [recorded[f.name] if f.name in recorded.fieldNames() else f for f in now.fields]
+    return StructType(fields)
+
+
+def _cast(df: DataFrame, schema: StructType) -> DataFrame:
+    """Files read with the types they were written in, as the table's types now."""
+    return df.select(
+        *[
+            F.col(f"`{f.name}`").cast(f.dataType).alias(f.name)
+            if f.name in df.columns
+            else F.lit(None).cast(f.dataType).alias(f.name)
+            for f in schema.fields
+        ]
+    )
 
 
 def _published(manifest: Manifest) -> set[str]:

@@ -76,13 +76,39 @@ class Dialect:
     def create_schema(self, schema: str) -> Statement:
         return Statement(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
 
-    def column_names(self, schema: str, table: str) -> Statement:
-        """One row per column of the table: its name."""
+    def column_types(self, schema: str, table: str) -> Statement:
+        """One row per column of the table: name, data type, numeric precision and scale."""
         return Statement(
-            "SELECT column_name FROM information_schema.columns "
+            "SELECT column_name, data_type, numeric_precision, numeric_scale "
+            "FROM information_schema.columns "
             "WHERE table_schema = {schema} AND table_name = {table_name}",
             {"schema": schema, "table_name": table},
         )
+
+    @staticmethod
+    def spark_type_of(data_type: str, precision: int | None, scale: int | None) -> str | None:
+        """The Spark type a column of `information_schema` holds, where a widening can be
+        judged (numbers); None for the others."""
+        simple = {
+            "smallint": "smallint",
+            "integer": "int",
+            "bigint": "bigint",
+            "real": "float",
+            "double precision": "double",
+        }
+        kind = data_type.lower()
+        if kind in ("numeric", "decimal") and precision is not None:
+            return f"decimal({precision},{scale or 0})"
+        return simple.get(kind)
+
+    def widen_column(self, schema: str, table: str, column: Column) -> list[Statement]:
+        """Give a column a wider type, keeping its values (PostgreSQL: in place)."""
+        return [
+            Statement(
+                f"ALTER TABLE {quote(schema)}.{quote(table)} ALTER COLUMN {quote(column.name)} "
+                f"TYPE {self.sql_type(column.spark_type)}"
+            )
+        ]
 
     def stage_tables(self, schema: str, table: str) -> Statement:
         """The names of the table's staging tables (`t__stage_<n>`) left in the schema."""
@@ -327,6 +353,18 @@ class Dialect:
 
 class RedshiftDialect(Dialect):
     """Amazon Redshift: VARCHAR comparisons are bytewise already."""
+
+    def widen_column(self, schema: str, table: str, column: Column) -> list[Statement]:
+        """Redshift changes a type in place for VARCHAR only: a new column takes the
+        values, the old one goes, the new one takes its name (it moves last)."""
+        t, name = f"{quote(schema)}.{quote(table)}", column.name
+        wider = quote(f"{name}__widened")
+        return [
+            Statement(f"ALTER TABLE {t} ADD COLUMN {wider} {self.sql_type(column.spark_type)}"),
+            Statement(f"UPDATE {t} SET {wider} = {quote(name)}"),
+            Statement(f"ALTER TABLE {t} DROP COLUMN {quote(name)}"),
+            Statement(f"ALTER TABLE {t} RENAME COLUMN {wider} TO {quote(name)}"),
+        ]
 
 
 class PostgresDialect(Dialect):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 
@@ -31,17 +32,32 @@ from sinks.crash import crash_point
 from sinks.redshift.connection import ConnectionSettings, DriverExecutor
 from sinks.redshift.copy_staging import as_utc_text, copy_from_executors
 from sinks.redshift.denormalize import Denormalized
-from sinks.redshift.dialect import Column, dialect_of
+from sinks.redshift.dialect import Column, PostgresDialect, dialect_of
 from sinks.redshift.retry import retrying
 from sinks.redshift.s3_staging import S3Stage, parquet_column
-from sinks.redshift.statements import Executor, quote
+from sinks.redshift.statements import Executor, Statement, quote
 from transforms.names import BOOKKEEPING, COMMIT_TS, OP, POS, SEQ
 from transforms.ordering import latest_per_key
+from transforms.types import widens
 
-__all__ = ["WarehouseEngine"]
+__all__ = ["Staged", "WarehouseEngine"]
 
 _STAGE_COLUMNS = (OP, SEQ, POS)
 log = logging.getLogger("stream_cdc")
+
+
+@dataclass
+class Staged:
+    """One table's batch between its staging and its commit."""
+
+    stage: str  # the staging table
+    payload: list[str]  # business columns, in order
+    batch_id: int
+    writer_id: str
+    started: float = 0.0
+    skipped: bool = False  # the ledger has it: applied already
+    folder: str | None = None  # its objects on S3, when staged there
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class WarehouseEngine:
@@ -88,6 +104,7 @@ class WarehouseEngine:
         self._keys = list(keys)
         self._denormalized = sorted(denormalized, key=lambda d: d.name)
         self._known: set[str] | None = None  # the table's columns, once created
+        self._seen: set[tuple[str, str]] = set()  # (column, Spark type) of batches checked
         self._retry_s = retry_s
         self._history = scd_type == 2
         self.location = f"{executor.location}/{schema}.{table}"
@@ -99,8 +116,14 @@ class WarehouseEngine:
         if drops:
             self._executor.transaction(drops)
 
+    @property
+    def executor(self) -> Executor:
+        return self._executor
+
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
-        """Apply the batch; while the warehouse is unreachable, retry it for `retry_s`.
+        """Apply the batch of this table alone; while the warehouse is unreachable, retry
+        it for `retry_s`. (A source's batch of several tables goes through
+        batch.WarehouseBatch instead: one transaction for all.)
 
         Retrying is safe at any point: the ledger makes a committed batch a no-op and
         an uncommitted one starts again from a fresh staging table.
@@ -112,17 +135,33 @@ class WarehouseEngine:
         )
 
     def _apply_once(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        staged = self.stage(changes, batch_id, writer_id)
+        crash_point("warehouse.after_staging")
+        refreshed = 0
+        if not staged.skipped:
+            mark = time.monotonic()
+            statements = [*self.locks(), *self.merge_statements(staged)]
+            affected = self._executor.transaction(statements)
+            refreshed = sum(
+                n for s, n in zip(statements, affected, strict=True) if s.tally == "refreshed"
+            )
+            staged.timings["merge_s"] = time.monotonic() - mark
+        crash_point("warehouse.after_commit")
+        return self.finish(staged, refreshed)
+
+    def stage(self, changes: DataFrame, batch_id: int, writer_id: str) -> Staged:
+        """Step 1: the table's tables exist and the batch is in a fresh staging table
+        (nothing staged when the ledger says the batch was applied already)."""
         started = time.monotonic()
-        timings: dict[str, float] = {}
         payload = [c for c in changes.columns if c not in BOOKKEEPING]
         columns = [Column(c, changes.schema[c].dataType.simpleString()) for c in payload]
         self.ensure_tables(columns)
-        if self._committed(writer_id, batch_id):
-            return BatchResult(batch_id=batch_id, skipped=True)
         stage = f"{self._table}__stage_{batch_id}"
-
-        mark = time.monotonic()
-        folder = self._stage(
+        staged = Staged(stage, payload, batch_id, writer_id, started=started)
+        if self._committed(writer_id, batch_id):
+            staged.skipped = True
+            return staged
+        staged.folder = self._stage(
             changes,
             payload=payload,
             columns=columns,
@@ -130,30 +169,39 @@ class WarehouseEngine:
             batch_id=batch_id,
             writer_id=writer_id,
         )
-        timings["stage_s"] = time.monotonic() - mark
-        crash_point("warehouse.after_staging")
+        staged.timings["stage_s"] = time.monotonic() - started
+        return staged
 
-        mark = time.monotonic()
-        refreshed = self._merge(stage, payload, writer_id, batch_id)
-        timings["merge_s"] = time.monotonic() - mark
-        crash_point("warehouse.after_commit")
+    def locks(self) -> list[Statement]:
+        """The LOCKs a merge of this table takes first: its denormalized tables'."""
+        return [d.lock(self._dialect, self._schema) for d in self._denormalized]
 
+    def merge_statements(self, staged: Staged) -> list[Statement]:
+        """Step 2: the table's part of the batch's transaction (without the locks)."""
+        return self._merge(staged.stage, staged.payload, staged.writer_id, staged.batch_id)
+
+    def finish(self, staged: Staged, refreshed: int) -> BatchResult:
+        """Step 3, once the transaction committed: the counts, and the staging dropped."""
+        if staged.skipped:
+            return BatchResult(batch_id=staged.batch_id, skipped=True)
         rows = self._executor.query(
-            self._dialect.ledger_counts(self._schema, self._table, writer_id, batch_id)
+            self._dialect.ledger_counts(
+                self._schema, self._table, staged.writer_id, staged.batch_id
+            )
         )
         upserts, deletes, stale = (int(v) for v in rows[0])
-        self._executor.transaction([self._dialect.drop_table(self._schema, stage)])
-        if folder is not None:
-            self._clean(folder, batch_id)
-        timings["total_s"] = time.monotonic() - started
+        self._executor.transaction([self._dialect.drop_table(self._schema, staged.stage)])
+        if staged.folder is not None:
+            self._clean(staged.folder, staged.batch_id)
+        staged.timings["total_s"] = time.monotonic() - staged.started
         return BatchResult(
-            batch_id=batch_id,
+            batch_id=staged.batch_id,
             changes_in=upserts + deletes + stale,
             upserts=upserts,
             deletes=deletes,
             stale=stale,
             refreshed=refreshed,
-            timings=timings,
+            timings=staged.timings,
         )
 
     # -------------------------------------------------------------- 1. stage
@@ -199,11 +247,13 @@ class WarehouseEngine:
 
     # -------------------------------------------------------------- 2. merge
 
-    def _merge(self, stage: str, payload: Sequence[str], writer_id: str, batch_id: int) -> int:
-        """The batch's one transaction; how many denormalized rows it rewrote."""
+    def _merge(
+        self, stage: str, payload: Sequence[str], writer_id: str, batch_id: int
+    ) -> list[Statement]:
+        """The table's statements of the batch's transaction: merge, denormalized
+        refreshes (their INSERTs tallied as `refreshed`), ledger row, clean-up."""
         dialect, schema = self._dialect, self._schema
-        # First: refreshes of one denormalized table run one at a time.
-        statements = [d.lock(dialect, schema) for d in self._denormalized]
+        statements: list[Statement] = []
         if self._history:
             statements += dialect.history_merge(schema, self._table, stage, payload, self._keys)
         else:
@@ -225,8 +275,7 @@ class WarehouseEngine:
             statements += dialect.drop_history_temps(stage)
         else:
             statements.append(dialect.drop_accepted(stage))
-        affected = self._executor.transaction(statements)
-        return sum(n for s, n in zip(statements, affected, strict=True) if s.tally == "refreshed")
+        return statements
 
     # ---------------------------------------------------------- 3. clean up
 
@@ -251,8 +300,10 @@ class WarehouseEngine:
 
     def ensure_tables(self, columns: Sequence[Column]) -> None:
         """Create the table, its key table, the ledger and the denormalized tables it feeds;
-        add the columns a batch brings that the table lacks (a new source column)."""
-        if self._known is not None and all(c.name in self._known for c in columns):
+        add the columns a batch brings that the table lacks (a new source column), and
+        widen those the source widened."""
+        seen = {(c.name, c.spark_type) for c in columns}
+        if self._known is not None and seen <= self._seen:
             return
         dialect, schema, table = self._dialect, self._schema, self._table
         if self._known is None:
@@ -272,17 +323,45 @@ class WarehouseEngine:
             creates.append(dialect.create_ledger(schema))
             creates += [d.create(dialect, schema) for d in self._denormalized]
             self._executor.transaction(creates)
-        known = {str(row[0]) for row in self._executor.query(dialect.column_names(schema, table))}
-        missing = [c for c in columns if c.name not in known]
+        found = self._executor.query(dialect.column_types(schema, table))
+        types = {str(name): dialect.spark_type_of(str(kind), p, s) for name, kind, p, s in found}
+        missing = [c for c in columns if c.name not in types]
         if missing:
             self._executor.transaction([dialect.add_column(schema, table, c) for c in missing])
             for column in missing:
-                known.add(column.name)
                 log.info("warehouse %s: column %s added", table, column.name)
-        self._known = known
+        self._widen([c for c in columns if _wider(types.get(c.name), c.spark_type)])
+        self._known = {*types, *(c.name for c in missing)}
+        self._seen |= seen
+
+    def _widen(self, columns: Sequence[Column]) -> None:
+        """A wider type for columns the source widened (a key column in its key table too)."""
+        if not columns:
+            return
+        dialect, schema, table = self._dialect, self._schema, self._table
+        state = table + ("__cdc_events" if self._history else "__cdc_keys")
+        statements = []
+        for column in columns:
+            statements += dialect.widen_column(schema, table, column)
+            if column.name in self._keys:
+                if not isinstance(dialect, PostgresDialect):
+                    raise ValueError(
+                        f"warehouse {table}: key column {column.name} widened at the source; "
+                        "Redshift cannot widen a key column in place: recreate the table"
+                    )
+                statements += dialect.widen_column(schema, state, column)
+        self._executor.transaction(statements)
+        for column in columns:
+            log.warning("warehouse %s: column %s widened to %s", table, column.name,
+                        column.spark_type)  # fmt: skip
 
     def _committed(self, writer_id: str, batch_id: int) -> bool:
         rows = self._executor.query(
             self._dialect.ledger_counts(self._schema, self._table, writer_id, batch_id)
         )
         return bool(rows)
+
+
+def _wider(current: str | None, wanted: str) -> bool:
+    """Whether the table's column (`current`, None when not judged) must widen."""
+    return current is not None and current != wanted and widens(current, wanted)

@@ -164,3 +164,17 @@ def test_a_new_source_column_is_added_and_older_rows_read_it_as_null(
         (2, "b2", 2, "noted"),
         (4, "d", 4, ""),
     }
+
+
+def test_a_widened_column_keeps_its_values_and_takes_wider_ones(
+    make: Callable[[], Target],
+) -> None:
+    """The source widens a column (int -> bigint): older rows keep their values, and a value
+    only the wider type holds arrives whole."""
+    t = make()
+    narrow = f"id int, name string, day int, qty int, {BOOKKEEPING}"
+    t.apply([(1, "a", 1, 5, "I", "1", "p1"), (2, "b", 2, 6, "I", "1", "p2")], 0, schema=narrow)
+    wide = f"id int, name string, day int, qty bigint, {BOOKKEEPING}"
+    t.apply([(2, "b", 2, 2**40, "U", "2", "p3"), (3, "c", 3, 7, "I", "2", "p4")], 1, schema=wide)
+
+    assert t.read(("id", "qty")) == {(1, 5), (2, 2**40), (3, 7)}

@@ -157,7 +157,7 @@ def test_every_batch_logs_one_line_of_counts_and_times(
     ]
     assert len(batches) == outcome.tables[0].batches == 1
     (line,) = batches
-    assert line["query"] == "formats.orders"
+    assert (line["query"], line["table"]) == ("formats.source", "orders")  # one query a source
     assert line["read"] == {"L": 1, "U": 1}
     assert line["quarantined"] == 1
     assert line["upserts"] == 1

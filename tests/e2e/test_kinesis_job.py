@@ -168,3 +168,84 @@ def test_reprocessing_from_a_time_after_which_a_shard_and_a_table_are_quiet_conv
     assert tables["customer"].stale == 1  # already applied by the regular job
     assert rows(spark, tmp_path, "customer") == {(1, "Anna")}
     assert rows(spark, tmp_path, "team") == {(1, "Lions")}
+
+
+class _CountingProxy:
+    """An HTTP proxy in front of the Kinesis server that counts GetRecords calls."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import threading
+        import urllib.request
+
+        calls: list[str] = []
+
+        class Forward(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                calls.append(self.headers.get("X-Amz-Target", ""))
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                request = urllib.request.Request(
+                    upstream + self.path, data=body, headers=headers, method="POST"
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as answer:
+                        status, payload, kept = answer.status, answer.read(), answer.headers
+                except urllib.error.HTTPError as refused:
+                    status, payload, kept = refused.code, refused.read(), refused.headers
+                self.send_response(status)
+                for key, value in kept.items():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.calls = calls
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def get_records(self) -> int:
+        return sum(1 for target in self.calls if target.endswith(".GetRecords"))
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_the_stream_is_read_once_per_batch_whatever_the_number_of_tables(
+    spark: SparkSession, tmp_path: Path, kinesis: Any, kinesis_endpoint: str
+) -> None:
+    """One query per stream: adding tables adds no GetRecords call (AWS limits a shard to
+    5 reads a second, shared by every reader)."""
+    put(
+        kinesis,
+        [
+            (f"sports.{table}", dms(table, "insert", {"id": i, "name": f"n{i}"}))
+            for i in range(1, 4)
+            for table in ("customer", "team")
+        ],
+    )
+    proxy = _CountingProxy(kinesis_endpoint)
+    try:
+        one = job(tmp_path / "one", proxy.endpoint)
+        one = one.model_copy(update={"tables": one.tables[:1]})
+        assert run(spark, one, once=True).errors == []
+        reads_one_table = proxy.get_records()
+        proxy.calls.clear()
+
+        outcome = run(spark, job(tmp_path / "two", proxy.endpoint), once=True)
+        reads_two_tables = proxy.get_records()
+    finally:
+        proxy.close()
+
+    assert outcome.errors == []
+    assert {t.table: sum(t.read_by_op.values()) for t in outcome.tables} == {
+        "customer": 3,
+        "team": 3,
+    }
+    assert 0 < reads_two_tables <= reads_one_table

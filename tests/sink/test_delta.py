@@ -232,7 +232,7 @@ def test_a_lake_config_switched_to_delta_builds_a_delta_engine(
     config = load_config(DEMO, ["target.kind=delta", f"target.path={tmp_path}"])
     assert isinstance(config.target, DeltaTarget)
 
-    built = make_engine(spark, config, config.tables[0])
+    built = make_engine(spark, config, config.explicit_tables[0])
 
     assert isinstance(built, DeltaEngine)
     assert built.location.endswith(f"{tmp_path}/cases")
@@ -246,13 +246,13 @@ def test_a_history_config_builds_a_partitioned_history_engine(
         DEMO,
         ["target.kind=delta", f"target.path={tmp_path}", "tables.0.scd_type=2"],
     )
-    assert config.tables[0].partition_by
+    assert config.explicit_tables[0].partition_by
 
-    built = make_engine(spark, config, config.tables[0])
+    built = make_engine(spark, config, config.explicit_tables[0])
 
     assert isinstance(built, DeltaHistoryEngine)
     assert built.state_path == f"{built.location}/_cdc/events"
-    assert built._parts == config.tables[0].partition_by
+    assert built._parts == config.explicit_tables[0].partition_by
 
 
 def test_history_is_partitioned_by_each_versions_own_values(

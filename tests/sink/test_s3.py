@@ -205,7 +205,7 @@ def test_make_engine_registers_tables_when_the_target_names_a_catalog(
         ],
     )
     assert isinstance(config.target, LakeTarget)
-    built = make_engine(spark, config, config.tables[0])
+    built = make_engine(spark, config, config.explicit_tables[0])
     assert isinstance(built, LakeEngine)
     assert isinstance(built._catalog, GlueTable)
     assert built._catalog.name == "cdc_demo.cases"

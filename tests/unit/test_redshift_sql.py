@@ -19,7 +19,7 @@ from config import load_config
 from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import Column, Dialect, PostgresDialect, RedshiftDialect
 from sinks.redshift.statements import Statement
-from tests.unit.test_config import SPORTS
+from tests.unit.test_config import DECLARED
 
 COLUMNS = [
     Column("id", "int"),
@@ -40,7 +40,8 @@ def statements(dialect: Dialect) -> list[Statement]:
     keys = COLUMNS[:1]
     out = [
         dialect.create_schema("s"),
-        dialect.column_names("s", "t"),
+        dialect.column_types("s", "t"),
+        *dialect.widen_column("s", "t", Column("id", "bigint")),
         dialect.stage_tables("s", "t"),
         dialect.drop_table("s", STAGE),
         dialect.create_target("s", "t", COLUMNS, ["id"]),
@@ -60,10 +61,10 @@ def statements(dialect: Dialect) -> list[Statement]:
         dialect.ledger_counts("s", "t", "w", 7),
         dialect.copy_parquet("s", STAGE, "s3://b/p/part-", "arn:aws:iam::123456789012:role/r"),
     ]
-    config = load_config(SPORTS)
-    tables = {t.name: t for t in config.tables}
+    config = load_config(DECLARED)
+    tables = {t.name: t for t in config.explicit_tables}
     types = {n: {c: "string" for c in t.output_columns} for n, t in tables.items()}
-    keys_of = {n: t.keys for n, t in tables.items()}
+    keys_of = {n: t.keys or [] for n, t in tables.items()}
     for spec in config.denormalize:
         wide = Denormalized.resolve(spec, keys_of, types)
         out += [wide.create(dialect, "s"), wide.lock(dialect, "s")]

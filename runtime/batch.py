@@ -1,0 +1,236 @@
+"""What happens to one micro-batch of one source (the foreachBatch function).
+
+The batch is read once and routed to its tables (transforms/route.py); then, for each
+table it touches:
+1. resolve the table (a table created after the start is discovered here) and follow its
+   schema when the batch brings fields the job has not seen (runtime/tables.py);
+2. decode and type its records, count them, quarantine the rejects;
+3. derive its canonical changes;
+and the target applies every table's changes of the batch together (sinks/target.py).
+Records of tables that are not replicated are counted and skipped; records that belong
+to no table, and records of a stopped table, are quarantined with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from runtime.decoding import SourceFormat
+from runtime.metrics import BatchMetrics, log
+from runtime.tables import Registry, Replica
+from sinks.base import BatchResult, Engine
+from sinks.quarantine import write_quarantine
+from sinks.storage import Storage
+from sinks.target import Target, in_parallel
+from transforms.canonical import canonical_changes, split_rejected
+from transforms.names import (
+    COMMIT_TS,
+    ERROR,
+    OP,
+    OP_DDL,
+    SKIPPED_OPS,
+    SOURCE_SCHEMA,
+    SOURCE_TABLE,
+)
+from transforms.route import UNROUTED
+
+__all__ = ["SourceBatch", "SourceBatchHandler"]
+
+_RESUME = (
+    "to resume, make the target table fit (or declare the table's columns in tables[]) and "
+    "restart the job: it takes the table as the source has it then (the records quarantined "
+    "meanwhile hold the changes made until then)"
+)
+
+
+@dataclass
+class SourceBatch:
+    """What one batch did at the source level (tables have their own metrics)."""
+
+    batch_id: int
+    other_tables: int = 0  # records of tables that are not replicated: skipped
+    unrouted: int = 0  # records that belong to no table: quarantined
+    tables: list[BatchMetrics] = field(default_factory=list)
+
+
+@dataclass
+class _Table:
+    """One table's part of a batch, decoded."""
+
+    replica: Replica
+    records: DataFrame  # typed records, persisted
+    read: dict[str, int]
+    quarantined: int
+    skipped: int
+    ddl: int
+    span: tuple[object, object]
+
+
+class SourceBatchHandler:
+    """Route, decode, quarantine, transform and apply one batch of one source."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        *,
+        source: SourceFormat,
+        registry: Registry,
+        engines: Callable[[Replica], Engine],
+        target: Target,
+        quarantine: str,
+        checkpoint: str,
+        hmac_key: str | None,
+        on_batch: Callable[[SourceBatch], None],
+        parallel: int = 4,
+    ) -> None:
+        self._spark = spark
+        self._source = source
+        self._registry = registry
+        self._engines = engines
+        self._target = target
+        self._quarantine = quarantine
+        self._checkpoint = checkpoint
+        self._hmac_key = hmac_key
+        self._on_batch = on_batch
+        self._parallel = parallel
+        self._writer_id: str | None = None
+
+    def writer_id(self) -> str:
+        """The query id kept in the checkpoint: a new checkpoint is a new writer."""
+        if self._writer_id is None:
+            metadata = Storage(self._spark, self._checkpoint).read_text(
+                f"{self._checkpoint.rstrip('/')}/metadata"
+            )
+            self._writer_id = str(json.loads(metadata)["id"])
+        return self._writer_id
+
+    def __call__(self, raw: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        summary = SourceBatch(batch_id)
+        routed = raw.transform(self._source.route).persist(StorageLevel.MEMORY_AND_DISK)
+        decoded: list[_Table] = []
+        try:
+            tables = {r.name: r for r in self._tables(routed, summary)}
+            decoded = list(
+                in_parallel(
+                    tables, lambda r: self._decode(routed, r, batch_id), self._parallel
+                ).values()
+            )
+            batch = {
+                t.replica.name: (self._engines(t.replica), self._changes(t))
+                for t in decoded
+                if t.replica.stopped is None
+            }
+            results = self._target.apply(batch, batch_id, self.writer_id()) if batch else {}
+        finally:
+            for table in decoded:
+                table.records.unpersist()
+            routed.unpersist()
+        visible = time.time()
+        for table in decoded:
+            result = results.get(table.replica.name, BatchResult(batch_id=batch_id))
+            summary.tables.append(_metrics(table, result, batch_id, started, visible))
+        self._on_batch(summary)
+
+    # ----------------------------------------------------------------- steps
+
+    def _tables(self, routed: DataFrame, summary: SourceBatch) -> list[Replica]:
+        """The replicated tables the batch touches; the rest counted (and the unrouted
+        quarantined). One Spark job: records and fields seen per source table."""
+        seen = routed.groupBy(SOURCE_SCHEMA, SOURCE_TABLE).agg(
+            F.count(F.lit(1)).alias("n"), self._source.fields_seen().alias("fields")
+        )
+        tables = []
+        for row in seen.collect():
+            schema, table, count = row[SOURCE_SCHEMA], row[SOURCE_TABLE], int(row["n"])
+            if table is None:
+                summary.unrouted += count
+                rejected = routed.where(F.col(SOURCE_TABLE).isNull()).transform(
+                    self._source.unrouted
+                )
+                write_quarantine(rejected, self._quarantine, UNROUTED, summary.batch_id)
+                continue
+            replica = self._registry.find(schema or "", table)
+            if replica is None:
+                summary.other_tables += count
+                continue
+            self._follow(replica, set(row["fields"] or ()))
+            tables.append(replica)
+        return tables
+
+    def _follow(self, replica: Replica, fields: set[str]) -> None:
+        """Ask the catalog again when the records name fields the table does not have
+        (or lack some it has): additive changes are followed, others stop the table."""
+        known = {c.name for c in replica.columns}
+        if not replica.discovered or not fields or fields == known:
+            return
+        change = self._registry.refresh(replica)
+        if replica.stopped:
+            log.error(
+                "table %s stopped: %s; its records are quarantined until it is resumed",
+                replica.name,
+                replica.stopped,
+            )
+        elif not change.none:
+            log.warning("table %s: the source's schema changed: %s", replica.name,
+                        change.describe())  # fmt: skip
+
+    def _decode(self, routed: DataFrame, replica: Replica, batch_id: int) -> _Table:
+        schema, table = replica.source
+        mine = (F.col(SOURCE_SCHEMA) == schema) & (F.col(SOURCE_TABLE) == table)
+        records = routed.where(mine).transform(self._source.typed_records(replica))
+        if replica.stopped is not None:
+            reason = f"table {replica.name} stopped: {replica.stopped}; {_RESUME}"
+            records = records.withColumn(ERROR, F.lit(reason))
+        records = records.persist(StorageLevel.MEMORY_AND_DISK)
+        counts = records.groupBy(OP, F.col(ERROR).isNull().alias("ok")).agg(
+            F.count(F.lit(1)).alias("n"), F.min(COMMIT_TS).alias("lo"), F.max(COMMIT_TS).alias("hi")
+        )
+        read: dict[str, int] = {}
+        quarantined = skipped = ddl = 0
+        lows, highs = [], []
+        for row in counts.collect():
+            n = int(row["n"])
+            if not row["ok"]:
+                quarantined += n
+            elif row[OP] in SKIPPED_OPS:
+                skipped += n
+                ddl += n if row[OP] == OP_DDL else 0
+            else:
+                read[str(row[OP])] = read.get(str(row[OP]), 0) + n
+                lows += [row["lo"]] if row["lo"] is not None else []
+                highs += [row["hi"]] if row["hi"] is not None else []
+        if quarantined:
+            _, rejected = split_rejected(records)
+            write_quarantine(rejected, self._quarantine, replica.name, batch_id)
+        span = (min(lows) if lows else None, max(highs) if highs else None)
+        return _Table(replica, records, read, quarantined, skipped, ddl, span)
+
+    def _changes(self, table: _Table) -> DataFrame:
+        good, _ = split_rejected(table.records)
+        return good.transform(canonical_changes(table.replica.config, self._hmac_key))
+
+
+def _metrics(
+    table: _Table, result: BatchResult, batch_id: int, started: float, visible: float
+) -> BatchMetrics:
+    oldest, newest = table.span
+    return BatchMetrics(
+        table=table.replica.name,
+        batch_id=batch_id,
+        read_by_op=table.read,
+        quarantined=table.quarantined,
+        skipped=table.skipped,
+        ddl=table.ddl,
+        result=result,
+        duration_s=time.monotonic() - started,
+        max_latency_s=None if oldest is None else visible - oldest.timestamp(),  # type: ignore[attr-defined]
+        min_latency_s=None if newest is None else visible - newest.timestamp(),  # type: ignore[attr-defined]
+    )

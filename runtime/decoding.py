@@ -1,0 +1,149 @@
+"""How one source's records are routed to tables and decoded: config wired to transforms.
+
+The transforms take plain values (column names, types, encodings); this module reads the
+config's source section and a resolved table (runtime/tables.py) and picks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from config import FilesSource, KafkaSource, KinesisSource
+from runtime.tables import Replica
+from sources.files import read_parquet_files
+from transforms.coerce import coerce_types
+from transforms.debezium_json import decode_debezium_json
+from transforms.dms_csv import decode_dms_csv
+from transforms.dms_json import decode_dms_json
+from transforms.dms_parquet import decode_dms_parquet
+from transforms.names import (
+    BLOCK,
+    ERROR,
+    FILE,
+    KINESIS_POSITION,
+    RAW,
+    SOURCE_FILE,
+    SOURCE_SCHEMA,
+    SOURCE_TABLE,
+)
+from transforms.route import by_dms_metadata, by_landing_folder, by_topic
+from transforms.types import DatabaseColumn, SourceColumn, debezium_column, dms_column
+
+__all__ = ["SourceFormat"]
+
+Source = FilesSource | KafkaSource | KinesisSource
+
+
+class SourceFormat:
+    """Routing and decoding of one source; `root` is a files source's qualified root."""
+
+    def __init__(
+        self, source: Source, root: str | None = None, table: tuple[str, str] | None = None
+    ) -> None:
+        self.source = source
+        self._root = root
+        self._table = table  # a landing folder of one table (its `path`)
+
+    def encode(self, column: DatabaseColumn) -> SourceColumn:
+        """How this transport writes a discovered column (transforms/types.py)."""
+        if self.source.format == "debezium-json":
+            return debezium_column(column)
+        return dms_column(column)
+
+    def route(self, raw: DataFrame) -> DataFrame:
+        """`_schema` and `_table` of every record."""
+        source = self.source
+        if isinstance(source, KafkaSource):
+            return raw.transform(by_topic(source.topic_prefix))
+        if isinstance(source, KinesisSource):
+            partition_key = F.regexp_extract(F.col(FILE), r"/([^/]*)$", 1)
+            return raw.transform(by_dms_metadata(partition_key))
+        if self._table is not None:
+            schema, table = self._table
+            return raw.select(
+                "*", F.lit(schema).alias(SOURCE_SCHEMA), F.lit(table).alias(SOURCE_TABLE)
+            )
+        assert self._root is not None, "a files source routes by its root"
+        return raw.transform(by_landing_folder(self._root))
+
+    def fields_seen(self) -> Column:
+        """An aggregate: the field names of the row images the records carry (JSON)."""
+        image = {"debezium-json": "$.after", "dms-json": "$.data"}.get(self.source.format)
+        if image is None:
+            return F.first(F.array().cast("array<string>"))
+        keys = F.json_object_keys(F.get_json_object(F.col("value"), image))
+        return F.array_distinct(F.flatten(F.collect_set(keys)))
+
+    def unrouted(self, rows: DataFrame) -> DataFrame:
+        """Records that belong to no table, shaped for the quarantine."""
+        if isinstance(self.source, KafkaSource):
+            where = F.concat_ws("/", "topic", "partition", "offset")
+        else:
+            where = F.col(FILE)
+        return rows.select(
+            F.lit("the record names no table (unreadable, or not a change of a table)").alias(
+                ERROR
+            ),
+            where.alias(SOURCE_FILE),
+            F.col("value").cast("string").alias(RAW),
+        )
+
+    def typed_records(self, replica: Replica) -> Callable[[DataFrame], DataFrame]:
+        """One table's raw rows -> typed records, each with `_error` NULL or its reasons."""
+        table = replica.config
+
+        def transform(raw: DataFrame) -> DataFrame:
+            if self.source.format == "dms-parquet":
+                raw = _parquet_rows(raw, replica)
+            return raw.transform(self._decoder(replica)).transform(
+                coerce_types(replica.columns, table.keys or [], table.max_string_bytes)
+            )
+
+        return transform
+
+    def _decoder(self, replica: Replica) -> Callable[[DataFrame], DataFrame]:
+        """The envelope decoder of the source's format, for one table."""
+        source, table = self.source, replica.config
+        columns: tuple[SourceColumn, ...] = replica.columns
+        if isinstance(source, KafkaSource):
+            names = [c.name for c in columns]
+            return decode_debezium_json(
+                names, database=table.source_schema, table=table.source_name
+            )
+        if isinstance(source, KinesisSource):
+            return decode_dms_json(
+                columns,
+                schema_name=table.source_schema,
+                table_name=table.source_name,
+                keys=table.keys or [],
+                position=F.col(KINESIS_POSITION),
+                before_image_field=source.before_image_field,
+            )
+        if source.format == "dms-csv":
+            return decode_dms_csv(
+                [c.name for c in columns],
+                delimiter=source.csv.delimiter,
+                null_value=source.csv.null_value,
+                full_load_has_op=source.csv.full_load_has_op,
+            )
+        if source.format == "dms-json":
+            return decode_dms_json(
+                columns,
+                schema_name=table.source_schema,
+                table_name=table.source_name,
+                keys=table.keys or [],
+            )
+        return decode_dms_parquet([c.name for c in columns])
+
+
+def _parquet_rows(files: DataFrame, replica: Replica) -> DataFrame:
+    """The rows of a table's Parquet files of the batch (one driver look-up of their names),
+    read with the table's types and DMS's `Op`."""
+    paths = sorted({str(r[FILE]) for r in files.select(FILE).distinct().collect()})
+    ddl = ", ".join(["Op string", *[f"`{c.name}` {c.type}" for c in replica.columns]])
+    if not paths:
+        return files.sparkSession.createDataFrame([], f"{ddl}, {FILE} string, {BLOCK} bigint")
+    return read_parquet_files(files.sparkSession, paths, ddl)

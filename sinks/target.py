@@ -1,0 +1,64 @@
+"""Apply one source batch to every table it touches: the target's side of a batch.
+
+A source's micro-batch holds changes of many tables. How they are applied together
+depends on what the target can promise:
+
+* lake and Delta tables are independent folders: each table's engine applies its
+  changes on its own (each atomic and idempotent), several tables at once
+  (`parallel_tables` threads: Spark runs their jobs side by side);
+* the warehouse applies the changes of every table in ONE database transaction
+  (sinks/redshift/batch.py), so a reader never sees half of a source transaction whose
+  changes arrived in the same batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, TypeVar
+
+from pyspark.sql import DataFrame
+
+from sinks.base import BatchResult, Engine
+
+__all__ = ["EachTable", "Target", "in_parallel"]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+class Target(Protocol):
+    """Applies a batch of several tables: {table: (its engine, its changes)}."""
+
+    def apply(
+        self, batch: Mapping[str, tuple[Engine, DataFrame]], batch_id: int, writer_id: str
+    ) -> dict[str, BatchResult]: ...
+
+
+class EachTable:
+    """Tables applied one engine each, `parallel` at a time (lake, Delta)."""
+
+    def __init__(self, parallel: int = 4) -> None:
+        self._parallel = parallel
+
+    def apply(
+        self, batch: Mapping[str, tuple[Engine, DataFrame]], batch_id: int, writer_id: str
+    ) -> dict[str, BatchResult]:
+        return in_parallel(
+            batch,
+            lambda pair: pair[0].apply(pair[1], batch_id, writer_id),
+            self._parallel,
+        )
+
+
+def in_parallel(items: Mapping[str, _T], work: Callable[[_T], _R], parallel: int) -> dict[str, _R]:
+    """`work` on every item, at most `parallel` at once; the first error is raised once
+    all have ended (a table never stops halfway because another failed)."""
+    if parallel <= 1 or len(items) <= 1:
+        return {name: work(item) for name, item in items.items()}
+    with ThreadPoolExecutor(max_workers=min(parallel, len(items))) as pool:
+        futures = {name: pool.submit(work, item) for name, item in items.items()}
+    errors = [f.exception() for f in futures.values() if f.exception() is not None]
+    if errors:
+        raise errors[0]  # type: ignore[misc]
+    return {name: future.result() for name, future in futures.items()}
