@@ -122,7 +122,12 @@ def _start_job(schema: str, work: Path) -> subprocess.Popen[bytes]:
         f"target.schema={schema}",
         "trigger_interval=1 second",
     ]
-    env = {**os.environ, "WAREHOUSE_PASSWORD": "warehouse", "STREAM_CDC_HMAC_KEY": KEY}
+    env = {
+        **os.environ,
+        "WAREHOUSE_PASSWORD": "warehouse",
+        "STREAM_CDC_HMAC_KEY": KEY,
+        "SOURCE_PASSWORD": "cdc",
+    }
     log = (work / "job.log").open("wb")
     return subprocess.Popen(
         [str(REPO / "spark-submit.sh"), "jobs/stream_cdc.py", "--config", "conf/sports.yaml",

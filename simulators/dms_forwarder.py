@@ -7,8 +7,9 @@ Kinesis stream as DMS-format records, so the seed pipeline (MariaDB -> Kinesis -
 Each event becomes what DMS writes with IncludeTransactionDetails and a before image:
 operation load/insert/update/delete, `data` (the row after, or before for a delete),
 `before-image` for updates, commit timestamp and binlog position in `metadata`, partition
-key <schema>.<table> (DMS partition-key-type schema-table). Field values are passed as
-Debezium encodes them (see conf/sports.yaml for how to declare them). Tombstones and
+key <schema>.<table> (DMS partition-key-type schema-table). Values are written as DMS
+writes them, from the column types the source's catalog gives (`--source-host`...):
+dates and times as text in UTC, decimals as JSON numbers with every digit. Tombstones and
 schema-change events carry no row change: they are not forwarded.
 """
 
@@ -18,14 +19,17 @@ import argparse
 import contextlib
 import json
 import logging
+import os
+import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aws import client, wait_for_stream
 from config import AwsConfig
+from transforms.types import DatabaseColumn
 
 log = logging.getLogger("dms_forwarder")
 
@@ -37,8 +41,54 @@ def _iso(millis: Any) -> str:
     return datetime.fromtimestamp(int(millis) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def dms_record(event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """(partition key, DMS record) for one Debezium event value; None if not a row change."""
+Columns = Callable[[str, str], dict[str, DatabaseColumn]]
+_NUMBER = "\u0000number:"  # marks a decimal to be written as a bare JSON number
+
+
+def dms_value(value: Any, column: DatabaseColumn | None) -> Any:
+    """A Debezium JSON value (`adaptive_time_microseconds`, decimals as text) as DMS
+    writes the same column; unknown columns, other types and values that are not what
+    the type says (poison) pass unchanged."""
+    if value is None or column is None:
+        return value
+    try:
+        return _dms_value(value, column)
+    except (ValueError, TypeError, OverflowError):
+        return value
+
+
+def _dms_value(value: Any, column: DatabaseColumn) -> Any:
+    kind = column.data_type.lower()
+    if kind == "date":
+        return (date(1970, 1, 1) + timedelta(days=int(value))).isoformat()
+    if kind == "datetime":
+        micros = int(value) * (1 if (column.precision or 0) > 3 else 1000)
+        moment = datetime(1970, 1, 1) + timedelta(microseconds=micros)
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if kind == "timestamp":
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if kind == "time":
+        seconds, micros = divmod(int(value), 1_000_000)
+        return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{micros:06d}"
+    if kind in ("decimal", "numeric"):
+        return f"{_NUMBER}{value}"
+    return value
+
+
+def dms_json(record: dict[str, Any]) -> str:
+    """The record as JSON, decimals as bare numbers (as DMS writes them)."""
+    text = json.dumps(record)
+    return re.sub(r'"\\u0000number:(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)"', r"\1", text)
+
+
+def dms_record(
+    event: dict[str, Any], columns: Columns | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """(partition key, DMS record) for one Debezium event value; None if not a row change.
+
+    `columns` gives a table's columns by (schema, table), to write values as DMS does;
+    without it they pass as Debezium wrote them."""
     payload = event.get("payload", event) if "schema" in event else event
     source = payload.get("source") if isinstance(payload, dict) else None
     if not isinstance(source, dict) or not source.get("table"):
@@ -59,10 +109,17 @@ def dms_record(event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         "commit-timestamp": committed,
         "stream-position": ":".join(str(source.get(name, "")) for name in ("file", "pos", "row")),
     }
-    record: dict[str, Any] = {"data": row, "metadata": metadata}
+    known = columns(schema, table) if columns is not None else {}
+    record: dict[str, Any] = {"data": _converted(row, known), "metadata": metadata}
     if operation == "update" and payload.get("before") is not None:
-        record["before-image"] = payload["before"]
+        record["before-image"] = _converted(payload["before"], known)
     return f"{schema}.{table}", record
+
+
+def _converted(row: Any, columns: dict[str, DatabaseColumn]) -> Any:
+    if not isinstance(row, dict) or not columns:
+        return row
+    return {name: dms_value(value, columns.get(name)) for name, value in row.items()}
 
 
 def forward(records: Iterable[tuple[str, dict[str, Any]]], kinesis: Any, stream: str) -> int:
@@ -74,7 +131,7 @@ def forward(records: Iterable[tuple[str, dict[str, Any]]], kinesis: Any, stream:
     sent = 0
     batch: list[dict[str, Any]] = []
     for key, record in records:
-        batch.append({"PartitionKey": key, "Data": json.dumps(record).encode()})
+        batch.append({"PartitionKey": key, "Data": dms_json(record).encode()})
         if len(batch) == _PUT_BATCH:
             sent += _put(kinesis, stream, batch)
             batch = []
@@ -137,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--idle-exit", type=float, default=30, help="stop after N s without events")
     parser.add_argument("--max-duration", type=float, default=3600, help="stop after N s at most")
+    parser.add_argument(
+        "--source-host",
+        help="the captured database (password in SOURCE_PASSWORD): its column types make the "
+        "values DMS-like; without it they pass as Debezium wrote them",
+    )
+    parser.add_argument("--source-port", type=int, default=3306)
+    parser.add_argument("--source-user", default="cdc")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -157,11 +221,40 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.max_duration
     try:
         events = _events(consumer, args.idle_exit, deadline)
-        sent = forward((r for r in map(dms_record, events) if r is not None), kinesis, args.stream)
+        columns = _catalog_columns(args) if args.source_host else None
+        records = (dms_record(event, columns) for event in events)
+        sent = forward((r for r in records if r is not None), kinesis, args.stream)
     finally:
         consumer.close()
     log.info("forwarded %d DMS records to stream %s", sent, args.stream)
     return 0
+
+
+def _catalog_columns(args: argparse.Namespace) -> Columns:
+    """A table's columns from the source's catalog, looked up once per table."""
+    import pymysql
+
+    from sources.discovery import MySqlCatalog
+
+    def connect() -> Any:
+        return pymysql.connect(
+            host=args.source_host,
+            port=args.source_port,
+            user=args.source_user,
+            password=os.environ.get("SOURCE_PASSWORD", ""),
+            connect_timeout=10,
+        )
+
+    catalog = MySqlCatalog(connect)
+    known: dict[tuple[str, str], dict[str, DatabaseColumn]] = {}
+
+    def columns(schema: str, table: str) -> dict[str, DatabaseColumn]:
+        if (schema, table) not in known:
+            found = catalog.describe(schema, table)
+            known[(schema, table)] = {c.name: c for c in found.columns} if found else {}
+        return known[(schema, table)]
+
+    return columns
 
 
 def _ensure_stream(kinesis: Any, stream: str, shards: int, timeout_s: float = 60) -> None:

@@ -1,0 +1,180 @@
+"""The same rows and changes spread over 1, 20 and 200 tables: what a table costs.
+
+A DMS landing root holds a full load and a CDC file per table (DMS CSV), the same data
+whatever the number of tables: `--rows` loaded rows and `--changes` changes in all
+(inserts, updates, deletes), split evenly. Each (tables, target) is one `--once` run of
+the job, in a process of its own, printed side by side: wall time, Spark jobs, peak
+memory of the driver (its JVM). Targets: the Parquet lake, and the warehouse (a
+throwaway PostgreSQL standing in for Redshift).
+
+The naive baseline is what a table cost before whole-database mode: one query per table
+(measured by running the 1-table job once per table would take N times its fixed cost);
+here the goal is 200 tables in at most 2x the time of 1 table with the same data.
+
+    python -m bench.tables [--tables 1 20 200] [--targets lake warehouse]
+                           [--rows 20000] [--changes 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results" / "tables.json"
+COLUMNS = [("id", "int"), ("name", "string"), ("qty", "int"), ("placed", "string")]
+
+
+def landing(root: Path, tables: int, rows: int, changes: int, seed: int = 7) -> None:
+    """A full load and one CDC file per table under `root/bench/t<i>/` (DMS's layout)."""
+    rng = random.Random(seed)
+    per_table, changed = max(1, rows // tables), max(1, changes // tables)
+    for t in range(tables):
+        folder = root / "bench" / f"t{t:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        load = [
+            f"{i},name-{i},{rng.randint(1, 99)},2021-0{1 + i % 9}-1{i % 10}"
+            for i in range(per_table)
+        ]
+        (folder / "LOAD00000001.csv").write_text("\n".join(load) + "\n", encoding="utf-8")
+        cdc = []
+        for n in range(changed):
+            op = rng.choices("IUD", weights=(4, 5, 1))[0]
+            key = per_table + n if op == "I" else rng.randrange(per_table)
+            cdc.append(f"{op},{key},name-{key}-{n},{rng.randint(1, 99)},2021-10-1{n % 10}")
+        (folder / "20211101-000000000.csv").write_text("\n".join(cdc) + "\n", encoding="utf-8")
+
+
+def config(work: Path, tables: int, target: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "bench_tables",
+        "checkpoint": str(work / "checkpoint"),
+        "source": {"kind": "files", "path": str(work / "landing"), "format": "dms-csv"},
+        "tables": [
+            {
+                "name": f"t{t:03d}",
+                "source_schema": "bench",
+                "keys": ["id"],
+                "columns": [{"name": n, "type": k} for n, k in COLUMNS],
+            }
+            for t in range(tables)
+        ],
+        "target": target,
+        "quarantine": {"path": str(work / "quarantine")},
+    }
+
+
+def one(tables: int, target_kind: str, rows: int, changes: int, port: int | None) -> dict[str, Any]:
+    """One run, in this process (the parent starts one process per run)."""
+    from config import JobConfig
+    from config.secrets import read_secrets
+    from runtime.runner import run
+    from runtime.session import local_session
+
+    work = Path(tempfile.mkdtemp(prefix=f"bench-tables-{tables}-"))
+    landing(work / "landing", tables, rows, changes)
+    target: dict[str, Any] = {"kind": "lake", "path": str(work / "lake")}
+    if target_kind == "warehouse":
+        target = {"kind": "redshift", "dialect": "postgres", "host": "127.0.0.1", "port": port,
+                  "database": "warehouse", "user": "warehouse", "schema": f"b{tables}",
+                  "password_env": "BENCH_WAREHOUSE_PASSWORD"}  # fmt: skip
+        os.environ["BENCH_WAREHOUSE_PASSWORD"] = "unused-with-trust-auth"
+    job = JobConfig.model_validate(config(work, tables, target))
+    job = job.with_secrets(read_secrets(job.secret_variables, os.environ))
+    spark = local_session(
+        "bench-tables",
+        driver_memory="4g",
+        shuffle_partitions=4,
+        extra={"spark.ui.retainedJobs": "1000000"},  # every job counted, none forgotten
+    )
+    store = spark.sparkContext._jsc.sc().statusStore()
+    jobs_before = store.jobsList(None).size()
+    started = time.perf_counter()
+    outcome = run(spark, job, once=True)
+    wall = time.perf_counter() - started
+    jobs = store.jobsList(None).size() - jobs_before
+    applied = sum(t.upserts + t.deletes + t.stale for t in outcome.tables)
+    jvm_peak = _peak_rss_mb(spark.sparkContext._gateway.proc.pid)  # type: ignore[union-attr]
+    spark.stop()
+    return {
+        "tables": tables,
+        "target": target_kind,
+        "wall_s": round(wall, 1),
+        "spark_jobs": jobs,
+        "changes_applied": applied,
+        "driver_peak_mb": jvm_peak,
+        "errors": outcome.errors,
+    }
+
+
+def _peak_rss_mb(pid: int) -> int:
+    """The peak resident memory of a process (Linux's VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.tables", "--one", *args],
+        capture_output=True, text=True, check=False, timeout=7200,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.tables {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", type=int, nargs="+", default=[1, 20, 200])
+    parser.add_argument("--targets", nargs="+", default=["lake", "warehouse"])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--changes", type=int, default=10_000)
+    parser.add_argument("--one", nargs=4, metavar=("TABLES", "TARGET", "PORT", "SEED"),
+                        help=argparse.SUPPRESS)  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.one:
+        tables, target, port, _ = args.one
+        result = one(int(tables), target, args.rows, args.changes, int(port) or None)
+        print(json.dumps(result))
+        return 0
+    from tests.postgres import PostgresServer
+
+    warehouse = PostgresServer() if "warehouse" in args.targets else None
+    results = []
+    try:
+        port = str(warehouse.port) if warehouse else "0"
+        for target in args.targets:
+            for tables in args.tables:
+                extra = ["--rows", str(args.rows), "--changes", str(args.changes)]
+                results.append(_child([str(tables), target, port, "7", *extra]))
+                print(_line(results[-1], results), flush=True)
+    finally:
+        if warehouse is not None:
+            warehouse.remove()
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
+
+
+def _line(result: dict[str, Any], results: list[dict[str, Any]]) -> str:
+    base = next(r for r in results if r["target"] == result["target"])
+    ratio = result["wall_s"] / base["wall_s"] if base["wall_s"] else float("nan")
+    return (
+        f"{result['target']:<9} {result['tables']:>4} tables  {result['wall_s']:>7.1f} s "
+        f"({ratio:4.2f}x 1 table)  {result['spark_jobs']:>6} Spark jobs  "
+        f"driver {result['driver_peak_mb']:>5} MB  {result['changes_applied']} changes"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
