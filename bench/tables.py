@@ -7,12 +7,14 @@ the job, in a process of its own, printed side by side: wall time, Spark jobs, p
 memory of the driver (its JVM). Targets: the Parquet lake, and the warehouse (a
 throwaway PostgreSQL standing in for Redshift).
 
-The naive baseline is what a table cost before whole-database mode: one query per table
-(measured by running the 1-table job once per table would take N times its fixed cost);
-here the goal is 200 tables in at most 2x the time of 1 table with the same data.
+The naive baseline is the shape before whole-database mode: one query per table, each
+over its own landing folder with its own checkpoint and fixed cost (run here one after
+another in the same session, `--baseline-tables`, 20 by default: at 200 it would take
+most of an hour). The goal: 200 tables in at most 2x the time of 1 table with the same
+data.
 
     python -m bench.tables [--tables 1 20 200] [--targets lake warehouse]
-                           [--rows 20000] [--changes 10000]
+                           [--rows 20000] [--changes 10000] [--baseline-tables 20]
 """
 
 from __future__ import annotations
@@ -52,27 +54,31 @@ def landing(root: Path, tables: int, rows: int, changes: int, seed: int = 7) -> 
         (folder / "20211101-000000000.csv").write_text("\n".join(cdc) + "\n", encoding="utf-8")
 
 
-def config(work: Path, tables: int, target: dict[str, Any]) -> dict[str, Any]:
+def config(work: Path, landing: Path, names: list[str], target: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": "bench_tables",
         "checkpoint": str(work / "checkpoint"),
-        "source": {"kind": "files", "path": str(work / "landing"), "format": "dms-csv"},
+        "source": {"kind": "files", "path": str(landing), "format": "dms-csv"},
         "tables": [
             {
-                "name": f"t{t:03d}",
+                "name": name,
                 "source_schema": "bench",
                 "keys": ["id"],
                 "columns": [{"name": n, "type": k} for n, k in COLUMNS],
             }
-            for t in range(tables)
+            for name in names
         ],
         "target": target,
         "quarantine": {"path": str(work / "quarantine")},
     }
 
 
-def one(tables: int, target_kind: str, rows: int, changes: int, port: int | None) -> dict[str, Any]:
-    """One run, in this process (the parent starts one process per run)."""
+def one(
+    tables: int, target_kind: str, shape: str, *, rows: int, changes: int, port: int | None
+) -> dict[str, Any]:
+    """One run, in this process (the parent starts one process per run). `shape` is
+    "source" (one query for every table) or "per-table" (the baseline: one query per
+    table, each over its own landing folder)."""
     from config import JobConfig
     from config.secrets import read_secrets
     from runtime.runner import run
@@ -83,11 +89,19 @@ def one(tables: int, target_kind: str, rows: int, changes: int, port: int | None
     target: dict[str, Any] = {"kind": "lake", "path": str(work / "lake")}
     if target_kind == "warehouse":
         target = {"kind": "redshift", "dialect": "postgres", "host": "127.0.0.1", "port": port,
-                  "database": "warehouse", "user": "warehouse", "schema": f"b{tables}",
+                  "database": "warehouse", "user": "warehouse", "schema": f"b{tables}{shape[0]}",
                   "password_env": "BENCH_WAREHOUSE_PASSWORD"}  # fmt: skip
         os.environ["BENCH_WAREHOUSE_PASSWORD"] = "unused-with-trust-auth"
-    job = JobConfig.model_validate(config(work, tables, target))
-    job = job.with_secrets(read_secrets(job.secret_variables, os.environ))
+    names = [f"t{t:03d}" for t in range(tables)]
+    if shape == "source":
+        runs = [(work, work / "landing", names)]
+    else:  # each table's folder moved under a landing root of its own
+        runs = []
+        for name in names:
+            root = work / "per-table" / name
+            (root / "bench").mkdir(parents=True)
+            (work / "landing" / "bench" / name).rename(root / "bench" / name)
+            runs.append((work / "runs" / name, root, [name]))
     spark = local_session(
         "bench-tables",
         driver_memory="4g",
@@ -97,20 +111,26 @@ def one(tables: int, target_kind: str, rows: int, changes: int, port: int | None
     store = spark.sparkContext._jsc.sc().statusStore()
     jobs_before = store.jobsList(None).size()
     started = time.perf_counter()
-    outcome = run(spark, job, once=True)
+    applied, errors = 0, []
+    for run_work, root, run_names in runs:
+        job = JobConfig.model_validate(config(run_work, root, run_names, target))
+        job = job.with_secrets(read_secrets(job.secret_variables, os.environ))
+        outcome = run(spark, job, once=True)
+        applied += sum(t.upserts + t.deletes + t.stale for t in outcome.tables)
+        errors += outcome.errors
     wall = time.perf_counter() - started
     jobs = store.jobsList(None).size() - jobs_before
-    applied = sum(t.upserts + t.deletes + t.stale for t in outcome.tables)
     jvm_peak = _peak_rss_mb(spark.sparkContext._gateway.proc.pid)  # type: ignore[union-attr]
     spark.stop()
     return {
         "tables": tables,
         "target": target_kind,
+        "shape": shape,
         "wall_s": round(wall, 1),
         "spark_jobs": jobs,
         "changes_applied": applied,
         "driver_peak_mb": jvm_peak,
-        "errors": outcome.errors,
+        "errors": errors,
     }
 
 
@@ -139,25 +159,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", nargs="+", default=["lake", "warehouse"])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--changes", type=int, default=10_000)
-    parser.add_argument("--one", nargs=4, metavar=("TABLES", "TARGET", "PORT", "SEED"),
+    parser.add_argument(
+        "--baseline-tables",
+        type=int,
+        nargs="*",
+        default=[20],
+        help="table counts also run as one query per table (the baseline)",
+    )
+    parser.add_argument("--one", nargs=4, metavar=("TABLES", "TARGET", "SHAPE", "PORT"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args(argv)
     if args.one:
-        tables, target, port, _ = args.one
-        result = one(int(tables), target, args.rows, args.changes, int(port) or None)
+        tables, target, shape, port = args.one
+        result = one(
+            int(tables), target, shape, rows=args.rows, changes=args.changes, port=int(port) or None
+        )
         print(json.dumps(result))
         return 0
     from tests.postgres import PostgresServer
 
     warehouse = PostgresServer() if "warehouse" in args.targets else None
-    results = []
+    results: list[dict[str, Any]] = []
+    print(f"{args.rows} rows loaded and {args.changes} changes, spread over N tables")
     try:
         port = str(warehouse.port) if warehouse else "0"
+        extra = ["--rows", str(args.rows), "--changes", str(args.changes)]
         for target in args.targets:
             for tables in args.tables:
-                extra = ["--rows", str(args.rows), "--changes", str(args.changes)]
-                results.append(_child([str(tables), target, port, "7", *extra]))
-                print(_line(results[-1], results), flush=True)
+                shapes = ["source"] + (["per-table"] if tables in args.baseline_tables else [])
+                for shape in shapes:
+                    results.append(_child([str(tables), target, shape, port, *extra]))
+                    print(_line(results[-1], results), flush=True)
     finally:
         if warehouse is not None:
             warehouse.remove()
@@ -169,10 +201,13 @@ def main(argv: list[str] | None = None) -> int:
 def _line(result: dict[str, Any], results: list[dict[str, Any]]) -> str:
     base = next(r for r in results if r["target"] == result["target"])
     ratio = result["wall_s"] / base["wall_s"] if base["wall_s"] else float("nan")
+    shape = "one query" if result["shape"] == "source" else "per table (baseline)"
     return (
-        f"{result['target']:<9} {result['tables']:>4} tables  {result['wall_s']:>7.1f} s "
-        f"({ratio:4.2f}x 1 table)  {result['spark_jobs']:>6} Spark jobs  "
-        f"driver {result['driver_peak_mb']:>5} MB  {result['changes_applied']} changes"
+        f"{result['target']:<9} {result['tables']:>4} tables, {shape:<20} "
+        f"{result['wall_s']:>7.1f} s ({ratio:5.2f}x 1 table)  "
+        f"{result['spark_jobs']:>6} Spark jobs  "
+        f"driver {result['driver_peak_mb']:>5} MB  {result['changes_applied']} changes applied"
+        + (f"  ERRORS {len(result['errors'])}" if result["errors"] else "")
     )
 
 

@@ -160,7 +160,8 @@ def test_bad_config_fails_before_spark_naming_the_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "tables.0.kyes: unknown key" in result.stderr
-    assert "tables.0.keys: Field required" in result.stderr
+    # keys may be left out (discovered from the source), so the typo is the one error
+    assert result.stderr.count("\n  tables.") == 1, result.stderr
     assert "SparkSession" not in result.stderr
 
 

@@ -391,7 +391,9 @@ def test_reprocessing_from_a_point_with_a_new_checkpoint_converges(pipeline: Pip
 
     assert done.returncode == 0, summary[-4000:]
     quiet = re.findall(r"\n  (\w+): .*\n(?:    .*\n)*?    note +no change at or after", summary)
-    assert sorted(quiet) == ["sport_event", "ticket"]
+    # (a table another test created is quiet too: only the four tables are asserted)
+    assert {"sport_event", "ticket"} <= set(quiet)
+    assert not {"customer", "ticket_activity"} & set(quiet), "they changed after the point"
     stale = sum(int(n) for n in re.findall(r"(\d+) stale ignored", summary))
     assert stale > 0, "the re-read changes are already held: the sequence guard ignores them"
     differences = pipeline.differences()
