@@ -19,7 +19,7 @@ setup: ## Create/update .venv (with dev tools) and fetch the jars into .jars/
 test: ## Run the test suite (scripts/test.sh; extra pytest args via ARGS="...")
 	bash $(ROOT)/scripts/test.sh $(ARGS)
 
-test-fast: ## The tests that need no server (unit, sink, contract, integration; ~8 min)
+test-fast: ## The tests that need no server (unit, sink, contract, integration; ~24 min)
 	bash $(ROOT)/scripts/test.sh -m "not e2e and not stack and not crash and not aws" $(ARGS)
 
 lint: setup ## ruff check, ruff format --check, mypy and cfn-lint
