@@ -46,9 +46,10 @@ class Replica:
     @classmethod
     def declared(cls, entry: TableConfig, where: str) -> Replica:
         """A table whose entry declares its columns (and keys): nothing to discover."""
-        if not entry.keys or entry.columns is None:
-            missing = "keys" if not entry.keys else "columns"
-            raise ConfigError(f"{where}.{missing}: required when the source has no catalog")
+        if entry.columns is None:
+            raise ConfigError(f"{where}.columns: required when the source has no catalog")
+        if not entry.keys:
+            raise ConfigError(f"{where}.keys: required when the table declares its columns")
         columns = tuple(SourceColumn(c.name, c.type) for c in entry.columns)
         return cls(entry, columns, where, discovered=False, entry=entry)
 
@@ -147,8 +148,6 @@ class Registry:
 
     def _resolve(self, entry: TableConfig, where: str) -> Replica:
         if entry.columns is not None:
-            if not entry.keys:
-                raise ConfigError(f"{where}.keys: required when the table declares its columns")
             return Replica.declared(entry, where)
         if self._catalog is None:
             raise ConfigError(

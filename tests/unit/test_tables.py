@@ -211,3 +211,15 @@ def test_patterns_without_a_catalog_fail_at_start_saying_what_to_set() -> None:
 
     with pytest.raises(ConfigError, match=r"set source\.database"):
         tables.start()
+
+
+def test_an_entry_declaring_columns_without_keys_fails_at_start_naming_the_key(
+    catalog: Catalog,
+) -> None:
+    columns = (
+        "[{name: customer_id, type: int}, {name: email, type: string}, {name: phone, type: string}]"
+    )
+    tables = registry(catalog, [f"tables.1.columns={columns}"])
+
+    with pytest.raises(ConfigError, match=r"tables\.1\.keys: required when the table declares"):
+        tables.start()
