@@ -1,0 +1,75 @@
+"""Storage on the local file system: Python's `os`, seen by Spark and Hadoop as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import SparkSession
+
+from sinks.storage import Storage
+
+
+def _hadoop_names(spark: SparkSession, folder: Path) -> list[str]:
+    """What Hadoop's own local file system lists in a folder."""
+    jvm: Any = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(str(folder))
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return sorted(str(s.getPath().getName()) for s in fs.listStatus(path))
+
+
+def test_files_spark_wrote_are_listed_moved_and_deleted_with_their_checksums(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    written = tmp_path / "written"
+    spark.range(3).coalesce(1).write.parquet(str(written))
+    storage = Storage(spark, str(tmp_path))
+    (name,) = [n for n in storage.list_names(f"file:{written}") if n.endswith(".parquet")]
+    assert (written / f".{name}.crc").exists(), "Hadoop wrote a checksum beside the file"
+
+    assert storage.list_names(str(written)) == _hadoop_names(spark, written)
+    storage.move(f"file:{written}/{name}", f"file:{tmp_path}/moved/{name}")
+
+    assert sorted(p.name for p in (tmp_path / "moved").iterdir()) == [f".{name}.crc", name]
+    assert spark.read.parquet(str(tmp_path / "moved")).count() == 3  # its checksum still fits
+    storage.delete(f"file:{tmp_path}/moved/{name}")
+    assert list((tmp_path / "moved").iterdir()) == []
+
+
+def test_a_move_already_done_or_of_a_missing_file_changes_nothing(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    storage = Storage(spark, str(tmp_path))
+    (tmp_path / "a").write_text("new")
+    (tmp_path / "b").write_text("moved before")
+
+    storage.move(str(tmp_path / "a"), str(tmp_path / "b"))  # a roll-forward repeated
+    storage.move(str(tmp_path / "gone"), str(tmp_path / "c"))
+
+    assert not (tmp_path / "a").exists() and (tmp_path / "b").read_text() == "moved before"
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_document_is_written_once_and_read_back_as_a_line_reader_joins_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    storage = Storage(spark, str(tmp_path))
+    document = f"file:{tmp_path}/manifest/00001.json"
+    storage.write_text_atomic(document, '{"version": 1}\n{"more": 2}\n')
+
+    assert storage.read_text(document) == '{"version": 1}\n{"more": 2}'
+    with pytest.raises(FileExistsError):
+        storage.write_text_atomic(document, "{}")
+    assert storage.read_text(document) == '{"version": 1}\n{"more": 2}'
+    assert storage.list_names(f"file:{tmp_path}/manifest") == ["00001.json"]
+
+
+def test_relative_paths_are_relative_to_the_working_folder_and_missing_ones_list_empty(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    storage = Storage(spark, "work")
+    assert storage.root == f"file:{Path.cwd() / 'work'}"
+    assert storage.list_names(f"{tmp_path}/nothing-here") == []
+    assert not storage.exists(f"{tmp_path}/nothing-here")
+    storage.delete(f"{tmp_path}/nothing-here", recursive=True)  # no error
