@@ -163,11 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     glue = running_on_glue(arguments)
     args = parse_args(arguments, glue=glue)
+    # The job's own lines at INFO; libraries (py4j's callback server, botocore) only
+    # when something is wrong: the log shows the job, not its plumbing.
     logging.basicConfig(
-        level=logging.INFO,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    log.setLevel(logging.INFO)
     demo = args.config is None
     if demo and glue:
         print("error: --config is required on Glue (e.g. s3://bucket/job.yaml)", file=sys.stderr)

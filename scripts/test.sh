@@ -30,6 +30,10 @@ if [[ -z "$STREAM_CDC_JARS" ]]; then
 fi
 # Tests run Spark in local mode: bind it to loopback unless told otherwise.
 export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
+# Every JVM the tests start (the session's, each spark-submit's) lives minutes on tiny
+# data: compiling only with the JIT's first tier saves more than it costs (measured on
+# the demo and contract tests: 12-17 % less time). Jobs users run keep the JVM defaults.
+export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseParallelGC}"
 
 cd "$ROOT"
 rc=0

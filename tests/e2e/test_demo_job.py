@@ -104,6 +104,7 @@ def test_demo_lake_equals_the_independently_computed_most_recent_state(tmp_path:
     logs = first.stdout + first.stderr
     leaked = [k for k in expected if k in logs]
     assert not leaked, f"{len(leaked)} keys leaked into logs"
+    assert "py4j" not in logs, "the log shows the job, not its plumbing"
 
     second = run_job(tmp_path)
     assert second.returncode == 0, second.stderr[-4000:]
@@ -119,15 +120,19 @@ def test_driver_killed_mid_publish_leaves_a_readable_lake_and_restarts_exactly(
     Every crash point, this one included, is also killed with SIGKILL by the crash
     harness (tests/crash); what this test adds is the read between crash and restart.
     """
-    killed = run_job(tmp_path, env={"STREAM_CDC_CRASH_AT": "lake.mid_publish"})
+    # The demo's table and config on a smaller stream: the first batch still publishes
+    # dozens of partitions, and the job is started twice.
+    landing = tmp_path / "landing"
+    reference = generate(landing, initial_rows=300, cdc_files=2, changes_per_file=100)
+    args = ("--config", str(REPO / "conf" / "demo.yaml"), "--set", f"source.path={landing}")
+    killed = run_job(tmp_path, *args, env={"STREAM_CDC_CRASH_AT": "lake.mid_publish"})
     assert killed.returncode != 0, "the crash point did not fire"
     lake = tmp_path / "work" / "demo" / "lake" / "cases"
     if lake.exists():
         pads.dataset(str(lake), format="parquet", partitioning="hive").to_table()  # readable
 
-    restarted = run_job(tmp_path)
+    restarted = run_job(tmp_path, *args)
     assert restarted.returncode == 0, restarted.stderr[-4000:]
-    reference = generate(tmp_path / "reference")
     expected = {key: expected_row(raw) for key, raw in reference.final_rows.items()}
     assert lake_rows(lake) == expected
 
