@@ -124,7 +124,13 @@ def test_driver_killed_mid_publish_leaves_a_readable_lake_and_restarts_exactly(
     # dozens of partitions, and the job is started twice.
     landing = tmp_path / "landing"
     reference = generate(landing, initial_rows=300, cdc_files=2, changes_per_file=100)
-    args = ("--config", str(REPO / "conf" / "demo.yaml"), "--set", f"source.path={landing}")
+    args = (
+        "--config",
+        str(REPO / "conf" / "demo.yaml"),
+        "--set",
+        f"source.path={landing}",
+        "--once",
+    )
     killed = run_job(tmp_path, *args, env={"STREAM_CDC_CRASH_AT": "lake.mid_publish"})
     assert killed.returncode != 0, "the crash point did not fire"
     lake = tmp_path / "work" / "demo" / "lake" / "cases"
