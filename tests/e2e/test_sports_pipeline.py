@@ -92,6 +92,11 @@ class Pipeline:
             os.killpg(self.job.pid, signal.SIGKILL)
             self.job.wait(timeout=60)
 
+    def change(self, **counts: int) -> None:
+        """A bulk of source changes (Simulator.bulk), its raw emails and phones remembered."""
+        self.simulator.bulk(**counts)
+        self.remember_pii()
+
     def remember_pii(self) -> None:
         for row in current_state(self.simulator.conn)["customer"]:
             self.pii.update(v for v in (row["email"], row["phone"]) if v)
@@ -203,8 +208,7 @@ def pipeline(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> I
 def test_changes_are_verified_within_60_s_of_the_last_one(pipeline: Pipeline) -> None:
     pipeline.ensure_running()
 
-    pipeline.simulator.bulk(inserts=1000, updates=100, deletes=50, customer_updates=20)
-    pipeline.remember_pii()
+    pipeline.change(inserts=1000, updates=100, deletes=50, customer_updates=20)
     different, waited = pipeline.converge(timeout_s=180)
 
     assert different == []
@@ -348,8 +352,7 @@ def test_a_new_table_and_a_new_column_reach_the_warehouse_without_a_restart(
 
 def test_no_raw_email_or_phone_in_any_log(pipeline: Pipeline) -> None:
     pipeline.ensure_running()
-    pipeline.simulator.bulk(inserts=40, updates=10, deletes=5, customer_updates=20)
-    pipeline.remember_pii()
+    pipeline.change(inserts=40, updates=10, deletes=5, customer_updates=20)
     different, _ = pipeline.converge(timeout_s=120)
     assert different == []
     logs = [*pipeline.logs, *sorted((REPO / "work" / "stack" / "logs").glob("*"))]
@@ -439,8 +442,7 @@ def test_reprocessing_from_a_point_with_a_new_checkpoint_converges(pipeline: Pip
     pipeline.ensure_running()
     since = dt.datetime.now(dt.UTC)
     time.sleep(1)
-    pipeline.simulator.bulk(inserts=40, updates=10, deletes=5, customer_updates=2)
-    pipeline.remember_pii()
+    pipeline.change(inserts=40, updates=10, deletes=5, customer_updates=2)
     different, _ = pipeline.converge(timeout_s=120)
     assert different == []
     pipeline.stop_job()
