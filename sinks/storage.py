@@ -32,42 +32,72 @@ _OBJECT_STORES = frozenset({"s3", "s3a", "s3n", "gs"})
 
 
 class Storage:
-    """Driver-side file operations on one file system."""
+    """Driver-side file operations under one root, on the file system its scheme names.
+
+    The backend is chosen once: `LocalFiles` for `file:` and plain paths, `HadoopFiles`
+    for every other scheme (s3a, hdfs, ...).
+    """
 
     def __init__(self, spark: SparkSession, root: str) -> None:
         jvm: Any = spark.sparkContext._jvm
-        self._jvm = jvm
         conf = spark.sparkContext._jsc.hadoopConfiguration()
-        self._root = jvm.org.apache.hadoop.fs.Path(root)
-        self._fs = self._root.getFileSystem(conf)
-        self.root = str(self._fs.makeQualified(self._root).toString())
-        scheme = str(self._fs.getScheme())
-        self._object_store = scheme in _OBJECT_STORES
-        self._local: LocalFiles | None = None
+        path = jvm.org.apache.hadoop.fs.Path(root)
+        fs = path.getFileSystem(conf)
+        self.root = str(fs.makeQualified(path).toString())
+        scheme = str(fs.getScheme())
+        self._files: LocalFiles | HadoopFiles
         if scheme == "file":  # relative paths are relative to the JVM's working folder
-            self._local = LocalFiles(str(jvm.java.lang.System.getProperty("user.dir")))
+            self._files = LocalFiles(str(jvm.java.lang.System.getProperty("user.dir")))
+        else:
+            self._files = HadoopFiles(jvm, fs, object_store=scheme in _OBJECT_STORES)
+
+    def exists(self, path: str) -> bool:
+        return self._files.exists(path)
+
+    def list_names(self, folder: str) -> list[str]:
+        """Names of the entries of a folder (a file lists itself); empty when it does
+        not exist."""
+        return self._files.list_names(folder)
+
+    def move(self, source: str, target: str) -> None:
+        """Move a file, creating the target folder; a no-op when already moved."""
+        self._files.move(source, target)
+
+    def delete(self, path: str, recursive: bool = False) -> None:
+        """Delete a file, or a folder (with what it holds only if `recursive`)."""
+        self._files.delete(path, recursive)
+
+    def read_text(self, path: str) -> str:
+        """A small document's text, line ends unified to "\\n", the last one dropped."""
+        return self._files.read_text(path)
+
+    def write_text_atomic(self, path: str, text: str) -> None:
+        """Create a small document that readers see whole or not at all; never
+        overwrites: `FileExistsError` when the name is taken."""
+        self._files.write_text_atomic(path, text)
+
+
+class HadoopFiles:
+    """`Storage`'s operations through Hadoop's FileSystem, one JVM call each."""
+
+    def __init__(self, jvm: Any, fs: Any, *, object_store: bool) -> None:
+        self._jvm = jvm
+        self._fs = fs
+        self._object_store = object_store
 
     def _path(self, path: str) -> Any:
         return self._jvm.org.apache.hadoop.fs.Path(path)
 
     def exists(self, path: str) -> bool:
-        if self._local is not None:
-            return self._local.exists(path)
         return bool(self._fs.exists(self._path(path)))
 
     def list_names(self, folder: str) -> list[str]:
-        """Names of the entries of a folder; empty when it does not exist."""
-        if self._local is not None:
-            return self._local.list_names(folder)
         path = self._path(folder)
         if not self._fs.exists(path):
             return []
         return sorted(str(status.getPath().getName()) for status in self._fs.listStatus(path))
 
     def move(self, source: str, target: str) -> None:
-        """Move a file, creating the target folder; a no-op when already moved."""
-        if self._local is not None:
-            return self._local.move(source, target)
         src, dst = self._path(source), self._path(target)
         if not self._fs.exists(src):
             return
@@ -79,13 +109,9 @@ class Storage:
             raise OSError(f"could not move {source} to {target}")
 
     def delete(self, path: str, recursive: bool = False) -> None:
-        if self._local is not None:
-            return self._local.delete(path, recursive)
         self._fs.delete(self._path(path), recursive)
 
     def read_text(self, path: str) -> str:
-        if self._local is not None:
-            return self._local.read_text(path)
         stream = self._fs.open(self._path(path))
         try:
             reader = self._jvm.java.io.BufferedReader(
@@ -101,16 +127,11 @@ class Storage:
             stream.close()
 
     def write_text_atomic(self, path: str, text: str) -> None:
-        """Create a small document that readers see whole or not at all; never overwrites.
-
-        On a file system with atomic rename: write a temporary file, then rename it.
+        """On a file system with atomic rename: write a temporary file, then rename it.
         On an object store: create the object under its final name with overwrite off,
         which fails if it exists and publishes it whole when the upload completes. The
         existence check and the upload are two requests, so two writers racing for the
-        same name could both succeed: one writer per table, as the engines require.
-        """
-        if self._local is not None:
-            return self._local.write_text_atomic(path, text)
+        same name could both succeed: one writer per table, as the engines require."""
         final = self._path(path)
         if self._object_store:
             if self._fs.exists(final):
