@@ -89,7 +89,7 @@ class KafkaSource(Strict):
     bootstrap_servers: str = Field(min_length=1, description="Kafka brokers, host:port,...")
     format: Literal["debezium-json"] = Field(
         default="debezium-json",
-        description="the envelope (before, after, source, op), JSON converter without schemas",
+        description="the envelope (before, after, source, op); JSON converter, schemas on or off",
     )
     topic_prefix: str = Field(
         min_length=1,

@@ -71,10 +71,12 @@ class SourceFormat:
 
     def fields_seen(self) -> Column:
         """An aggregate: the field names of the row images the records carry (JSON)."""
-        image = {"debezium-json": "$.after", "dms-json": "$.data"}.get(self.source.format)
-        if image is None:
+        images = {"debezium-json": ["$.payload.after", "$.after"], "dms-json": ["$.data"]}
+        paths = images.get(self.source.format)
+        if paths is None:
             return F.first(F.array().cast("array<string>"))
-        keys = F.json_object_keys(F.get_json_object(F.col("value"), image))
+        image = F.coalesce(*[F.get_json_object(F.col("value"), p) for p in paths])
+        keys = F.json_object_keys(image)
         return F.array_distinct(F.flatten(F.collect_set(keys)))
 
     def unrouted(self, rows: DataFrame) -> DataFrame:

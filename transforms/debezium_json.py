@@ -1,7 +1,10 @@
-"""Decode Debezium MySQL/MariaDB change events (JSON converter, schemas disabled).
+"""Decode Debezium MySQL/MariaDB change events (Kafka Connect's JSON converter).
 
 One Kafka message value: {"before": {...}|null, "after": {...}|null, "source": {"db",
 "table", "file", "pos", "row", "snapshot", "ts_ms", ...}, "op": "c|u|d|r|t", "ts_ms"}.
+With the converter's schemas enabled (`value.converter.schemas.enable=true`, Kafka
+Connect's default) the same event is the `payload` of {"schema": {...}, "payload": {...}},
+and a key is {"schema": {...}, "payload": {"id": ...}}: both are read, in one parse.
 A delete is followed by a tombstone (same key, NULL value) for log compaction:
 tombstones and events of other tables are marked to be skipped, never rejected.
 
@@ -44,6 +47,7 @@ _UPSERTS = ("c", "u", "r")
 # source.snapshot of the initial and blocking snapshots; "incremental" reads are
 # emitted at their chunk's binlog position and order like streamed changes.
 _STREAM_ORDERED = ("false", "incremental")
+_ENVELOPE = {"schema", "payload"}  # Kafka Connect's JSON converter with schemas enabled
 _BINLOG_FILE = r"^(.*)\.([0-9]+)$"  # mysql-bin.000003: base name, then sequence number
 
 
@@ -57,14 +61,19 @@ def decode_debezium_json(
     becomes `X` with an `_error`: the target cannot be truncated change by change.
     """
     row = ", ".join(f"`{name}`: string" for name in columns)
-    schema = (
+    event = (  # a struct's fields take the same "name type" list as a schema
         f"before struct<{row}>, after struct<{row}>, "
         "source struct<ts_ms: string, snapshot: string, db: string, `table`: string, "
         "file: string, pos: string, `row`: string>, "
-        f"op string, payload string, ddl string, {_CORRUPT} string"
+        "op string, ddl string"
     )
+    schema = f"{event}, schema string, payload struct<{event}>, {_CORRUPT} string"
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
-    key_schema = ", ".join(f"`{name}` string" for name in columns)
+    key_fields = ", ".join(f"`{name}` string" for name in columns)
+    key_schema = f"{key_fields}, schema string, payload struct<{key_fields}>"
+    if _ENVELOPE & {c.lower() for c in columns}:  # a column of that name: no envelope read
+        key_schema = key_fields
+    names = ["before", "after", "source", "op", "ddl"]
 
     def transform(df: DataFrame) -> DataFrame:
         parsed = df.select(
@@ -72,8 +81,10 @@ def decode_debezium_json(
             F.concat_ws("/", "topic", "partition", "offset").alias(SOURCE_FILE),
             "partition",
             "offset",
-            F.from_json(F.col("value"), schema, options).alias("r"),
-            F.from_json(F.col("key"), key_schema).alias("k"),
+            _unwrapped(F.from_json(F.col("value"), schema, options), names, _CORRUPT).alias("r"),
+            _unwrapped(F.from_json(F.col("key"), key_schema), columns).alias("k")
+            if key_schema != key_fields
+            else F.from_json(F.col("key"), key_schema).alias("k"),
         )
         return parsed.select(
             _op(database, table).alias(OP),
@@ -86,6 +97,22 @@ def decode_debezium_json(
         )
 
     return transform
+
+
+def _unwrapped(parsed: Column, fields: Sequence[str], *extra: str) -> Column:
+    """The event (or key) itself: the `payload` of a schema envelope, else the message."""
+    own = [parsed[f].alias(f) for f in fields]
+    wrapped = [parsed["payload"][f].alias(f) for f in fields]
+    enveloped = parsed["schema"].isNotNull() & parsed["payload"].isNotNull()
+    return F.when(parsed.isNull(), F.lit(None)).otherwise(
+        F.struct(
+            *[
+                F.when(enveloped, w).otherwise(o).alias(f)
+                for f, w, o in zip(fields, wrapped, own, strict=True)
+            ],
+            *[parsed[e].alias(e) for e in extra],
+        )
+    )
 
 
 def binlog_position(source: Column, partition: Column, offset: Column) -> Column:
@@ -139,10 +166,6 @@ def _error(database: str, table: str) -> Column:
         F.when(F.col(RAW).isNull(), F.lit(None))  # tombstone: skipped
         .when(F.length(F.trim(F.col(RAW))) == 0, F.lit("empty record"))
         .when(F.col(f"r.{_CORRUPT}").isNotNull(), F.lit("malformed JSON record"))
-        .when(
-            source.isNull() & F.col("r.payload").isNotNull(),
-            F.lit("Debezium event with schema: set value.converter.schemas.enable=false"),
-        )
         .when(
             op.isNull() & F.col("r.ddl").isNotNull(),
             F.lit("Debezium schema-change event (DDL), not a row change"),

@@ -10,7 +10,8 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config import ColumnSpec, DerivedColumn
+from config import ColumnSpec, DerivedColumn, KafkaSource
+from runtime.decoding import SourceFormat
 from transforms.canonical import split_rejected
 from transforms.coerce import coerce_types
 from transforms.debezium_json import decode_debezium_json
@@ -221,7 +222,7 @@ def test_truncate_is_rejected_with_its_reason_never_skipped(spark: SparkSession)
 
 
 def test_undecodable_events_are_reported_with_reason(spark: SparkSession) -> None:
-    with_schema = json.dumps({"schema": {"type": "struct"}, "payload": json.loads(CREATE)})
+    bad_in_envelope = _enveloped(_event("c", pos=154))
     no_position = CREATE.replace('"file": "mysql-bin.000003"', '"file": null')
     bad_position = CREATE.replace('"pos": 154', '"pos": "near the end"')
     no_table = CREATE.replace('"table": "customer"', '"table": null')
@@ -238,7 +239,7 @@ def test_undecodable_events_are_reported_with_reason(spark: SparkSession) -> Non
         "",
         _event(None, after=TERESA),
         json.dumps({"op": "c", "after": TERESA}),
-        with_schema,
+        bad_in_envelope,
         _event("x", after=TERESA),
         _event("c"),
         _event("u", before=TERESA),
@@ -259,7 +260,7 @@ def test_undecodable_events_are_reported_with_reason(spark: SparkSession) -> Non
                     "empty record",
                     "Debezium event without op",
                     "Debezium event without source",
-                    "Debezium event with schema: set value.converter.schemas.enable=false",
+                    "Debezium event without after",
                     "unknown Debezium op",
                     "Debezium event without after",
                     "Debezium event without after",
@@ -277,6 +278,44 @@ def test_undecodable_events_are_reported_with_reason(spark: SparkSession) -> Non
     assert_df_equality(
         decoded.select("_raw", "_error"), expected, ignore_row_order=True, ignore_nullable=True
     )
+
+
+def _enveloped(message: str) -> str:
+    """A message as the JSON converter writes it with `schemas.enable=true`: the event (or
+    key) is the `payload`; the schema's content does not matter to the decoder."""
+    payload = json.loads(message)
+    schema = {"type": "struct", "name": "dbserver1.inventory.customer.Envelope", "fields": []}
+    return json.dumps({"schema": schema, "payload": payload})
+
+
+def test_events_in_a_schema_envelope_decode_as_without_it(spark: SparkSession) -> None:
+    events = [CREATE, UPDATE, DELETE, READ]
+    bare = _decode(spark, [(_key(222), e) for e in events])
+    enveloped = _decode(spark, [(_enveloped(_key(222)), _enveloped(e)) for e in events])
+
+    columns = ["_op", *COLUMNS, "_commit_ts", "_pos", "_error"]
+    assert enveloped.where(F.col("_error").isNotNull()).count() == 0
+    assert_df_equality(enveloped.select(columns), bare.select(columns), ignore_nullable=True)
+
+
+def test_a_delete_in_an_envelope_takes_its_key_from_the_enveloped_key(
+    spark: SparkSession,
+) -> None:
+    delete = _enveloped(_event("d", pos=805))  # no `before`: the key names the row
+    decoded = _decode(spark, [(_enveloped(_key(333)), delete)])
+
+    row = decoded.select("_op", "customer_id", "_error").first()
+    assert row is not None
+    assert (row["_op"], row["customer_id"], row["_error"]) == ("D", "333", None)
+
+
+def test_a_schema_change_event_in_an_envelope_is_still_reported(spark: SparkSession) -> None:
+    ddl = {"source": _source(), "databaseName": "inventory", "ddl": "ALTER TABLE customer ..."}
+    decoded = _decode(spark, [(None, _enveloped(json.dumps(ddl)))])
+
+    row = decoded.select("_error").first()
+    assert row is not None
+    assert row["_error"] == "Debezium schema-change event (DDL), not a row change"
 
 
 def test_delete_without_before_or_key_is_reported(spark: SparkSession) -> None:
@@ -449,3 +488,17 @@ def test_decoded_events_split_into_applied_and_rejected_skipping_the_rest(
     assert_df_equality(
         rejected.select("_op", "_error"), expected, ignore_row_order=True, ignore_nullable=True
     )
+
+
+def test_the_fields_a_batch_brings_are_seen_in_and_out_of_an_envelope(
+    spark: SparkSession,
+) -> None:
+    """What the job compares with a discovered table's columns to follow schema changes."""
+    source = KafkaSource(bootstrap_servers="127.0.0.1:9092", topic_prefix="dbserver1")
+    with_loyalty = {**TERESA, "loyalty": 3}
+    messages = [(None, CREATE), (None, _enveloped(_event("c", after=with_loyalty)))]
+
+    row = _kafka(spark, messages).agg(SourceFormat(source).fields_seen().alias("f")).first()
+
+    assert row is not None
+    assert sorted(row["f"]) == sorted([*COLUMNS, "loyalty"])
