@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from runtime.decoding import SourceFormat
@@ -58,6 +58,15 @@ class SourceBatch:
     other_tables: int = 0  # records of tables that are not replicated: skipped
     unrouted: int = 0  # records that belong to no table: quarantined
     tables: list[BatchMetrics] = field(default_factory=list)
+
+
+@dataclass
+class _Seen:
+    """What a batch holds of one source table."""
+
+    count: int = 0
+    fields: set[str] = field(default_factory=set)  # of its row images
+    messages: list[tuple[str | None, str | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -144,12 +153,25 @@ class SourceBatchHandler:
     def _tables(self, routed: DataFrame, summary: SourceBatch) -> list[Replica]:
         """The replicated tables the batch touches; the rest counted (and the unrouted
         quarantined). One Spark job: records and fields seen per source table."""
-        seen = routed.groupBy(SOURCE_SCHEMA, SOURCE_TABLE).agg(
-            F.count(F.lit(1)).alias("n"), self._source.fields_seen().alias("fields")
+        described = self._registry.from_records  # and the newest message per partition
+        by = [SOURCE_SCHEMA, SOURCE_TABLE, *(["partition"] if described else [])]
+        seen = routed.groupBy(*by).agg(
+            F.count(F.lit(1)).alias("n"),
+            self._source.fields_seen().alias("fields"),
+            *(_newest_message() if described else ()),
         )
-        tables = []
+        merged: dict[tuple[str | None, str | None], _Seen] = {}
         for row in seen.collect():
-            schema, table, count = row[SOURCE_SCHEMA], row[SOURCE_TABLE], int(row["n"])
+            table_seen = merged.setdefault((row[SOURCE_SCHEMA], row[SOURCE_TABLE]), _Seen())
+            table_seen.count += int(row["n"])
+            table_seen.fields |= set(row["fields"] or ())
+            if described:
+                table_seen.messages.append((row["newest_value"], row["newest_key"]))
+        tables = []
+        for (schema, table), table_seen in merged.items():
+            count = table_seen.count
+            if table is not None and table_seen.messages:
+                self._registry.offer(schema or "", table, table_seen.messages)
             if table is None:
                 summary.unrouted += count
                 rejected = routed.where(F.col(SOURCE_TABLE).isNull()).transform(
@@ -161,7 +183,7 @@ class SourceBatchHandler:
             if replica is None:
                 summary.other_tables += count
                 continue
-            self._follow(replica, set(row["fields"] or ()))
+            self._follow(replica, table_seen.fields)
             tables.append(replica)
         return tables
 
@@ -216,6 +238,18 @@ class SourceBatchHandler:
     def _changes(self, table: _Table) -> DataFrame:
         good, _ = split_rejected(table.records)
         return good.transform(canonical_changes(table.replica.config, self._hmac_key))
+
+
+def _newest_message() -> tuple[Column, Column]:
+    """Aggregates: the value and key of the newest message of the group (offset order,
+    grouped by Kafka partition); tombstones (no value) left out. What records that carry
+    their schema say about their table (sources/record_schemas.py)."""
+    value = F.col("value").cast("string")
+    newest = F.when(value.isNotNull(), F.col("offset"))
+    return (
+        F.max_by(value, newest).alias("newest_value"),
+        F.max_by(F.col("key").cast("string"), newest).alias("newest_key"),
+    )
 
 
 def _metrics(

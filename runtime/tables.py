@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from config import ConfigError, JobConfig, TableConfig
 from config.denormalize import check_denormalized
 from config.tables import TablePattern
 from sources.discovery import DiscoveredTable, SourceCatalog, matches
+from sources.record_schemas import RecordSchemas
 from transforms.schema_change import SchemaChange, compare
 from transforms.types import DatabaseColumn, SourceColumn
 
@@ -71,6 +72,21 @@ class Registry:
         self._encode = encode
         self._replicas: dict[tuple[str, str], Replica] = {}
         self._refused: set[tuple[str, str]] = set()  # seen, not replicated
+        # Explicit entries without columns, waiting for their records to describe them.
+        self._pending: dict[tuple[str, str], tuple[TableConfig, str]] = {}
+
+    @property
+    def from_records(self) -> bool:
+        """Whether tables are described by their records (`offer` them each batch)."""
+        return isinstance(self._catalog, RecordSchemas)
+
+    def offer(
+        self, schema: str, table: str, messages: Sequence[tuple[str | None, str | None]]
+    ) -> None:
+        """A table's newest messages of a batch (value, key; one per Kafka partition), when
+        records describe the tables."""
+        if isinstance(self._catalog, RecordSchemas):
+            self._catalog.offer(schema, table, messages)
 
     def __iter__(self) -> Iterator[Replica]:
         return iter(self._replicas.values())
@@ -83,7 +99,10 @@ class Registry:
         """Resolve the declared tables and every catalog table a pattern matches."""
         for index, entry in self._entries():
             replica = self._resolve(entry, f"tables.{index}")
-            self._add(replica)
+            if replica is None:
+                self._pending[(entry.source_schema, entry.source_name)] = (entry, f"tables.{index}")
+            else:
+                self._add(replica)
         if self._catalog is not None and self.patterns:
             for schema, table in self._catalog.names():
                 if (schema, table) not in self._replicas and self._wanted(schema, table):
@@ -101,16 +120,18 @@ class Registry:
         known = self._replicas.get((schema, table))
         if known is not None or (schema, table) in self._refused:
             return known
-        if self._catalog is None or not self._wanted(schema, table):
+        pending = self._pending.pop((schema, table), None)
+        if self._catalog is None or not (pending or self._wanted(schema, table)):
             self._refused.add((schema, table))
             return None
         found = self._catalog.describe(schema, table)
-        reason = _unreplicable(found, self._taken())
+        reason = self._problem(schema, table) or _unreplicable(found, self._taken())
         if found is None or reason:
             log.warning("table %s.%s is not replicated: %s", schema, table, reason or "gone")
             self._refused.add((schema, table))
             return None
-        replica = self._discovered(found, None, f"tables ({schema}.{table} by pattern)")
+        entry, where = pending or (None, f"tables ({schema}.{table} by pattern)")
+        replica = self._discovered(found, entry, where)
         self._add(replica)
         log.info("table %s.%s discovered: replicated as %s", schema, table, replica.name)
         return replica
@@ -124,6 +145,10 @@ class Registry:
         if found is None:
             replica.stopped = f"{schema}.{table} no longer exists in the source"
             return SchemaChange(incompatible=(replica.stopped,))
+        problem = self._problem(schema, table)
+        if problem:
+            replica.stopped = problem
+            return SchemaChange(incompatible=(problem,))
         columns = tuple(self._encode(c) for c in found.columns)
         keys = list(replica.entry.keys or []) if replica.entry else []
         change = compare(replica.columns, replica.config.keys or [], columns, keys or found.keys)
@@ -146,9 +171,17 @@ class Registry:
         name = f"{schema}.{table}"
         return any(matches(name, p.include, p.exclude) for p in self.patterns)
 
-    def _resolve(self, entry: TableConfig, where: str) -> Replica:
+    def _problem(self, schema: str, table: str) -> str | None:
+        if isinstance(self._catalog, RecordSchemas):
+            return self._catalog.problem(schema, table)
+        return None
+
+    def _resolve(self, entry: TableConfig, where: str) -> Replica | None:
+        """The entry's table; None when its records are to describe it (at its first)."""
         if entry.columns is not None:
             return Replica.declared(entry, where)
+        if self.from_records:
+            return None
         if self._catalog is None:
             raise ConfigError(
                 f"{where}.columns: required unless the source's catalog can be read "
@@ -197,11 +230,18 @@ class Registry:
 
     def _check_denormalized(self) -> None:
         tables = {r.name: r.config for r in self}
+        waiting = ", ".join(sorted(f"{s}.{t}" for s, t in self._pending))
+        hint = (
+            f" ({waiting}: described only by their first records; declare their columns, "
+            "or set source.database)"
+            if waiting
+            else ""
+        )
         for i, spec in enumerate(self._config.denormalize):
             try:
                 check_denormalized(spec, tables, taken=set(tables), where=f"denormalize.{i}")
             except ValueError as exc:
-                raise ConfigError(str(exc)) from None
+                raise ConfigError(f"{exc}{hint}") from None
 
 
 def _target_name(table: str) -> str:
@@ -235,7 +275,8 @@ def catalog_of(config: JobConfig) -> SourceCatalog | None:
         return GlueSourceCatalog(client("glue", config.aws), glue.database, glue.schema_name)
     database = getattr(source, "database", None)
     if database is None:
-        return None
+        # Debezium's records describe their tables when the converter writes schemas.
+        return RecordSchemas() if getattr(source, "format", None) == "debezium-json" else None
     from sources.discovery import MySqlCatalog
 
     password = config.source_password().get_secret_value()
