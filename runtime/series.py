@@ -148,6 +148,7 @@ UNROUTED = Series(
     _S,
     "records that belong to no table (quarantined under _unrouted)",
     "RecordsUnrouted",
+    job_total=True,
 )
 
 SERIES: tuple[Series, ...] = (
