@@ -311,8 +311,9 @@ def _stats(alarm: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _returned(alarm: dict[str, Any]) -> dict[str, Any]:
-    [returned] = [m for m in alarm["Metrics"] if m.get("ReturnData")]
-    return returned
+    returned: list[dict[str, Any]] = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert len(returned) == 1, "an alarm returns one series"
+    return returned[0]
 
 
 def test_metrics_parameters_match_the_jobs_defaults(template: dict[str, Any]) -> None:
