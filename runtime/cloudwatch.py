@@ -5,13 +5,17 @@ Dimensions: `Job` (the job's name), then `Table` for a table's series or `Source
 query) for a source's, then the series' own label (`Op`, `Action`, `Phase`), then the
 config's extra dimensions. A series marked `job_total` is also sent with `Job` alone (and
 the extra dimensions): CloudWatch does not aggregate across dimensions, and an alarm
-needs one metric for the whole job. A failed call is logged and the job goes on:
-metrics never stop the replication.
+needs one metric for the whole job. The calls are made from a thread of their own; a
+failed call is logged and the job goes on: metrics never stop the replication.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +31,8 @@ __all__ = ["MAX_BYTES_PER_CALL", "MAX_DATA_PER_CALL", "CloudWatchPublisher", "ch
 # estimated from the data as JSON and kept at half the limit, for the encoding's overhead.
 MAX_DATA_PER_CALL = 1000
 MAX_BYTES_PER_CALL = 512 * 1024
+
+_QUEUED = 100  # batches whose metrics wait to be sent
 
 _DIMENSION = {"op": "Op", "action": "Action", "phase": "Phase"}
 
@@ -83,16 +89,47 @@ def chunks(data: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 
 class CloudWatchPublisher:
-    """Sends each batch's samples to CloudWatch through the project's AWS client."""
+    """Sends each batch's samples to CloudWatch through the project's AWS client, from a
+    thread of its own: a slow or unreachable CloudWatch (the client retries, and waits
+    for connections) never holds up a batch or Spark's listener. Up to `_QUEUED` batches
+    wait; beyond that a batch's metrics are dropped, with one warning."""
 
     def __init__(self, settings: CloudWatchMetrics, job: str, aws: AwsSettings) -> None:
         self.settings = settings
         self.job = job
         self._client = client("cloudwatch", aws)
+        self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(_QUEUED)
         self._failing = False
+        self._dropped = 0
+        self._thread = threading.Thread(target=self._send, name="cloudwatch-metrics", daemon=True)
+        self._thread.start()
 
     def observe(self, samples: list[Sample]) -> None:
         data = datums(samples, self.job, self.settings.dimensions, datetime.now(UTC))
+        if not data:
+            return
+        try:
+            self._queue.put_nowait(data)
+        except queue.Full:
+            if not self._dropped:
+                log.warning("metrics.cloudwatch: sending falls behind; dropping batches' metrics")
+            self._dropped += 1
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Send what is queued, waiting at most `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=timeout_s)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive() or self._dropped:
+            unsent = self._queue.qsize() + self._dropped
+            log.warning("metrics.cloudwatch: metrics of %d batch(es) not sent", unsent)
+
+    def _send(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self._put(data)
+
+    def _put(self, data: list[dict[str, Any]]) -> None:
         try:
             for chunk in chunks(data):
                 self._client.put_metric_data(Namespace=self.settings.namespace, MetricData=chunk)

@@ -35,6 +35,7 @@ class MetricsExport:
         glue = running_on_glue(sys.argv) if on_glue is None else on_glue
         self._sinks: list[_Sink] = []
         self._prometheus: PrometheusExporter | None = None
+        self._cloudwatch: CloudWatchPublisher | None = None
         settings = config.metrics
         if settings.prometheus.port is not None:
             self._prometheus = PrometheusExporter()
@@ -43,8 +44,8 @@ class MetricsExport:
                      settings.prometheus.host, port)  # fmt: skip
             self._sinks.append(self._prometheus)
         if cloudwatch_enabled(config, on_glue=glue):
-            publisher = CloudWatchPublisher(settings.cloudwatch, config.name, config.aws)
-            self._sinks.append(publisher)
+            self._cloudwatch = CloudWatchPublisher(settings.cloudwatch, config.name, config.aws)
+            self._sinks.append(self._cloudwatch)
             log.info("metrics: CloudWatch namespace %s", settings.cloudwatch.namespace)
 
     def observe(self, query: str, batch: SourceBatch, source: dict[str, Any] | None) -> None:
@@ -60,3 +61,5 @@ class MetricsExport:
     def close(self) -> None:
         if self._prometheus is not None:
             self._prometheus.close()
+        if self._cloudwatch is not None:
+            self._cloudwatch.close()

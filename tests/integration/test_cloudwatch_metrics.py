@@ -3,6 +3,8 @@ what a batch sends, read back with ListMetrics and GetMetricData, and the call l
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,6 +72,7 @@ def test_a_batch_reaches_cloudwatch_per_table_and_as_the_jobs_total(aws: AwsConf
     publisher = CloudWatchPublisher(settings, "shop", aws)
     publisher.observe(samples("shop.source", _batch("orders", 2), None))
     publisher.observe(samples("shop.source", _batch("items", 3), None))
+    publisher.close()
 
     cloudwatch = client("cloudwatch", aws)
     listed = cloudwatch.list_metrics(Namespace=namespace, MetricName="RowsQuarantined")
@@ -100,7 +103,9 @@ def test_a_large_batch_is_split_into_calls_within_the_limits(aws: AwsConfig) -> 
     assert [d for c in calls for d in c] == data
 
     namespace = f"StreamCDCTest/{uuid.uuid4().hex[:8]}"
-    CloudWatchPublisher(CloudWatchMetrics(namespace=namespace), "shop", aws).observe(many)
+    publisher = CloudWatchPublisher(CloudWatchMetrics(namespace=namespace), "shop", aws)
+    publisher.observe(many)
+    publisher.close()
     cloudwatch = client("cloudwatch", aws)
     pages = cloudwatch.get_paginator("list_metrics").paginate(
         Namespace=namespace, MetricName="Batches"
@@ -117,6 +122,24 @@ def test_an_unreachable_cloudwatch_is_logged_once_and_the_batch_goes_on(
     with caplog.at_level("WARNING", logger="stream_cdc"):
         for _ in range(2):
             publisher.observe(samples("shop.source", _batch("orders", 1), None))
+        publisher.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith("metrics.cloudwatch: PutMetricData failed:")
+
+
+def test_a_cloudwatch_that_never_answers_holds_up_no_batch(aws_env: dict[str, str]) -> None:
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        publisher = CloudWatchPublisher(
+            CloudWatchMetrics(), "shop", AwsConfig(endpoints={"cloudwatch": endpoint})
+        )
+        started = time.monotonic()
+        for _ in range(3):
+            publisher.observe(samples("shop.source", _batch("orders", 1), None))
+        assert time.monotonic() - started < 1.0
+        started = time.monotonic()
+        publisher.close(timeout_s=2.0)
+        assert time.monotonic() - started < 5.0
