@@ -1,5 +1,6 @@
-"""A real Prometheus server scrapes the running job's endpoint: the series it stores carry
-the table and source labels and the same counts as the job's batch log lines."""
+"""A real Prometheus server scrapes the running job's endpoint, and the same run sends its
+metrics to CloudWatch (the local AWS-API server): both hold the table's series with the
+same counts as the job's batch log lines."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from aws import client
+from config import AwsConfig
 from simulators.cases import generate
 from tests.e2e.test_demo_job import JOB, LAUNCHER, REPO, _deliver, _rows, _wait_for
 
@@ -105,8 +109,8 @@ def _batch_lines(*logs: Path) -> list[dict[str, Any]]:
     return lines
 
 
-def test_prometheus_scrapes_the_running_jobs_series(
-    tmp_path: Path, prometheus: tuple[str, int]
+def test_prometheus_scrapes_the_running_jobs_series_and_cloudwatch_gets_them(
+    tmp_path: Path, prometheus: tuple[str, int], moto_endpoint: str
 ) -> None:
     url, job_port = prometheus
     landing = tmp_path / "landing"
@@ -125,6 +129,10 @@ def test_prometheus_scrapes_the_running_jobs_series(
         "trigger_interval=1 second",
         "--set",
         f"metrics.prometheus.port={job_port}",
+        "--set",
+        "metrics.cloudwatch.enabled=true",
+        "--set",
+        f"aws.endpoints.cloudwatch={moto_endpoint}",
     ]
     with out.open("wb") as stdout, err.open("wb") as stderr:
         job = subprocess.Popen(
@@ -152,6 +160,11 @@ def test_prometheus_scrapes_the_running_jobs_series(
             os.killpg(job.pid, signal.SIGKILL)
             job.wait(timeout=30)
     assert job.returncode == 0, err.read_text()[-4000:]
+    # The stop sent what was queued: CloudWatch has every batch's rows of the log.
+    lines = _batch_lines(out, err)
+    logged = sum(n for line in lines for n in line["read"].values())
+    assert _cloudwatch_sum(moto_endpoint, "RowsRead", "Op") == logged
+    assert _cloudwatch_sum(moto_endpoint, "Batches", None) == len(lines)
 
 
 def _logged_equals_scraped(url: str, *logs: Path) -> bool:
@@ -176,3 +189,40 @@ def _logged_equals_scraped(url: str, *logs: Path) -> bool:
         if got != values:
             return False
     return True
+
+
+def _cloudwatch_sum(endpoint: str, name: str, by: str | None) -> float:
+    """The sum of every data point of `name` for the demo's table, over its `by` values."""
+    cloudwatch = client("cloudwatch", AwsConfig(endpoints={"cloudwatch": endpoint}))
+    listed = cloudwatch.list_metrics(Namespace="StreamCDC", MetricName=name)["Metrics"]
+    # In the order listed (the publisher's): moto matches dimensions sorted in an order
+    # that depends on how they are given.
+    wanted = {
+        tuple((d["Name"], d["Value"]) for d in m["Dimensions"])
+        for m in listed
+        if {d["Name"] for d in m["Dimensions"]} == {"Job", "Table"} | ({by} if by else set())
+    }
+    assert wanted, f"no {name} for the table in CloudWatch"
+    assert all(dict(d)["Table"] == "cases" and dict(d)["Job"] == "cases_demo" for d in wanted)
+    now = datetime.now(UTC)
+    total = 0.0
+    for dimensions in sorted(wanted):
+        query = {
+            "Id": "m",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "StreamCDC",
+                    "MetricName": name,
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions],
+                },
+                "Period": 60,
+                "Stat": "Sum",
+            },
+        }
+        answer = cloudwatch.get_metric_data(
+            MetricDataQueries=[query],
+            StartTime=now - timedelta(hours=1),
+            EndTime=now + timedelta(minutes=5),
+        )
+        total += sum(answer["MetricDataResults"][0]["Values"])
+    return total

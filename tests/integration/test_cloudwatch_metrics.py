@@ -44,6 +44,8 @@ def _dimensions(metric: dict[str, Any]) -> dict[str, str]:
 
 
 def _sum(cloudwatch: Any, namespace: str, name: str, dimensions: dict[str, str]) -> float:
+    """Sum of every data point; `dimensions` in the publisher's order (Job, extra, Table,
+    label): moto matches dimensions sorted in an order that depends on how they come."""
     now = datetime.now(UTC)
     answer = cloudwatch.get_metric_data(
         MetricDataQueries=[
