@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from config import PrometheusMetrics
+from config import ConfigError, PrometheusMetrics
 from runtime.series import SERIES, Sample, Series
 
 __all__ = ["DURATION_BUCKETS", "PrometheusExporter"]
@@ -27,14 +27,15 @@ class PrometheusExporter:
         self._thread: Any = None
 
     def serve(self, settings: PrometheusMetrics) -> int:
-        """Listen on `settings.host`:`settings.port`; returns the port."""
+        """Listen on `settings.host`:`settings.port`; returns the port. A port taken or an
+        address not of this host is a ConfigError (the job stops at start, exit code 2)."""
         assert settings.port is not None, "no port: the endpoint is off"
         try:
             self._server, self._thread = start_http_server(
                 settings.port, addr=settings.host, registry=self.registry
             )
-        except OSError as error:
-            raise OSError(
+        except OSError as error:  # a config error: the job exits 2, naming the key
+            raise ConfigError(
                 f"metrics.prometheus: cannot listen on {settings.host}:{settings.port} "
                 f"({error.strerror or error}); choose another port or unset it"
             ) from error

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from config import JobConfig, PrometheusMetrics
+from config import ConfigError, JobConfig, PrometheusMetrics
 from runtime.batch import SourceBatch
 from runtime.export import MetricsExport, cloudwatch_enabled
 from runtime.metrics import BatchMetrics
@@ -172,7 +172,7 @@ def test_a_busy_port_fails_at_start_naming_the_key() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(OSError, match=r"metrics.prometheus: cannot listen on 127.0.0.1:"):
+        with pytest.raises(ConfigError, match=r"metrics.prometheus: cannot listen on 127.0.0.1:"):
             PrometheusExporter().serve(PrometheusMetrics(port=port))
 
 
