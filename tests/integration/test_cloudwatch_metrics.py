@@ -16,7 +16,7 @@ from config import AwsConfig, CloudWatchMetrics
 from runtime.batch import SourceBatch
 from runtime.cloudwatch import MAX_DATA_PER_CALL, CloudWatchPublisher, chunks, datums
 from runtime.metrics import BatchMetrics
-from runtime.series import samples
+from runtime.series import SERIES, samples
 from sinks.base import BatchResult
 
 
@@ -91,8 +91,13 @@ def test_a_batch_reaches_cloudwatch_per_table_and_as_the_jobs_total(aws: AwsConf
     assert _sum(cloudwatch, namespace, "RowsRead", read) == 5
     phase = {**common, "Table": "items", "Phase": "merge"}
     assert _sum(cloudwatch, namespace, "BatchPhaseDuration", phase) == pytest.approx(0.3)
-    # Not sent there: the time of the last batch is CloudWatch's own timestamp.
-    assert not cloudwatch.list_metrics(Namespace=namespace, MetricName="LastBatch")["Metrics"]
+    names = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace=namespace)["Metrics"]}
+    assert names == {s.cloudwatch for s in SERIES if s.cloudwatch} - {
+        "RowsInTable",  # these batches do not count the rows in the table
+        "SourceRows",  # nor come with Spark's progress (the source side)
+        "SourceLagOffsets",
+        "RecordsUnrouted",
+    }
 
 
 def test_a_large_batch_is_split_into_calls_within_the_limits(aws: AwsConfig) -> None:

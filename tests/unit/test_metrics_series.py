@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import socket
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config import ConfigError, JobConfig, PrometheusMetrics
 from runtime.batch import SourceBatch
+from runtime.cloudwatch import datums
 from runtime.export import MetricsExport, cloudwatch_enabled
 from runtime.metrics import BatchMetrics
 from runtime.prometheus import PrometheusExporter
@@ -197,3 +200,26 @@ def test_metrics_are_off_by_default_and_cloudwatch_follows_glue_unless_set() -> 
 def test_bad_metrics_settings_are_refused(metrics: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _config(**metrics)
+
+
+def test_cloudwatch_data_carry_job_table_label_and_extra_dimensions() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    data = datums(samples("shop.source", _batch(), None), "shop", {"Env": "prod"}, at)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for datum in data:
+        by_name.setdefault(datum["MetricName"], []).append(datum)
+        assert datum["Timestamp"] == at
+    dims = {
+        name: sorted(tuple((d["Name"], d["Value"]) for d in x["Dimensions"]) for x in found)
+        for name, found in by_name.items()
+    }
+    job = (("Job", "shop"), ("Env", "prod"))
+    assert dims["RowsQuarantined"] == sorted([job, (*job, ("Table", "orders"))])
+    assert dims["BatchPhaseDuration"] == sorted(
+        (*job, ("Table", "orders"), ("Phase", p)) for p in ("decide", "publish", "total")
+    )
+    assert dims["RecordsUnrouted"] == sorted([job, (*job, ("Source", "shop.source"))])
+    assert {d["Unit"] for d in by_name["CommitToVisible"]} == {"Seconds"}
+    assert {d["Unit"] for d in by_name["RowsRead"]} == {"Count"}
+    assert "LastBatch" not in by_name and None not in by_name
+    assert sum(d["Value"] for d in by_name["RowsRead"]) == 10
