@@ -6,6 +6,7 @@ tables      `tables`: keys, columns, derived columns, privacy, SCD type
 targets     `target`: lake | delta | redshift
 denormalize `denormalize`: fact + dimensions joined in the warehouse
 aws         `aws`: region and endpoints
+metrics     `metrics`: Prometheus endpoint, CloudWatch metrics
 secrets     values named by environment variable, read once at load
 job         the whole job
 load        YAML, `--set` overrides, errors naming the key, redaction
@@ -16,6 +17,7 @@ from config.base import ConfigError
 from config.denormalize import DenormalizedTable
 from config.job import JobConfig, PrivacyConfig, QuarantineConfig
 from config.load import load_config, redacted_yaml
+from config.metrics import CloudWatchMetrics, MetricsConfig, PrometheusMetrics
 from config.secrets import Secrets
 from config.sources import CsvOptions, FilesSource, KafkaSource, KinesisSource, SourceDatabase
 from config.tables import ColumnSpec, DerivedColumn, TableConfig
@@ -33,6 +35,7 @@ from config.targets import (
 
 __all__ = [
     "AwsConfig",
+    "CloudWatchMetrics",
     "ColumnSpec",
     "ConfigError",
     "CopyStaging",
@@ -48,7 +51,9 @@ __all__ = [
     "KafkaSource",
     "KinesisSource",
     "LakeTarget",
+    "MetricsConfig",
     "PrivacyConfig",
+    "PrometheusMetrics",
     "QuarantineConfig",
     "RedshiftTarget",
     "S3Staging",

@@ -9,6 +9,7 @@ from pydantic import Discriminator, Field, PrivateAttr, SecretStr, Tag, model_va
 from config.aws import AwsConfig
 from config.base import ConfigError, Identifier, Strict
 from config.denormalize import DenormalizedTable, check_denormalized
+from config.metrics import MetricsConfig
 from config.secrets import Secrets
 from config.sources import Source
 from config.tables import TableConfig, TablePattern
@@ -80,6 +81,9 @@ class JobConfig(Strict):
     quarantine: QuarantineConfig = Field(description="where rejected records go")
     privacy: PrivacyConfig = Field(default=PrivacyConfig(), description="tokenization key")
     aws: AwsConfig = Field(default=AwsConfig(), description="where the AWS APIs answer")
+    metrics: MetricsConfig = Field(
+        default=MetricsConfig(), description="Prometheus endpoint and CloudWatch metrics"
+    )
     denormalize: list[DenormalizedTable] = Field(
         default_factory=list,
         description="warehouse tables joining a fact to its dimensions (redshift target)",

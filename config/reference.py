@@ -20,6 +20,7 @@ from pydantic_core import PydanticUndefined
 from config.aws import AwsConfig
 from config.denormalize import DenormalizedTable, Join, TableRef
 from config.job import JobConfig, PrivacyConfig, QuarantineConfig
+from config.metrics import CloudWatchMetrics, MetricsConfig, PrometheusMetrics
 from config.sources import (
     CsvOptions,
     FilesSource,
@@ -86,6 +87,9 @@ SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
     ("Quarantine", "quarantine.", QuarantineConfig),
     ("Privacy", "privacy.", PrivacyConfig),
     ("AWS", "aws.", AwsConfig),
+    ("Metrics", "metrics.", MetricsConfig),
+    ("Metrics: Prometheus endpoint", "metrics.prometheus.", PrometheusMetrics),
+    ("Metrics: CloudWatch", "metrics.cloudwatch.", CloudWatchMetrics),
 )
 
 

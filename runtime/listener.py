@@ -4,7 +4,8 @@ The batch handler hands a source batch's metrics to `BatchLog.sink_done`; Spark'
 progress event for the same (query, batch) brings the source side (input rows and rates,
 offsets behind the latest for Kafka, trigger durations). Whichever comes second writes
 one line per table the batch touched (and one for the source when it skipped or
-quarantined records of no table); `flush` writes what is left when the job stops.
+quarantined records of no table), and hands the pair to the metrics exporters
+(runtime/export.py); `flush` writes what is left when the job stops.
 Counts and times only.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql.streaming.listener import StreamingQueryListener
@@ -21,6 +23,9 @@ from runtime.batch import SourceBatch
 from runtime.metrics import log
 
 _LAG_METRICS = ("avgOffsetsBehindLatest", "maxOffsetsBehindLatest")
+
+# What else gets each (query, batch, source side) pair: the metrics exporters.
+Export = Callable[[str, SourceBatch, "dict[str, Any] | None"], None]
 
 
 def source_fields(progress: Any) -> dict[str, Any]:
@@ -44,7 +49,8 @@ def source_fields(progress: Any) -> dict[str, Any]:
 class BatchLog(StreamingQueryListener):
     """Pairs sink metrics and progress events by (query name, batch id)."""
 
-    def __init__(self) -> None:
+    def __init__(self, export: Export | None = None) -> None:
+        self._export = export
         self._lock = threading.Lock()
         self._sink: dict[tuple[str, int], SourceBatch] = {}
         self._source: dict[tuple[str, int], dict[str, Any]] = {}
@@ -94,8 +100,9 @@ class BatchLog(StreamingQueryListener):
         for (query, _), batch in pending:
             self._write(query, batch, None)
 
-    @staticmethod
-    def _write(query: str, batch: SourceBatch, source: dict[str, Any] | None) -> None:
+    def _write(self, query: str, batch: SourceBatch, source: dict[str, Any] | None) -> None:
+        if self._export is not None:
+            self._export(query, batch, source)
         for metrics in batch.tables:
             line = {"event": "batch", "query": query, **metrics.fields(), "source": source}
             log.info(json.dumps(line))

@@ -25,6 +25,7 @@ from config.tables import TablePattern
 from runtime.batch import SourceBatch, SourceBatchHandler
 from runtime.checkpoints import refuse_per_table_checkpoints, source_checkpoint
 from runtime.decoding import SourceFormat
+from runtime.export import MetricsExport
 from runtime.listener import BatchLog
 from runtime.metrics import TableSummary, log
 from runtime.tables import Registry, Replica, catalog_of
@@ -129,10 +130,11 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     job = _Job(spark, config, registry)
     job.start(replicas, _starting_notes(spark, config, replicas))
     target = _target(config)
+    export = MetricsExport(config)
     stop = threading.Event()
     previous = _install_stop_handler(stop)
     queries: list[StreamingQuery] = []
-    batch_log = BatchLog()
+    batch_log = BatchLog(export.observe)
     spark.streams.addListener(batch_log)
     try:
         for query in _queries(spark, config, replicas):
@@ -154,6 +156,7 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
         signal.signal(signal.SIGINT, previous)
         batch_log.flush()
         spark.streams.removeListener(batch_log)
+        export.close()
     summaries = sorted(job.summaries.values(), key=lambda s: s.table)
     return Run(
         summaries,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: PostgreSQL (the local stand-in for Redshift),
-# Node.js and npm (the local Kinesis server comes from npm).
+# Node.js and npm (the local Kinesis server comes from npm), Prometheus (scrapes the
+# running job in tests/e2e/test_prometheus.py).
 # Idempotent and quiet when everything is there; needs root (CI runs as root).
 set -euo pipefail
 
@@ -8,6 +9,7 @@ missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 
 if ((${#missing[@]} == 0)); then
     exit 0

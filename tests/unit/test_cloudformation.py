@@ -29,6 +29,8 @@ RESOURCE_STAR_EXCEPTIONS: dict[tuple[str, str], frozenset[str]] = {
     ),
     # No resource type; a condition restricts it to the Glue metrics namespace.
     ("GlueJobRole", "GlueJobMetrics"): frozenset({"cloudwatch:PutMetricData"}),
+    # The same, limited to the job's own namespace (the MetricsNamespace parameter).
+    ("GlueJobRole", "JobMetrics"): frozenset({"cloudwatch:PutMetricData"}),
     # EC2 Describe* calls have no resource type; Glue makes them to place the job's ENIs.
     ("GlueJobRole", "VpcConnectionDescribe"): frozenset(
         {
@@ -135,6 +137,8 @@ def test_redshift_data_statement_calls_are_limited_to_the_roles_own_statements(
     assert condition == {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
     metrics = statements["GlueJobMetrics"]["Condition"]["StringEquals"]
     assert metrics == {"cloudwatch:namespace": "Glue"}
+    own = statements["JobMetrics"]["Condition"]["StringEquals"]
+    assert own == {"cloudwatch:namespace": {"Ref": "MetricsNamespace"}}
 
 
 def test_dms_kinesis_role_may_only_write_the_stream(template: dict[str, Any]) -> None:
@@ -299,3 +303,63 @@ def _any_spec() -> Any:
     from deploy.glue_job import JobSpec
 
     return JobSpec(config=Path("c.yaml"), bucket="b", prefix="p/", job_name="j", role="r")
+
+
+def _stats(alarm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The alarm's metrics by id: (namespace, name, dimensions, stat)."""
+    return {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+
+
+def _returned(alarm: dict[str, Any]) -> dict[str, Any]:
+    returned: list[dict[str, Any]] = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert len(returned) == 1, "an alarm returns one series"
+    return returned[0]
+
+
+def test_metrics_parameters_match_the_jobs_defaults(template: dict[str, Any]) -> None:
+    from config import CloudWatchMetrics
+
+    parameters = template["Parameters"]
+    assert parameters["MetricsNamespace"]["Default"] == CloudWatchMetrics().namespace
+    config = yaml.safe_load((TEMPLATE.parents[2] / "conf" / "sports-aws.yaml").read_text())
+    assert parameters["JobConfigName"]["Default"] == config["name"]
+    assert config.get("metrics", {}).get("cloudwatch", {}).get("enabled") is not False
+
+
+def test_lag_alarm_reads_the_streams_iterator_age_against_a_parameter(
+    template: dict[str, Any],
+) -> None:
+    alarm = template["Resources"]["SourceLagAlarm"]["Properties"]
+    [stat] = _stats(alarm).values()
+    assert stat["Metric"] == {
+        "Namespace": "AWS/Kinesis",
+        "MetricName": "GetRecords.IteratorAgeMilliseconds",
+        "Dimensions": [{"Name": "StreamName", "Value": {"Ref": "Stream"}}],
+    }
+    assert stat["Stat"] == "Maximum"
+    assert _returned(alarm)["Expression"] == "iteratorage / 1000"  # seconds, as the parameter
+    assert alarm["Threshold"] == {"Ref": "LagAlarmSeconds"}
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["TreatMissingData"] == "breaching"  # a job that does not read is behind
+
+
+def test_quarantine_alarm_reads_the_jobs_own_totals_against_a_parameter(
+    template: dict[str, Any],
+) -> None:
+    from runtime.series import SERIES
+
+    job_totals = {s.cloudwatch for s in SERIES if s.job_total}
+    alarm = template["Resources"]["QuarantineAlarm"]["Properties"]
+    stats = _stats(alarm)
+    assert {s["Metric"]["MetricName"] for s in stats.values()} == {
+        "RowsQuarantined",
+        "RecordsUnrouted",
+    }
+    for stat in stats.values():
+        assert stat["Metric"]["MetricName"] in job_totals  # sent with Job alone
+        assert stat["Metric"]["Namespace"] == {"Ref": "MetricsNamespace"}
+        assert stat["Metric"]["Dimensions"] == [{"Name": "Job", "Value": {"Ref": "JobConfigName"}}]
+        assert stat["Stat"] == "Sum"
+    assert _returned(alarm)["Expression"] == "FILL(quarantined, 0) + FILL(unrouted, 0)"
+    assert alarm["Threshold"] == {"Ref": "QuarantineAlarmRecords"}
+    assert alarm["TreatMissingData"] == "notBreaching"
