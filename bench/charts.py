@@ -113,11 +113,14 @@ def run_latency(windows: Sequence[Window], size: int, out: Path) -> Path:
                              sharex=True, squeeze=False)  # fmt: skip
     timed = all(w.at is not None for w in windows)
     xs = [w.at for w in windows] if timed else [w.index + 1 for w in windows]
-    _percentile_lines(axes[0][0], xs, [w.duration for w in windows], "batch duration, s")
+    durations = [w.batch_duration for w in windows]
+    _percentile_lines(axes[0][0], xs, durations, [w.duration for w in windows], "batch duration, s")
     axes[0][0].set_title(f"Per-batch percentiles over the run (last {size} batch lines)")
     if with_latency:
-        latencies = [w.latency or (float("nan"),) * 3 for w in windows]
-        _percentile_lines(axes[1][0], xs, latencies, "commit -> visible, s (oldest change)")
+        nan = float("nan")
+        own = [nan if w.batch_latency is None else w.batch_latency for w in windows]
+        spreads = [w.latency or (nan, nan, nan) for w in windows]
+        _percentile_lines(axes[1][0], xs, own, spreads, "commit -> visible, s (oldest change)")
     axes[-1][0].set_xlabel("time of the batch line" if timed else "batch line")
     if timed:
         locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
@@ -154,8 +157,13 @@ def run_phases(points: Sequence[BatchPoint], out: Path) -> Path:
 
 
 def _percentile_lines(
-    ax: Axes, xs: Sequence[Any], spreads: Sequence[tuple[float, float, float]], label: str
+    ax: Axes,
+    xs: Sequence[Any],
+    own: Sequence[float],
+    spreads: Sequence[tuple[float, float, float]],
+    label: str,
 ) -> None:
+    ax.plot(xs, own, linestyle="none", marker="x", color="gray", label="each batch line")
     for i, name in enumerate(("p50", "p95", "max")):
         ax.plot(xs, [s[i] for s in spreads], marker=".", label=name)
     ax.set_ylabel(label)

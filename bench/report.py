@@ -10,7 +10,7 @@ From each result file found in `--results` (what the benchmarks write):
   tables.json        tables-cost.png         the same data over more tables
   e2e_latency.json   e2e-latency.png         commit -> visible p50/p95/p99 per rate
 
-From `--run-log`, the job's log (its stderr: one JSON line per table and batch):
+From `--run-log`, a file holding the job's log (one JSON line per table and batch):
 
   run-latency.png    rolling p50/p95/max of batch duration and commit -> visible latency
   run-phases.png     each batch's time by phase (decide, rewrite, publish, merge, ...)
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of the benchmarks' result files (default: bench/results)",
     )
     parser.add_argument(
-        "--run-log", type=Path, help="a job's log file (its stderr) whose batch lines to draw"
+        "--run-log", type=Path, help="a file holding a job's log, whose batch lines to draw"
     )
     parser.add_argument(
         "--out", type=Path, default=OUT, help="folder for the PNG files (default: docs/charts)"

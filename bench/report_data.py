@@ -100,6 +100,8 @@ class Window:
     index: int  # of the last batch line in the window, from 0
     duration: tuple[float, float, float]  # p50, p95, max
     latency: tuple[float, float, float] | None  # p50, p95, max; None when unknown
+    batch_duration: float  # of the last batch line itself
+    batch_latency: float | None
 
 
 def load_json(path: Path) -> Any:
@@ -211,7 +213,7 @@ def read_run_log(path: Path) -> list[BatchPoint]:
         points = batch_points(lines)
     if not points:
         raise ReportError(
-            f"{path}: no batch line ({_BATCH_MARK}...}}); pass the job's log (its stderr) "
+            f"{path}: no batch line ({_BATCH_MARK}...}}); pass a file holding the job's log "
             "of a run that applied at least one batch"
         )
     return points
@@ -239,6 +241,8 @@ def rolling(points: Sequence[BatchPoint], size: int = 10) -> list[Window]:
                 index=i,
                 duration=_spread([p.duration_s for p in window]),
                 latency=_spread(latencies) if latencies else None,
+                batch_duration=point.duration_s,
+                batch_latency=point.max_latency_s,
             )
         )
     return out

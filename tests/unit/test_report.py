@@ -132,6 +132,7 @@ def test_rolling_percentiles_cover_the_last_batches_only(
     assert windows[0].duration == (2.5, 2.5, 2.5)
     assert windows[-1].duration == (8.5, 13.5, 13.5)  # of 4.5 .. 13.5
     assert windows[-1].latency == (4.25, 4.25, 4.25)
+    assert (windows[-1].batch_duration, windows[-1].batch_latency) == (13.5, 4.25)
     assert rolling([p for p in points if p.table == "deaths"], size=3)[-1].latency is None
     assert percentile([3.0, 1.0, 2.0, 4.0], 0.5) == 2.0
     assert percentile([3.0, 1.0, 2.0, 4.0], 0.99) == 4.0
