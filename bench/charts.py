@@ -164,8 +164,9 @@ def _percentile_lines(
     label: str,
 ) -> None:
     ax.plot(xs, own, linestyle="none", marker="x", color="gray", label="each batch line")
-    for i, name in enumerate(("p50", "p95", "max")):
-        ax.plot(xs, [s[i] for s in spreads], marker=".", label=name)
+    # max first, p95 dashed over it: with few batches in a window they coincide
+    for i, name, style in ((2, "max", "-"), (1, "p95", "--"), (0, "p50", "-")):
+        ax.plot(xs, [s[i] for s in spreads], marker=".", linestyle=style, label=name)
     ax.set_ylabel(label)
     ax.legend(fontsize=8)
 
