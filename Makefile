@@ -6,9 +6,11 @@ ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 BIN := $(ROOT)/.venv/bin
 # Extra pytest arguments for `make test`, e.g. make test ARGS="-k delta -x"
 ARGS ?=
+# A job's log for `make report`, e.g. make report RUN_LOG=work/job.log
+RUN_LOG ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast lint format demo bench bench-engines bench-e2e stack clean ci docs
+.PHONY: help setup test test-fast lint format demo bench bench-engines bench-e2e report stack clean ci docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +46,9 @@ bench-engines: setup ## Lake, Delta and warehouse side by side: throughput, late
 
 bench-e2e: setup ## Source commit -> visible latency through the local stack (starts it; ~15 min)
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.e2e_latency --find-max 2000
+
+report: setup ## PNG charts of bench/results/ and a job's log (RUN_LOG=FILE) into docs/charts/
+	cd $(ROOT) && $(BIN)/python -m bench.report $(if $(RUN_LOG),--run-log $(abspath $(RUN_LOG)))
 
 stack: ## Start the local stack (MariaDB, PostgreSQL, Kafka, Debezium): local/stack up
 	$(ROOT)/local/stack up

@@ -11,12 +11,15 @@ Latency of a row = the moment a poller first sees it in the warehouse minus its
 `created_at` (UTC time of the insert, just before its commit): the poller asks
 PostgreSQL every 0.2 s, so a latency is over-estimated by at most that. A rate is
 sustained when the simulator kept up and every row arrived. `--find-max` tries
-higher rates for the highest with p99 under 10 s.
+higher rates for the highest with p99 under 10 s. The results are also written to
+`bench/results/e2e_latency.json` (what `python -m bench.report` draws).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import signal
 import statistics
@@ -25,7 +28,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +43,7 @@ WAREHOUSE = {"host": "127.0.0.1", "port": 5433, "dbname": "warehouse", "user": "
              "password": "warehouse"}  # fmt: skip
 KEY = "bench-tokenization-key"
 POLL_S = 0.2
+RESULTS = Path(__file__).parent / "results" / "e2e_latency.json"
 
 
 @dataclass
@@ -219,7 +223,23 @@ def main(argv: list[str] | None = None) -> int:
         met = at_1000.sustained and at_1000.p50 <= 5
         print(f"target p50 <= 5 s at 1,000/s: {'met' if met else 'NOT met'} ({at_1000.p50:.2f} s)")
     print(f"median of p50s: {statistics.median([r.p50 for r in results]):.2f} s")
+    print(f"written {write_results(results, args.duration)}")
     return 0
+
+
+def write_results(results: list[Result], duration: float, path: Path = RESULTS) -> Path:
+    """Every rate as JSON (bench/results/e2e_latency.json; python -m bench.report draws it).
+    A percentile of no row (nothing arrived) is null."""
+    rates = [
+        {**{k: None if isinstance(v, float) and math.isnan(v) else v
+            for k, v in asdict(r).items()}, "sustained": r.sustained}
+        for r in results
+    ]  # fmt: skip
+    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "duration_s": duration,
+              "poll_s": POLL_S, "results": rates}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return path
 
 
 if __name__ == "__main__":

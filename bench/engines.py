@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -115,6 +116,30 @@ def measure(
     }
 
 
+def summary(results: dict[str, list[dict[str, float]]], batches: int) -> dict[str, Any]:
+    """What a run writes: every measurement (`measure`'s, per engine and size, smallest
+    first) and each engine's growth of the median batch from the first to the last size."""
+    growth = {
+        name: round(r[-1]["median_batch_s"] / r[0]["median_batch_s"], 2)
+        for name, r in results.items()
+    }
+    return {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "batch_changes": BATCH,
+        "late_share": LATE_SHARE,
+        "batches": batches,
+        "results": results,
+        "growth": growth,
+    }
+
+
+def write_results(report: dict[str, Any], path: Path = RESULTS) -> Path:
+    """The report as JSON (bench/results/engines.json; python -m bench.report draws it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs=2, default=[1_000_000, 5_000_000])
@@ -141,18 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                     frame.unpersist()
     finally:
         server.remove()
-    growth = {
-        name: round(r[1]["median_batch_s"] / r[0]["median_batch_s"], 2)
-        for name, r in results.items()
-    }
-    report = {
-        "when": datetime.now().isoformat(timespec="seconds"),
-        "batch_changes": BATCH,
-        "late_share": LATE_SHARE,
-        "batches": args.batches,
-        "results": results,
-        "growth": growth,
-    }
+    report = summary(results, args.batches)
+    growth = report["growth"]
     header = ("engine", "rows", "changes/s", "median s", "worst s", "build s", "growth")
     print("{:>10} {:>10} {:>10} {:>9} {:>8} {:>8} {:>7}".format(*header))
     for name, sizes in results.items():
@@ -162,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['median_batch_s']:>9.2f} {r['worst_batch_s']:>8.2f} {r['build_s']:>8.2f} "
                 f"{growth[name] if i else '':>7}"
             )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(f"written {RESULTS}")
+    print(f"written {write_results(report)}")
     return 0
 
 

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -201,6 +202,30 @@ def warm_up(spark: SparkSession, work: Path) -> None:
     measure(spark, work, 50_000, 1)
 
 
+def summary(small: dict[str, float], large: dict[str, float]) -> dict[str, Any]:
+    """What a run writes: `measure`'s two sizes, the growth of each method's time from
+    the small to the large table, and the engine's speedup over the dynamic overwrite."""
+    return {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "batch_changes": 10_000,
+        "sizes": [small, large],
+        "growth": {
+            name: round(float(large[f"{name}_s"]) / float(small[f"{name}_s"]), 2)
+            for name in ("engine", "dynamic", "rewrite-all")
+        },
+        "engine_speedup_vs_dynamic": [
+            round(float(s["dynamic_s"]) / float(s["engine_s"]), 2) for s in (small, large)
+        ],
+    }
+
+
+def write_results(report: dict[str, Any], path: Path = RESULTS) -> Path:
+    """The report as JSON (bench/results/lake_scaling.json; python -m bench.report draws it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs=2, default=[1_000_000, 5_000_000])
@@ -211,19 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         warm_up(spark, work)
         small, large = (measure(spark, work, rows, args.repeat) for rows in args.sizes)
-    growth_by_engine = {
-        name: round(float(large[f"{name}_s"]) / float(small[f"{name}_s"]), 2)
-        for name in ("engine", "dynamic", "rewrite-all")
-    }
-    report = {
-        "when": datetime.now().isoformat(timespec="seconds"),
-        "batch_changes": 10_000,
-        "sizes": [small, large],
-        "growth": growth_by_engine,
-        "engine_speedup_vs_dynamic": [
-            round(float(s["dynamic_s"]) / float(s["engine_s"]), 2) for s in (small, large)
-        ],
-    }
+    report = summary(small, large)
+    growth_by_engine = report["growth"]
     header = ("rows", "days", "engine s", "dynamic s", "rewrite-all s", "partitions")
     print("{:>10} {:>5} {:>9} {:>10} {:>14} {:>10}".format(*header))
     for s in (small, large):
@@ -233,9 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     growth = ", ".join(f"{k} {v}x" for k, v in growth_by_engine.items())
     print(f"cost growth for {args.sizes[1] // args.sizes[0]}x rows: {growth}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(f"written {RESULTS}")
+    print(f"written {write_results(report)}")
     return 0
 
 

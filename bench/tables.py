@@ -193,9 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if warehouse is not None:
             warehouse.remove()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"written {write_results(results)}")
     return 0
+
+
+def write_results(results: list[dict[str, Any]], path: Path = RESULTS) -> Path:
+    """Every run (`one`'s result) as JSON (bench/results/tables.json; bench.report draws it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return path
 
 
 def _line(result: dict[str, Any], results: list[dict[str, Any]]) -> str:
