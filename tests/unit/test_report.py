@@ -81,7 +81,7 @@ def write_run_log(stream: io.StringIO, path: Path, batches: int = 3) -> Path:
                 metrics("deaths", n, 1.0, merge_s=0.75, keys_s=0.125, total_s=0.875),
             ],
         )
-        BatchLog._write("files:landing", batch, {"input_rows": 7, "trigger_ms": 900})
+        BatchLog()._write("files:landing", batch, {"input_rows": 7, "trigger_ms": 900})
     spark = "26/12/02 02:19:41 WARN Utils: Set SPARK_LOCAL_IP if you need to bind\n"
     path.write_text(spark + stream.getvalue() + "stream-cdc: 2 table(s) in 9.9 s\n")
     return path
@@ -105,7 +105,7 @@ def test_the_jobs_batch_lines_read_back_as_its_batches(
 
 
 def test_lines_that_are_not_whole_batch_lines_are_ignored(job_log: io.StringIO) -> None:
-    BatchLog._write("q", SourceBatch(5, other_tables=3), None)  # a source line only
+    BatchLog()._write("q", SourceBatch(5, other_tables=3), None)  # a source line only
     whole = '2026-12-02 02:00:00,001 INFO stream_cdc {"event": "batch", "table": "t", ' \
         '"batch_id": 1, "duration_s": 0.5}'  # fmt: skip
     lines = [
