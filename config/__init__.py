@@ -7,6 +7,7 @@ targets     `target`: lake | delta | redshift
 denormalize `denormalize`: fact + dimensions joined in the warehouse
 aws         `aws`: region and endpoints
 secrets     values named by environment variable, read once at load
+privacy     `privacy`: the tokenization key and how values are tokenized
 job         the whole job
 load        YAML, `--set` overrides, errors naming the key, redaction
 """
@@ -14,8 +15,9 @@ load        YAML, `--set` overrides, errors naming the key, redaction
 from config.aws import AwsConfig
 from config.base import ConfigError
 from config.denormalize import DenormalizedTable
-from config.job import JobConfig, PrivacyConfig, QuarantineConfig
+from config.job import JobConfig, QuarantineConfig
 from config.load import load_config, redacted_yaml
+from config.privacy import PrivacyConfig, Tokenization
 from config.secrets import Secrets
 from config.sources import CsvOptions, FilesSource, KafkaSource, KinesisSource, SourceDatabase
 from config.tables import ColumnSpec, DerivedColumn, TableConfig
@@ -56,6 +58,7 @@ __all__ = [
     "SourceDatabase",
     "TableConfig",
     "TableFilesTarget",
+    "Tokenization",
     "load_config",
     "redacted_yaml",
 ]

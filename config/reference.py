@@ -19,7 +19,8 @@ from pydantic_core import PydanticUndefined
 
 from config.aws import AwsConfig
 from config.denormalize import DenormalizedTable, Join, TableRef
-from config.job import JobConfig, PrivacyConfig, QuarantineConfig
+from config.job import JobConfig, QuarantineConfig
+from config.privacy import PrivacyConfig
 from config.sources import (
     CsvOptions,
     FilesSource,

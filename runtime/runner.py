@@ -120,7 +120,7 @@ class _Job:
 def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     """Run every source's query; `once` processes what is available and returns."""
     started = time.monotonic()
-    key = config.tokenization_key()
+    key = config.tokenization()
     registry = Registry(config, catalog_of(config), SourceFormat(config.source).encode)
     replicas = registry.start()
     for replica in replicas:
@@ -144,7 +144,7 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
                 target=target,
                 quarantine=config.quarantine.path,
                 checkpoint=query.checkpoint,
-                hmac_key=key,
+                tokens=key,
                 parallel=config.parallel_tables,
                 on_batch=functools.partial(job.record, query.name, log_=batch_log),
             )
