@@ -220,6 +220,20 @@ def configure_logging() -> None:
     for name in _QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
     log.setLevel(os.environ.get("STREAM_CDC_LOG_LEVEL", "INFO").upper())
+    callbacks = logging.getLogger("py4j.clientserver")
+    for existing in [f for f in callbacks.filters if isinstance(f, _ProxyTraces)]:
+        callbacks.removeFilter(existing)
+    if not log.isEnabledFor(logging.DEBUG):
+        callbacks.addFilter(_ProxyTraces())
+
+
+class _ProxyTraces(logging.Filter):
+    """py4j logs a Python error raised in code the JVM called (a batch) at ERROR with its
+    whole trace; the same error ends the query and the job's last line says it
+    (runtime/errors.py). Shown at DEBUG only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("There was an exception while executing")
 
 
 def _generate_demo_data(config: JobConfig) -> None:

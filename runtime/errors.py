@@ -49,14 +49,25 @@ def _java_reason(throwable: Any) -> str | None:
 
 
 def _python_exception_line(text: str) -> str:
-    """`NotADirectoryError: …`, the exception line of the last Python traceback in `text`
-    (how py4j reports an error of Python code the JVM called); "" when there is none."""
+    """The exception line of the last Python traceback in `text` (how py4j reports an
+    error of Python code the JVM called, foreachBatch's); "" when there is none.
+
+    The line after the traceback's frames, which are indented. When that exception is
+    itself py4j's `Py4JJavaError` ("An error occurred while calling o42.json."), the
+    Java exception on the next line (": java.io.IOException: ...") says more.
+    """
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line]
     if not starts:
         return ""
-    after = [line.strip() for line in lines[starts[-1] + 1 :] if line and not line[0].isspace()]
-    return after[-1] if after else ""
+    rest = lines[starts[-1] + 1 :]
+    for i, line in enumerate(rest):
+        if line and not line[0].isspace():
+            following = rest[i + 1] if i + 1 < len(rest) else ""
+            if "An error occurred while calling" in line and following.startswith(": "):
+                return following.removeprefix(": ").strip()
+            return line.strip()
+    return ""
 
 
 def _first_line(text: str) -> str:

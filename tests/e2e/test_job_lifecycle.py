@@ -174,4 +174,8 @@ def test_a_batch_that_fails_stops_the_job_with_one_line_and_exit_1(tmp_path: Pat
     # The quarantine is only written when a batch holds a bad record.
     result = _failing_run(tmp_path, "quarantine.path={blocker}/quarantine")
     assert result.returncode == 1, result.stdout[-4000:]
-    _assert_one_line_reason(result, "cases_demo.source")
+    _assert_one_line_reason(result, "cases_demo.source", "not a directory", "a-file")
+    # Spark's trace of the failed query went to a file, not to the console.
+    assert "\tat " not in result.stdout, result.stdout[-4000:]
+    trace = (tmp_path / "work" / "logs" / "spark-errors.log").read_text()
+    assert "terminated with error" in trace and "\tat " in trace

@@ -42,6 +42,25 @@ def test_a_python_error_raised_through_the_jvm_is_its_exception_line() -> None:
     assert reason(Exception(PROXY)) == "NotADirectoryError: [Errno 20] Not a directory: 'a-file/q'"
 
 
+def test_a_jvm_error_under_a_python_one_through_the_jvm_is_the_java_exception() -> None:
+    text = (
+        "An exception was raised by the Python Proxy. Return Message: Traceback (most "
+        "recent call last):\n"
+        '  File "batch.py", line 9, in __call__\n'
+        "    rejected.write.json(path)\n"
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o1310.json.\n"
+        ": org.apache.hadoop.fs.ParentNotDirectoryException: Parent path is not a "
+        "directory: file:/data/a-file\n"
+        "\tat org.apache.hadoop.fs.RawLocalFileSystem.mkdirs(RawLocalFileSystem.java:672)\n"
+        "+- Project [value#522, input_file_name() AS _file#524]\n"
+    )
+
+    assert reason(Exception(text)) == (
+        "org.apache.hadoop.fs.ParentNotDirectoryException: "
+        "Parent path is not a directory: file:/data/a-file"
+    )
+
+
 def test_a_jvm_error_names_itself_and_its_root_cause() -> None:
     root = _JavaThrowable("java.io.IOException: Mkdirs failed to create file:/x/lake")
     top = _JavaThrowable("org.apache.spark.SparkException: Job aborted.\n\tat x.y(Z.java:1)", root)

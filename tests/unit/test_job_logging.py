@@ -25,6 +25,8 @@ def glue_like_root() -> Iterator[io.StringIO]:
     for name in NAMES[1:]:
         loggers[name].setLevel(logging.NOTSET)
     yield text
+    for existing in list(loggers["py4j.clientserver"].filters):
+        loggers["py4j.clientserver"].removeFilter(existing)
     for name, (level, handlers) in saved.items():
         loggers[name].setLevel(level)
         loggers[name].handlers = handlers
@@ -36,9 +38,14 @@ def test_py4j_callback_lines_are_hidden_even_when_the_launcher_logs_at_info(
     monkeypatch.delenv("STREAM_CDC_LOG_LEVEL", raising=False)
     configure_logging()
 
-    logging.getLogger("py4j.clientserver").info("Received command c on object id p0")
+    callbacks = logging.getLogger("py4j.clientserver")
+    callbacks.info("Received command c on object id p0")
     logging.getLogger("stream_cdc").info("batch line")
-    logging.getLogger("py4j.clientserver").warning("callback server went away")
+    callbacks.warning("callback server went away")
+    try:
+        raise NotADirectoryError("a-file/q")
+    except OSError:
+        callbacks.exception("There was an exception while executing the Python Proxy")
 
     lines = glue_like_root.getvalue().splitlines()
     assert lines == ["batch line", "callback server went away"]
@@ -52,5 +59,9 @@ def test_the_job_level_can_be_raised_to_debug_for_a_full_trace(
 
     logging.getLogger("stream_cdc").debug("trace")
     logging.getLogger("py4j.clientserver").info("Received command c on object id p0")
+    logging.getLogger("py4j.clientserver").error("There was an exception while executing it")
 
-    assert glue_like_root.getvalue().splitlines() == ["trace"]
+    assert glue_like_root.getvalue().splitlines() == [
+        "trace",
+        "There was an exception while executing it",
+    ]
