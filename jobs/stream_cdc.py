@@ -30,7 +30,7 @@ DEMO_CONFIG = REPO / "conf" / "demo.yaml"
 
 log = logging.getLogger("stream_cdc")
 
-# Exit codes, one per class of failure (docs/operations.md, "Exit codes").
+# Exit codes, one per class of failure (docs/operations.md, "Stopping, failing, exit codes").
 EXIT_OK = 0
 EXIT_QUERY_FAILED = 1  # a query stopped on an error while running
 EXIT_CONFIG = 2  # bad config or arguments, missing landing folder: nothing was read
