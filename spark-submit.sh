@@ -7,6 +7,10 @@
 #   --py-files        work/dist/stream_cdc.zip (the project's packages), plus any --py-files given
 #   --conf            Delta's SQL extension and catalog (a --conf given here overrides them)
 #   --driver-java-options  log4j2 configured by conf/log4j2.properties (plus any given here)
+#   scratch           Spark's local dirs and the JVM's and Python's temp dirs in a folder of
+#                     this run, work/scratch/run-* under the current directory (or under
+#                     $STREAM_CDC_SCRATCH), not the system temp dir; what a dead run left
+#                     there is removed at the next start (a run holds a lock while alive)
 # Without APP.py, runs jobs/stream_cdc.py. Options before APP.py go to spark-submit,
 # arguments after it go to the application. Runs scripts/bootstrap.sh first (runtime
 # deps only). Works from any directory and keeps the caller's current directory, so
@@ -73,11 +77,41 @@ if [[ "$master" == local* && -z "${SPARK_LOCAL_IP:-}" ]]; then
     export SPARK_LOCAL_IP=127.0.0.1
 fi
 
+# --- scratch: one folder per run, locked while the run lives ----------------------
+# Spark copies every jar and --py-files into its scratch (userFiles-*), spills and keeps
+# blocks there (blockmgr-*), and the JVM unpacks native libraries into java.io.tmpdir: a
+# run killed with SIGKILL never cleans any of it. Each run works in its own folder and
+# holds an exclusive lock on <folder>/.lock (fd 9, inherited by the JVM through exec, so
+# the lock lives exactly as long as the run). At start, every run folder whose lock can
+# be taken belongs to a dead run and is removed; a live run's lock cannot be taken.
+scratch_root="${STREAM_CDC_SCRATCH:-$PWD/work/scratch}"
+mkdir -p "$scratch_root"
+for old_run in "$scratch_root"/run-*; do
+    [[ -d "$old_run" ]] || continue
+    if flock -n "$old_run/.lock" true 2>/dev/null; then
+        rm -rf -- "$old_run"
+    fi
+done
+# Created under a name no other start looks at, locked, then renamed: a concurrent start
+# never sees an unlocked run folder that is still alive.
+starting="$(mktemp -d "$scratch_root/.starting-XXXXXX")"
+exec 9>"$starting/.lock"
+flock -n 9 || die "cannot lock the scratch folder $starting"
+scratch="$scratch_root/run-$(date -u +%Y%m%dT%H%M%SZ)-$$"
+mv -- "$starting" "$scratch"
+mkdir -p "$scratch/tmp"
+# Spark's local dirs (SPARK_LOCAL_DIRS: spark.local.dir would also work, with a warning
+# at every start), the driver JVM's temp dir (native libraries, Spark's own temp files)
+# and the Python driver's (tempfile).
+export SPARK_LOCAL_DIRS="$scratch"
+export TMPDIR="$scratch/tmp"
+
 [[ -n "$STREAM_CDC_JARS" ]] || die "no jar in .jars/ (scripts/bootstrap.sh should have fetched them)"
 jars="$STREAM_CDC_JARS${user_jars:+,$user_jars}"
 py_files="$zip_path${user_py_files:+,$user_py_files}"
 # Quoted for spark's own option parsing, in case the repo path has spaces.
-java_opts="-Dlog4j2.configurationFile=\"$STREAM_CDC_LOG4J2\"${user_java_opts:+ $user_java_opts}"
+java_opts="-Dlog4j2.configurationFile=\"$STREAM_CDC_LOG4J2\" -Djava.io.tmpdir=\"$scratch/tmp\""
+java_opts+="${user_java_opts:+ $user_java_opts}"
 
 cmd=(
     "$ROOT/.venv/bin/spark-submit"

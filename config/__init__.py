@@ -8,6 +8,7 @@ denormalize `denormalize`: fact + dimensions joined in the warehouse
 aws         `aws`: region and endpoints
 metrics     `metrics`: Prometheus endpoint, CloudWatch metrics
 secrets     values named by environment variable, read once at load
+privacy     `privacy`: the tokenization key and how values are tokenized
 job         the whole job
 load        YAML, `--set` overrides, errors naming the key, redaction
 """
@@ -15,9 +16,10 @@ load        YAML, `--set` overrides, errors naming the key, redaction
 from config.aws import AwsConfig
 from config.base import ConfigError
 from config.denormalize import DenormalizedTable
-from config.job import JobConfig, PrivacyConfig, QuarantineConfig
+from config.job import JobConfig, QuarantineConfig
 from config.load import load_config, redacted_yaml
 from config.metrics import CloudWatchMetrics, MetricsConfig, PrometheusMetrics
+from config.privacy import PrivacyConfig, Tokenization
 from config.secrets import Secrets
 from config.sources import CsvOptions, FilesSource, KafkaSource, KinesisSource, SourceDatabase
 from config.tables import ColumnSpec, DerivedColumn, TableConfig
@@ -61,6 +63,7 @@ __all__ = [
     "SourceDatabase",
     "TableConfig",
     "TableFilesTarget",
+    "Tokenization",
     "load_config",
     "redacted_yaml",
 ]

@@ -10,6 +10,7 @@ from config.aws import AwsConfig
 from config.base import ConfigError, Identifier, Strict
 from config.denormalize import DenormalizedTable, check_denormalized
 from config.metrics import MetricsConfig
+from config.privacy import PrivacyConfig, Tokenization, is_email_like, key_bytes
 from config.secrets import Secrets
 from config.sources import Source
 from config.tables import TableConfig, TablePattern
@@ -23,17 +24,6 @@ class QuarantineConfig(Strict):
 
     path: str = Field(
         min_length=1, description="rejected records go to <path>/<table>/batch_id=<n>/"
-    )
-
-
-class PrivacyConfig(Strict):
-    """Where the tokenization key comes from: never from a committed file."""
-
-    hmac_key_env: str = Field(
-        default="STREAM_CDC_HMAC_KEY",
-        min_length=1,
-        description="environment variable holding the tokenization key; the job refuses to "
-        "start if a table needs it and it is unset",
     )
 
 
@@ -79,7 +69,9 @@ class JobConfig(Strict):
     )
     target: Target = Field(description="where the tables are kept; kind: lake|delta|redshift")
     quarantine: QuarantineConfig = Field(description="where rejected records go")
-    privacy: PrivacyConfig = Field(default=PrivacyConfig(), description="tokenization key")
+    privacy: PrivacyConfig = Field(
+        default=PrivacyConfig(), description="tokenization key and how values are tokenized"
+    )
     aws: AwsConfig = Field(default=AwsConfig(), description="where the AWS APIs answer")
     metrics: MetricsConfig = Field(
         default=MetricsConfig(), description="Prometheus endpoint and CloudWatch metrics"
@@ -182,6 +174,43 @@ class JobConfig(Strict):
                     f"environment variable {self.privacy.hmac_key_env}"
                 )
         return key.get_secret_value() if key else None
+
+    def tokenization(self) -> Tokenization:
+        """The key bytes (per `privacy.key_format`) and the value rules, for `protect`."""
+        self.tokenization_key()  # refuses a missing key that a table needs
+        secret = self._secrets.get(self.privacy.hmac_key_env)
+        variable = self.privacy.hmac_key_env
+        return Tokenization(
+            key=key_bytes(secret, self.privacy.key_format, variable) if secret else None,
+            empty_as_null=self.privacy.empty_as_null,
+            normalize_emails=self.privacy.normalize_emails,
+        )
+
+    def privacy_notices(self) -> list[str]:
+        """Defaults that changed the tokens of earlier versions, while the config relies on
+        them without saying so (set the key to silence the notice)."""
+        tokenized = {
+            column
+            for table in self.explicit_tables
+            for column, rule in table.protect.items()
+            if rule in ("hmac", "sha256")
+        }
+        chosen = self.privacy.model_fields_set
+        notices = []
+        if tokenized and "empty_as_null" not in chosen:
+            notices.append(
+                "privacy.empty_as_null is not set: empty values now tokenize to NULL "
+                "(earlier versions: one shared token); set it to true or false to say "
+                "which (docs/operations.md, Tokenization)"
+            )
+        emails = sorted(c for c in tokenized if is_email_like(c))
+        if emails and "normalize_emails" not in chosen:
+            notices.append(
+                f"privacy.normalize_emails is not set: column(s) {', '.join(emails)} are now "
+                "trimmed and lower-cased before tokenizing (earlier versions: as written); set "
+                "it to true or false to say which (docs/operations.md, Tokenization)"
+            )
+        return notices
 
     def denormalized_by(self, table: str) -> list[DenormalizedTable]:
         """The denormalized tables that `table` feeds."""

@@ -19,8 +19,9 @@ from pydantic_core import PydanticUndefined
 
 from config.aws import AwsConfig
 from config.denormalize import DenormalizedTable, Join, TableRef
-from config.job import JobConfig, PrivacyConfig, QuarantineConfig
+from config.job import JobConfig, QuarantineConfig
 from config.metrics import CloudWatchMetrics, MetricsConfig, PrometheusMetrics
+from config.privacy import PrivacyConfig
 from config.sources import (
     CsvOptions,
     FilesSource,

@@ -13,17 +13,29 @@ from __future__ import annotations
 import argparse
 import difflib
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config import JobConfig
 from config.load import ConfigError, load_config, redacted_yaml
 from runtime.glue import running_on_glue, with_hmac_secret, with_redshift_secret
 
+if TYPE_CHECKING:
+    from runtime.runner import Run
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO / "conf" / "demo.yaml"
 
 log = logging.getLogger("stream_cdc")
+
+# Exit codes, one per class of failure (docs/operations.md, "Stopping, failing, exit codes").
+EXIT_OK = 0
+EXIT_QUERY_FAILED = 1  # a query stopped on an error while running
+EXIT_CONFIG = 2  # bad config or arguments, missing landing folder: nothing was read
+EXIT_START_FAILED = 3  # the job could not start: target, checkpoint or source unusable
+EXIT_ABORTED = 130  # a second Ctrl-C: stopped without finishing the batch
 
 
 # long: one argparse definition per option, and Glue's way of passing them.
@@ -163,33 +175,65 @@ def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     glue = running_on_glue(arguments)
     args = parse_args(arguments, glue=glue)
-    # The job's own lines at INFO; libraries (py4j's callback server, botocore) only
-    # when something is wrong: the log shows the job, not its plumbing.
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    log.setLevel(logging.INFO)
+    configure_logging()
     demo = args.config is None
     if demo and glue:
         print("error: --config is required on Glue (e.g. s3://bucket/job.yaml)", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     try:
         config = load_config(args.config or DEMO_CONFIG, args.overrides)
         if args.print_config:
             print(redacted_yaml(config), end="")
-            return 0
+            return EXIT_OK
         if args.redshift_secret_arn:
             config = with_redshift_secret(config, args.redshift_secret_arn)
         if args.hmac_secret_arn:
             config = with_hmac_secret(config, args.hmac_secret_arn)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
+    for notice in config.privacy_notices():
+        log.warning(notice)
     if demo:
         _generate_demo_data(config)
     return _run(config, once=args.once or demo)
+
+
+# Libraries whose INFO lines are plumbing: py4j's callback server logs every call from the
+# JVM ("Received command c on object id p0"), two thirds of a run's lines.
+_QUIET_LIBRARIES = ("py4j", "botocore", "urllib3")
+
+
+def configure_logging() -> None:
+    """The job's own lines at INFO (STREAM_CDC_LOG_LEVEL to change), libraries only when
+    something is wrong: the log shows the job, not its plumbing.
+
+    Under spark-submit nothing is configured yet and this sets up stderr. On Glue the
+    runtime has configured the root logger already (basicConfig then does nothing, and
+    its level may be INFO), so the libraries' levels are set by name, whoever launched.
+    """
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    log.setLevel(os.environ.get("STREAM_CDC_LOG_LEVEL", "INFO").upper())
+    callbacks = logging.getLogger("py4j.clientserver")
+    for existing in [f for f in callbacks.filters if isinstance(f, _ProxyTraces)]:
+        callbacks.removeFilter(existing)
+    if not log.isEnabledFor(logging.DEBUG):
+        callbacks.addFilter(_ProxyTraces())
+
+
+class _ProxyTraces(logging.Filter):
+    """py4j logs a Python error raised in code the JVM called (a batch) at ERROR with its
+    whole trace; the same error ends the query and the job's last line says it
+    (runtime/errors.py). Shown at DEBUG only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("There was an exception while executing")
 
 
 def _generate_demo_data(config: JobConfig) -> None:
@@ -207,20 +251,19 @@ def _generate_demo_data(config: JobConfig) -> None:
 
 
 def _run(config: JobConfig, *, once: bool) -> int:
-    from runtime.glue import glue_session
+    """Run the job; whatever stops it, the log ends with one line saying why."""
+    from runtime.errors import reason
     from runtime.metrics import render_summary
-    from runtime.runner import run
-    from runtime.session import spark_session
 
-    spark = glue_session() or spark_session(config.name, config.aws)
     try:
-        outcome = run(spark, config, once=once)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        outcome = _start_and_run(config, once=once)
+    except (ConfigError, FileNotFoundError) as exc:
+        return _fail(EXIT_CONFIG, str(exc))
+    except KeyboardInterrupt:
+        return _fail(EXIT_ABORTED, "aborted by a second Ctrl-C; the next start carries on")
+    except Exception as exc:  # any failure: one line, the trace at DEBUG
+        log.debug("the job could not start or stopped outside a query", exc_info=exc)
+        return _fail(EXIT_START_FAILED, f"could not start: {reason(exc)}")
     print(
         render_summary(
             outcome.tables,
@@ -232,7 +275,21 @@ def _run(config: JobConfig, *, once: bool) -> int:
     )
     for error in outcome.errors:
         print(f"error: {error}", file=sys.stderr)
-    return 1 if outcome.errors else 0
+    return EXIT_QUERY_FAILED if outcome.errors else EXIT_OK
+
+
+def _start_and_run(config: JobConfig, *, once: bool) -> Run:
+    from runtime.glue import glue_session
+    from runtime.runner import run
+    from runtime.session import spark_session
+
+    spark = glue_session() or spark_session(config.name, config.aws)
+    return run(spark, config, once=once)
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from config import Tokenization
 from runtime.decoding import SourceFormat
 from runtime.metrics import BatchMetrics, log
 from runtime.tables import Registry, Replica
@@ -95,7 +96,7 @@ class SourceBatchHandler:
         target: Target,
         quarantine: str,
         checkpoint: str,
-        hmac_key: str | None,
+        tokens: Tokenization | None,
         on_batch: Callable[[SourceBatch], None],
         parallel: int = 4,
     ) -> None:
@@ -106,7 +107,7 @@ class SourceBatchHandler:
         self._target = target
         self._quarantine = quarantine
         self._checkpoint = checkpoint
-        self._hmac_key = hmac_key
+        self._tokens = tokens
         self._on_batch = on_batch
         self._parallel = parallel
         self._writer_id: str | None = None
@@ -237,7 +238,7 @@ class SourceBatchHandler:
 
     def _changes(self, table: _Table) -> DataFrame:
         good, _ = split_rejected(table.records)
-        return good.transform(canonical_changes(table.replica.config, self._hmac_key))
+        return good.transform(canonical_changes(table.replica.config, self._tokens))
 
 
 def _newest_message() -> tuple[Column, Column]:

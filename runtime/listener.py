@@ -54,6 +54,8 @@ class BatchLog(StreamingQueryListener):
         self._lock = threading.Lock()
         self._sink: dict[tuple[str, int], SourceBatch] = {}
         self._source: dict[tuple[str, int], dict[str, Any]] = {}
+        self._terminated: set[str] = set()
+        self._terminated_changed = threading.Condition(self._lock)
 
     def sink_done(self, query: str, batch: SourceBatch) -> None:
         key = (query, batch.batch_id)
@@ -83,7 +85,27 @@ class BatchLog(StreamingQueryListener):
         return None
 
     def onQueryTerminated(self, event: Any) -> None:  # noqa: N802 (Spark names it)
-        return None
+        with self._terminated_changed:
+            self._terminated.add(str(event.id))
+            self._terminated_changed.notify_all()
+
+    def wait_terminated(self, query_ids: list[str], wait_s: float = 10.0) -> bool:
+        """Wait until Spark has delivered the termination of every query, its last event.
+
+        Spark's listener bus delivers events on a thread of its own, through the py4j
+        callback server: one still queued or under way when the listener is removed and
+        Python exits meets a closed connection, and Spark logs it as an ERROR with a
+        `Connection reset` trace. Once every query's termination has arrived, nothing
+        else of them is coming: the listener can go, and the driver with it.
+        """
+        deadline = time.monotonic() + wait_s
+        with self._terminated_changed:
+            while not set(query_ids) <= self._terminated:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._terminated_changed.wait(left)
+        return True
 
     def flush(self, wait_s: float = 3.0) -> None:
         """Wait a little for the last progress events, then write what is left unpaired."""

@@ -25,6 +25,7 @@ from config.tables import TablePattern
 from runtime.batch import SourceBatch, SourceBatchHandler
 from runtime.checkpoints import refuse_per_table_checkpoints, source_checkpoint
 from runtime.decoding import SourceFormat
+from runtime.errors import reason
 from runtime.export import MetricsExport
 from runtime.listener import BatchLog
 from runtime.metrics import TableSummary, log
@@ -121,7 +122,7 @@ class _Job:
 def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     """Run every source's query; `once` processes what is available and returns."""
     started = time.monotonic()
-    key = config.tokenization_key()
+    key = config.tokenization()
     registry = Registry(config, catalog_of(config), SourceFormat(config.source).encode)
     replicas = registry.start()
     for replica in replicas:
@@ -146,7 +147,7 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
                 target=target,
                 quarantine=config.quarantine.path,
                 checkpoint=query.checkpoint,
-                hmac_key=key,
+                tokens=key,
                 parallel=config.parallel_tables,
                 on_batch=functools.partial(job.record, query.name, log_=batch_log),
             )
@@ -155,6 +156,8 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     finally:
         signal.signal(signal.SIGINT, previous)
         batch_log.flush()
+        stopped = [str(q.id) for q in queries if not q.isActive]
+        batch_log.wait_terminated(stopped)
         spark.streams.removeListener(batch_log)
         export.close()
     summaries = sorted(job.summaries.values(), key=lambda s: s.table)
@@ -273,7 +276,7 @@ def _wait(queries: list[StreamingQuery], stop: threading.Event) -> list[str]:
                 active.remove(query)
                 exception = query.exception()
                 if exception is not None:
-                    errors.append(f"{query.name}: {_first_line(exception)}")
+                    errors.append(f"{query.name}: {reason(exception)}")
         if stop.is_set():
             for query in active:
                 _stop_after_batch(query)
@@ -291,11 +294,6 @@ def _stop_after_batch(query: StreamingQuery) -> None:
     while query.isActive and query.status["isTriggerActive"] and time.monotonic() < deadline:
         time.sleep(0.2)
     query.stop()
-
-
-def _first_line(exception: BaseException) -> str:
-    text = str(exception).strip()
-    return text.splitlines()[0] if text else type(exception).__name__
 
 
 def _install_stop_handler(stop: threading.Event) -> _Handler:

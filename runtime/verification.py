@@ -15,7 +15,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config import JobConfig, KafkaSource, KinesisSource, RedshiftTarget
+from config import JobConfig, KafkaSource, KinesisSource, RedshiftTarget, Tokenization
 from config.denormalize import DenormalizedTable, reference
 from runtime.tables import Registry, Replica
 from sinks.redshift.statements import quote
@@ -51,7 +51,7 @@ def expected_table(
     spark: SparkSession,
     replica: Replica,
     rows: Sequence[tuple[str | None, ...]],
-    hmac_key: str | None,
+    tokens: Tokenization | None,
 ) -> tuple[DataFrame, int]:
     """(the target rows the job must produce from these source rows, rows it would reject)."""
     table = replica.config
@@ -70,7 +70,7 @@ def expected_table(
         coerce_types(replica.columns, table.keys or [], table.max_string_bytes)
     )
     good, rejected = split_rejected(typed)
-    changes = good.transform(canonical_changes(table, hmac_key))
+    changes = good.transform(canonical_changes(table, tokens))
     return changes.select(*[F.col(f"`{c}`") for c in table.output_columns]), rejected.count()
 
 
@@ -166,7 +166,7 @@ def verify(
     config: JobConfig,
     source: Any,
     target: Any,
-    hmac_key: str | None,
+    tokens: Tokenization | None,
 ) -> list[Difference]:
     """Every replicated and denormalized table of a warehouse job, compared with the source.
 
@@ -187,7 +187,7 @@ def verify(
         table = replica.config
         source_schema, source_table = replica.source
         rows = read_rows(source, source_schema, source_table, table.column_names, encode)
-        expected, rejected = expected_table(spark, replica, rows, hmac_key)
+        expected, rejected = expected_table(spark, replica, rows, tokens)
         expected = expected.cache()
         replicas[table.name] = expected
         actual = read_target(
@@ -230,7 +230,7 @@ def verify_job(config: JobConfig) -> list[Difference]:
     assert isinstance(config.source, KafkaSource | KinesisSource) and config.source.database
     assert isinstance(config.target, RedshiftTarget)
     database = config.source.database
-    key = config.tokenization_key()
+    key = config.tokenization()
     source_password = config.source_password().get_secret_value()
     target_settings = settings_of(config.target, config.warehouse_password())
     try:

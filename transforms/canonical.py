@@ -5,7 +5,8 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config import TableConfig
+from config import TableConfig, Tokenization
+from config.privacy import is_email_like
 from transforms.derive import add_derived
 from transforms.names import APPLIED_OPS, COMMIT_TS, ERROR, OP, OP_LOAD, POS, SEQ
 from transforms.privacy import protect
@@ -25,7 +26,7 @@ def target_columns(table: TableConfig) -> list[str]:
 
 
 def canonical_changes(
-    table: TableConfig, hmac_key: str | None = None
+    table: TableConfig, tokens: Tokenization | None = None
 ) -> Callable[[DataFrame], DataFrame]:
     """Valid typed records -> keys, payload, `_op`, `_seq`, `_pos`, `_commit_ts`.
 
@@ -41,7 +42,7 @@ def canonical_changes(
             enriched = enriched.withColumn(COMMIT_TS, F.expr(table.commit_ts).cast("timestamp"))
         sequenced = enriched.transform(encode_sequence(table.sequence_by))
         if table.protect:
-            sequenced = sequenced.transform(protect(table.protect, hmac_key))
+            sequenced = sequenced.transform(_protect(table, tokens or Tokenization()))
         return sequenced.select(
             *[F.col(f"`{c}`") for c in target_columns(table)], OP, SEQ, POS, COMMIT_TS
         )
@@ -60,9 +61,15 @@ def output_types(spark: SparkSession, table: TableConfig) -> dict[str, str]:
         [], f"{OP} string, {declared}, {COMMIT_TS} timestamp, {POS} string"
     )
     # Only the plan is analysed; the key of an hmac rule never meets a value here.
-    changes = empty.transform(canonical_changes(table, hmac_key="types-only"))
+    changes = empty.transform(canonical_changes(table, Tokenization(key=b"types-only")))
     return {
         f.name: f.dataType.simpleString()
         for f in changes.schema.fields
         if f.name in set(table.output_columns)
     }
+
+
+def _protect(table: TableConfig, tokens: Tokenization) -> Callable[[DataFrame], DataFrame]:
+    """The table's protection rules with the job's tokenization settings."""
+    emails = [c for c in table.protect if is_email_like(c)] if tokens.normalize_emails else []
+    return protect(table.protect, tokens.key, empty_as_null=tokens.empty_as_null, normalized=emails)

@@ -13,8 +13,9 @@ the key too but costs 3-6x the JVM version. Get the key from an environment vari
 AWS Secrets Manager, never from a committed config, and never log it.
 """
 
+import functools
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Literal
 
 from pyspark.sql import Column, DataFrame
@@ -46,7 +47,7 @@ def tokenize_sha256(column: Column) -> Column:
     return F.sha2(column.cast("string"), 256)
 
 
-def tokenize_hmac(column: Column, key: str) -> Column:
+def tokenize_hmac(column: Column, key: str | bytes) -> Column:
     """HMAC-SHA256 (lower-case hex) of the UTF-8 text under `key`; NULL stays NULL.
 
     Equal values give equal tokens (joins and counts still work), and without the key
@@ -58,12 +59,21 @@ def tokenize_hmac(column: Column, key: str) -> Column:
     return _hmac_sha256(column, F.lit(inner), F.lit(outer))
 
 
-def protect(rules: Mapping[str, Rule], key: str | None) -> Callable[[DataFrame], DataFrame]:
+def protect(
+    rules: Mapping[str, Rule],
+    key: str | bytes | None,
+    *,
+    empty_as_null: bool = False,
+    normalized: Collection[str] = (),
+) -> Callable[[DataFrame], DataFrame]:
     """Replace each named column by its masked or tokenized value, in place.
 
     `{"phone_number": "mask", "email_address": "hmac"}` masks the phone and tokenizes
-    the e-mail under `key`. Errors name the column, never the key. The key travels in a
-    broadcast one-row relation, so plan strings show column names, not key bytes.
+    the e-mail under `key` (text: its UTF-8 bytes). Errors name the column, never the
+    key. The key travels in a broadcast one-row relation, so plan strings show column
+    names, not key bytes. Before `hmac` and `sha256`: the `normalized` columns are
+    trimmed and lower-cased, and with `empty_as_null` an empty or blank value becomes
+    NULL instead of the token of the empty string (one token for every such row).
     """
     _check_rules(rules, key)
 
@@ -80,8 +90,13 @@ def protect(rules: Mapping[str, Rule], key: str | None) -> Callable[[DataFrame],
             source = df.crossJoin(F.broadcast(pads))
         else:
             source = df
+        prepare = functools.partial(
+            _prepared, empty_as_null=empty_as_null, normalized=frozenset(normalized)
+        )
         protected = [
-            _protected(name, rules[name]).alias(name) if name in rules else F.col(f"`{name}`")
+            _protected(name, rules[name], prepare).alias(name)
+            if name in rules
+            else F.col(f"`{name}`")
             for name in df.columns
         ]
         return source.select(*protected)
@@ -89,7 +104,7 @@ def protect(rules: Mapping[str, Rule], key: str | None) -> Callable[[DataFrame],
     return transform
 
 
-def _check_rules(rules: Mapping[str, Rule], key: str | None) -> None:
+def _check_rules(rules: Mapping[str, Rule], key: str | bytes | None) -> None:
     for name, rule in rules.items():
         if rule not in ("mask", "hmac", "sha256"):
             raise ValueError(f"column {name}: unknown protection rule {rule!r}")
@@ -97,18 +112,29 @@ def _check_rules(rules: Mapping[str, Rule], key: str | None) -> None:
             raise ValueError(f"column {name}: rule 'hmac' needs a non-empty key")
 
 
-def _protected(name: str, rule: Rule) -> Column:
-    column = F.col(f"`{name}`")
+def _prepared(name: str, *, empty_as_null: bool, normalized: frozenset[str]) -> Column:
+    """The value a token is computed from: trimmed and lower-cased if `normalized`, NULL
+    if blank and `empty_as_null`."""
+    column = F.col(f"`{name}`").cast("string")
+    if name in normalized:
+        column = F.lower(F.trim(column))
+    if empty_as_null:
+        column = F.when(F.trim(column) != "", column)
+    return column
+
+
+def _protected(name: str, rule: Rule, prepare: Callable[[str], Column]) -> Column:
     if rule == "mask":
-        return mask_digits(column)
+        return mask_digits(F.col(f"`{name}`"))
+    column = prepare(name)
     if rule == "sha256":
         return tokenize_sha256(column)
     return _hmac_sha256(column, F.col(_INNER_PAD), F.col(_OUTER_PAD))
 
 
-def _padded_keys(key: str) -> tuple[bytes, bytes]:
-    """(K' xor ipad, K' xor opad) of RFC 2104 for SHA-256."""
-    block = key.encode("utf-8")
+def _padded_keys(key: str | bytes) -> tuple[bytes, bytes]:
+    """(K' xor ipad, K' xor opad) of RFC 2104 for SHA-256; a text key is its UTF-8 bytes."""
+    block = key.encode("utf-8") if isinstance(key, str) else key
     if len(block) > _BLOCK_SIZE:
         block = hashlib.sha256(block).digest()
     block = block.ljust(_BLOCK_SIZE, b"\0")

@@ -26,7 +26,7 @@ import pymysql
 import pytest
 from pyspark.sql import SparkSession
 
-from config import JobConfig
+from config import JobConfig, Tokenization
 from config.load import load_config
 from runtime.verification import Difference, verify
 from simulators.sports import Simulator, connect, current_state
@@ -105,7 +105,7 @@ class Pipeline:
         source = pymysql.connect(host=HOST, port=PORT, user=USER, password=PASSWORD)
         target = self.warehouse.settings.connect()
         try:
-            return verify(self.spark, self.config, source, target, KEY)
+            return verify(self.spark, self.config, source, target, Tokenization(KEY.encode()))
         finally:
             source.close()
             target.close()
@@ -557,7 +557,7 @@ def test_the_seed_pipeline_through_kinesis_reaches_the_same_warehouse(
     source = pymysql.connect(host=HOST, port=PORT, user=USER, password=PASSWORD)
     target = pipeline.warehouse.settings.connect()
     try:
-        differences = verify(pipeline.spark, config, source, target, KEY)
+        differences = verify(pipeline.spark, config, source, target, Tokenization(KEY.encode()))
     finally:
         source.close()
         target.close()
