@@ -14,7 +14,7 @@ from sinks.redshift import ConnectionSettings, WarehouseEngine
 from sinks.redshift.connection import DriverExecutor
 from tests.contract.targets import Target, delta_target, lake_target, warehouse_target
 
-CHANGES = [
+CHANGES: list[list[tuple[object, ...]]] = [
     [(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2"), (3, "c", 2, "I", "1", "p3")],
     [(1, None, None, "D", "2", "p4"), (3, None, None, "D", "2", "p5"), (4, "d", 2, "I", "1", "p6")],
     [(3, "back", 2, "I", "3", "p7")],  # a deleted key comes back: no longer a tombstone
