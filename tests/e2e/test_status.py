@@ -2,7 +2,7 @@
 
 One small demo run (DMS files -> lake, `--once`) is shared by the module; each test
 reads it, and a test that breaks something breaks a copy of the checkpoint, or undoes
-what it added.
+what it added. A table the job stops: tests/e2e/test_discovery_job.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from config import JobConfig, load_config
-from runtime.journal import BatchRecord, RunRecord
+from runtime.journal import RunRecord
 from runtime.status import BROKEN, HEALTHY, LAGGING, health
 from runtime.status_read import read_status
 from simulators.cases import generate
@@ -170,24 +170,6 @@ def test_an_unreadable_checkpoint_is_broken_with_the_file_named(
     assert shown.stdout.startswith("cases_demo: BROKEN")
     expected = f"query source: checkpoint unreadable: offsets/{last}: not an offset log entry"
     assert expected in shown.stdout
-
-
-def test_a_stopped_table_is_broken_with_its_reason(
-    demo: DemoRun, spark: SparkSession, tmp_path: Path
-) -> None:
-    """The record a batch writes when the registry has stopped a table (runtime/runner.py
-    passes the registry's stopped tables), read back by status."""
-    checkpoint = tmp_path / "checkpoint"
-    shutil.copytree(demo.checkpoint, checkpoint)
-    config = demo.config(checkpoint)
-    assert health(read_status(spark, config, max_lag_s=900)) == HEALTHY
-    reason = "public.cases no longer exists in the source"
-    BatchRecord(spark, str(checkpoint), "source").write(demo.batches, [], {"cases": reason}, 0)
-
-    report = read_status(spark, config, max_lag_s=900)
-    assert health(report) == BROKEN
-    assert report.reasons == [f"table cases stopped: {reason}"]
-    assert report.tables[0].applied == demo.applied  # the totals carried on
 
 
 def test_a_run_that_ended_on_a_fatal_error_is_broken_with_its_reason(
