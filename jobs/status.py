@@ -25,8 +25,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m jobs.status",
         description=(
-            "Show, for every replicated table, the last batch, rows and tombstones in the "
-            "target, changes applied and quarantined (in total and in the last hour), what "
+            "Show, for every replicated table, the last batch, rows and tombstones in the\n"
+            "target, changes applied and quarantined (in total and in the last hour), what\n"
             "the source still holds and whether the query runs. Starts no stream."
         ),
         epilog=(
@@ -83,7 +83,13 @@ def _status(config: JobConfig, *, max_lag_s: float, as_json: bool) -> int:
     from runtime.status_read import read_status
 
     # A look, not a job: a small local session (no web UI, a quiet log) reads the files.
-    spark = local_session(f"{config.name}-status", driver_memory="1g", shuffle_partitions=2)
+    log4j = f"-Dlog4j2.configurationFile={REPO / 'conf' / 'log4j2.properties'}"
+    spark = local_session(
+        f"{config.name}-status",
+        driver_memory="1g",
+        shuffle_partitions=2,
+        extra={"spark.driver.extraJavaOptions": log4j},
+    )
     configure_s3(spark, config.aws)
     try:
         report = read_status(spark, config, max_lag_s=max_lag_s)
