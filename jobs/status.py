@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         max_lag_s = parse_duration(args.max_lag)
         config = load_config(args.config or DEMO_CONFIG, args.overrides)
+        parse_duration(config.trigger_interval)  # judged against it: checked before Spark
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

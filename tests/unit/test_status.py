@@ -252,3 +252,16 @@ def _metrics(table: str, *, upserts: int = 0, deletes: int = 0, quarantined: int
              ) -> BatchMetrics:  # fmt: skip
     result = BatchResult(batch_id=0, upserts=upserts, deletes=deletes)
     return BatchMetrics(table, 0, {"I": upserts}, quarantined, 0, result, 0.1)
+
+
+def test_the_command_refuses_a_bad_duration_or_config_with_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from jobs.status import main
+
+    assert main(["--max-lag", "soon"]) == 2
+    assert "error: not a duration: 'soon'" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "error: " in capsys.readouterr().err
+    assert main(["--set", "trigger_interval=7 fortnights"]) == 2  # before any Spark starts
+    assert "error: not a duration: '7 fortnights'" in capsys.readouterr().err
