@@ -89,6 +89,7 @@ class TableStatus:
     applied_last_hour: int = 0
     quarantined_last_hour: int = 0
     stopped: str | None = None  # why the table is stopped
+    error: str | None = None  # the target could not be read
 
 
 @dataclass
@@ -149,6 +150,8 @@ def health(report: Report) -> int:
     for table in report.tables:
         if table.stopped:
             broken.append(f"table {table.name} stopped: {table.stopped}")
+        if table.error:
+            broken.append(f"table {table.name}: {table.error}")
     report.reasons = broken + lagging
     return BROKEN if broken else LAGGING if lagging else HEALTHY
 

@@ -60,7 +60,11 @@ def read_status(spark: SparkSession, config: JobConfig, *, max_lag_s: float) -> 
         checkpoint = source_checkpoint(config, own)
         name = checkpoint.rsplit("/", 1)[-1]
         query = _query(spark, config, checkpoint, name, own=own)
-        documents = _batch_documents(storage, f"{status_root(root)}/batches/{name}", now_ms)
+        try:
+            documents = _batch_documents(storage, f"{status_root(root)}/batches/{name}", now_ms)
+        except (ValueError, KeyError, TypeError) as exc:
+            documents = []
+            query.error = query.error or f"status record unreadable: {_first_line(exc)}"
         if documents and documents[-1]["batch_id"] == query.last_batch_id:
             query.last_batch_ms = int(documents[-1]["at_ms"])  # applied, not just planned
         queries.append(query)
@@ -120,7 +124,7 @@ def _query(
     except CheckpointError as exc:
         query.error = str(exc)
     except (OSError, ValueError) as exc:
-        query.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+        query.error = _first_line(exc)
     return query
 
 
@@ -260,10 +264,19 @@ def _table(
         table.applied_last_hour, table.quarantined_last_hour = window_counts(
             documents, name, now_ms
         )
-    rows, tombstones = target_counts(spark, config, name, history=_history(config, name))
+    try:
+        rows, tombstones = target_counts(spark, config, name, history=_history(config, name))
+    except Exception as exc:  # any engine's error: shown, not a traceback
+        table.error = f"target unreadable: {_first_line(exc)}"
+        return table
     table.rows = table.rows if rows is None else rows
     table.tombstones = tombstones
     return table
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
 
 
 def _history(config: JobConfig, name: str) -> bool:

@@ -199,6 +199,8 @@ def test_health_broken_before_lagging_before_healthy() -> None:
         "query source: checkpoint unreadable: offsets/3: not JSON",
         "table t stopped: column x was dropped",
     ]
+    unreachable = TableStatus("w", "source", error="target unreadable: OperationalError: refused")
+    assert health(report([caught_up], [unreachable])) == BROKEN
     failed = RunStatus(NOW - MINUTE, once=False, ended_ms=NOW, outcome="failed", errors=["boom"])
     assert health(report([caught_up], run=failed)) == BROKEN
 
