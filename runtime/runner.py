@@ -109,7 +109,7 @@ class _Job:
             return engine
 
     def record(
-        self, query: str, batch: SourceBatch, *, log_: BatchLog, record: BatchRecord
+        self, query: str, batch: SourceBatch, *, log_: BatchLog, journal: BatchRecord
     ) -> None:
         with self.lock:
             self.other_tables += batch.other_tables
@@ -118,7 +118,7 @@ class _Job:
                 if metrics.table in self.summaries:
                     self.summaries[metrics.table].add(metrics)
             stopped = {r.name: r.stopped for r in self.registry if r.stopped}
-        record.write(batch.batch_id, batch.tables, stopped, batch.unrouted)
+        journal.write(batch.batch_id, batch.tables, stopped, batch.unrouted)
         log_.sink_done(query, batch)
 
 
@@ -175,7 +175,7 @@ def _run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
                     job.record,
                     query.name,
                     log_=batch_log,
-                    record=BatchRecord(spark, config.checkpoint, _folder(query.checkpoint)),
+                    journal=BatchRecord(spark, config.checkpoint, _folder(query.checkpoint)),
                 ),
             )
             queries.append(_start(config, query, handler, once=once))
