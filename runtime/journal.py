@@ -110,6 +110,7 @@ class BatchRecord:
     checkpoint_root: str
     query: str  # the query's checkpoint folder name
     _totals: dict[str, dict[str, Any]] | None = field(default=None, init=False)
+    _storage: Storage | None = field(default=None, init=False)
 
     @property
     def folder(self) -> str:
@@ -127,7 +128,9 @@ class BatchRecord:
     def _write(
         self, batch_id: int, tables: list[BatchMetrics], stopped: Mapping[str, str], unrouted: int
     ) -> None:
-        storage = Storage(self.spark, self.folder)
+        if self._storage is None:
+            self._storage = Storage(self.spark, self.folder)
+        storage = self._storage
         names = storage.list_names(self.folder)
         parsed = {n: p for n in names if (p := parse_batch_name(n)) is not None}
         if any(batch == batch_id for batch, _ in parsed.values()):
