@@ -27,6 +27,7 @@ from runtime.checkpoints import refuse_per_table_checkpoints, source_checkpoint
 from runtime.decoding import SourceFormat
 from runtime.errors import reason
 from runtime.export import MetricsExport
+from runtime.journal import BatchRecord, RunRecord
 from runtime.listener import BatchLog
 from runtime.metrics import TableSummary, log
 from runtime.tables import Registry, Replica, catalog_of
@@ -109,18 +110,42 @@ class _Job:
                 self.summaries[replica.name] = TableSummary(replica.name, engine.location)
             return engine
 
-    def record(self, query: str, batch: SourceBatch, *, log_: BatchLog) -> None:
+    def record(
+        self, query: str, batch: SourceBatch, *, log_: BatchLog, journal: BatchRecord
+    ) -> None:
         with self.lock:
             self.other_tables += batch.other_tables
             self.unrouted += batch.unrouted
             for metrics in batch.tables:
                 if metrics.table in self.summaries:
                     self.summaries[metrics.table].add(metrics)
+            stopped = {r.name: r.stopped for r in self.registry if r.stopped}
+        journal.write(batch.batch_id, batch.tables, stopped, batch.unrouted)
         log_.sink_done(query, batch)
 
 
 def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
-    """Run every source's query; `once` processes what is available and returns."""
+    """Run every source's query; `once` processes what is available and returns.
+
+    The run's start and end are recorded beside the checkpoint (runtime/journal.py): how
+    it ended, with the one-line reason of a fatal error, is what `status` reports.
+    """
+    record = RunRecord(spark, config.checkpoint, once)
+    record.started()
+    try:
+        outcome = _run(spark, config, once=once)
+    except KeyboardInterrupt:
+        record.ended("stopped", ["aborted by the user"])
+        raise
+    except BaseException as exc:
+        record.ended("failed", [reason(exc)])
+        raise
+    state = "failed" if outcome.errors else "stopped" if outcome.stopped_by_user else "ok"
+    record.ended(state, outcome.errors)
+    return outcome
+
+
+def _run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     started = time.monotonic()
     key = config.tokenization()
     registry = Registry(config, catalog_of(config), SourceFormat(config.source).encode)
@@ -149,7 +174,12 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
                 checkpoint=query.checkpoint,
                 tokens=key,
                 parallel=config.parallel_tables,
-                on_batch=functools.partial(job.record, query.name, log_=batch_log),
+                on_batch=functools.partial(
+                    job.record,
+                    query.name,
+                    log_=batch_log,
+                    journal=BatchRecord(spark, config.checkpoint, _folder(query.checkpoint)),
+                ),
             )
             queries.append(_start(config, query, handler, once=once))
         errors = _wait(queries, stop)
@@ -169,6 +199,11 @@ def run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
         other_tables=job.other_tables,
         unrouted=job.unrouted,
     )
+
+
+def _folder(checkpoint: str) -> str:
+    """A query's checkpoint folder name (`source`, `source-<table>`)."""
+    return checkpoint.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _target(config: JobConfig) -> Target:

@@ -59,6 +59,11 @@ class Storage:
         not exist."""
         return self._files.list_names(folder)
 
+    def list_files(self, folder: str) -> list[tuple[str, int]]:
+        """(path, modification time in unix ms) of every file under a folder, sub-folders
+        included (checksums hidden); empty when it does not exist."""
+        return self._files.list_files(folder)
+
     def move(self, source: str, target: str) -> None:
         """Move a file, creating the target folder; a no-op when already moved."""
         self._files.move(source, target)
@@ -96,6 +101,17 @@ class HadoopFiles:
         if not self._fs.exists(path):
             return []
         return sorted(str(status.getPath().getName()) for status in self._fs.listStatus(path))
+
+    def list_files(self, folder: str) -> list[tuple[str, int]]:
+        path = self._path(folder)
+        if not self._fs.exists(path):
+            return []
+        files = []
+        found = self._fs.listFiles(path, True)
+        while found.hasNext():
+            status = found.next()
+            files.append((str(status.getPath().toString()), int(status.getModificationTime())))
+        return sorted(files)
 
     def move(self, source: str, target: str) -> None:
         src, dst = self._path(source), self._path(target)
@@ -182,6 +198,15 @@ class LocalFiles:
         except FileNotFoundError:
             return []
         return sorted(n for n in names if not _CHECKSUM.match(n))
+
+    def list_files(self, folder: str) -> list[tuple[str, int]]:
+        files = []
+        for parent, _, names in os.walk(self._os(folder)):
+            for name in names:
+                if not _CHECKSUM.match(name):
+                    path = os.path.join(parent, name)
+                    files.append((path, int(os.stat(path).st_mtime * 1000)))
+        return sorted(files)
 
     def move(self, source: str, target: str) -> None:
         src, dst = self._os(source), self._os(target)

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from config import KafkaSource, TableConfig
 
-__all__ = ["kafka_topic", "quiet_partitions", "read_kafka", "topic_pattern"]
+__all__ = ["end_offsets", "kafka_topic", "quiet_partitions", "read_kafka", "topic_pattern"]
 
 # Consumer settings of the driver's offset look-up: a bounded wait, never a hang.
 _LOOKUP_TIMEOUT_MS = "15000"
@@ -109,6 +109,36 @@ def quiet_partitions(
             if found.get(partition) is None:
                 quiet.setdefault(str(partition.topic()), []).append(int(partition.partition()))
         return {topic: sorted(parts) for topic, parts in sorted(quiet.items())}
+    finally:
+        consumer.close()
+
+
+def end_offsets(
+    spark: SparkSession, source: KafkaSource, pattern: str
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """(topic, partition) -> (first, next) offset held by the brokers, for every partition
+    of the topics matching `pattern` (the query's): what a consumer has left to read.
+
+    Asked from the driver with the Kafka source's kafka-clients, like `quiet_partitions`;
+    offsets only, no message is read.
+    """
+    jvm: Any = spark.sparkContext._jvm
+    kafka = jvm.org.apache.kafka
+    consumer = kafka.clients.consumer.KafkaConsumer(_consumer_properties(jvm, source))
+    try:
+        topics = consumer.listTopics(jvm.java.time.Duration.ofMillis(15_000)).keySet()
+        matching = re.compile(pattern)
+        partitions = jvm.java.util.ArrayList()
+        for topic in sorted(str(t) for t in topics if matching.fullmatch(str(t))):
+            for info in consumer.partitionsFor(topic):
+                partitions.add(kafka.common.TopicPartition(topic, info.partition()))
+        if partitions.isEmpty():
+            return {}
+        first, last = consumer.beginningOffsets(partitions), consumer.endOffsets(partitions)
+        return {
+            (str(p.topic()), int(p.partition())): (int(first.get(p)), int(last.get(p)))
+            for p in partitions
+        }
     finally:
         consumer.close()
 

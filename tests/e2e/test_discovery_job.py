@@ -20,6 +20,8 @@ from pyspark.sql import SparkSession
 import runtime.runner
 from config import JobConfig
 from runtime.runner import run
+from runtime.status import BROKEN, health
+from runtime.status_read import read_status
 from sources.discovery import DiscoveredTable
 from transforms.types import DatabaseColumn
 
@@ -160,3 +162,11 @@ def test_a_new_table_and_a_new_column_are_followed_and_a_dropped_one_stops_its_t
     }
     (reason,) = reasons
     assert reason.startswith("table orders stopped: column item dropped or renamed; to resume")
+
+    # `status` says so, and exits 2 (broken); the tables it found are listed with it.
+    report = read_status(spark, config, max_lag_s=900)
+    assert health(report) == BROKEN
+    assert report.reasons == ["table orders stopped: column item dropped or renamed"]
+    assert [(t.name, t.applied, t.quarantined) for t in report.tables] == [
+        ("coupons", 1, 0), ("orders", 1, 1), ("refunds", 2, 0)
+    ]  # fmt: skip

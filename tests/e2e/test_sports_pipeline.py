@@ -28,6 +28,8 @@ from pyspark.sql import SparkSession
 
 from config import JobConfig, Tokenization
 from config.load import load_config
+from runtime.status import HEALTHY, LAGGING, health
+from runtime.status_read import read_status
 from runtime.verification import Difference, verify
 from simulators.sports import Simulator, connect, current_state
 from tests.postgres import PostgresServer
@@ -471,6 +473,35 @@ def test_reprocessing_from_a_point_with_a_new_checkpoint_converges(pipeline: Pip
     assert stale > 0, "the re-read changes are already held: the sequence guard ignores them"
     differences = pipeline.differences()
     assert all(d.ok for d in differences), "\n".join(d.line() for d in differences)
+
+
+def test_status_shows_the_kafka_offsets_read_and_the_messages_left_behind(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAREHOUSE_PASSWORD", pipeline.env()["WAREHOUSE_PASSWORD"])
+    config = load_config(REPO / "conf" / "sports.yaml", pipeline.overrides)  # with its secret
+    pipeline.ensure_running()
+    pipeline.stop_job()  # after its batch: nothing left behind
+    caught_up = read_status(pipeline.spark, config, max_lag_s=900)
+    (query,) = caught_up.queries
+    assert health(caught_up) == HEALTHY, caught_up.reasons
+    assert query.pending == 0 and query.state == "stopped"
+    offsets = query.position["offsets"]
+    assert offsets["sports.sports.ticket/0"] > 0, query  # the snapshot's tickets, read
+
+    # One row change, one message: ticket_activity rows only (no new customer).
+    bulk = pipeline.simulator.bulk(inserts=30, updates=5, new_customer_share=0.0)
+    pipeline.remember_pii()
+    sent = len(bulk.changes)
+    deadline = time.monotonic() + 90  # Debezium publishes within seconds
+    behind = caught_up
+    while time.monotonic() < deadline and (behind.queries[0].pending or 0) < sent:
+        time.sleep(2)
+        behind = read_status(pipeline.spark, config, max_lag_s=0)
+    assert behind.queries[0].pending == sent  # none read
+    assert behind.queries[0].position["offsets"] == offsets  # the checkpoint did not move
+    assert health(behind) == LAGGING
+    assert behind.reasons[0].startswith(f"query source: {sent} pending, last batch")
 
 
 def test_verify_command_exits_1_on_a_difference_and_shows_no_value(pipeline: Pipeline) -> None:

@@ -210,3 +210,18 @@ def test_make_engine_registers_tables_when_the_target_names_a_catalog(
     assert isinstance(built._catalog, GlueTable)
     assert built._catalog.name == "cdc_demo.cases"
     assert built._catalog.location == f"s3://{bucket}/lake/cases"
+
+
+def test_storage_lists_files_under_a_prefix_recursively(spark: SparkSession, bucket: str) -> None:
+    root = f"s3a://{bucket}/landing"
+    storage = Storage(spark, root)
+    for key in ("public/cases/1.csv", "public/cases/2.csv", "public/other/3.csv"):
+        storage.write_text_atomic(f"{root}/{key}", "x")
+    listed = storage.list_files(root)
+    assert [p for p, _ in listed] == [
+        f"{root}/public/cases/1.csv",
+        f"{root}/public/cases/2.csv",
+        f"{root}/public/other/3.csv",
+    ]
+    assert all(at > 1_700_000_000_000 for _, at in listed)  # unix ms
+    assert storage.list_files(f"s3a://{bucket}/missing") == []

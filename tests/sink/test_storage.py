@@ -73,3 +73,27 @@ def test_relative_paths_are_relative_to_the_working_folder_and_missing_ones_list
     assert storage.list_names(f"{tmp_path}/nothing-here") == []
     assert not storage.exists(f"{tmp_path}/nothing-here")
     storage.delete(f"{tmp_path}/nothing-here", recursive=True)  # no error
+
+
+def test_files_are_listed_recursively_with_their_times_as_hadoop_lists_them(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    spark.range(3).coalesce(1).write.parquet(str(tmp_path / "a" / "b"))
+    (tmp_path / "top.csv").write_text("x\n", encoding="utf-8")
+    storage = Storage(spark, str(tmp_path))
+
+    listed = storage.list_files(str(tmp_path))
+    jvm: Any = spark.sparkContext._jvm
+    root = jvm.org.apache.hadoop.fs.Path(str(tmp_path))
+    found = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).listFiles(root, True)
+    hadoop = []
+    while found.hasNext():
+        status = found.next()
+        name = str(status.getPath().getName())
+        if not name.endswith(".crc"):
+            path = str(status.getPath().toUri().getPath())
+            hadoop.append((path, int(status.getModificationTime())))
+    assert [p for p, _ in listed] == sorted(p for p, _ in hadoop)
+    assert all(abs(a - b) < 1000 for (_, a), (_, b) in zip(listed, sorted(hadoop), strict=True))
+    assert f"{tmp_path}/top.csv" in [p for p, _ in listed]
+    assert storage.list_files(str(tmp_path / "missing")) == []

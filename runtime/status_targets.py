@@ -1,0 +1,76 @@
+"""Rows and tombstones a target holds now, from each engine's own bookkeeping.
+
+The lake's manifest counts both per partition (no data read); a Delta table's count comes
+from its log's statistics, its tombstones from the key table (`_cdc/keys`, `_deleted`); a
+warehouse answers two counts (the table, and `<table>__cdc_keys` where `_deleted`). SCD
+type 2 keeps history events, not tombstones: None. A table not written yet: None.
+"""
+
+from __future__ import annotations
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from config import JobConfig, LakeTarget, RedshiftTarget
+from sinks.lake.files import TableFiles
+from sinks.lake.manifest import Manifest
+from sinks.redshift.connection import executor_of
+from sinks.redshift.statements import Executor, Statement, quote
+from transforms.names import DELETED
+
+__all__ = ["delta_counts", "lake_counts", "target_counts", "warehouse_counts"]
+
+Counts = tuple[int | None, int | None]  # rows, tombstones
+
+
+def target_counts(spark: SparkSession, config: JobConfig, table: str, *, history: bool) -> Counts:
+    """(rows, tombstones) of one table of the job's target."""
+    target = config.target
+    if isinstance(target, RedshiftTarget):
+        password = config.warehouse_password() if target.uses_driver else None
+        executor = executor_of(target, config.aws, password)
+        return warehouse_counts(executor, target.db_schema, table, history=history)
+    path = target.table_path(table)
+    if isinstance(target, LakeTarget):
+        return lake_counts(spark, path, target.state_dir)
+    return delta_counts(spark, path, target.state_dir, history=history)
+
+
+def lake_counts(spark: SparkSession, path: str, state_dir: str = "_cdc") -> Counts:
+    files = TableFiles(spark, path, partition_by=(), state_dir=state_dir, max_records_per_file=1)
+    versions = files.versions()
+    if not versions:
+        return None, None
+    manifest = Manifest.from_json(files.storage.read_text(files.manifest_file(versions[-1])))
+    return manifest.rows, sum(e.tombstones for e in manifest.partitions.values())
+
+
+def delta_counts(
+    spark: SparkSession, path: str, state_dir: str = "_cdc", *, history: bool = False
+) -> Counts:
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None, None
+    rows = spark.read.format("delta").load(path).count()
+    keys = f"{path.rstrip('/')}/{state_dir}/keys"
+    if history or not DeltaTable.isDeltaTable(spark, keys):
+        return rows, None
+    return rows, spark.read.format("delta").load(keys).where(F.col(DELETED)).count()
+
+
+def warehouse_counts(executor: Executor, schema: str, table: str, *, history: bool) -> Counts:
+    exists = executor.query(
+        Statement(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = {schema} AND table_name = {table}",
+            {"schema": schema, "table": table},
+        )
+    )
+    if not exists or not exists[0][0]:
+        return None, None
+    (rows,) = executor.query(Statement(f"SELECT count(*) FROM {quote(schema)}.{quote(table)}"))[0]
+    if history:
+        return int(rows), None
+    keys = f"{quote(schema)}.{quote(table + '__cdc_keys')}"
+    (tombstones,) = executor.query(Statement(f"SELECT count(*) FROM {keys} WHERE {DELETED}"))[0]
+    return int(rows), int(tombstones)
