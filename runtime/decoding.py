@@ -71,7 +71,8 @@ class SourceFormat:
 
     def fields_seen(self) -> Column:
         """An aggregate: the field names of the row images the records carry (JSON)."""
-        images = {"debezium-json": ["$.payload.after", "$.after"], "dms-json": ["$.data"]}
+        # Coalesce stops at the first path found: the usual shape first, one parse a record.
+        images = {"debezium-json": ["$.after", "$.payload.after"], "dms-json": ["$.data"]}
         paths = images.get(self.source.format)
         if paths is None:
             return F.first(F.array().cast("array<string>"))

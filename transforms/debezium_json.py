@@ -70,9 +70,9 @@ def decode_debezium_json(
     schema = f"{event}, schema string, payload struct<{event}>, {_CORRUPT} string"
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
     key_fields = ", ".join(f"`{name}` string" for name in columns)
+    # A key column named like the envelope's fields: the key is read as written.
+    key_enveloped = not _ENVELOPE & {c.lower() for c in columns}
     key_schema = f"{key_fields}, schema string, payload struct<{key_fields}>"
-    if _ENVELOPE & {c.lower() for c in columns}:  # a column of that name: no envelope read
-        key_schema = key_fields
     names = ["before", "after", "source", "op", "ddl"]
 
     def transform(df: DataFrame) -> DataFrame:
@@ -83,8 +83,8 @@ def decode_debezium_json(
             "offset",
             _unwrapped(F.from_json(F.col("value"), schema, options), names, _CORRUPT).alias("r"),
             _unwrapped(F.from_json(F.col("key"), key_schema), columns).alias("k")
-            if key_schema != key_fields
-            else F.from_json(F.col("key"), key_schema).alias("k"),
+            if key_enveloped
+            else F.from_json(F.col("key"), key_fields).alias("k"),
         )
         return parsed.select(
             _op(database, table).alias(OP),
