@@ -79,6 +79,21 @@ class Pipeline:
                 start_new_session=True,
             )  # fmt: skip
 
+    def run_records(self) -> set[str]:
+        """The run documents the job keeps beside its checkpoint (runtime/journal.py)."""
+        return {p.name for p in (self.work / "checkpoint" / "_status" / "runs").glob("*.json")}
+
+    def wait_started(self, before: set[str], timeout_s: float = 240) -> None:
+        """Until the job has recorded its run's start: a warehouse already in step says
+        nothing about the job, and a Ctrl-C while the JVM starts stops it unrecorded."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.run_records() - before:
+                return
+            assert self.job is not None and self.job.poll() is None, self.tail()
+            time.sleep(1)
+        raise AssertionError(f"the job did not start in {timeout_s:.0f} s\n{self.tail()}")
+
     def kill_job(self) -> None:
         assert self.job is not None
         os.killpg(self.job.pid, signal.SIGKILL)
@@ -160,7 +175,9 @@ class Pipeline:
     def ensure_running(self) -> None:
         """The job running and caught up with the source, whatever ran before."""
         if self.job is None or self.job.poll() is not None:
+            before = self.run_records()
             self.start_job()
+            self.wait_started(before)
         different, _ = self.converge(timeout_s=240)  # start-up and the initial snapshot
         assert different == [], "\n".join(different) + "\n" + self.tail()
 
