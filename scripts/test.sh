@@ -5,8 +5,7 @@
 #   1. runs scripts/install-system-deps.sh if that file exists (Debian packages
 #      the suite needs);
 #   2. runs scripts/bootstrap.sh --dev (venv, Python deps incl. dev, jars);
-#   3. runs `.venv/bin/python -m pytest [args]` from the repo root (default: the
-#      whole suite, per [tool.pytest.ini_options] in pyproject.toml), with the
+#   3. runs `.venv/bin/python -m pytest [args]` from the repo root, with the
 #      environment of scripts/env.sh: STREAM_CDC_JARS (comma-separated .jars/*.jar,
 #      for spark.jars), STREAM_CDC_ROOT, STREAM_CDC_LOG4J2, PYTHONPATH=<repo root>,
 #      PYSPARK_PYTHON / PYSPARK_DRIVER_PYTHON = the venv's python, SPARK_HOME.
@@ -36,9 +35,43 @@ export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
 export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseParallelGC}"
 
 cd "$ROOT"
-rc=0
-"$ROOT/.venv/bin/python" -m pytest "$@" || rc=$?
-if [[ $rc == 5 ]]; then
-    echo "test.sh: error: pytest collected no tests (exit code 5); counting that as a failure" >&2
+
+# Arguments that choose tests (a path, -m, -k, --lf) or workers (-n): one pytest run, as
+# asked. Otherwise the whole suite in two tiers: the tests that need no fixed port on
+# STREAM_CDC_TEST_WORKERS workers (pytest-xdist; 2 by default, 1 for none), then the local
+# stack's tests (fixed ports, a latency goal) one at a time, alone on the machine.
+chooses=0
+for arg in "$@"; do
+    case "$arg" in
+        -m | -m* | -k | -k* | --lf | --last-failed | -n | -n* | --numprocesses*) chooses=1 ;;
+        -*) ;;
+        *) chooses=1 ;;
+    esac
+done
+
+pytest_run() {
+    local code=0
+    "$ROOT/.venv/bin/python" -m pytest "$@" || code=$?
+    if [[ $code == 5 ]]; then
+        echo "test.sh: error: pytest collected no tests (exit code 5); counting that as a failure" >&2
+    fi
+    return "$code"
+}
+
+if [[ $chooses == 1 ]]; then
+    rc=0
+    pytest_run "$@" || rc=$?
+    exit "$rc"
 fi
+
+workers="${STREAM_CDC_TEST_WORKERS:-2}"
+parallel=()
+if [[ "$workers" != 1 ]]; then
+    parallel=(-n "$workers" --dist loadgroup)
+fi
+rc=0
+echo "test.sh: tier 1 of 2: every test but the local stack's (${workers} worker(s))"
+pytest_run -m "not stack" "${parallel[@]}" "$@" || rc=$?
+echo "test.sh: tier 2 of 2: the local stack's tests, one at a time"
+pytest_run -m stack "$@" || rc=$?
 exit "$rc"

@@ -6,7 +6,6 @@ tests/e2e/test_demo_job.py.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import tempfile
@@ -15,7 +14,16 @@ import uuid
 from pathlib import Path
 
 from simulators.cases import generate
-from tests.e2e.test_demo_job import JOB, LAUNCHER, REPO, _deliver, _rows, _wait_for
+from tests.e2e.launch import (
+    JOB,
+    LAUNCHER,
+    REPO,
+    deliver,
+    lake_row_count,
+    start_job,
+    stop_job,
+    wait_for,
+)
 
 DEMO = str(REPO / "conf" / "demo.yaml")
 # Spark's own scratch folders, which a run must keep out of the system temp dir.
@@ -23,17 +31,9 @@ SPARK_SCRATCH = ("spark-*", "blockmgr-*", "userFiles-*")
 
 
 def _start(cwd: Path, marker: Path, *args: str) -> subprocess.Popen[str]:
-    """The job in its own process group (what a terminal's Ctrl-C reaches), shipping
-    `marker` with --files: Spark copies it into its scratch, so it shows where that is."""
-    return subprocess.Popen(
-        [str(LAUNCHER), "--files", str(marker), str(JOB), "--config", DEMO, *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
+    """The demo's job, shipping `marker` with --files: Spark copies it into its scratch,
+    so it shows where that is."""
+    return start_job(cwd, "--config", DEMO, *args, launcher_args=("--files", str(marker)))
 
 
 def _marker(folder: Path) -> Path:
@@ -56,23 +56,13 @@ def _runs(scratch: Path) -> set[str]:
     return {p.name for p in scratch.glob("run-*")}
 
 
-def _stop(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str]:
-    os.killpg(proc.pid, sig)
-    try:
-        return proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-
-
 def test_a_killed_runs_scratch_is_removed_at_the_next_start_and_ctrl_c_is_quiet(
     tmp_path: Path,
 ) -> None:
     reference = generate(tmp_path / "generated", cdc_files=3, changes_per_file=50, bad_records=0)
     landing = tmp_path / "landing" / "public" / "cases"
     for file in reference.files[:-2]:
-        _deliver(file, landing)
+        deliver(file, landing)
     args = ("--set", f"source.path={tmp_path / 'landing'}", "--set", "trigger_interval=1 second")
     lake = tmp_path / "work" / "demo" / "lake" / "cases"
     scratch = tmp_path / "work" / "scratch"
@@ -82,9 +72,9 @@ def test_a_killed_runs_scratch_is_removed_at_the_next_start_and_ctrl_c_is_quiet(
     killed_marker = _marker(tmp_path / "markers")
     killed = _start(tmp_path, killed_marker, *args)
     try:
-        assert _wait_for((lake / "_cdc" / "manifest").exists, 300), "no batch ran"
+        assert wait_for((lake / "_cdc" / "manifest").exists, 300), "no batch ran"
     finally:
-        _stop(killed, signal.SIGKILL)
+        stop_job(killed, signal.SIGKILL)
     (dead_run,) = _runs(scratch)
     assert _copies(scratch / dead_run, killed_marker), "Spark's scratch is not in the run's folder"
 
@@ -92,11 +82,13 @@ def test_a_killed_runs_scratch_is_removed_at_the_next_start_and_ctrl_c_is_quiet(
     live_marker = _marker(tmp_path / "markers")
     live = _start(tmp_path, live_marker, *args)
     try:
-        assert _wait_for(lambda: len(_runs(scratch) - {dead_run}) == 1, 120), "no run folder"
+        assert wait_for(lambda: len(_runs(scratch) - {dead_run}) == 1, 120), "no run folder"
         (live_run,) = _runs(scratch) - {dead_run}
         for file in reference.files[-2:]:
-            _deliver(file, landing)
-        assert _wait_for(lambda: _rows(lake) == len(reference.final_rows), 300), "files unseen"
+            deliver(file, landing)
+        assert wait_for(lambda: lake_row_count(lake) == len(reference.final_rows), 300), (
+            "files unseen"
+        )
         assert dead_run not in _runs(scratch), "the dead run's scratch was not removed"
         assert _copies(scratch / live_run, live_marker)
 
@@ -115,7 +107,7 @@ def test_a_killed_runs_scratch_is_removed_at_the_next_start_and_ctrl_c_is_quiet(
         assert _copies(scratch / live_run, live_marker)
         time.sleep(2)
     finally:
-        out, err = _stop(live, signal.SIGINT)  # what Ctrl-C in a terminal does
+        out, err = stop_job(live, signal.SIGINT)  # what Ctrl-C in a terminal does
 
     # Ctrl-C: the batch finishes, the job exits 0 and says nothing alarming.
     logs = out + err

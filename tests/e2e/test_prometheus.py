@@ -5,9 +5,7 @@ same counts as the job's batch log lines."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import urllib.parse
@@ -22,7 +20,7 @@ import pytest
 from aws import client
 from config import AwsConfig
 from simulators.cases import generate
-from tests.e2e.test_demo_job import JOB, LAUNCHER, REPO, _deliver, _rows, _wait_for
+from tests.e2e.launch import REPO, deliver, lake_row_count, start_job, stop_job, wait_for
 
 PROMETHEUS = shutil.which("prometheus")
 _ON_DEBIAN = Path("/etc/debian_version").exists()
@@ -70,7 +68,7 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, int]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        assert _wait_for(lambda: _get(f"{url}/-/ready") is not None, 60), "prometheus not ready"
+        assert wait_for(lambda: _get(f"{url}/-/ready") is not None, 60), "prometheus not ready"
         yield url, job_port
     finally:
         server.terminate()
@@ -116,49 +114,33 @@ def test_prometheus_scrapes_the_running_jobs_series_and_cloudwatch_gets_them(
     landing = tmp_path / "landing"
     reference = generate(tmp_path / "generated", initial_rows=200, cdc_files=2, changes_per_file=40)
     for file in reference.files:
-        _deliver(file, landing / "public" / "cases")
+        deliver(file, landing / "public" / "cases")
     out, err = tmp_path / "job.out", tmp_path / "job.err"
-    args = [
-        str(LAUNCHER),
-        str(JOB),
-        "--config",
-        str(REPO / "conf" / "demo.yaml"),
-        "--set",
-        f"source.path={landing}",
-        "--set",
-        "trigger_interval=1 second",
-        "--set",
-        f"metrics.prometheus.port={job_port}",
-        "--set",
-        "metrics.cloudwatch.enabled=true",
-        "--set",
-        f"aws.endpoints.cloudwatch={moto_endpoint}",
-    ]
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        job = subprocess.Popen(
-            args,
-            cwd=tmp_path,
-            stdout=stdout,
+    sets = {
+        "source.path": landing,
+        "trigger_interval": "1 second",
+        "metrics.prometheus.port": job_port,
+        "metrics.cloudwatch.enabled": "true",
+        "aws.endpoints.cloudwatch": moto_endpoint,
+    }
+    args = [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
+    with out.open("w") as stdout, err.open("w") as stderr:
+        job = start_job(
+            tmp_path, "--config", str(REPO / "conf" / "demo.yaml"), *args, stdout=stdout,
             stderr=stderr,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        )  # fmt: skip
     lake = tmp_path / "work" / "demo" / "lake" / "cases"
     try:
-        done = _wait_for(lambda: _rows(lake) == len(reference.final_rows), 240)
+        done = wait_for(lambda: lake_row_count(lake) == len(reference.final_rows), 240)
         assert done, err.read_text()[-4000:]
-        assert _wait_for(lambda: _logged_equals_scraped(url, out, err), 60), (
+        assert wait_for(lambda: _logged_equals_scraped(url, out, err), 60), (
             _batch_lines(out, err),
             _query(url, '{table="cases"}'),
         )
         up = _query(url, 'up{job="stream_cdc"}')
         assert [float(s["value"][1]) for s in up] == [1.0]
-        os.killpg(job.pid, signal.SIGINT)
-        job.wait(timeout=180)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait(timeout=30)
+        stop_job(job)  # Ctrl-C
     assert job.returncode == 0, err.read_text()[-4000:]
     # The stop sent what was queued: CloudWatch has every batch's rows of the log.
     lines = _batch_lines(out, err)

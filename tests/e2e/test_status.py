@@ -28,9 +28,11 @@ from runtime.journal import RunRecord
 from runtime.status import BROKEN, HEALTHY, LAGGING, health
 from runtime.status_read import read_status
 from simulators.cases import generate
-from tests.e2e.test_demo_job import REPO, run_job
+from tests.e2e.launch import REPO, run_job
 
 DEMO = REPO / "conf" / "demo.yaml"
+# The module's demo run is shared: its tests go to one test worker (scripts/test.sh).
+pytestmark = pytest.mark.xdist_group("status-demo-run")
 
 
 @dataclass
