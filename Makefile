@@ -21,8 +21,9 @@ setup: ## Create/update .venv (with dev tools) and fetch the jars into .jars/
 test: ## Run the test suite (scripts/test.sh; extra pytest args via ARGS="...")
 	bash $(ROOT)/scripts/test.sh $(ARGS)
 
-test-fast: ## The tests that need no server (unit, sink, contract, integration; ~24 min)
-	bash $(ROOT)/scripts/test.sh -m "not e2e and not stack and not crash and not aws" $(ARGS)
+test-fast: ## The tests that need no server (unit, sink, contract, integration), on two workers
+	bash $(ROOT)/scripts/test.sh -m "not e2e and not stack and not crash and not aws" \
+		-n $${STREAM_CDC_TEST_WORKERS:-2} --dist loadgroup $(ARGS)
 
 lint: setup ## ruff check, ruff format --check, mypy and cfn-lint
 	cd $(ROOT) && $(BIN)/ruff check .

@@ -108,6 +108,7 @@ class Decision:
     changes: int
     upserts: int
     deletes: int
+    net_rows: int = 0  # live rows the accepted changes add to the published table (or remove)
 
     @property
     def stale(self) -> int:
@@ -119,15 +120,25 @@ class Decision:
 
 
 def count(decided: DataFrame) -> Decision:
-    """Tally a `decide` output in one Spark job."""
-    accepted = F.col(ACCEPTED)
+    """Tally a `decide` output in one Spark job.
+
+    A key is live when the key table holds it without a tombstone: an accepted upsert of
+    a key that is not adds a row, an accepted delete of one that is removes one.
+    """
+    accepted, delete = F.col(ACCEPTED), F.col(OP) == "D"
+    live = is_held() & ~F.coalesce(F.col(f"{HELD}{DELETED}"), F.lit(False))
     row = decided.agg(
         F.count(F.lit(1)).alias("changes"),
-        F.sum(F.when(accepted & (F.col(OP) != "D"), 1).otherwise(0)).alias("up"),
-        F.sum(F.when(accepted & (F.col(OP) == "D"), 1).otherwise(0)).alias("del"),
+        F.sum(F.when(accepted & ~delete, 1).otherwise(0)).alias("up"),
+        F.sum(F.when(accepted & delete, 1).otherwise(0)).alias("del"),
+        F.sum(
+            F.when(accepted & ~delete & ~live, 1).when(accepted & delete & live, -1).otherwise(0)
+        ).alias("net"),
     ).first()
     assert row is not None
-    return Decision(int(row["changes"] or 0), int(row["up"] or 0), int(row["del"] or 0))
+    return Decision(
+        int(row["changes"] or 0), int(row["up"] or 0), int(row["del"] or 0), int(row["net"] or 0)
+    )
 
 
 def _goes_to(keys: Sequence[str], part: str) -> Column:

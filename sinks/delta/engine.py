@@ -67,6 +67,13 @@ class DeltaEngine(DeltaTables):
     state_name = "keys"
 
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        try:
+            return self._apply(changes, batch_id, writer_id)
+        except BaseException:
+            self._forget()
+            raise
+
+    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         started = time.monotonic()
         batch = self._open(changes, batch_id, writer_id)
         if isinstance(batch, BatchResult):
@@ -90,7 +97,7 @@ class DeltaEngine(DeltaTables):
                 )
         finally:
             decided.unpersist()
-        rows = self.rows(changes.sparkSession)
+        rows = self._applied(changes.sparkSession, writer_id, batch_id, decision.net_rows)
         timings["total_s"] = time.monotonic() - started
         return BatchResult(
             batch_id=batch_id,

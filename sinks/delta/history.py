@@ -55,6 +55,13 @@ class DeltaHistoryEngine(DeltaTables):
     state_name = "events"
 
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        try:
+            return self._apply(changes, batch_id, writer_id)
+        except BaseException:
+            self._forget()
+            raise
+
+    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         started = time.monotonic()
         batch = self._open(changes, batch_id, writer_id)
         if isinstance(batch, BatchResult):
@@ -90,7 +97,8 @@ class DeltaHistoryEngine(DeltaTables):
             new.unpersist()
             for view in names.values():
                 spark.catalog.dropTempView(view)
-        rows = self.rows(spark)
+        self._rows = None  # history rows: counted after every batch
+        rows = self._applied(spark, writer_id, batch_id, 0)
         timings["total_s"] = time.monotonic() - started
         return BatchResult(
             batch_id=batch_id,

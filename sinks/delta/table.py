@@ -10,9 +10,15 @@ every event applied). A batch opens the same way for both:
 2. read the writer's last committed batch from the state table's log: the state table's
    MERGE is the batch's last commit, so a batch id not above it was applied whole
    (a replay writes nothing);
-3. pin the state table at the version just read, restricted to the batch's key range,
-   so a batch re-run after a crash between its two commits judges its changes exactly
-   as the first run did.
+3. read the state table, restricted to the batch's key range. One writer per table: the
+   state table's MERGE is a batch's last commit, so its latest version is the one the
+   batch started from, in the batch and in its re-run after a crash between its two
+   commits, which judges the changes exactly as the first run did.
+
+What one engine committed it remembers: after its first batch it neither reads the log
+for the writer's last batch (it made that commit) nor counts the published table's rows
+(it adds what each batch's accepted changes add and remove). A batch that fails makes
+it forget both, so the next one reads them from the tables again.
 
 The subclass then derives what to write and makes its two MERGEs under
 `txnAppId`/`txnVersion` (see log.py).
@@ -75,6 +81,8 @@ class DeltaTables(ABC):
         self._max_records = max_records_per_file
         self._catalog = catalog
         self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
+        self._committed: dict[str, int] = {}  # writer -> last batch this engine applied
+        self._rows: int | None = None  # rows of the published table, once counted
 
     def recover(self) -> None:  # noqa: B027 - a no-op both engines share, not abstract
         """Nothing to do: Delta commits are atomic (files of a commit that never happened
@@ -94,22 +102,37 @@ class DeltaTables(ABC):
         spark = changes.sparkSession
         payload = [c for c in changes.columns if c not in BOOKKEEPING]
         self._ensure_tables(changes, payload)
-        state = log_state(spark, self.state_path, writer_id)
-        if state.last_batch >= batch_id:
-            return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self.rows(spark))
+        last = self._committed.get(writer_id)
+        if last is None:
+            last = log_state(spark, self.state_path, writer_id).last_batch
+        if last >= batch_id:
+            return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._counted(spark))
         first = F.col(f"`{self._keys[0]}`")
         summary = changes.agg(F.min(first), F.max(first), F.count(F.lit(1))).first()
         assert summary is not None
         low, high, count = summary
         if low is None:  # no change, or no key
-            return BatchResult(batch_id=batch_id, rows_in_table=self.rows(spark))
-        pinned = (
-            spark.read.format("delta")
-            .option("versionAsOf", state.version)
-            .load(self.state_path)
-            .where(within(first, low, high))
-        )
-        return OpenBatch(payload=payload, arrived=int(count), bounds=(low, high), state=pinned)
+            return BatchResult(batch_id=batch_id, rows_in_table=self._counted(spark))
+        state = spark.read.format("delta").load(self.state_path).where(within(first, low, high))
+        return OpenBatch(payload=payload, arrived=int(count), bounds=(low, high), state=state)
+
+    def _applied(self, spark: SparkSession, writer_id: str, batch_id: int, net_rows: int) -> int:
+        """Remember a batch applied whole; the published table's rows after it."""
+        self._committed[writer_id] = batch_id
+        if self._rows is None:
+            return self._counted(spark)
+        self._rows += net_rows
+        return self._rows
+
+    def _forget(self) -> None:
+        """After a failed batch: what the tables hold is read from them again."""
+        self._committed.clear()
+        self._rows = None
+
+    def _counted(self, spark: SparkSession) -> int:
+        if self._rows is None:
+            self._rows = self.rows(spark)
+        return self._rows
 
     def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
         """Create both tables, and add to both the columns a batch brings."""

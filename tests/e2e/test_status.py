@@ -1,6 +1,7 @@
 """`status` on what a real job run left behind: its checkpoint, its record, its lake.
 
-One small demo run (DMS files -> lake, `--once`) is shared by the module; each test
+One small demo run (DMS files -> lake, `--once`) is shared by the module's tests (a
+session fixture, so that it runs once however a test worker interleaves modules); each test
 reads it, and a test that breaks something breaks a copy of the checkpoint, or undoes
 what it added. A table the job stops: tests/e2e/test_discovery_job.py.
 """
@@ -78,7 +79,7 @@ def status(
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not torn down when other modules' tests interleave
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     work = tmp_path_factory.mktemp("status")
     reference = generate(work / "landing", initial_rows=200, cdc_files=2, changes_per_file=60)
