@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow.dataset as pads
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from config import JobConfig, RedshiftTarget
 from jobs.replay import main as replay_main
@@ -87,7 +88,7 @@ def version(spark: SparkSession, config: JobConfig, tmp_path: Path) -> int | Non
     if config.target.kind != "delta":
         return None
     history = spark.sql(f"DESCRIBE HISTORY delta.`{tmp_path / 'lake' / 'orders'}`")
-    return int(history.agg({"version": "max"}).first()[0])
+    return int(history.agg(F.max("version")).collect()[0][0])
 
 
 def quarantined(tmp_path: Path) -> list[dict[str, Any]]:
