@@ -5,6 +5,7 @@ and a correction older than what the target holds changes nothing (stale)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from config import JobConfig, RedshiftTarget
+from config.secrets import read_secrets
 from jobs.replay import main as replay_main
 from runtime.replay import Selection, replay
 from runtime.runner import run
@@ -40,7 +42,7 @@ def job(tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> JobConfi
             "schema": f"replay_{tmp_path.name[-12:].lower().replace('-', '_')}",
         }
         request.getfixturevalue("monkeypatch").setenv("REPLAY_TEST_PASSWORD", pg.password)
-    return JobConfig.model_validate(
+    config = JobConfig.model_validate(
         {
             "name": "replay",
             "checkpoint": str(tmp_path / "checkpoint"),
@@ -61,6 +63,7 @@ def job(tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> JobConfi
             "quarantine": {"path": str(tmp_path / "quarantine")},
         }
     )
+    return config.with_secrets(read_secrets(config.secret_variables, os.environ))
 
 
 def record(op: str, data: dict[str, Any]) -> str:
