@@ -44,7 +44,7 @@ from sources.kafka import kafka_topic, quiet_partitions, read_kafka, topic_patte
 from sources.kinesis import read_kinesis
 from transforms.canonical import output_types
 
-__all__ = ["Run", "run"]
+__all__ = ["Run", "run", "target_of"]
 
 _STOP_WAIT_S = 600
 _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
@@ -155,7 +155,7 @@ def _run(spark: SparkSession, config: JobConfig, *, once: bool) -> Run:
     refuse_per_table_checkpoints(spark, config, [r.name for r in replicas])
     job = _Job(spark, config, registry)
     job.start(replicas, _starting_notes(spark, config, replicas))
-    target = _target(config)
+    target = target_of(config)
     export = MetricsExport(config)
     stop = threading.Event()
     previous = _install_stop_handler(stop)
@@ -206,7 +206,8 @@ def _folder(checkpoint: str) -> str:
     return checkpoint.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _target(config: JobConfig) -> Target:
+def target_of(config: JobConfig) -> Target:
+    """How the target applies a batch of several tables (sinks/target.py)."""
     if isinstance(config.target, RedshiftTarget):
         return WarehouseBatch(retry_s=config.target.retry_s, parallel=config.parallel_tables)
     return EachTable(parallel=config.parallel_tables)

@@ -41,9 +41,11 @@ from transforms.names import (
 from transforms.position import file_position
 from transforms.types import SourceColumn
 
-__all__ = ["TABLE_ALTER_OPERATIONS", "decode_dms_json"]
+__all__ = ["BEFORE_IMAGE", "TABLE_ALTER_OPERATIONS", "decode_dms_json"]
 
 _CORRUPT = "__corrupt"
+# Appended to a record's position for the delete of the key an update changed.
+BEFORE_IMAGE = SEP + "before"
 _OPERATIONS = {"load": OP_LOAD, "insert": "I", "update": "U", "delete": "D"}
 TABLE_ALTER_OPERATIONS = (
     "add-column",
@@ -189,7 +191,7 @@ def _delete_old_key(
             for name in columns
         ],
         committed.alias(COMMIT_TS),
-        F.concat(F.col(POS), F.lit(SEP + "before")).alias(POS),
+        F.concat(F.col(POS), F.lit(BEFORE_IMAGE)).alias(POS),
         F.col(RAW),
         F.col(SOURCE_FILE),
         F.lit(None).cast("string").alias(ERROR),

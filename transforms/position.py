@@ -31,3 +31,10 @@ def file_position() -> Column:
         F.lpad(F.col(BLOCK).cast("string"), 20, "0"),
         F.lpad(F.monotonically_increasing_id().cast("string"), 20, "0"),
     )
+
+
+def file_start_position(path: Column) -> Column:
+    """A position before every row of the file at `path` and after every row of the files
+    before it (a prefix of their `file_position`s); NULL without a path."""
+    phase = F.when(is_full_load(path), F.lit("0")).otherwise(F.lit("1"))
+    return F.when(path.isNotNull(), F.concat_ws(SEP, phase, file_name(path)))
