@@ -5,7 +5,8 @@ Selects quarantine entries (all, --table, --reason) or reads an operator's corre
 sequence guard, and records what it resolved so that the next replay skips it (see
 runtime/replay.py and docs/operations.md, "Replaying quarantined records"). Stop the job
 first: one writer a table at a time. Exit codes: 0 every selected entry applied or stale,
-1 some still rejected (they stay in the quarantine), 2 bad config or unreadable input.
+1 some still rejected (they stay in the quarantine), 2 bad config or unreadable input,
+3 a failure on the way (a target unreachable), with a one-line reason.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 from config.load import ConfigError, load_config
 
 REPO = Path(__file__).resolve().parent.parent
-EXIT_BAD_INPUT = 2  # runtime/replay_report.py holds the others; imported lazily (Spark)
+EXIT_BAD_INPUT = 2  # runtime/replay_report.py holds 0 and 1; imported lazily (Spark)
+EXIT_FAILED = 3  # the replay failed on the way (a target unreachable): see the one-line reason
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -33,6 +35,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             "exit codes: 0 every selected entry applied or stale,\n"
             "            1 some entries still rejected (they stay in the quarantine),\n"
             "            2 bad config, selection or unreadable input (nothing replayed)\n"
+            "            3 the replay failed on the way (its one-line reason is printed;\n"
+            "              what it committed is recorded, so running it again is safe)\n"
             "examples:\n"
             "  python -m jobs.replay --config conf/demo.yaml --dry-run\n"
             "  python -m jobs.replay --config conf/demo.yaml --table cases --reason 'not a valid'\n"
@@ -83,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ReplayError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:  # a target or quarantine that cannot be reached: one line
+        from runtime.errors import reason
+
+        print(f"error: replay failed: {reason(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         spark.stop()
     print(report.to_json() if args.json else report.to_text())

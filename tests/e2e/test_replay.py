@@ -205,3 +205,18 @@ def test_replay_command_reports_counts_without_row_values(
     (tmp_path / "bad.jsonl").write_text("{not json\n")
     assert replay_main(["--config", str(conf), "--file", str(tmp_path / "bad.jsonl")]) == 2
     assert "secret" not in capsys.readouterr().err
+
+    # A failure on the way (the target is a file): one line and exit 3, nothing recorded.
+    (entry,) = quarantined(tmp_path)
+    entry["raw_record"] = entry["raw_record"].replace('"twelve"', "12")
+    corrected = tmp_path / "corrected.jsonl"
+    corrected.write_text(json.dumps(entry) + "\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where the target folder should be\n")
+    blocked = ["--set", f"target.path={blocker}/lake", "--file", str(corrected)]
+    assert replay_main(["--config", str(conf), *blocked]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: replay failed: ") and err.count("\n") == 1, err
+    assert "secret" not in err and "Traceback" not in err
+    assert replay_main(["--config", str(conf), "--file", str(corrected)]) == 0
+    assert rows(spark, config, tmp_path) == {(1, "secret-pen", 1), (2, "secret-ink", 12)}
