@@ -334,3 +334,36 @@ def test_history_crash_then_rerun_adds_each_version_once(
     ]
     events = spark.read.format("delta").load(restarted.state_path)
     assert events.count() == 4  # p1..p4, none twice
+
+
+def test_rows_kept_by_the_engine_equal_a_count_of_the_table_after_every_batch(
+    spark: SparkSession, tmp_path: Path, crash_raise: pytest.MonkeyPatch
+) -> None:
+    """The engine counts the table once, then adds what accepted changes add and remove:
+    new keys, updates, deletes of live and of unknown keys, a re-insert after a delete, a
+    stale change, a key moving partition, a replayed batch and a failed one."""
+    path = str(tmp_path / "t")
+    delta = engine(spark, path)
+    batches = [
+        [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2"), (3, "c", 3, "I", "1", "p3")],
+        [(1, "a2", 2, "U", "2", "p4"), (9, None, None, "D", "2", "p5")],  # moves; unknown key
+        [(2, None, None, "D", "3", "p6"), (3, "c0", 3, "U", "0", "p7")],  # delete; stale
+        [(2, "b2", 2, "I", "4", "p8"), (4, "d", 1, "I", "4", "p9")],  # back after its delete
+        [(1, None, None, "D", "5", "p10"), (4, None, None, "D", "5", "p11")],
+    ]
+    for batch_id, rows in enumerate(batches):
+        result = delta.apply(changes(spark, rows), batch_id, "w")
+        assert result.rows_in_table == spark.read.format("delta").load(path).count(), batch_id
+
+    replayed = delta.apply(changes(spark, batches[-1]), len(batches) - 1, "w")
+    assert replayed.skipped and replayed.rows_in_table == 2
+
+    # A batch that dies between its commits, re-run: the rows are still the table's.
+    crash_raise.setenv("STREAM_CDC_CRASH_AT", "delta.after_data_commit")
+    late = [(5, "e", 1, "I", "6", "p12")]
+    with pytest.raises(SimulatedCrashError):
+        delta.apply(changes(spark, late), len(batches), "w")
+    crash_raise.delenv("STREAM_CDC_CRASH_AT")
+    rerun = delta.apply(changes(spark, late), len(batches), "w")
+    assert rerun.rows_in_table == 3 == spark.read.format("delta").load(path).count()
+    assert state(spark, path) == {(2, "b2", 2), (3, "c", 3), (5, "e", 1)}
