@@ -344,7 +344,7 @@ def test_rows_kept_by_the_engine_equal_a_count_of_the_table_after_every_batch(
     stale change, a key moving partition, a replayed batch and a failed one."""
     path = str(tmp_path / "t")
     delta = engine(spark, path)
-    batches = [
+    batches: list[list[tuple[object, ...]]] = [
         [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2"), (3, "c", 3, "I", "1", "p3")],
         [(1, "a2", 2, "U", "2", "p4"), (9, None, None, "D", "2", "p5")],  # moves; unknown key
         [(2, None, None, "D", "3", "p6"), (3, "c0", 3, "U", "0", "p7")],  # delete; stale
