@@ -45,8 +45,10 @@ Duration = Annotated[str, AfterValidator(_positive)]
 class Retention(Strict):
     """How long a table remembers deletes (tombstones) and closed SCD2 versions.
 
-    Age is counted from when the job applied the delete (or closed the version), not
-    from the source's commit time: see docs/operations.md, Retention.
+    A tombstone's age counts from the batch that wrote it (the job's clock, so that a
+    replayed backlog still guards itself); a version's from its `valid_to`, the source
+    commit time of the change that closed it (history is read in business time). Why,
+    and the trade-off: docs/operations.md, Retention.
     """
 
     tombstones: Duration | None = Field(
@@ -58,8 +60,9 @@ class Retention(Strict):
     )
     history_events: Duration | None = Field(
         default=None,
-        description="SCD type 2: remove versions closed longer ago than this (with their "
-        "events); null (the default) keeps the whole history",
+        description="SCD type 2: remove versions whose valid_to is older than this (with "
+        "their events; a key's current version and last event stay); null (the default) "
+        "keeps the whole history",
     )
 
     @property

@@ -33,6 +33,7 @@ from sinks.base import BatchResult
 from sinks.catalog import DeltaCatalog
 from sinks.delta.log import add_missing_columns, idempotent, log_state
 from sinks.delta.merge import within
+from sinks.retention import Expiry
 from sinks.storage import Storage
 from transforms.names import BOOKKEEPING
 
@@ -66,6 +67,7 @@ class DeltaTables(ABC):
         state_dir: str = "_cdc",
         max_records_per_file: int = 1_000_000,
         catalog: DeltaCatalog | None = None,
+        expiry: Expiry | None = None,
     ) -> None:
         self.path = Storage(spark, path).root
         self.location = self.path
@@ -74,6 +76,7 @@ class DeltaTables(ABC):
         self._parts = list(partition_by)
         self._max_records = max_records_per_file
         self._catalog = catalog
+        self._expiry = expiry or Expiry()  # how long tombstones / closed versions count
         self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
 
     def recover(self) -> None:  # noqa: B027 - a no-op both engines share, not abstract
