@@ -20,6 +20,7 @@ than what is held (sinks/decide.py, shared with the lake), then
 1. MERGE the accepted changes into the published table: one commit, so readers see
    the batch whole;
 2. MERGE them into the key table: one commit.
+
 Retention: the guard ignores tombstones older than `target.retention.tombstones`
 (sinks/decide.py), and the key table's MERGE deletes the expired tombstones within the
 batch's key range and partitions: in that same commit, so a crash never half-applies it,
