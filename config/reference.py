@@ -22,6 +22,7 @@ from config.denormalize import DenormalizedTable, Join, TableRef
 from config.job import JobConfig, QuarantineConfig
 from config.metrics import CloudWatchMetrics, MetricsConfig, PrometheusMetrics
 from config.privacy import PrivacyConfig
+from config.retention import Retention
 from config.sources import (
     CsvOptions,
     FilesSource,
@@ -77,6 +78,7 @@ SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
     ("Target: Parquet lake (`target.kind: lake`)", "target.", LakeTarget),
     ("Target: Delta Lake (`target.kind: delta`)", "target.", DeltaTarget),
     ("Glue Data Catalog (lake and Delta on S3)", "target.catalog.", GlueCatalogConfig),
+    ("Retention (every target)", "target.retention.", Retention),
     ("Target: warehouse (`target.kind: redshift`)", "target.", RedshiftTarget),
     ("Warehouse staging: COPY from the executors", "target.staging.", CopyStaging),
     ("Warehouse staging: Parquet on S3", "target.staging.", S3Staging),

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from config.base import Identifier, Strict, kind_or
+from config.retention import Retention
 
 __all__ = [
     "CopyStaging",
@@ -45,6 +46,10 @@ class TableFilesTarget(Strict):
     )
     catalog: GlueCatalogConfig | None = Field(
         default=None, description="register the tables in the Glue Data Catalog (path on S3)"
+    )
+    retention: Retention = Field(
+        default=Retention(),
+        description="how long tombstones and closed SCD2 versions are kept (docs/operations.md)",
     )
 
     @model_validator(mode="after")
@@ -181,6 +186,10 @@ class RedshiftTarget(Strict):
         default=DriverConnection(),
         discriminator="kind",
         description="{kind: driver} (host:port) or {kind: data-api, workgroup | cluster_id ...}",
+    )
+    retention: Retention = Field(
+        default=Retention(),
+        description="how long tombstones and closed SCD2 versions are kept (docs/operations.md)",
     )
 
     @model_validator(mode="after")

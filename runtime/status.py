@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from config.retention import parse_duration
 
 __all__ = [
     "QueryStatus",
@@ -31,22 +32,6 @@ HEALTHY, LAGGING, BROKEN = 0, 1, 2
 _HEALTH = {HEALTHY: "healthy", LAGGING: "lagging", BROKEN: "broken"}
 _HOUR_MS = 3600 * 1000
 _MIN_QUIET_S = 60.0  # a query quieter than max(3 triggers, this) with work waiting is stalled
-
-_UNITS = {
-    "ms": 0.001, "millisecond": 0.001, "s": 1, "sec": 1, "second": 1,
-    "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400,
-}  # fmt: skip
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds of `10 seconds`, `5s`, `15 minutes`, `2h`, `1 day` (Spark's interval words)."""
-    match = _DURATION.match(text.lower())
-    word = match.group(2) if match else ""
-    unit = word if word in _UNITS else word[:-1] if word[:-1] in _UNITS else None
-    if match is None or unit is None:
-        raise ValueError(f"not a duration: {text!r} (e.g. 30 seconds, 15m, 2 hours)")
-    return float(match.group(1)) * _UNITS[unit]
 
 
 @dataclass

@@ -2,10 +2,15 @@
 (and the Iceberg-to-come) engines, as pure DataFrame functions.
 
 A key table holds, per key, what the published table last took: `_seq`, `_pos`,
-`_deleted` (a tombstone) and the partition the key is in: its live row's, or for a
-tombstone the one its row was deleted from (a delete of a key never seen: the
-delete's own values). It is partitioned like the published table, so a batch reads
-and rewrites the same partitions in both.
+`_deleted` (a tombstone), `_deleted_at` (when the job wrote it) and the partition the
+key is in: its live row's, or for a tombstone the one its row was deleted from (a
+delete of a key never seen: the delete's own values). It is partitioned like the
+published table, so a batch reads and rewrites the same partitions in both.
+
+Retention (sinks/retention.py): a tombstone written before `expired_before` no longer
+counts: the guard accepts any change of its key, and it stays "held" so that its
+partition is rewritten (the key-table row is replaced, never duplicated). `expired`
+selects such rows, for the engines to drop them in the batch's own commit.
 
 One batch: `decide` keeps the last change per key with `__accepted` = newer than what
 the key table holds (the sequence guard of transforms/ordering.py); `count` tallies it
@@ -17,18 +22,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, StringType, StructField, StructType
+from pyspark.sql.types import BooleanType, StringType, StructField, StructType, TimestampType
 
-from transforms.names import ACCEPTED, DELETED, HELD, OP, POS, SEQ
+from transforms.names import ACCEPTED, DELETED, DELETED_AT, HELD, OP, POS, SEQ
 from transforms.ordering import latest_per_key, newer_than
 
 __all__ = [
     "Decision",
     "count",
     "decide",
+    "expired",
     "held",
     "is_held",
     "key_rows",
@@ -63,6 +70,7 @@ def key_schema(schema: StructType, keys: Sequence[str], parts: Sequence[str]) ->
             StructField(SEQ, StringType()),
             StructField(POS, StringType()),
             StructField(DELETED, BooleanType()),
+            StructField(DELETED_AT, TimestampType()),
         ]
         + [schema[p] for p in _stored_parts(keys, parts)]
     )
@@ -77,14 +85,28 @@ def held(keys: Sequence[str], parts: Sequence[str]) -> Callable[[DataFrame], Dat
             F.col(SEQ).alias(f"{HELD}{SEQ}"),
             F.col(POS).alias(f"{HELD}{POS}"),
             F.col(DELETED).alias(f"{HELD}{DELETED}"),
+            F.col(DELETED_AT).alias(f"{HELD}{DELETED_AT}"),
             *[_col(p).alias(f"{HELD}_{p}") for p in _stored_parts(keys, parts)],
         )
 
     return transform
 
 
-def decide(keys: Sequence[str], held_rows: DataFrame) -> Callable[[DataFrame], DataFrame]:
-    """The last change per key, with `__accepted`: newer than what the table holds.
+def expired(before: datetime | None, prefix: str = "") -> Column:
+    """Key-table rows (or `held` ones, prefix HELD) that are tombstones written before
+    `before`; never true when `before` is None (tombstones kept forever) or the
+    tombstone has no time (written before retention existed)."""
+    if before is None:
+        return F.lit(False)
+    written = F.col(f"{prefix}{DELETED_AT}")
+    return F.coalesce(F.col(f"{prefix}{DELETED}") & (written < F.lit(before)), F.lit(False))
+
+
+def decide(
+    keys: Sequence[str], held_rows: DataFrame, expired_before: datetime | None = None
+) -> Callable[[DataFrame], DataFrame]:
+    """The last change per key, with `__accepted`: newer than what the table holds, or
+    what it holds is a tombstone written before `expired_before`.
 
     `held_rows` is `held(...)` of the key table; a key it lacks was never seen. It is
     first cut down to the batch's keys (a semi-join Spark broadcasts when the batch
@@ -96,7 +118,7 @@ def decide(keys: Sequence[str], held_rows: DataFrame) -> Callable[[DataFrame], D
         ours = held_rows.join(latest.select(*[_col(k) for k in keys]), list(keys), "left_semi")
         joined = latest.join(ours, list(keys), "left")
         guard = newer_than(F.col(SEQ), F.col(POS), F.col(f"{HELD}{SEQ}"), F.col(f"{HELD}{POS}"))
-        return joined.withColumn(ACCEPTED, guard)
+        return joined.withColumn(ACCEPTED, guard | expired(expired_before, HELD))
 
     return transform
 
@@ -169,8 +191,11 @@ def partitions_touched(
     return transform
 
 
-def key_rows(keys: Sequence[str], parts: Sequence[str]) -> Callable[[DataFrame], DataFrame]:
-    """What the key table holds after an accepted change (`decide` output)."""
+def key_rows(
+    keys: Sequence[str], parts: Sequence[str], now: datetime | None = None
+) -> Callable[[DataFrame], DataFrame]:
+    """What the key table holds after an accepted change (`decide` output); a tombstone
+    records `now`, the start of its retention."""
 
     def transform(accepted: DataFrame) -> DataFrame:
         return accepted.select(
@@ -178,6 +203,7 @@ def key_rows(keys: Sequence[str], parts: Sequence[str]) -> Callable[[DataFrame],
             F.col(SEQ),
             F.col(POS),
             (F.col(OP) == "D").alias(DELETED),
+            F.when(F.col(OP) == "D", F.lit(now)).cast(TimestampType()).alias(DELETED_AT),
             *[_goes_to(keys, p).alias(p) for p in _stored_parts(keys, parts)],
         )
 

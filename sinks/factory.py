@@ -20,6 +20,7 @@ from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import Column
 from sinks.redshift.engine import WarehouseEngine
 from sinks.redshift.s3_staging import S3Stage
+from sinks.retention import Expiry
 
 __all__ = ["make_engine", "make_engines"]
 
@@ -74,6 +75,7 @@ def make_engine(
         state_dir=target.state_dir,
         max_records_per_file=target.max_records_per_file,
         catalog=_catalog(config, target, table),
+        expiry=Expiry.of(target.retention),
     )
 
 
@@ -99,6 +101,7 @@ def _warehouse(
         dialect=target.dialect,
         executor=executor_of(target, config.aws, password),
         staging=staging,
+        expiry=Expiry.of(target.retention),
     )
 
 

@@ -10,6 +10,7 @@ SOURCE_FILE = "_source_file"  # where the record came from, kept only for quaran
 
 # Bookkeeping of the targets' state (key tables, events tables) and of one batch's decision.
 DELETED = "_deleted"  # the key's last change was a delete: a tombstone
+DELETED_AT = "_deleted_at"  # when the job wrote the tombstone (its clock): its age
 ACCEPTED = "__accepted"  # the change is newer than what the target holds for its key
 HELD = "__held"  # prefix of what the target holds for a key, beside the batch's change
 

@@ -4,7 +4,8 @@ Layout of one table:
 
     <table>/                  the published Delta table: live rows, business columns only
     <table>/_cdc/keys/        a Delta table partitioned like it: keys, _seq, _pos, _deleted
-                              (tombstones), each key in the partition its row is (or was) in
+                              (tombstones), _deleted_at (their age), each key in the
+                              partition its row is (or was) in
 
 Where the state lives. The sink rules (docs/design.md) let tombstones be a soft-delete
 flag or a side table, but readers must never see deleted rows or bookkeeping:
@@ -19,6 +20,13 @@ than what is held (sinks/decide.py, shared with the lake), then
 1. MERGE the accepted changes into the published table: one commit, so readers see
    the batch whole;
 2. MERGE them into the key table: one commit.
+
+Retention: the guard ignores tombstones older than `target.retention.tombstones`
+(sinks/decide.py), and the key table's MERGE deletes the expired tombstones within the
+batch's key range and partitions: in that same commit, so a crash never half-applies it,
+and within files the MERGE reads anyway (elsewhere they wait for a batch that reaches
+them: storage, never correctness).
+
 Both targets are restricted to the partitions the touched keys are in and go to, and
 to the batch's key range, so Delta skips every other file of either table.
 Both MERGEs run with Delta's `txnAppId` = writer id and `txnVersion` = batch id (see
@@ -45,6 +53,7 @@ native Delta table when the engine first writes it and when its columns grow.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -54,7 +63,7 @@ from pyspark.sql.types import StructType
 
 from sinks.base import BatchResult
 from sinks.crash import crash_point
-from sinks.decide import count, decide, held, key_rows, key_schema, partitions_touched
+from sinks.decide import count, decide, expired, held, key_rows, key_schema, partitions_touched
 from sinks.delta.log import session_settings
 from sinks.delta.merge import in_partitions, merge_changes, merge_keys, same_keys, target, within
 from sinks.delta.table import DeltaTables
@@ -78,9 +87,10 @@ class DeltaEngine(DeltaTables):
         batch = self._open(changes, batch_id, writer_id)
         if isinstance(batch, BatchResult):
             return batch
-        decided = changes.transform(
-            decide(self._keys, batch.state.transform(held(self._keys, self._parts)))
-        ).persist()
+        now = self._expiry.now()
+        before = self._expiry.tombstones_before(now)
+        held_rows = batch.state.transform(held(self._keys, self._parts))
+        decided = changes.transform(decide(self._keys, held_rows, before)).persist()
         timings: dict[str, float] = {}
         try:
             decision = count(decided)
@@ -94,6 +104,7 @@ class DeltaEngine(DeltaTables):
                     writer_id=writer_id,
                     batch_id=batch_id,
                     timings=timings,
+                    at=(now, before),
                 )
         finally:
             decided.unpersist()
@@ -119,8 +130,10 @@ class DeltaEngine(DeltaTables):
         writer_id: str,
         batch_id: int,
         timings: dict[str, float],
+        at: tuple[datetime, datetime | None],
     ) -> int:
-        """The two MERGEs of a batch; how many partitions they touch."""
+        """The two MERGEs of a batch; how many partitions they touch. Tombstones are
+        stamped `at[0]`; those written before `at[1]` have expired."""
         spark = accepted.sparkSession
         scope = within(target(self._keys[0]), *bounds)
         touched = 1
@@ -142,8 +155,10 @@ class DeltaEngine(DeltaTables):
             mark = time.monotonic()
             merge_keys(
                 DeltaTable.forPath(spark, self.state_path),
-                accepted.transform(key_rows(self._keys, self._parts)),
+                accepted.transform(key_rows(self._keys, self._parts, at[0])),
                 same_keys(self._keys) & scope,
+                scope=scope,
+                expired=expired(at[1], "t."),
             )
             timings["keys_s"] = time.monotonic() - mark
         crash_point("delta.after_commit")

@@ -15,16 +15,22 @@ touched keys with the shared SQL, then
 2. MERGE the new events into the events table; one commit.
 Both with `txnAppId`/`txnVersion`: a replayed batch writes nothing, and a crash
 between the two commits rolls forward exactly as for type 1.
+
+Retention (`history_events`): a version of a touched key closed (`valid_to`) before the
+cut-off is deleted by the history MERGE, and its event by the events MERGE, in those same
+commits; the latest event of a key always stays. Keys no batch touches keep their old
+versions until one does (bounded cost: only the timeline the batch computes anyway).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from functools import reduce
 from operator import and_
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType, TimestampType
 
@@ -39,6 +45,7 @@ from transforms.names import COMMIT_TS, DELETED, POS, SEQ
 __all__ = ["DeltaHistoryEngine"]
 
 _NEW = "__new"
+_EXPIRED = "__expired"
 
 
 def _quote(name: str) -> str:
@@ -83,7 +90,9 @@ class DeltaHistoryEngine(DeltaTables):
             added, deletes = int(counts["n"]), int(counts["d"] or 0)
             timings["decide_s"] = time.monotonic() - started
             if added:
-                timeline = spark.sql(sql.timeline(names["new"], names["events"]))
+                timeline = spark.sql(sql.timeline(names["new"], names["events"])).withColumn(
+                    _EXPIRED, _closed_before(self._expiry.history_before(self._expiry.now()))
+                )
                 self._commit(
                     new,
                     timeline,
@@ -142,11 +151,12 @@ class DeltaHistoryEngine(DeltaTables):
                 DeltaTable.forPath(spark, self.path)
                 .alias("t")
                 .merge(versions.alias("s"), match & scope)
+                .whenMatchedDelete(condition=F.col(f"s.{_EXPIRED}"))
                 .whenMatchedUpdate(
                     set={c: F.col(f"s.{c}") for c in (VALID_TO, IS_CURRENT)},
                 )
                 .whenNotMatchedInsert(
-                    condition=F.col(f"s.{_NEW}"),
+                    condition=F.col(f"s.{_NEW}") & ~F.col(f"s.{_EXPIRED}"),
                     values={f"`{c}`": F.col(f"s.`{c}`") for c in columns},
                 )
                 .execute()
@@ -154,15 +164,28 @@ class DeltaHistoryEngine(DeltaTables):
             timings["merge_s"] = time.monotonic() - mark
             crash_point("delta.after_data_commit")
             mark = time.monotonic()
-            (
-                DeltaTable.forPath(spark, self.state_path)
-                .alias("t")
-                .merge(new.select(*self._keys, SEQ, POS, DELETED, COMMIT_TS).alias("s"), match)
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
+            self._merge_events(new, timeline, match)
             timings["keys_s"] = time.monotonic() - mark
         crash_point("delta.after_commit")
+
+    def _merge_events(self, new: DataFrame, timeline: DataFrame, match: Column) -> None:
+        """Append the new events; with `history_events`, delete the expired ones of the
+        touched keys (their whole timeline is the source then)."""
+        event = [*self._keys, SEQ, POS, DELETED, COMMIT_TS]
+        events = new.select(*event, F.lit(False).alias(_EXPIRED))
+        if self._expiry.history is not None:
+            events = timeline.select(*event, _EXPIRED)
+        (
+            DeltaTable.forPath(new.sparkSession, self.state_path)
+            .alias("t")
+            .merge(events.alias("s"), match)
+            .whenMatchedDelete(condition=F.col(f"s.{_EXPIRED}"))
+            .whenNotMatchedInsert(
+                condition=~F.col(f"s.{_EXPIRED}"),
+                values={f"`{c}`": F.col(f"s.`{c}`") for c in event},
+            )
+            .execute()
+        )
 
     def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
         history = StructType(
@@ -188,3 +211,12 @@ class DeltaHistoryEngine(DeltaTables):
 
     def _state_partitions(self) -> list[str]:
         return []
+
+
+def _closed_before(before: datetime | None) -> Column:
+    """A timeline event whose next change committed before `before`: its version (if
+    any) and the event itself have expired. Never for a key's last event."""
+    if before is None:
+        return F.lit(False)
+    closed = ~F.col(IS_CURRENT) & (F.col(VALID_TO) < F.lit(before))
+    return F.coalesce(closed, F.lit(False))

@@ -72,13 +72,19 @@ def merge_changes(table: Any, source: DataFrame, columns: Sequence[str], conditi
     )
 
 
-def merge_keys(table: Any, source: DataFrame, condition: Column) -> None:
-    """Record the accepted changes in the key table; a held newer state is never replaced."""
+def merge_keys(
+    table: Any, source: DataFrame, condition: Column, *, scope: Column, expired: Column
+) -> None:
+    """Record the accepted changes in the key table; a held newer state is never replaced
+    unless it is an `expired` tombstone. In the same commit, the expired tombstones of the
+    other keys within `scope` (target columns only: the batch's key range and partitions,
+    so Delta reads no other file) are deleted."""
     newer = newer_than(F.col(f"s.{SEQ}"), F.col(f"s.{POS}"), F.col(f"t.{SEQ}"), F.col(f"t.{POS}"))
     (
         table.alias("t")
         .merge(source.alias("s"), condition)
-        .whenMatchedUpdateAll(condition=newer)
+        .whenMatchedUpdateAll(condition=newer | expired)
         .whenNotMatchedInsertAll()
+        .whenNotMatchedBySourceDelete(condition=scope & expired)
         .execute()
     )

@@ -39,6 +39,7 @@ from sinks.base import BatchResult
 from sinks.catalog import DeltaCatalog
 from sinks.delta.log import add_missing_columns, idempotent, log_state
 from sinks.delta.merge import within
+from sinks.retention import Expiry
 from sinks.storage import Storage
 from transforms.names import BOOKKEEPING
 
@@ -72,6 +73,7 @@ class DeltaTables(ABC):
         state_dir: str = "_cdc",
         max_records_per_file: int = 1_000_000,
         catalog: DeltaCatalog | None = None,
+        expiry: Expiry | None = None,
     ) -> None:
         self.path = Storage(spark, path).root
         self.location = self.path
@@ -80,6 +82,7 @@ class DeltaTables(ABC):
         self._parts = list(partition_by)
         self._max_records = max_records_per_file
         self._catalog = catalog
+        self._expiry = expiry or Expiry()  # how long tombstones / closed versions count
         self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
         self._committed: dict[str, int] = {}  # writer -> last batch this engine applied
         self._rows: int | None = None  # rows of the published table, once counted

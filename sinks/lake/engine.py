@@ -11,6 +11,11 @@ Layout of one table: see files.py. One batch, in steps:
 4. **publish**: move the staged files into place and mark the commit applied;
 5. **catalog**: register the partitions the commit created or emptied.
 
+Retention: the guard ignores expired tombstones (sinks/decide.py); step 2 drops the
+expired tombstones of the partitions it rewrites anyway, so they leave in the batch's
+own manifest commit and cost no extra read (a partition no batch touches keeps them
+until one does: they cost storage, never correctness).
+
 A crash before the manifest leaves staging that is discarded (Spark re-runs the batch);
 a crash after it is rolled forward by `recover`.
 
@@ -25,23 +30,33 @@ once: a few requests each, tens of milliseconds apiece on S3.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType
+from pyspark.sql.types import StructType
 
 from sinks.base import BatchResult
 from sinks.catalog import PartitionCatalog
 from sinks.crash import crash_point
-from sinks.decide import Decision, count, decide, held, key_rows, key_schema, partitions_touched
+from sinks.decide import (
+    Decision,
+    count,
+    decide,
+    expired,
+    held,
+    key_rows,
+    key_schema,
+    partitions_touched,
+)
+from sinks.lake.columns import cast_to, recorded_schema, table_schema, written_schema
 from sinks.lake.files import TableFiles, join, parquet_names, visible
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
+from sinks.retention import Expiry
 from sinks.target import in_parallel
 from transforms.names import ACCEPTED, BOOKKEEPING, DELETED, OP
-from transforms.types import widens
 
 _KEEP_MANIFESTS = 20
 _FILE_THREADS = 16  # partitions whose files the driver lists or moves at once
@@ -60,6 +75,7 @@ class LakeEngine:
         state_dir: str = "_cdc",
         max_records_per_file: int = 1_000_000,
         catalog: PartitionCatalog | None = None,
+        expiry: Expiry | None = None,
     ) -> None:
         self._spark = spark
         self._files = TableFiles(
@@ -76,6 +92,7 @@ class LakeEngine:
         self._parts = list(partition_by)
         self._manifest: Manifest | None = None
         self._catalog = catalog
+        self._expiry = expiry or Expiry()
 
     @property
     def manifest(self) -> Manifest:
@@ -99,7 +116,9 @@ class LakeEngine:
         self._manifest = manifest
         if self._catalog is not None and manifest.schema is not None:
             # Finishes the registration of a commit whose process died right after it.
-            self._catalog.reconcile(_schema(manifest.schema), self._parts, _published(manifest))
+            self._catalog.reconcile(
+                recorded_schema(manifest.schema), self._parts, _published(manifest)
+            )
 
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         started = time.monotonic()
@@ -110,17 +129,19 @@ class LakeEngine:
         batch_schema = StructType(
             [changes.schema[c] for c in changes.columns if c not in BOOKKEEPING]
         )
-        schema, widened = _table_schema(previous.schema, batch_schema)
+        schema, widened = table_schema(previous.schema, batch_schema)
         staging = self._files.staging(previous.version + 1)
-
-        decided = changes.transform(decide(self._keys, self._held(changes, previous))).persist()
+        now = self._expiry.now()
+        before = self._expiry.tombstones_before(now)  # tombstones written before it: expired
+        held_rows = self._held(changes, previous)
+        decided = changes.transform(decide(self._keys, held_rows, before)).persist()
         try:
             decision = count(decided)
             timings["decide_s"] = time.monotonic() - started
             accepted = decided.where(F.col(ACCEPTED))
             affected = self._affected(accepted, decision, previous, widened)
             mark = time.monotonic()
-            rewritten = self._stage(accepted, previous, affected, schema, staging)
+            rewritten = self._stage(accepted, previous, affected, schema, (staging, now, before))
             timings["rewrite_s"] = time.monotonic() - mark
         finally:
             decided.unpersist()
@@ -171,8 +192,8 @@ class LakeEngine:
             for name in manifest.partitions[path].keys
         ]
         if files:
-            written = _written(manifest, schema, self._keys, self._parts)
-            index = _cast(self._files.read(files, self._files.keys_root, written), schema)
+            written = written_schema(manifest, schema, self._keys, self._parts)
+            index = cast_to(self._files.read(files, self._files.keys_root, written), schema)
         else:
             index = self._spark.createDataFrame([], schema)
         return index.transform(held(self._keys, self._parts))
@@ -222,9 +243,11 @@ class LakeEngine:
         previous: Manifest,
         affected: set[str],
         schema: StructType,
-        staging: str,
+        at: tuple[str, datetime, datetime | None],
     ) -> dict[str, PartitionEntry]:
-        """Write the new content of every affected partition (data and key index)."""
+        """Write the new content of every affected partition (data and key index) to the
+        staging folder `at[0]`; tombstones are stamped `at[1]`, those before `at[2]` dropped."""
+        staging, now, before = at
         if not affected:
             return {}
         existing = [p for p in sorted(affected) if p in previous.partitions]
@@ -243,22 +266,23 @@ class LakeEngine:
             self._files.data_file(p, n) for p in existing for n in previous.partitions[p].data
         ]
         if data_files:
-            written = _schema(previous.schema) if previous.schema else schema
-            old_data = _cast(self._files.read(data_files, self.path, written), schema)
+            written = recorded_schema(previous.schema) if previous.schema else schema
+            old_data = cast_to(self._files.read(data_files, self.path, written), schema)
             new_data = old_data.join(touched, self._keys, "left_anti").unionByName(new_data)
         self._files.write(new_data, f"{staging}/data")
 
         index_schema = key_schema(schema, self._keys, self._parts)
-        new_keys = accepted.transform(key_rows(self._keys, self._parts))
+        new_keys = accepted.transform(key_rows(self._keys, self._parts, now))
         key_files = [
             self._files.key_file(p, n) for p in existing for n in previous.partitions[p].keys
         ]
         if key_files:
-            written = _written(previous, index_schema, self._keys, self._parts)
-            old_keys = _cast(
+            written = written_schema(previous, index_schema, self._keys, self._parts)
+            old_keys = cast_to(
                 self._files.read(key_files, self._files.keys_root, written), index_schema
             )
-            new_keys = old_keys.join(touched, self._keys, "left_anti").unionByName(new_keys)
+            kept = old_keys.where(~expired(before)).join(touched, self._keys, "left_anti")
+            new_keys = kept.unionByName(new_keys)
         self._files.write(new_keys, f"{staging}/keys")
         return self._staged_entries(staging, affected, index_schema)
 
@@ -344,57 +368,6 @@ class LakeEngine:
         )
 
 
-def _table_schema(recorded: str | None, batch: StructType) -> tuple[StructType, bool]:
-    """The table's columns after this batch (recorded ones first, then the batch's new
-    ones) and whether the batch changed them: a column added, or a type widened
-    (transforms/types.py). A column a batch lacks stays, read as NULL."""
-    if recorded is None:
-        return batch, False
-    table = _schema(recorded)
-    incoming = {f.name: f for f in batch.fields}
-    fields, widened = [], False
-    for field in table.fields:
-        new = incoming.get(field.name)
-        if (
-            new is not None
-            and new.dataType != field.dataType
-            and widens(field.dataType.simpleString(), new.dataType.simpleString())
-        ):
-            fields.append(StructField(field.name, new.dataType, True))
-            widened = True
-        else:
-            fields.append(field)
-    added = [f for f in batch.fields if f.name not in table.fieldNames()]
-    return StructType([*fields, *added]), bool(added) or widened
-
-
-def _written(
-    manifest: Manifest, now: StructType, keys: Sequence[str], parts: Sequence[str]
-) -> StructType:
-    """The key index's columns as written (before a widening); `now` if none recorded."""
-    if manifest.schema is None:
-        return now
-    recorded = _schema(manifest.schema)
-    fields = [recorded[f.name] if f.name in recorded.fieldNames() else f for f in now.fields]
-    return StructType(fields)
-
-
-def _cast(df: DataFrame, schema: StructType) -> DataFrame:
-    """Files read with the types they were written in, as the table's types now."""
-    return df.select(
-        *[
-            F.col(f"`{f.name}`").cast(f.dataType).alias(f.name)
-            if f.name in df.columns
-            else F.lit(None).cast(f.dataType).alias(f.name)
-            for f in schema.fields
-        ]
-    )
-
-
 def _published(manifest: Manifest) -> set[str]:
     """Partitions with a published folder (a partition of tombstones only has none)."""
     return {path for path, entry in manifest.partitions.items() if entry.data}
-
-
-def _schema(recorded: str) -> StructType:
-    return StructType.fromJson(json.loads(recorded))

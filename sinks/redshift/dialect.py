@@ -8,7 +8,8 @@ has none).
 
 Tables of one target table `t` (identifiers validated by the config, always quoted):
   t              the published table: live rows, business columns only
-  t__cdc_keys    keys, _seq, _pos, _deleted: what the target holds per key (tombstones)
+  t__cdc_keys    keys, _seq, _pos, _deleted, _deleted_at: what the target holds per key
+                 (tombstones, and when the job wrote them: retention.py)
   t__stage_<n>   one batch, one row per key, loaded before the merge, dropped after
   stream_cdc_ledger   (table, writer, batch) applied, for idempotent replays
 With `scd_type: 2`, t holds one row per version and t__cdc_events every change
@@ -21,9 +22,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sinks.redshift.retention import Times
 from sinks.redshift.statements import Param, Statement, literal, quote
+from sinks.retention import utc_now
 from sinks.scd2 import Scd2Sql
-from transforms.names import ACCEPTED, DELETED
+from transforms.names import ACCEPTED, DELETED, DELETED_AT
 
 __all__ = ["LEDGER", "Column", "Dialect", "PostgresDialect", "RedshiftDialect", "dialect_of"]
 
@@ -145,7 +148,7 @@ class Dialect:
         return Statement(
             f"CREATE TABLE IF NOT EXISTS {quote(schema)}.{quote(table + '__cdc_keys')} (\n"
             f"  {body},\n  _seq {self._bookkeeping()},\n  _pos {self._bookkeeping()} NOT NULL,\n"
-            f"  {DELETED} BOOLEAN NOT NULL,\n"
+            f"  {DELETED} BOOLEAN NOT NULL,\n  {DELETED_AT} TIMESTAMP,\n"
             f"  PRIMARY KEY ({', '.join(quote(k.name) for k in keys)})\n)"
         )
 
@@ -182,18 +185,22 @@ class Dialect:
         stage: str,
         columns: Sequence[str],
         keys: Sequence[str],
+        *,
+        times: Times | None = None,
     ) -> list[Statement]:
         """The statements of one merge, to run inside one transaction, in order.
 
         The stage holds one change per key. A change is applied when newer than the
-        held one: by position when either has no sequence value, else by (_seq, _pos).
+        held one: by position when either has no sequence value, else by (_seq, _pos);
+        or when the held one is a tombstone expired at `times` (retention.py).
         """
+        times = times or Times(now=utc_now())  # tombstones kept forever
         t = f"{quote(schema)}.{quote(table)}"
         k = f"{quote(schema)}.{quote(table + '__cdc_keys')}"
         s = f"{quote(schema)}.{quote(stage)}"
         on = " AND ".join(f"h.{quote(c)} = s.{quote(c)}" for c in keys)
         newer = (
-            "h._pos IS NULL OR CASE WHEN s._seq IS NULL OR h._seq IS NULL "
+            f"h._pos IS NULL OR {times.or_expired('h')}CASE WHEN s._seq IS NULL OR h._seq IS NULL "
             "THEN s._pos > h._pos "
             "ELSE s._seq > h._seq OR (s._seq = h._seq AND s._pos > h._pos) END"
         )
@@ -206,15 +213,18 @@ class Dialect:
         return [
             Statement(
                 f"CREATE TEMP TABLE {accepted} AS SELECT s.* FROM {s} s LEFT JOIN {k} h ON {on} "
-                f"WHERE {newer}"
+                f"WHERE {newer}",
+                times.before_param(),
             ),
             Statement(f"DELETE FROM {t} USING {accepted} a WHERE {target_matches}"),
             Statement(f"INSERT INTO {t} ({cols}) SELECT {cols} FROM {accepted} WHERE _op <> 'D'"),
             Statement(f"DELETE FROM {k} USING {accepted} a WHERE {keys_matches}"),
             Statement(
-                f"INSERT INTO {k} ({key_cols}, _seq, _pos, {DELETED}) "
-                f"SELECT {key_cols}, _seq, _pos, _op = 'D' FROM {accepted}"
+                f"INSERT INTO {k} ({key_cols}, _seq, _pos, {DELETED}, {DELETED_AT}) "
+                f"SELECT {key_cols}, _seq, _pos, _op = 'D', {times.stamp()} FROM {accepted}",
+                times.now_param(),
             ),
+            *times.sweep(k),
         ]
 
     def drop_accepted(self, stage: str) -> Statement:

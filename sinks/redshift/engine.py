@@ -8,7 +8,8 @@ Per batch, in steps:
 2. **merge**: in ONE transaction, keep the changes newer than what the key table holds,
    delete and insert them in the published table, update the key table (tombstones),
    refresh the denormalized tables it feeds, and record (table, writer, batch) with its
-   counts in the ledger;
+   counts in the ledger; expired tombstones stop counting and, at most hourly, leave the
+   key table in that same transaction (retention.py);
 3. **clean up**: read the counts from the ledger, drop the staging table (and its S3
    objects).
 
@@ -33,10 +34,12 @@ from sinks.redshift.connection import ConnectionSettings, DriverExecutor
 from sinks.redshift.copy_staging import as_utc_text, copy_from_executors
 from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import Column, PostgresDialect, dialect_of
+from sinks.redshift.retention import Sweeps, history_sweep
 from sinks.redshift.retry import retrying
 from sinks.redshift.s3_staging import S3Stage, parquet_column
 from sinks.redshift.statements import Executor, Statement, quote
-from transforms.names import BOOKKEEPING, COMMIT_TS, OP, POS, SEQ
+from sinks.retention import Expiry
+from transforms.names import BOOKKEEPING, COMMIT_TS, DELETED_AT, OP, POS, SEQ
 from transforms.ordering import latest_per_key
 from transforms.types import widens
 
@@ -82,6 +85,7 @@ class WarehouseEngine:
         dialect: str | None = None,
         executor: Executor | None = None,
         staging: S3Stage | None = None,
+        expiry: Expiry | None = None,
     ) -> None:
         dialect = dialect or (settings.dialect if settings else None)
         if dialect is None:
@@ -107,6 +111,7 @@ class WarehouseEngine:
         self._seen: set[tuple[str, str]] = set()  # (column, Spark type) of batches checked
         self._retry_s = retry_s
         self._history = scd_type == 2
+        self._sweeps = Sweeps(expiry or Expiry())
         self.location = f"{executor.location}/{schema}.{table}"
 
     def recover(self) -> None:
@@ -256,8 +261,13 @@ class WarehouseEngine:
         statements: list[Statement] = []
         if self._history:
             statements += dialect.history_merge(schema, self._table, stage, payload, self._keys)
+            events = f"{quote(schema)}.{quote(self._table + '__cdc_events')}"
+            history = f"{quote(schema)}.{quote(self._table)}"
+            statements += history_sweep(history, events, self._keys, quote, self._sweeps.times())
         else:
-            statements += dialect.merge(schema, self._table, stage, payload, self._keys)
+            statements += dialect.merge(
+                schema, self._table, stage, payload, self._keys, times=self._sweeps.times()
+            )
             accepted = dialect.accepted(stage)
             for denormalized in self._denormalized:
                 statements += denormalized.refresh(schema, self._table, self._keys, accepted)
@@ -323,6 +333,8 @@ class WarehouseEngine:
             creates.append(dialect.create_ledger(schema))
             creates += [d.create(dialect, schema) for d in self._denormalized]
             self._executor.transaction(creates)
+            if not self._history:
+                self._stamp_tombstones()
         found = self._executor.query(dialect.column_types(schema, table))
         types = {str(name): dialect.spark_type_of(str(kind), p, s) for name, kind, p, s in found}
         missing = [c for c in columns if c.name not in types]
@@ -333,6 +345,15 @@ class WarehouseEngine:
         self._widen([c for c in columns if _wider(types.get(c.name), c.spark_type)])
         self._known = {*types, *(c.name for c in missing)}
         self._seen |= seen
+
+    def _stamp_tombstones(self) -> None:
+        """A key table created before retention existed gets `_deleted_at` (its old
+        tombstones, without a time, are kept until their key changes)."""
+        keys_table = self._table + "__cdc_keys"
+        found = self._executor.query(self._dialect.column_types(self._schema, keys_table))
+        if DELETED_AT not in {str(row[0]) for row in found}:
+            column = Column(DELETED_AT, "timestamp")
+            self._executor.transaction([self._dialect.add_column(self._schema, keys_table, column)])
 
     def _widen(self, columns: Sequence[Column]) -> None:
         """A wider type for columns the source widened (a key column in its key table too)."""

@@ -16,6 +16,7 @@ from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import ConnectionSettings, WarehouseEngine
+from sinks.retention import Expiry
 
 BOOKKEEPING = "_op string, _seq string, _pos string, _commit_ts timestamp"
 SCHEMA = f"id int, name string, day int, {BOOKKEEPING}"
@@ -44,9 +45,9 @@ class Target:
         return self.engine.apply(df, batch_id, writer)
 
 
-def lake_target(spark: SparkSession, root: Path) -> Target:
+def lake_target(spark: SparkSession, root: Path, expiry: Expiry | None = None) -> Target:
     path = root / uuid.uuid4().hex[:8]
-    engine = LakeEngine(spark, str(path), keys=["id"], partition_by=["day"])
+    engine = LakeEngine(spark, str(path), keys=["id"], partition_by=["day"], expiry=expiry)
 
     def read(columns: Sequence[str]) -> State:
         if not path.exists():
@@ -60,12 +61,14 @@ def lake_target(spark: SparkSession, root: Path) -> Target:
     return Target(engine, read, spark)
 
 
-def delta_target(spark: SparkSession, root: Path, scd_type: int = 1) -> Target:
+def delta_target(
+    spark: SparkSession, root: Path, scd_type: int = 1, expiry: Expiry | None = None
+) -> Target:
     path = str(root / uuid.uuid4().hex[:8])
     engine: Engine = (
-        DeltaHistoryEngine(spark, path, keys=["id"])
+        DeltaHistoryEngine(spark, path, keys=["id"], expiry=expiry)
         if scd_type == 2
-        else DeltaEngine(spark, path, keys=["id"], partition_by=["day"])
+        else DeltaEngine(spark, path, keys=["id"], partition_by=["day"], expiry=expiry)
     )
 
     def read(columns: Sequence[str]) -> State:
@@ -78,10 +81,15 @@ def delta_target(spark: SparkSession, root: Path, scd_type: int = 1) -> Target:
 
 
 def warehouse_target(
-    spark: SparkSession, settings: ConnectionSettings, scd_type: int = 1
+    spark: SparkSession,
+    settings: ConnectionSettings,
+    scd_type: int = 1,
+    expiry: Expiry | None = None,
 ) -> Target:
     table = f"t_{uuid.uuid4().hex[:8]}"
-    engine = WarehouseEngine(settings, schema="public", table=table, keys=["id"], scd_type=scd_type)
+    engine = WarehouseEngine(
+        settings, schema="public", table=table, keys=["id"], scd_type=scd_type, expiry=expiry
+    )
     engine.recover()
 
     def read(columns: Sequence[str]) -> State:

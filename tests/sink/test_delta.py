@@ -223,6 +223,7 @@ def test_partition_column_that_is_also_a_key(spark: SparkSession, tmp_path: Path
         "_seq",
         "_pos",
         "_deleted",
+        "_deleted_at",
     ]
 
 
