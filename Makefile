@@ -23,7 +23,7 @@ test: ## Run the test suite (scripts/test.sh; extra pytest args via ARGS="...")
 
 test-fast: ## The tests that need no server (unit, sink, contract, integration), on two workers
 	bash $(ROOT)/scripts/test.sh -m "not e2e and not stack and not crash and not aws" \
-		-n $${STREAM_CDC_TEST_WORKERS:-2} --dist loadgroup $(ARGS)
+		-n $${STREAM_CDC_TEST_WORKERS:-2} $(ARGS)
 
 lint: setup ## ruff check, ruff format --check, mypy and cfn-lint
 	cd $(ROOT) && $(BIN)/ruff check .

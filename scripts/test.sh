@@ -67,7 +67,7 @@ fi
 workers="${STREAM_CDC_TEST_WORKERS:-2}"
 parallel=()
 if [[ "$workers" != 1 ]]; then
-    parallel=(-n "$workers" --dist loadgroup)
+    parallel=(-n "$workers")
 fi
 rc=0
 echo "test.sh: tier 1 of 2: every test but the local stack's (${workers} worker(s))"

@@ -1,7 +1,8 @@
 """`status` on what a real job run left behind: its checkpoint, its record, its lake.
 
 One small demo run (DMS files -> lake, `--once`) is shared by the module's tests (a
-session fixture, so that it runs once however a test worker interleaves modules); each test
+session fixture: once per test worker that runs one of them, however the worker
+interleaves modules; a module fixture would be torn down and run again); each test
 reads it, and a test that breaks something breaks a copy of the checkpoint, or undoes
 what it added. A table the job stops: tests/e2e/test_discovery_job.py.
 """
@@ -32,8 +33,6 @@ from simulators.cases import generate
 from tests.e2e.launch import REPO, run_job
 
 DEMO = REPO / "conf" / "demo.yaml"
-# The module's demo run is shared: its tests go to one test worker (scripts/test.sh).
-pytestmark = pytest.mark.xdist_group("status-demo-run")
 
 
 @dataclass
@@ -79,7 +78,7 @@ def status(
     )
 
 
-@pytest.fixture(scope="session")  # not torn down when other modules' tests interleave
+@pytest.fixture(scope="session")  # kept while a test worker interleaves other modules
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     work = tmp_path_factory.mktemp("status")
     reference = generate(work / "landing", initial_rows=200, cdc_files=2, changes_per_file=60)
