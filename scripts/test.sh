@@ -71,7 +71,7 @@ if [[ "$workers" != 1 ]]; then
 fi
 rc=0
 echo "test.sh: tier 1 of 2: every test but the local stack's (${workers} worker(s))"
-pytest_run -m "not stack" "${parallel[@]}" "$@" || rc=$?
-echo "test.sh: tier 2 of 2: the local stack's tests, one at a time"
-pytest_run -m stack "$@" || rc=$?
+pytest_run -m "not stack and not serial" "${parallel[@]}" "$@" || rc=$?
+echo "test.sh: tier 2 of 2: the local stack's tests and those marked serial, one at a time"
+pytest_run -m "stack or serial" "$@" || rc=$?
 exit "$rc"
