@@ -61,13 +61,6 @@ class DeltaHistoryEngine(DeltaTables):
 
     state_name = "events"
 
-    def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
-        try:
-            return self._apply(changes, batch_id, writer_id)
-        except BaseException:
-            self._forget()
-            raise
-
     def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         started = time.monotonic()
         batch = self._open(changes, batch_id, writer_id)

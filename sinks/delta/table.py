@@ -92,6 +92,18 @@ class DeltaTables(ABC):
         are invisible until VACUUM removes them), and a batch that died between its two
         commits is finished by Spark's re-run of it (see the module docstring)."""
 
+    def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        """Apply one micro-batch; a batch that fails makes the engine forget what it kept."""
+        try:
+            return self._apply(changes, batch_id, writer_id)
+        except BaseException:
+            self._forget()
+            raise
+
+    @abstractmethod
+    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        """The engine's batch: open it (`_open`), decide, commit, then `_applied`."""
+
     @abstractmethod
     def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
         """The columns the published table and the state table must have for this batch."""
