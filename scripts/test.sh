@@ -33,6 +33,11 @@ export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}"
 # data: compiling only with the JIT's first tier saves more than it costs (measured on
 # the demo and contract tests: 12-17 % less time). Jobs users run keep the JVM defaults.
 export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseParallelGC}"
+# ... and maps the classes Spark, Delta and the job load from a class-data archive, built
+# once per JVM and jars (scripts/jvm_archive.sh; STREAM_CDC_JVM_ARCHIVE=0 goes without).
+if [[ "${STREAM_CDC_JVM_ARCHIVE:-1}" != 0 ]]; then
+    SPARK_SUBMIT_OPTS="$SPARK_SUBMIT_OPTS $(bash "$ROOT/scripts/jvm_archive.sh")"
+fi
 
 cd "$ROOT"
 
