@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config import FilesSource, JobConfig, RedshiftTarget
+from config import FilesSource, JobConfig, KafkaSource, KinesisSource, RedshiftTarget
 from runtime.decoding import SourceFormat
 from runtime.replay_report import ReplayReport, TableReplay
 from runtime.runner import target_of
@@ -41,12 +41,14 @@ from sinks.quarantine import (
 )
 from sinks.storage import Storage
 from transforms.canonical import canonical_changes, output_types, split_rejected
-from transforms.names import OP, SOURCE_FILE
+from transforms.names import OP, POS, SOURCE_FILE
 from transforms.position import file_start_position
 from transforms.replay import (
     REJECTED,
     RESOLVED,
     input_digest,
+    kafka_messages,
+    kinesis_records,
     latest_outcomes,
     mark_resolved,
     matching,
@@ -58,8 +60,14 @@ from transforms.replay import (
 
 __all__ = ["ReplayError", "Selection", "replay"]
 
-_FORMATS = ("dms-csv", "dms-json")  # text landing files: a record is its line
 _CORRUPT = "_corrupt_record"
+_PARQUET = (
+    "source.format dms-parquet: replay cannot re-read these entries: the quarantine holds "
+    "a JSON rendering of each rejected Parquet row (already typed by the reader), not the "
+    "record as it arrived; correct the source and reprocess the landing files instead "
+    "(docs/operations.md, Replaying quarantined records)"
+)
+Source = FilesSource | KafkaSource | KinesisSource
 
 
 class ReplayError(Exception):
@@ -91,11 +99,8 @@ def replay(
 ) -> ReplayReport:
     """Replay the selected entries; the report says what each table did."""
     source = config.source
-    if not isinstance(source, FilesSource) or source.format not in _FORMATS:
-        raise ReplayError(
-            f"source.format {source.format}: replay reads DMS CSV or JSON landing records "
-            "only, for now"
-        )
+    if source.format == "dms-parquet":
+        raise ReplayError(_PARQUET)
     registry = Registry(config, catalog_of(config), SourceFormat(source).encode)
     replicas = {r.name: r for r in registry.start()}
     if selection.table is not None and selection.table not in replicas:
@@ -173,7 +178,7 @@ def _replay_id(selected: DataFrame) -> str | None:
 
 def _decode(
     config: JobConfig,
-    source: FilesSource,
+    source: Source,
     replica: Replica | None,
     report: TableReplay,
     selected: DataFrame,
@@ -193,10 +198,11 @@ def _decode(
         report.rejected = {reason: report.selected}
         return _Part(report, rows, None, gone, None)
     fmt = SourceFormat(source, table=replica.source)  # routed as a table's own folder is
+    shaped, fallback = _as_read(source, records)
     rows = (
-        records.transform(fmt.route)
+        shaped.transform(fmt.route)
         .transform(fmt.typed_records(replica))
-        .transform(replayed_position(records, file_start_position(F.col(SOURCE_FILE))))
+        .transform(replayed_position(shaped, fallback))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     decided = rows.transform(outcomes(name)).persist(StorageLevel.MEMORY_AND_DISK)
@@ -207,6 +213,16 @@ def _decode(
         report.decoded[str(row[OP])] = int(row["count"])
     changes = good.transform(canonical_changes(replica.config, config.tokenization()))
     return _Part(report, rows, changes, decided, replica)
+
+
+def _as_read(source: Source, records: DataFrame) -> tuple[DataFrame, Column]:
+    """The raw rows in the shape the source's reader gives them, and the position of an
+    entry that has none (transforms/replay.py)."""
+    if isinstance(source, KafkaSource):  # the corrected event's binlog coordinates
+        return records.transform(kafka_messages), F.col(POS)
+    if isinstance(source, KinesisSource):
+        return records.transform(kinesis_records), F.lit(None).cast("string")
+    return records, file_start_position(F.col(SOURCE_FILE))
 
 
 def _apply(
