@@ -26,6 +26,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from config import FilesSource, JobConfig, KafkaSource, KinesisSource, RedshiftTarget
+from runtime.batch import newest_message
 from runtime.decoding import SourceFormat
 from runtime.replay_report import ReplayReport, TableReplay
 from runtime.runner import target_of
@@ -41,7 +42,7 @@ from sinks.quarantine import (
 )
 from sinks.storage import Storage
 from transforms.canonical import canonical_changes, output_types, split_rejected
-from transforms.names import OP, POS, SOURCE_FILE
+from transforms.names import FILE, OP, POS, SOURCE_FILE, SOURCE_SCHEMA, SOURCE_TABLE
 from transforms.position import file_start_position
 from transforms.replay import (
     REJECTED,
@@ -57,6 +58,7 @@ from transforms.replay import (
     replayed_position,
     with_entry_ids,
 )
+from transforms.route import by_topic
 
 __all__ = ["ReplayError", "Selection", "replay"]
 
@@ -103,7 +105,12 @@ def replay(
         raise ReplayError(_PARQUET)
     registry = Registry(config, catalog_of(config), SourceFormat(source).encode)
     replicas = {r.name: r for r in registry.start()}
-    if selection.table is not None and selection.table not in replicas:
+    # Tables the records describe are known once their records are read (_described).
+    if (
+        selection.table is not None
+        and selection.table not in replicas
+        and not registry.from_records
+    ):
         known = ", ".join(sorted(replicas))
         raise ReplayError(f"--table {selection.table}: not a table of the job ({known})")
     root = config.quarantine.path
@@ -125,6 +132,8 @@ def replay(
             else:
                 report.selected += int(row["count"])
         selected = marked.where(~F.col(RESOLVED))
+        if registry.from_records and any(n not in replicas for n in reports):
+            _described(registry, source, selected.where(~F.col("table").isin(*replicas)), replicas)
         replay_id = _replay_id(selected)
         for name, report in sorted(reports.items()):
             if report.selected:
@@ -165,6 +174,37 @@ def _entries(spark: SparkSession, root: str, selection: Selection) -> DataFrame:
             "at least table and raw_record, one a line); nothing was replayed"
         )
     return rows.drop(_CORRUPT)
+
+
+def _described(
+    registry: Registry, source: Source, selected: DataFrame, replicas: dict[str, Replica]
+) -> None:
+    """Tables Debezium's records describe (no catalog, no declared columns): offered the
+    newest selected message of each partition, as a batch offers them, then resolved."""
+    assert isinstance(source, KafkaSource), "only Debezium records describe their table"
+    messages = (
+        selected.select(
+            F.col("source_file").alias(FILE),
+            F.col("raw_record").alias("value"),
+            F.col("record_key").alias("key"),
+            F.lit(None).cast("string").alias("position"),
+        )
+        .transform(kafka_messages)
+        .withColumn("offset", F.col("offset").cast("long"))
+        .transform(by_topic(source.topic_prefix))
+        .where(F.col(SOURCE_TABLE).isNotNull())
+        .groupBy(SOURCE_SCHEMA, SOURCE_TABLE, "partition")
+        .agg(*newest_message())
+    )
+    offered: dict[tuple[str, str], list[tuple[str | None, str | None]]] = {}
+    for row in messages.collect():
+        where = (str(row[SOURCE_SCHEMA]), str(row[SOURCE_TABLE]))
+        offered.setdefault(where, []).append((row["newest_value"], row["newest_key"]))
+    for (schema, table), newest in sorted(offered.items()):
+        registry.offer(schema, table, newest)
+        replica = registry.find(schema, table)
+        if replica is not None:
+            replicas[replica.name] = replica
 
 
 def _replay_id(selected: DataFrame) -> str | None:

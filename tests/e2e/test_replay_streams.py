@@ -20,8 +20,9 @@ from runtime.batch import SourceBatchHandler
 from runtime.decoding import SourceFormat
 from runtime.replay import Selection, replay
 from runtime.runner import target_of
-from runtime.tables import Registry, catalog_of
-from sinks.factory import make_engines
+from runtime.tables import Registry, Replica, catalog_of
+from sinks.base import Engine
+from sinks.factory import make_engine, make_engines
 from sources.kinesis import kinesis_position
 from transforms.canonical import output_types
 
@@ -32,15 +33,13 @@ COLUMNS = [
 ]
 
 
-def job(tmp_path: Path, source: dict[str, Any]) -> JobConfig:
+def job(tmp_path: Path, source: dict[str, Any], **table: Any) -> JobConfig:
     return JobConfig.model_validate(
         {
             "name": "replay_streams",
             "checkpoint": str(tmp_path / "checkpoint"),
             "source": source,
-            "tables": [
-                {"name": "orders", "source_schema": "shop", "keys": ["id"], "columns": COLUMNS}
-            ],
+            "tables": [{"name": "orders", "source_schema": "shop", **table}],
             "target": {"kind": "lake", "path": str(tmp_path / "lake")},
             "quarantine": {"path": str(tmp_path / "quarantine")},
         }
@@ -56,6 +55,13 @@ def ingest(spark: SparkSession, config: JobConfig, raw: DataFrame, tmp_path: Pat
     engines = make_engines(spark, config, tables, types)
     for engine in engines.values():
         engine.recover()
+
+    def engine_of(replica: Replica) -> Engine:  # a table its records describe: at its first
+        if replica.name not in engines:
+            engines[replica.name] = make_engine(spark, config, replica.config)
+            engines[replica.name].recover()
+        return engines[replica.name]
+
     checkpoint = tmp_path / "checkpoint" / "source"
     checkpoint.mkdir(parents=True)
     (checkpoint / "metadata").write_text(json.dumps({"id": "stream-writer"}))
@@ -63,7 +69,7 @@ def ingest(spark: SparkSession, config: JobConfig, raw: DataFrame, tmp_path: Pat
         spark,
         source=source,
         registry=registry,
-        engines=lambda r: engines[r.name],
+        engines=engine_of,
         target=target_of(config),
         quarantine=config.quarantine.path,
         checkpoint=str(checkpoint),
@@ -94,7 +100,26 @@ def correct(tmp_path: Path, fixes: dict[str, str], **fields: Any) -> tuple[Path,
     return corrected, entries
 
 
+FIELDS = [
+    {"type": "int64", "optional": False, "field": "id"},
+    {"type": "string", "optional": True, "field": "item"},
+    {"type": "int32", "optional": True, "field": "qty"},
+]
+IMAGE = {"type": "struct", "fields": FIELDS, "optional": True, "name": "cdc.shop.orders.Value"}
+ENVELOPE = {
+    "type": "struct",
+    "fields": [
+        {**IMAGE, "field": "before"},
+        {**IMAGE, "field": "after"},
+        {"type": "string", "optional": False, "field": "op"},
+    ],
+    "optional": False,
+    "name": "cdc.shop.orders.Envelope",
+}
+
+
 def debezium(op: str, pos: int, before: Any, after: Any) -> str:
+    """A Debezium event as Kafka Connect's JSON converter writes it (schemas enabled)."""
     source = {
         "db": "shop",
         "table": "orders",
@@ -104,23 +129,29 @@ def debezium(op: str, pos: int, before: Any, after: Any) -> str:
         "snapshot": "false",
         "ts_ms": 1_700_000_000_000 + pos,
     }
-    return json.dumps({"before": before, "after": after, "source": source, "op": op})
+    payload = {"before": before, "after": after, "source": source, "op": op}
+    return json.dumps({"schema": ENVELOPE, "payload": payload})
+
+
+def key(id_: int) -> str:
+    schema = {"type": "struct", "fields": FIELDS[:1], "optional": False, "name": "cdc.Key"}
+    return json.dumps({"schema": schema, "payload": {"id": id_}})
 
 
 def test_kafka_records_replay_at_their_binlog_position_with_their_key(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = job(
-        tmp_path, {"kind": "kafka", "bootstrap_servers": "nowhere:9092", "topic_prefix": "cdc"}
-    )
+    # No catalog and no columns: the events describe the table's columns (the replay too).
+    source = {"kind": "kafka", "bootstrap_servers": "nowhere:9092", "topic_prefix": "cdc"}
+    config = job(tmp_path, source, keys=["id"])
     truncated_delete = debezium("d", 400, None, None)[:-9]  # poison: not JSON any more
     messages = [
-        ('{"id": 1}', debezium("c", 100, None, {"id": 1, "item": "pen", "qty": 1})),
-        ('{"id": 2}', debezium("c", 200, None, {"id": 2, "item": "ink", "qty": 2})),
-        ('{"id": 1}', debezium("u", 300, None, {"id": 1, "item": "pen", "qty": "many"})),
-        ('{"id": 2}', truncated_delete),  # a delete without `before`: the key names the row
-        ('{"id": 3}', debezium("c", 500, None, {"id": 3, "item": "cap", "qty": "three"})),
-        ('{"id": 3}', debezium("u", 600, None, {"id": 3, "item": "cap", "qty": 30})),
+        (key(1), debezium("c", 100, None, {"id": 1, "item": "pen", "qty": 1})),
+        (key(2), debezium("c", 200, None, {"id": 2, "item": "ink", "qty": 2})),
+        (key(1), debezium("u", 300, None, {"id": 1, "item": "pen", "qty": "many"})),
+        (key(2), truncated_delete),  # a delete without `before`: the key names the row
+        (key(3), debezium("c", 500, None, {"id": 3, "item": "cap", "qty": "three"})),
+        (key(3), debezium("u", 600, None, {"id": 3, "item": "cap", "qty": 30})),
     ]
     raw = spark.createDataFrame(
         [(k, v, "cdc.shop.orders", 0, i) for i, (k, v) in enumerate(messages)],
@@ -134,7 +165,7 @@ def test_kafka_records_replay_at_their_binlog_position_with_their_key(
     assert sorted(e["source_file"] for e in entries) == [
         f"cdc.shop.orders/0/{i}" for i in (2, 3, 4)
     ]
-    assert {e["record_key"] for e in entries} == {'{"id": 1}', '{"id": 2}', '{"id": 3}'}
+    assert {e["record_key"] for e in entries} == {key(1), key(2), key(3)}
 
     # An entry written before keys were kept: the delete cannot name its row.
     keyless, _ = correct(tmp_path, fixes, record_key=None)
@@ -157,7 +188,7 @@ def dms(op: str, data: dict[str, Any]) -> str:
 def test_kinesis_records_replay_at_their_sequence_number(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = job(tmp_path, {"kind": "kinesis", "stream": "cdc"})
+    config = job(tmp_path, {"kind": "kinesis", "stream": "cdc"}, keys=["id"], columns=COLUMNS)
     truncated = dms("insert", {"id": 2, "item": "ink", "qty": 2})[:-5]
     records = [
         ("100", dms("insert", {"id": 1, "item": "pen", "qty": 1})),

@@ -4,10 +4,14 @@ ordering of replayed records, selection, and what the report may say."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from config import JobConfig
+from runtime.replay import ReplayError, Selection, replay
 from runtime.replay_report import ReplayReport, TableReplay
 from sinks.quarantine import ENTRY_SCHEMA, LEDGER_SCHEMA
 from transforms.names import KINESIS_POSITION, POS, RAW, SEP, SOURCE_FILE
@@ -248,3 +252,21 @@ def test_a_corrected_key_is_a_new_replay_and_no_key_keeps_earlier_digests(
     each = F.sha2(F.concat_ws(SEP, ENTRY, "raw_record", "position"), 256)
     (sum_0,) = named.select(F.conv(F.substring(each, 1, 15), 16, 10).cast("decimal(38,0)")).first()  # type: ignore[misc]
     assert (without[0], without[1]) == (1, sum_0)
+
+
+def test_dms_parquet_entries_are_refused_saying_why(spark: SparkSession, tmp_path: Path) -> None:
+    config = JobConfig.model_validate(
+        {
+            "name": "parquet",
+            "checkpoint": str(tmp_path / "checkpoint"),
+            "source": {"path": str(tmp_path / "landing"), "format": "dms-parquet"},
+            "tables": [
+                {"name": "orders", "keys": ["id"], "columns": [{"name": "id", "type": "int"}]}
+            ],
+            "target": {"kind": "lake", "path": str(tmp_path / "lake")},
+            "quarantine": {"path": str(tmp_path / "quarantine")},
+        }
+    )
+
+    with pytest.raises(ReplayError, match="JSON rendering of each rejected Parquet row"):
+        replay(spark, config, Selection())
