@@ -16,7 +16,8 @@ import logging
 import sys
 from pathlib import Path
 
-from config.load import ConfigError, load_config
+from config.load import ConfigError
+from jobs.cli import add_config_arguments, config_error, load_job_config
 
 REPO = Path(__file__).resolve().parent.parent
 EXIT_BAD_INPUT = 2  # runtime/replay_report.py holds 0 and 1; imported lazily (Spark)
@@ -45,14 +46,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument("--config", required=True, help="job config YAML, a file or s3:// key")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key as the job was run with it (repeatable)",
+    add_config_arguments(
+        parser,
+        required=True,
+        config_help="job config YAML, a file or s3:// key",
+        set_help="override a config key as the job was run with it (repeatable)",
     )
     parser.add_argument("--table", help="only this table's entries")
     parser.add_argument("--reason", metavar="TEXT", help="only entries whose reason contains TEXT")
@@ -72,10 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_job_config(args)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return config_error(exc, EXIT_BAD_INPUT)
     from runtime.glue import glue_session
     from runtime.replay import ReplayError, Selection, replay
     from runtime.session import spark_session
@@ -85,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = replay(spark, config, selection, dry_run=args.dry_run)
     except (ReplayError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return config_error(exc, EXIT_BAD_INPUT)
     except Exception as exc:  # a target or quarantine that cannot be reached: one line
         from runtime.errors import reason
 

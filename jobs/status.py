@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from config import JobConfig
-from config.load import ConfigError, load_config
+from config.load import ConfigError
+from jobs.cli import add_config_arguments, config_error, load_job_config
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO / "conf" / "demo.yaml"
@@ -40,17 +41,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument(
-        "--config",
-        help="job config YAML, a file or s3://bucket/key.yaml (default: the embedded demo)",
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key as the job was run with it (repeatable)",
+    add_config_arguments(
+        parser,
+        config_help="job config YAML, a file or s3://bucket/key.yaml (default: the embedded demo)",
+        set_help="override a config key as the job was run with it (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.add_argument(
@@ -70,11 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         max_lag_s = parse_duration(args.max_lag)
-        config = load_config(args.config or DEMO_CONFIG, args.overrides)
+        config = load_job_config(args, DEMO_CONFIG)
         parse_duration(config.trigger_interval)  # judged against it: checked before Spark
     except (ConfigError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return config_error(exc)
     return _status(config, max_lag_s=max_lag_s, as_json=args.json)
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config import JobConfig
-from config.load import ConfigError, load_config, redacted_yaml
+from config.load import ConfigError, redacted_yaml
+from jobs.cli import add_config_arguments, config_error, load_job_config
 from runtime.glue import running_on_glue, with_hmac_secret, with_redshift_secret
 
 if TYPE_CHECKING:
@@ -65,23 +66,16 @@ def parse_args(argv: list[str], *, glue: bool | None = None) -> argparse.Namespa
         # Never take a prefix for a flag: Glue's `--conf` would otherwise be `--config`.
         allow_abbrev=False,
     )
-    parser.add_argument(
-        "--config",
-        help="job config YAML, a file or s3://bucket/key.yaml (default: the embedded demo)",
+    add_config_arguments(
+        parser,
+        config_help="job config YAML, a file or s3://bucket/key.yaml (default: the embedded demo)",
+        set_help="override a config key, e.g. --set target.path=/tmp/lake (repeatable)",
     )
     _add_switch(
         parser,
         "--once",
         "process everything available, then exit (default: run until Ctrl-C)",
         valued=on_glue,
-    )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set target.path=/tmp/lake (repeatable)",
     )
     _add_switch(
         parser,
@@ -181,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --config is required on Glue (e.g. s3://bucket/job.yaml)", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        config = load_config(args.config or DEMO_CONFIG, args.overrides)
+        config = load_job_config(args, DEMO_CONFIG)
         if args.print_config:
             print(redacted_yaml(config), end="")
             return EXIT_OK
@@ -190,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.hmac_secret_arn:
             config = with_hmac_secret(config, args.hmac_secret_arn)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return config_error(exc, EXIT_CONFIG)
     for notice in config.privacy_notices():
         log.warning(notice)
     if demo:

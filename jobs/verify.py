@@ -12,7 +12,8 @@ import argparse
 import logging
 import sys
 
-from config import ConfigError, JobConfig, KafkaSource, KinesisSource, RedshiftTarget, load_config
+from config import ConfigError, JobConfig, KafkaSource, KinesisSource, RedshiftTarget
+from jobs.cli import add_config_arguments, config_error, load_job_config
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -30,14 +31,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", required=True, help="the job's config YAML")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, as for the job (repeatable)",
+    add_config_arguments(
+        parser,
+        required=True,
+        config_help="the job's config YAML",
+        set_help="override a config key, as for the job (repeatable)",
     )
     return parser.parse_args(argv)
 
@@ -57,12 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_job_config(args)
         check(config)
         return run(config)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return config_error(exc)
 
 
 def run(config: JobConfig) -> int:

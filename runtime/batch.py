@@ -42,7 +42,7 @@ from transforms.names import (
 )
 from transforms.route import UNROUTED
 
-__all__ = ["SourceBatch", "SourceBatchHandler"]
+__all__ = ["SourceBatch", "SourceBatchHandler", "newest_message"]
 
 _RESUME = (
     "to resume, make the target table fit (or declare the table's columns in tables[]) and "
@@ -159,7 +159,7 @@ class SourceBatchHandler:
         seen = routed.groupBy(*by).agg(
             F.count(F.lit(1)).alias("n"),
             self._source.fields_seen().alias("fields"),
-            *(_newest_message() if described else ()),
+            *(newest_message() if described else ()),
         )
         merged: dict[tuple[str | None, str | None], _Seen] = {}
         for row in seen.collect():
@@ -241,7 +241,7 @@ class SourceBatchHandler:
         return good.transform(canonical_changes(table.replica.config, self._tokens))
 
 
-def _newest_message() -> tuple[Column, Column]:
+def newest_message() -> tuple[Column, Column]:
     """Aggregates: the value and key of the newest message of the group (offset order,
     grouped by Kafka partition); tombstones (no value) left out. What records that carry
     their schema say about their table (sources/record_schemas.py)."""

@@ -25,6 +25,7 @@ from transforms.names import (
     FILE,
     KINESIS_POSITION,
     RAW,
+    RAW_KEY,
     SOURCE_FILE,
     SOURCE_SCHEMA,
     SOURCE_TABLE,
@@ -82,8 +83,10 @@ class SourceFormat:
 
     def unrouted(self, rows: DataFrame) -> DataFrame:
         """Records that belong to no table, shaped for the quarantine."""
+        key = F.lit(None).cast("string")
         if isinstance(self.source, KafkaSource):
             where = F.concat_ws("/", "topic", "partition", "offset")
+            key = F.col("key").cast("string")
         else:
             where = F.col(FILE)
         return rows.select(
@@ -92,6 +95,7 @@ class SourceFormat:
             ),
             where.alias(SOURCE_FILE),
             F.col("value").cast("string").alias(RAW),
+            key.alias(RAW_KEY),
         )
 
     def typed_records(self, replica: Replica) -> Callable[[DataFrame], DataFrame]:

@@ -22,10 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config import FilesSource, JobConfig, RedshiftTarget
+from config import FilesSource, JobConfig, KafkaSource, KinesisSource, RedshiftTarget
+from runtime.batch import newest_message
 from runtime.decoding import SourceFormat
 from runtime.replay_report import ReplayReport, TableReplay
 from runtime.runner import target_of
@@ -41,12 +42,14 @@ from sinks.quarantine import (
 )
 from sinks.storage import Storage
 from transforms.canonical import canonical_changes, output_types, split_rejected
-from transforms.names import OP, SOURCE_FILE
+from transforms.names import FILE, OP, POS, SOURCE_FILE, SOURCE_SCHEMA, SOURCE_TABLE
 from transforms.position import file_start_position
 from transforms.replay import (
     REJECTED,
     RESOLVED,
     input_digest,
+    kafka_messages,
+    kinesis_records,
     latest_outcomes,
     mark_resolved,
     matching,
@@ -55,11 +58,18 @@ from transforms.replay import (
     replayed_position,
     with_entry_ids,
 )
+from transforms.route import by_topic
 
 __all__ = ["ReplayError", "Selection", "replay"]
 
-_FORMATS = ("dms-csv", "dms-json")  # text landing files: a record is its line
 _CORRUPT = "_corrupt_record"
+_PARQUET = (
+    "source.format dms-parquet: replay cannot re-read these entries: the quarantine holds "
+    "a JSON rendering of each rejected Parquet row (already typed by the reader), not the "
+    "record as it arrived; correct the source and reprocess the landing files instead "
+    "(docs/operations.md, Replaying quarantined records)"
+)
+Source = FilesSource | KafkaSource | KinesisSource
 
 
 class ReplayError(Exception):
@@ -91,14 +101,16 @@ def replay(
 ) -> ReplayReport:
     """Replay the selected entries; the report says what each table did."""
     source = config.source
-    if not isinstance(source, FilesSource) or source.format not in _FORMATS:
-        raise ReplayError(
-            f"source.format {source.format}: replay reads DMS CSV or JSON landing records "
-            "only, for now"
-        )
+    if source.format == "dms-parquet":
+        raise ReplayError(_PARQUET)
     registry = Registry(config, catalog_of(config), SourceFormat(source).encode)
     replicas = {r.name: r for r in registry.start()}
-    if selection.table is not None and selection.table not in replicas:
+    # Tables the records describe are known once their records are read (_described).
+    if (
+        selection.table is not None
+        and selection.table not in replicas
+        and not registry.from_records
+    ):
         known = ", ".join(sorted(replicas))
         raise ReplayError(f"--table {selection.table}: not a table of the job ({known})")
     root = config.quarantine.path
@@ -120,6 +132,8 @@ def replay(
             else:
                 report.selected += int(row["count"])
         selected = marked.where(~F.col(RESOLVED))
+        if registry.from_records and any(n not in replicas for n in reports):
+            _described(registry, source, selected.where(~F.col("table").isin(*replicas)), replicas)
         replay_id = _replay_id(selected)
         for name, report in sorted(reports.items()):
             if report.selected:
@@ -162,6 +176,37 @@ def _entries(spark: SparkSession, root: str, selection: Selection) -> DataFrame:
     return rows.drop(_CORRUPT)
 
 
+def _described(
+    registry: Registry, source: Source, selected: DataFrame, replicas: dict[str, Replica]
+) -> None:
+    """Tables Debezium's records describe (no catalog, no declared columns): offered the
+    newest selected message of each partition, as a batch offers them, then resolved."""
+    assert isinstance(source, KafkaSource), "only Debezium records describe their table"
+    messages = (
+        selected.select(
+            F.col("source_file").alias(FILE),
+            F.col("raw_record").alias("value"),
+            F.col("record_key").alias("key"),
+            F.lit(None).cast("string").alias("position"),
+        )
+        .transform(kafka_messages)
+        .withColumn("offset", F.col("offset").cast("long"))
+        .transform(by_topic(source.topic_prefix))
+        .where(F.col(SOURCE_TABLE).isNotNull())
+        .groupBy(SOURCE_SCHEMA, SOURCE_TABLE, "partition")
+        .agg(*newest_message())
+    )
+    offered: dict[tuple[str, str], list[tuple[str | None, str | None]]] = {}
+    for row in messages.collect():
+        where = (str(row[SOURCE_SCHEMA]), str(row[SOURCE_TABLE]))
+        offered.setdefault(where, []).append((row["newest_value"], row["newest_key"]))
+    for (schema, table), newest in sorted(offered.items()):
+        registry.offer(schema, table, newest)
+        replica = registry.find(schema, table)
+        if replica is not None:
+            replicas[replica.name] = replica
+
+
 def _replay_id(selected: DataFrame) -> str | None:
     """`replay-<digest of the selected input>`; None when nothing is selected."""
     row = selected.transform(input_digest).first()
@@ -173,7 +218,7 @@ def _replay_id(selected: DataFrame) -> str | None:
 
 def _decode(
     config: JobConfig,
-    source: FilesSource,
+    source: Source,
     replica: Replica | None,
     report: TableReplay,
     selected: DataFrame,
@@ -193,10 +238,11 @@ def _decode(
         report.rejected = {reason: report.selected}
         return _Part(report, rows, None, gone, None)
     fmt = SourceFormat(source, table=replica.source)  # routed as a table's own folder is
+    shaped, fallback = _as_read(source, records)
     rows = (
-        records.transform(fmt.route)
+        shaped.transform(fmt.route)
         .transform(fmt.typed_records(replica))
-        .transform(replayed_position(records, file_start_position(F.col(SOURCE_FILE))))
+        .transform(replayed_position(shaped, fallback))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     decided = rows.transform(outcomes(name)).persist(StorageLevel.MEMORY_AND_DISK)
@@ -207,6 +253,16 @@ def _decode(
         report.decoded[str(row[OP])] = int(row["count"])
     changes = good.transform(canonical_changes(replica.config, config.tokenization()))
     return _Part(report, rows, changes, decided, replica)
+
+
+def _as_read(source: Source, records: DataFrame) -> tuple[DataFrame, Column]:
+    """The raw rows in the shape the source's reader gives them, and the position of an
+    entry that has none (transforms/replay.py)."""
+    if isinstance(source, KafkaSource):  # the corrected event's binlog coordinates
+        return records.transform(kafka_messages), F.col(POS)
+    if isinstance(source, KinesisSource):
+        return records.transform(kinesis_records), F.lit(None).cast("string")
+    return records, file_start_position(F.col(SOURCE_FILE))
 
 
 def _apply(

@@ -125,7 +125,8 @@ class Registry:
             self._refused.add((schema, table))
             return None
         found = self._catalog.describe(schema, table)
-        reason = self._problem(schema, table) or _unreplicable(found, self._taken())
+        keyed = pending is not None and bool(pending[0].keys)  # the entry names the key
+        reason = self._problem(schema, table) or _unreplicable(found, self._taken(), keyed)
         if found is None or reason:
             log.warning("table %s.%s is not replicated: %s", schema, table, reason or "gone")
             self._refused.add((schema, table))
@@ -250,11 +251,14 @@ def _target_name(table: str) -> str:
     return name if _IDENTIFIER.match(name) else f"t_{name}"
 
 
-def _unreplicable(found: DiscoveredTable | None, taken: set[str]) -> str | None:
-    """Why a discovered table cannot be replicated as it is, or None."""
+def _unreplicable(
+    found: DiscoveredTable | None, taken: set[str], keyed: bool = False
+) -> str | None:
+    """Why a discovered table cannot be replicated as it is, or None (`keyed`: its
+    explicit entry declares the keys)."""
     if found is None:
         return "not in the source catalog"
-    if not found.keys:
+    if not found.keys and not keyed:
         return "it has no primary key (declare keys in an explicit entry)"
     odd = [c.name for c in found.columns if not _IDENTIFIER.match(c.name)]
     if odd:

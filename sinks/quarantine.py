@@ -3,7 +3,11 @@
 The quarantine holds raw source records (possibly personal data): protect it like
 the source. One folder per table and batch, overwritten when a batch is replayed,
 so a replay never duplicates entries. Each entry keeps the record's transport position
-(`position`), so that replaying it later orders it where it arrived (jobs/replay.py).
+(`position`), so that replaying it later orders it where it arrived (jobs/replay.py), and
+what the transport gave beside the record that its decoder reads: `source_file` (a landing
+file; a Kafka message's `topic/partition/offset`; a Kinesis record's
+`kinesis:<stream>/<partition key>`) and, for a Kafka message, its key (`record_key`, NULL
+in entries written before it was kept: they read as before).
 
 Beside the tables' folders, `_replay/` is the replay ledger: one folder per replay
 (`replay=<id>`, overwritten when the same replay runs again) holding, for every entry the
@@ -19,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sinks.storage import Storage
-from transforms.names import ERROR, POS, RAW, SOURCE_FILE
+from transforms.names import ERROR, POS, RAW, RAW_KEY, SOURCE_FILE
 
 __all__ = [
     "ENTRY_SCHEMA",
@@ -34,7 +38,7 @@ __all__ = [
 
 ENTRY_SCHEMA = (
     "table string, batch_id long, reason string, source_file string, position string, "
-    "raw_record string, quarantined_at string"
+    "raw_record string, quarantined_at string, record_key string"
 )
 LEDGER = "_replay"  # the replay ledger's folder under the quarantine root
 LEDGER_SCHEMA = "entry string, table string, outcome string, reason string, replayed_at string"
@@ -42,6 +46,7 @@ LEDGER_SCHEMA = "entry string, table string, outcome string, reason string, repl
 
 def write_quarantine(rejected: DataFrame, root: str, table: str, batch_id: int) -> None:
     position = F.col(POS) if POS in rejected.columns else F.lit(None).cast("string")
+    key = F.col(RAW_KEY) if RAW_KEY in rejected.columns else F.lit(None).cast("string")
     (
         rejected.select(
             F.lit(table).alias("table"),
@@ -51,6 +56,7 @@ def write_quarantine(rejected: DataFrame, root: str, table: str, batch_id: int) 
             position.alias("position"),
             F.col(RAW).alias("raw_record"),
             F.current_timestamp().alias("quarantined_at"),
+            key.alias("record_key"),
         )
         .coalesce(1)
         .write.mode("overwrite")

@@ -36,6 +36,7 @@ from transforms.names import (
     OP_TRUNCATE,
     POS,
     RAW,
+    RAW_KEY,
     SEP,
     SOURCE_FILE,
 )
@@ -55,6 +56,9 @@ def decode_debezium_json(
     columns: Sequence[str], *, database: str, table: str
 ) -> Callable[[DataFrame], DataFrame]:
     """Kafka rows (`value`, `key`, `topic`, `partition`, `offset`) -> `_op` + string fields.
+
+    `_raw`, `_source_file` (`topic/partition/offset`) and `_raw_key` (the message key) keep
+    the message as it came, for the quarantine: what a replay needs to decode it again.
 
     `c`, `u`, `d`, `r` become I, U, D and L (snapshot read, applied as an upsert); fields
     come from `after`, or for a delete from `before` (then the message key). A truncate
@@ -79,6 +83,7 @@ def decode_debezium_json(
         parsed = df.select(
             F.col("value").alias(RAW),
             F.concat_ws("/", "topic", "partition", "offset").alias(SOURCE_FILE),
+            F.col("key").alias(RAW_KEY),
             "partition",
             "offset",
             _unwrapped(F.from_json(F.col("value"), schema, options), names, _CORRUPT).alias("r"),
@@ -93,6 +98,7 @@ def decode_debezium_json(
             binlog_position(F.col("r.source"), F.col("partition"), F.col("offset")).alias(POS),
             RAW,
             SOURCE_FILE,
+            RAW_KEY,
             _error(database, table).alias(ERROR),
         )
 

@@ -7,6 +7,7 @@ COMMIT_TS = "_commit_ts"  # source commit time, for latency
 ERROR = "_error"  # why a record cannot be applied; NULL when it can
 RAW = "_raw"  # the record as received, kept only for quarantine
 SOURCE_FILE = "_source_file"  # where the record came from, kept only for quarantine
+RAW_KEY = "_raw_key"  # a Kafka message's key as received, kept only for quarantine
 
 # Bookkeeping of the targets' state (key tables, events tables) and of one batch's decision.
 DELETED = "_deleted"  # the key's last change was a delete: a tombstone

@@ -13,6 +13,12 @@ the start of its source file: after every change of the files before it, and bef
 change of its own file, so a tie with what the target holds goes to the target (stale),
 never to the replay. An entry without a source file either gets the lowest position of
 all: it applies only to a key the target does not hold (or by a newer sequence value).
+
+Streams: a raw record is given back the shape its reader gives (`kafka_messages`,
+`kinesis_records`) from what the entry kept: a Kafka message's topic, partition and offset
+(`source_file`) and key (`record_key`); a Kinesis record's stream and partition key
+(`source_file`) and sequence number (its position). An entry of a stream without a
+position gets the lowest position, as one without a source file does.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from transforms.names import (
     BLOCK,
     ERROR,
     FILE,
+    KINESIS_POSITION,
     OP,
     OP_LOAD,
     POS,
@@ -43,6 +50,8 @@ __all__ = [
     "REJECTED",
     "RESOLVED",
     "input_digest",
+    "kafka_messages",
+    "kinesis_records",
     "latest_outcomes",
     "mark_resolved",
     "matching",
@@ -112,23 +121,56 @@ def _group(source_file: Column, raw: Column) -> Column:
 
 
 def raw_records(entries: DataFrame) -> DataFrame:
-    """Entries of one table -> one raw row (`value`, `_file`, `_block`) per distinct record
-    of a file, with the entries it stands for and the newest of their positions.
+    """Entries of one table -> one raw row (`value`, `_file`, `_block`, `key`) per distinct
+    record of a file, with the entries it stands for and the newest of their positions.
 
     Identical records of one file decode alike; replaying the last of them is what
-    replaying each in order leaves."""
+    replaying each in order leaves (a Kafka message's `source_file` names that message)."""
     return (
         entries.groupBy("source_file", "raw_record")
-        .agg(F.max("position").alias("position"), F.collect_list(ENTRY).alias(ENTRIES))
+        .agg(
+            F.max("position").alias("position"),
+            F.max("record_key").alias("record_key"),
+            F.collect_list(ENTRY).alias(ENTRIES),
+        )
         .select(
             F.col("raw_record").alias("value"),
             F.col("source_file").alias(FILE),
             F.lit(0).cast("long").alias(BLOCK),
+            F.col("record_key").alias("key"),
             "position",
             ENTRIES,
             _group(F.col("source_file"), F.col("raw_record")).alias(GROUP),
         )
     )
+
+
+def kafka_messages(records: DataFrame) -> DataFrame:
+    """Raw rows -> the same with `topic`, `partition`, `offset` from `_file`
+    (`topic/partition/offset`, as the quarantine wrote it): the Kafka reader's shape.
+
+    Partition and offset stay text, so that the decoder's `topic/partition/offset` is the
+    entry's `source_file` again, character for character; one that is not of that form is
+    kept whole as the topic (it then names no table's topic). A position without binlog
+    coordinates (the event had none that could be read: malformed, say) is dropped: the
+    corrected event's own coordinates, then the partition and offset it arrived at, order
+    it (the decoder's `_pos`), since nothing else compares with what the target holds."""
+    pattern = r"^(.*)/([0-9]+)/([0-9]+)$"
+    found = F.col(FILE).rlike(pattern)
+    part = {i: F.regexp_extract(F.col(FILE), pattern, i) for i in (1, 2, 3)}
+    placed = F.when(~F.col("position").startswith(SEP), F.col("position"))
+    return records.withColumn("position", placed).select(
+        "*",
+        F.when(found, part[1]).otherwise(F.col(FILE)).alias("topic"),
+        F.when(found, part[2]).alias("partition"),
+        F.when(found, part[3]).alias("offset"),
+    )
+
+
+def kinesis_records(records: DataFrame) -> DataFrame:
+    """Raw rows -> the same with the Kinesis position the record arrived with (`_kpos`):
+    the Kinesis reader's shape (`_file` is already `kinesis:<stream>/<partition key>`)."""
+    return records.withColumn(KINESIS_POSITION, F.coalesce(F.col("position"), F.lit("")))
 
 
 def replayed_position(records: DataFrame, fallback: Column) -> Callable[[DataFrame], DataFrame]:
@@ -170,12 +212,13 @@ def outcomes(table: str) -> Callable[[DataFrame], DataFrame]:
 
 
 def input_digest(entries: DataFrame) -> DataFrame:
-    """One row of order-free sums over what was selected (entry, record, position): equal
+    """One row of order-free sums over what was selected (entry, record, position, key): equal
     inputs give equal sums, whatever their order; the replay's writer id derives from it."""
-    each = F.sha2(
-        F.concat_ws(SEP, F.col(ENTRY), F.col("raw_record"), F.coalesce("position", F.lit(""))),
-        256,
+    # A key (Kafka) counts when there is one; without, the sums are what they always were.
+    text = F.concat_ws(
+        SEP, F.col(ENTRY), F.col("raw_record"), F.coalesce("position", F.lit("")), "record_key"
     )
+    each = F.sha2(text, 256)
     parts = [
         F.conv(F.substring(each, start, 15), 16, 10).cast("decimal(38,0)") for start in (1, 16, 31)
     ]

@@ -128,6 +128,7 @@ def test_output_has_the_dms_decoder_record_shape(spark: SparkSession) -> None:
         "_pos",
         "_raw",
         "_source_file",
+        "_raw_key",
         "_error",
     ]
     assert {f.dataType.simpleString() for f in decoded.schema.fields if f.name in COLUMNS} == {

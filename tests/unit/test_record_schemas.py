@@ -16,7 +16,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from config import ConfigError, load_config
-from runtime.batch import _newest_message
+from runtime.batch import newest_message
 from runtime.tables import Registry, catalog_of
 from sources.record_schemas import RecordSchemas
 from transforms.types import debezium_column
@@ -149,6 +149,21 @@ def test_an_explicit_entry_without_columns_waits_for_its_first_records() -> None
     assert customer.config.column_names == ["customer_id", "email", "phone"]
 
 
+def test_an_explicit_entry_declares_the_key_its_records_do_not_give() -> None:
+    tables = Registry(
+        load_config(SPORTS, [*NO_CATALOG, "tables.1.keys=[customer_id]"]),
+        RecordSchemas(),
+        debezium_column,
+    )
+    tables.start()
+    fields = [field("customer_id", "int32"), field("email", "string"), field("phone", "string")]
+
+    tables.offer("sports", "customer", [(message("customer", fields, {}), None)])  # no key
+    customer = tables.find("sports", "customer")
+
+    assert customer is not None and customer.config.keys == ["customer_id"]
+
+
 def test_a_column_added_at_the_source_is_followed_from_the_record_that_carries_it() -> None:
     tables = Registry(load_config(SPORTS, NO_CATALOG), RecordSchemas(), debezium_column)
     tables.start()
@@ -178,7 +193,7 @@ def test_the_newest_message_of_a_table_in_a_batch_is_what_describes_it(
     rows = [("k1", "older", 5), ("k2", "newest", 7), ("k3", None, 8), ("k0", "oldest", 3)]
     batch = spark.createDataFrame(rows, "key string, value string, offset long")
 
-    row = batch.agg(*_newest_message()).first()
+    row = batch.agg(*newest_message()).first()
 
     assert row is not None
     assert (row["newest_value"], row["newest_key"]) == ("newest", "k2")

@@ -4,17 +4,24 @@ ordering of replayed records, selection, and what the report may say."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from config import JobConfig
+from runtime.replay import ReplayError, Selection, replay
 from runtime.replay_report import ReplayReport, TableReplay
 from sinks.quarantine import ENTRY_SCHEMA, LEDGER_SCHEMA
-from transforms.names import POS, RAW, SOURCE_FILE
+from transforms.names import KINESIS_POSITION, POS, RAW, SEP, SOURCE_FILE
 from transforms.ordering import newer_than
 from transforms.position import file_position, file_start_position
 from transforms.replay import (
     ENTRY,
+    input_digest,
+    kafka_messages,
+    kinesis_records,
     latest_outcomes,
     mark_resolved,
     matching,
@@ -28,8 +35,8 @@ FILE_B = "s3a://landing/shop/orders/20210816-060502000.json"
 
 
 def entries(spark: SparkSession, *rows: tuple[object, ...]) -> DataFrame:
-    """(table, batch_id, reason, source_file, position, raw_record) rows."""
-    full = [(*r, "2026-01-01T00:00:00Z") for r in rows]
+    """(table, batch_id, reason, source_file, position, raw_record[, record_key]) rows."""
+    full = [(*r[:6], "2026-01-01T00:00:00Z", *(r[6:] or (None,))) for r in rows]
     return spark.createDataFrame(full, ENTRY_SCHEMA)
 
 
@@ -185,3 +192,81 @@ def test_the_report_exit_code_is_one_only_when_something_is_still_rejected() -> 
     assert json.loads(rejected.to_json())["tables"][0]["still_rejected"] == 1
     assert "! t: 1 still rejected: malformed JSON record" in rejected.to_text()
     assert "nothing to replay" in nothing.to_text()
+
+
+def test_a_kafka_entry_gives_back_its_message_and_drops_a_position_without_binlog(
+    spark: SparkSession,
+) -> None:
+    binlog = "mysql-bin\x1f00000000000000000003\x1f00000000000000000400"
+    unreadable = "\x1f\x1f\x1f1\x1f\x1f0000000000\x1f00000000000000000003"
+    df = entries(
+        spark,
+        ("orders", 1, "r", "cdc.shop.orders/0/17", binlog, "a", '{"id": 1}'),
+        ("orders", 1, "r", "cdc.shop.orders/2/3", unreadable, "b", None),
+        ("orders", 1, "r", "not-a-message", binlog, "c", None),
+        ("orders", 1, "r", None, None, "d", None),
+    ).transform(with_entry_ids)
+
+    messages = df.transform(raw_records).transform(kafka_messages)
+    back = F.concat_ws("/", "topic", "partition", "offset").alias("back")
+    got = {r["value"]: r for r in messages.select("*", back).collect()}
+
+    for value, row in got.items():  # the decoder names it as the quarantine did
+        assert row["back"] == (row["_file"] or ""), value
+    assert (got["a"]["topic"], got["a"]["partition"], got["a"]["offset"]) == (
+        "cdc.shop.orders",
+        "0",
+        "17",
+    )
+    assert got["a"]["key"] == '{"id": 1}' and got["b"]["key"] is None
+    assert (got["a"]["position"], got["b"]["position"]) == (binlog, None)
+
+
+def test_a_kinesis_entry_keeps_its_sequence_position(spark: SparkSession) -> None:
+    position = "1\x1f" + "0" * 125 + "300"
+    df = entries(spark, ("orders", 1, "r", "kinesis:cdc/shop.orders", position, "x"))
+
+    (row,) = (
+        df.transform(with_entry_ids).transform(raw_records).transform(kinesis_records).collect()
+    )
+
+    assert (row[KINESIS_POSITION], row["_file"]) == (position, "kinesis:cdc/shop.orders")
+
+
+def _digest(df: DataFrame) -> tuple[object, ...]:
+    row = df.transform(with_entry_ids).transform(input_digest).first()
+    return tuple(row)  # type: ignore[arg-type]
+
+
+def test_a_corrected_key_is_a_new_replay_and_no_key_keeps_earlier_digests(
+    spark: SparkSession,
+) -> None:
+    base = ("orders", 1, "r", "cdc.shop.orders/0/1", "p", "v")
+    without, with_key, other_key = (
+        _digest(entries(spark, (*base, key))) for key in (None, '{"id": 1}', '{"id": 2}')
+    )
+
+    assert len({without, with_key, other_key}) == 3
+    # Without a key, what the digest always summed: entry, record, position.
+    named = entries(spark, base).transform(with_entry_ids)
+    each = F.sha2(F.concat_ws(SEP, ENTRY, "raw_record", "position"), 256)
+    (sum_0,) = named.select(F.conv(F.substring(each, 1, 15), 16, 10).cast("decimal(38,0)")).first()  # type: ignore[misc]
+    assert (without[0], without[1]) == (1, sum_0)
+
+
+def test_dms_parquet_entries_are_refused_saying_why(spark: SparkSession, tmp_path: Path) -> None:
+    config = JobConfig.model_validate(
+        {
+            "name": "parquet",
+            "checkpoint": str(tmp_path / "checkpoint"),
+            "source": {"path": str(tmp_path / "landing"), "format": "dms-parquet"},
+            "tables": [
+                {"name": "orders", "keys": ["id"], "columns": [{"name": "id", "type": "int"}]}
+            ],
+            "target": {"kind": "lake", "path": str(tmp_path / "lake")},
+            "quarantine": {"path": str(tmp_path / "quarantine")},
+        }
+    )
+
+    with pytest.raises(ReplayError, match="JSON rendering of each rejected Parquet row"):
+        replay(spark, config, Selection())
