@@ -26,7 +26,9 @@ def main() -> int:
         landing = root / "landing"
         landing.mkdir()
         (landing / "a.json").write_text(
-            "\n".join(f'{{"id": {i}, "day": {i % 3}, "ts": "2024-01-0{1 + i % 3}"}}' for i in range(9))
+            "\n".join(
+                f'{{"id": {i}, "day": {i % 3}, "ts": "2024-01-0{1 + i % 3}"}}' for i in range(9)
+            )
         )
         (root / "b.csv").write_text("I,1,x\nU,2,y\n")
         spark.read.csv(str(root / "b.csv")).count()
