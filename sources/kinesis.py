@@ -23,6 +23,11 @@ __all__ = ["kinesis_endpoint", "kinesis_options", "kinesis_position", "read_kine
 
 # Kinesis sequence numbers are decimal strings of up to 128 digits: pad to sort as numbers.
 _SEQUENCE_DIGITS = 128
+# The open-source connector's fetch budget per shard and batch (its default: 1 s) starts
+# before the executor's first call, so a cold executor on a busy machine could spend it
+# all on its client's start-up and read nothing. Reading stops anyway once a shard is
+# caught up (MillisBehindLatest 0): a larger budget only lets a backlog fill the batch.
+_FETCH_TIME_MS = "10000"
 
 
 def kinesis_endpoint(aws: AwsConfig) -> str:
@@ -42,6 +47,7 @@ def kinesis_options(
         # Open-source connector: AWS's default credential chain (environment, profile,
         # container, then instance profile) instead of the instance profile alone.
         "awsUseInstanceProfile": "false",
+        "kinesis.executor.maxFetchTimeInMs": _FETCH_TIME_MS,
     }
     if source.stream.startswith("arn:"):
         options["streamARN"] = source.stream

@@ -18,10 +18,6 @@ from config import JobConfig
 from local.aws_servers import CBOR_DISABLE_PROPERTY
 from runtime.runner import run
 
-# Its --once reads from the local Kinesis server returned nothing twice on a busy machine
-# (two test workers): it runs in the serial tier (scripts/test.sh).
-pytestmark = pytest.mark.serial
-
 STREAM = "cdc"
 
 

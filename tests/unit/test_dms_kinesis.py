@@ -125,6 +125,11 @@ def test_reader_options_name_the_stream_endpoint_and_limits() -> None:
     assert options["startingPosition"] == "TRIM_HORIZON"
     assert options["maxFetchRecordsPerShard"] == "500"
     assert options["kinesis.executor.maxFetchRecordsPerShard"] == "500"
+    # Ten seconds to fetch a shard, not the connector's one, which a cold executor spends
+    # on start-up; the source's own options still win.
+    assert options["kinesis.executor.maxFetchTimeInMs"] == "10000"
+    mine = KinesisSource(stream="cdc", options={"kinesis.executor.maxFetchTimeInMs": "500"})
+    assert kinesis_options(mine, aws)["kinesis.executor.maxFetchTimeInMs"] == "500"
 
 
 def test_starting_timestamp_is_a_utc_time_on_glue_and_per_shard_json_elsewhere() -> None:
