@@ -15,6 +15,7 @@ __all__ = [
     "DeltaTarget",
     "DriverConnection",
     "GlueCatalogConfig",
+    "IcebergTarget",
     "LakeTarget",
     "RedshiftTarget",
     "S3Staging",
@@ -78,6 +79,47 @@ class DeltaTarget(TableFilesTarget):
     """Delta Lake tables kept by MERGE: atomic commits, time travel, any Delta reader."""
 
     kind: Literal["delta"] = Field(default="delta", description="Delta Lake tables kept by MERGE")
+
+
+class IcebergTarget(TableFilesTarget):
+    """Apache Iceberg tables (format version 2) kept by MERGE, in a Hadoop catalog.
+
+    `path` is the catalog's warehouse: table `t` lives in `<path>/<namespace>/t`, its key
+    table (sequence guard, tombstones) beside it as `t__cdc_keys`. Partitioning is
+    `partition_by`, identity transforms only.
+    """
+
+    kind: Literal["iceberg"] = Field(
+        default="iceberg", description="Apache Iceberg tables kept by MERGE"
+    )
+    namespace: Identifier = Field(
+        default="cdc", description="Iceberg namespace of every table (a folder of the warehouse)"
+    )
+    spark_catalog: Identifier = Field(
+        default="iceberg",
+        description="name of the Spark catalog: a Hadoop catalog on `path` unless the "
+        "session already defines spark.sql.catalog.<name>",
+    )
+    write_mode: Literal["merge-on-read", "copy-on-write"] = Field(
+        default="merge-on-read",
+        description="how MERGE changes rows of existing files: position-delete files "
+        "(cheap commits; compact with rewrite_data_files) or rewritten data files",
+    )
+    write_modes: dict[str, Literal["merge-on-read", "copy-on-write"]] = Field(
+        default_factory=dict, description="write_mode of single tables, by table name"
+    )
+
+    @model_validator(mode="after")
+    def _no_glue_yet(self) -> IcebergTarget:
+        if self.catalog is not None:
+            raise ValueError("catalog: the Glue Data Catalog is not offered for iceberg yet")
+        return self
+
+    def table_path(self, table: str) -> str:
+        return f"{self.path.rstrip('/')}/{self.namespace}/{table}"
+
+    def mode_of(self, table: str) -> str:
+        return self.write_modes.get(table, self.write_mode)
 
 
 class CopyStaging(Strict):
@@ -220,6 +262,7 @@ class RedshiftTarget(Strict):
 Target = Annotated[
     Annotated[LakeTarget, Tag("lake")]
     | Annotated[RedshiftTarget, Tag("redshift")]
-    | Annotated[DeltaTarget, Tag("delta")],
+    | Annotated[DeltaTarget, Tag("delta")]
+    | Annotated[IcebergTarget, Tag("iceberg")],
     Discriminator(kind_or("lake")),
 ]
