@@ -81,16 +81,20 @@ class DeltaTarget(TableFilesTarget):
     kind: Literal["delta"] = Field(default="delta", description="Delta Lake tables kept by MERGE")
 
 
-class IcebergTarget(TableFilesTarget):
+class IcebergTarget(Strict):
     """Apache Iceberg tables (format version 2) kept by MERGE, in a Hadoop catalog.
 
     `path` is the catalog's warehouse: table `t` lives in `<path>/<namespace>/t`, its key
     table (sequence guard, tombstones) beside it as `t__cdc_keys`. Partitioning is
-    `partition_by`, identity transforms only.
+    `partition_by`, identity transforms only (docs/engines.md, Iceberg).
     """
 
     kind: Literal["iceberg"] = Field(
         default="iceberg", description="Apache Iceberg tables kept by MERGE"
+    )
+    path: str = Field(
+        min_length=1,
+        description="warehouse of the Hadoop catalog: a table is <path>/<namespace>/<table>",
     )
     namespace: Identifier = Field(
         default="cdc", description="Iceberg namespace of every table (a folder of the warehouse)"
@@ -108,12 +112,10 @@ class IcebergTarget(TableFilesTarget):
     write_modes: dict[str, Literal["merge-on-read", "copy-on-write"]] = Field(
         default_factory=dict, description="write_mode of single tables, by table name"
     )
-
-    @model_validator(mode="after")
-    def _no_glue_yet(self) -> IcebergTarget:
-        if self.catalog is not None:
-            raise ValueError("catalog: the Glue Data Catalog is not offered for iceberg yet")
-        return self
+    retention: Retention = Field(
+        default=Retention(),
+        description="how long tombstones are kept (docs/operations.md)",
+    )
 
     def table_path(self, table: str) -> str:
         return f"{self.path.rstrip('/')}/{self.namespace}/{table}"
