@@ -46,7 +46,7 @@ def load(spark: SparkSession, rows: int, days: int) -> DataFrame:
 
 def changes(spark: SparkSession, args: argparse.Namespace, batch: int) -> DataFrame:
     rng = random.Random(batch)
-    recent = [d for d in range(args.days - 7, args.days)]
+    recent = list(range(max(0, args.days - 7), args.days))
     ids = {
         rng.choice(recent) + args.days * rng.randrange(args.rows // args.days)
         for _ in range(args.changes)
