@@ -114,6 +114,20 @@ class JobConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _one_partitioning(self) -> JobConfig:
+        if not isinstance(self.target, IcebergTarget):
+            return self
+        for i, table in enumerate(self.tables):
+            if not isinstance(table, TableConfig):
+                continue
+            if table.name in self.target.partition_transforms and table.partition_by:
+                raise ValueError(
+                    f"tables.{i}.partition_by: {table.name} has target.partition_transforms; "
+                    "set one of them"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _history_needs_an_engine_that_keeps_it(self) -> JobConfig:
         for i, table in enumerate(self.tables):
             if not isinstance(table, TableConfig):

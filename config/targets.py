@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
 
 from config.base import Identifier, Strict, kind_or
 from config.retention import Retention
@@ -81,12 +81,16 @@ class DeltaTarget(TableFilesTarget):
     kind: Literal["delta"] = Field(default="delta", description="Delta Lake tables kept by MERGE")
 
 
+_TRANSFORM = r"^(years|months|days|hours)\(\w+\)$|^(bucket|truncate)\(\d+, ?\w+\)$"
+
+
 class IcebergTarget(Strict):
     """Apache Iceberg tables (format version 2) kept by MERGE, in a Hadoop catalog.
 
     `path` is the catalog's warehouse: table `t` lives in `<path>/<namespace>/t`, its key
-    table (sequence guard, tombstones) beside it as `t__cdc_keys`. Partitioning is
-    `partition_by`, identity transforms only (docs/engines.md, Iceberg).
+    table (sequence guard, tombstones) beside it as `t__cdc_keys`. A table is partitioned
+    by its `partition_by` (identity), or by Iceberg transforms named in
+    `partition_transforms` (docs/engines.md, Iceberg).
     """
 
     kind: Literal["iceberg"] = Field(
@@ -111,6 +115,13 @@ class IcebergTarget(Strict):
     )
     write_modes: dict[str, Literal["merge-on-read", "copy-on-write"]] = Field(
         default_factory=dict, description="write_mode of single tables, by table name"
+    )
+    partition_transforms: dict[str, list[Annotated[str, StringConstraints(pattern=_TRANSFORM)]]] = (
+        Field(
+            default_factory=dict,
+            description="Iceberg partition transforms of single tables, by table name, instead "
+            "of partition_by: years(c), months(c), days(c), hours(c), bucket(N, c), truncate(N, c)",
+        )
     )
     retention: Retention = Field(
         default=Retention(),

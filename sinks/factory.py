@@ -70,6 +70,7 @@ def make_engine(
             table=table.name,
             keys=table.keys or [],
             partition_by=table.partition_by,
+            transforms=target.partition_transforms.get(table.name, []),
             namespace=target.namespace,
             spark_catalog=target.spark_catalog,
             write_mode=target.mode_of(table.name),

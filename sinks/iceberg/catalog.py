@@ -15,6 +15,7 @@ MERGE included; the `snapshot-property.*` write options reach only DataFrame wri
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,19 +74,19 @@ class IcebergCatalog:
         spark: SparkSession,
         name: str,
         schema: StructType,
-        partition_by: Sequence[str],
+        partitions: Sequence[str],
         mode: str,
     ) -> None:
         """Format version 2, `mode` (merge-on-read or copy-on-write) for MERGE, UPDATE and
-        DELETE, identity partitions."""
-        parts = f" PARTITIONED BY ({', '.join(quote(p) for p in partition_by)})"
+        DELETE; `partitions` are SQL partition fields (`partition_fields`)."""
+        parts = f" PARTITIONED BY ({', '.join(partitions)})"
         props = {"format-version": "2"} | {
             f"write.{op}.mode": mode for op in ("merge", "update", "delete")
         }
         properties = ", ".join(f"'{k}'='{v}'" for k, v in props.items())
         spark.sql(
             f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({columns_ddl(schema)}) USING iceberg"
-            f"{parts if partition_by else ''} TBLPROPERTIES ({properties})"
+            f"{parts if partitions else ''} TBLPROPERTIES ({properties})"
         )
 
     def evolve(self, spark: SparkSession, name: str, wanted: StructType) -> None:
@@ -105,6 +106,18 @@ class IcebergCatalog:
             spark.sql(f"ALTER TABLE {self.table(name)} ALTER COLUMN {quote(field.name)} TYPE {new}")
         if missing.fields:
             spark.sql(f"ALTER TABLE {self.table(name)} ADD COLUMNS ({columns_ddl(missing)})")
+
+
+def partition_fields(
+    columns: Sequence[str], transforms: Sequence[str], only: Sequence[str] | None = None
+) -> list[str]:
+    """Partition fields as SQL: identity `columns`, or Iceberg `transforms` such as
+    `days(ts)` or `bucket(16, id)` (validated by the config: a function of one column
+    name); with `only`, the transforms of those columns alone."""
+    if not transforms:
+        return [quote(c) for c in columns]
+    source = [re.findall(r"\w+", t)[-1] for t in transforms]
+    return [t for t, c in zip(transforms, source, strict=True) if only is None or c in only]
 
 
 def _promotable(old: str, new: str) -> bool:

@@ -19,7 +19,11 @@ batch's key range; keep the last change per key that is newer than what is held;
    batch whole;
 2. MERGE them into the key table: one snapshot, the batch's last commit.
 Both MERGE conditions name the batch's key range and the partitions the touched keys are
-in and go to, so Iceberg plans only the files that may hold them.
+in and go to, so Iceberg plans only the files that may hold them. With Iceberg partition
+transforms instead of `partition_by` (days(ts), bucket(16, id)), the decision has no
+partition column: the conditions name the key range alone, Iceberg prunes by its
+partition values and column bounds, and the key table is partitioned by the transforms
+of key columns only (it holds no other column).
 
 Idempotency. Both snapshots carry `cdc.writer` (the checkpoint's query id) and
 `cdc.batch` in their summary (catalog.py). At its first batch the engine reads, from the
@@ -61,7 +65,12 @@ from sinks.decide import (
     partitions_touched,
 )
 from sinks.delta.merge import in_partitions, same_keys, target, within
-from sinks.iceberg.catalog import IcebergCatalog, last_batch, with_commit_properties
+from sinks.iceberg.catalog import (
+    IcebergCatalog,
+    last_batch,
+    partition_fields,
+    with_commit_properties,
+)
 from sinks.iceberg.merge import STORED, canonical, merge_changes_sql, merge_keys_sql, stored
 from sinks.retention import Expiry
 from transforms.names import ACCEPTED, BOOKKEEPING, OP
@@ -80,6 +89,7 @@ class IcebergEngine:
         table: str,
         keys: Sequence[str],
         partition_by: Sequence[str] = (),
+        transforms: Sequence[str] = (),
         namespace: str = "cdc",
         spark_catalog: str = "iceberg",
         write_mode: str = "merge-on-read",
@@ -91,7 +101,8 @@ class IcebergEngine:
         self.table = table
         self.key_table = f"{table}__cdc_keys"
         self._keys = list(keys)
-        self._parts = list(partition_by)
+        self._parts = list(partition_by)  # identity partitions: decide.py scopes by them
+        self._transforms = list(transforms)  # or Iceberg's: pruned by Iceberg alone
         self._mode = write_mode
         self._expiry = expiry or Expiry()
         self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
@@ -271,9 +282,14 @@ class IcebergEngine:
                 for f in key_schema(changes.schema, self._keys, self._parts).fields
             ]
         )
-        for name, schema in ((self.table, published), (self.key_table, keys)):
+        parts = partition_fields(self._parts, self._transforms)
+        key_parts = partition_fields(self._parts, self._transforms, only=self._keys)
+        for name, schema, fields in (
+            (self.table, published, parts),
+            (self.key_table, keys, key_parts),
+        ):
             if self._catalog.load(spark, name) is None:
-                self._catalog.create(spark, name, schema, self._parts, self._mode)
+                self._catalog.create(spark, name, schema, fields, self._mode)
             else:
                 self._catalog.evolve(spark, name, schema)
         self._columns |= wanted

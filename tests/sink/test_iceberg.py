@@ -6,8 +6,10 @@ table's current metadata file, no Spark.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyiceberg.table import StaticTable
@@ -128,3 +130,54 @@ def test_iceberg_config_mistakes_fail_naming_the_key(override: str, message: str
     with pytest.raises(ConfigError) as error:
         load_config(DEMO, ["target.kind=iceberg", "target.path=s3://b/w", override])
     assert message in str(error.value)
+
+
+def test_partition_transforms_partition_the_table_and_its_keys_by_what_they_hold(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """days() of a payload column on the table only; bucket() of the key on both."""
+    schema = f"id int, name string, ts timestamp, {SCHEMA.split(', ', 3)[3]}"
+    at = dt.datetime(2024, 5, 1, 12)
+    table = IcebergEngine(
+        spark, str(tmp_path), table="t", keys=["id"], transforms=["days(ts)", "bucket(4, id)"],
+        spark_catalog="iceberg_transforms",
+    )  # fmt: skip
+    rows: list[tuple[object, ...]] = [
+        (1, "a", at, "I", "1", "p1", None),
+        (2, "b", at, "I", "1", "p2", None),
+    ]
+    table.apply(spark.createDataFrame(rows, schema), 0, "w")
+    later = at + dt.timedelta(days=3)
+    rows = [(1, "a2", later, "U", "2", "p3", None), (2, None, None, "D", "2", "p4", None)]
+    table.apply(spark.createDataFrame(rows, schema), 1, "w")
+
+    assert iceberg_rows(tmp_path / "cdc" / "t", ("id", "name", "ts")) == {
+        (1, "a2", later.replace(tzinfo=dt.UTC))
+    }
+    specs = {
+        name: [(f.name, str(f.transform)) for f in _table(tmp_path, name).spec().fields]
+        for name in ("t", "t__cdc_keys")
+    }
+    assert specs == {
+        "t": [("ts_day", "day"), ("id_bucket", "bucket[4]")],
+        "t__cdc_keys": [("id_bucket", "bucket[4]")],
+    }
+
+
+def _table(root: Path, name: str) -> Any:
+    metadata = root / "cdc" / name / "metadata"
+    current = metadata / f"v{(metadata / 'version-hint.text').read_text().strip()}.metadata.json"
+    return StaticTable.from_metadata(str(current))
+
+
+def test_partition_transforms_and_partition_by_of_one_table_fail_naming_it() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(
+            DEMO,
+            [
+                "target.kind=iceberg",
+                "target.path=/w",
+                "target.partition_transforms={cases: [days(ts)]}",
+            ],
+        )
+    assert "has target.partition_transforms; set one of them" in str(error.value)
