@@ -5,7 +5,7 @@
 #   --master          from --master, else $SPARK_MASTER, else local[2]
 #   --jars            every jar in .jars/ (pinned in jars/pom.xml), plus any --jars given
 #   --py-files        work/dist/stream_cdc.zip (the project's packages), plus any --py-files given
-#   --conf            Delta's SQL extension and catalog (a --conf given here overrides them)
+#   --conf            Delta's and Iceberg's SQL extensions, Delta's catalog (a --conf given here overrides them)
 #   --driver-java-options  log4j2 configured by conf/log4j2.properties (plus any given here)
 #   scratch           Spark's local dirs and the JVM's and Python's temp dirs in a folder of
 #                     this run, work/scratch/run-* under the current directory (or under
@@ -118,7 +118,7 @@ cmd=(
     --master "$master"
     --jars "$jars"
     --py-files "$py_files"
-    --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension
+    --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension,org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions
     --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog
     --driver-java-options "$java_opts"
     "${spark_opts[@]}"

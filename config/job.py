@@ -14,7 +14,7 @@ from config.privacy import PrivacyConfig, Tokenization, is_email_like, key_bytes
 from config.secrets import Secrets
 from config.sources import Source
 from config.tables import TableConfig, TablePattern
-from config.targets import LakeTarget, RedshiftTarget, Target
+from config.targets import IcebergTarget, LakeTarget, RedshiftTarget, Target
 
 __all__ = ["JobConfig", "PrivacyConfig", "QuarantineConfig"]
 
@@ -114,14 +114,28 @@ class JobConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _one_partitioning(self) -> JobConfig:
+        if not isinstance(self.target, IcebergTarget):
+            return self
+        for i, table in enumerate(self.tables):
+            if not isinstance(table, TableConfig):
+                continue
+            if table.name in self.target.partition_transforms and table.partition_by:
+                raise ValueError(
+                    f"tables.{i}.partition_by: {table.name} has target.partition_transforms; "
+                    "set one of them"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _history_needs_an_engine_that_keeps_it(self) -> JobConfig:
         for i, table in enumerate(self.tables):
             if not isinstance(table, TableConfig):
                 continue
-            if table.scd_type == 2 and isinstance(self.target, LakeTarget):
+            if table.scd_type == 2 and isinstance(self.target, LakeTarget | IcebergTarget):
                 raise ValueError(
                     f"tables.{i}.scd_type: 2 needs target kind delta or redshift "
-                    "(the lake keeps the most recent view only)"
+                    f"({self.target.kind} keeps the most recent view only)"
                 )
             fed = [d.name for d in self.denormalized_by(table.name)]
             if table.scd_type == 2 and fed:

@@ -19,6 +19,7 @@ from config.targets import (
     DataApiConnection,
     DeltaTarget,
     DriverConnection,
+    IcebergTarget,
     LakeTarget,
     RedshiftTarget,
     S3Staging,
@@ -148,7 +149,7 @@ _ENTRY_KINDS = {"table", "pattern"}
 # Tagged unions, by the key that holds them.
 _KINDS = {
     "source": _kinds(FilesSource, KafkaSource, KinesisSource),
-    "target": _kinds(LakeTarget, DeltaTarget, RedshiftTarget),
+    "target": _kinds(LakeTarget, DeltaTarget, IcebergTarget, RedshiftTarget),
     "staging": _kinds(CopyStaging, S3Staging),
     "connection": _kinds(DriverConnection, DataApiConnection),
 }

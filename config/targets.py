@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
 
 from config.base import Identifier, Strict, kind_or
 from config.retention import Retention
@@ -15,6 +15,7 @@ __all__ = [
     "DeltaTarget",
     "DriverConnection",
     "GlueCatalogConfig",
+    "IcebergTarget",
     "LakeTarget",
     "RedshiftTarget",
     "S3Staging",
@@ -78,6 +79,60 @@ class DeltaTarget(TableFilesTarget):
     """Delta Lake tables kept by MERGE: atomic commits, time travel, any Delta reader."""
 
     kind: Literal["delta"] = Field(default="delta", description="Delta Lake tables kept by MERGE")
+
+
+_TRANSFORM = r"^(years|months|days|hours)\(\w+\)$|^(bucket|truncate)\(\d+, ?\w+\)$"
+
+
+class IcebergTarget(Strict):
+    """Apache Iceberg tables (format version 2) kept by MERGE, in a Hadoop catalog.
+
+    `path` is the catalog's warehouse: table `t` lives in `<path>/<namespace>/t`, its key
+    table (sequence guard, tombstones) beside it as `t__cdc_keys`. A table is partitioned
+    by its `partition_by` (identity), or by Iceberg transforms named in
+    `partition_transforms` (docs/engines.md, Iceberg).
+    """
+
+    kind: Literal["iceberg"] = Field(
+        default="iceberg", description="Apache Iceberg tables kept by MERGE"
+    )
+    path: str = Field(
+        min_length=1,
+        description="warehouse of the Hadoop catalog: a table is <path>/<namespace>/<table>",
+    )
+    namespace: Identifier = Field(
+        default="cdc", description="Iceberg namespace of every table (a folder of the warehouse)"
+    )
+    spark_catalog: Identifier = Field(
+        default="iceberg",
+        description="name of the Spark catalog: a Hadoop catalog on `path` unless the "
+        "session already defines spark.sql.catalog.<name>",
+    )
+    write_mode: Literal["merge-on-read", "copy-on-write"] = Field(
+        default="merge-on-read",
+        description="how MERGE changes rows of existing files: position-delete files "
+        "(cheap commits; compact with rewrite_data_files) or rewritten data files",
+    )
+    write_modes: dict[str, Literal["merge-on-read", "copy-on-write"]] = Field(
+        default_factory=dict, description="write_mode of single tables, by table name"
+    )
+    partition_transforms: dict[str, list[Annotated[str, StringConstraints(pattern=_TRANSFORM)]]] = (
+        Field(
+            default_factory=dict,
+            description="Iceberg partition transforms of single tables, by table name, instead "
+            "of partition_by: years(c), months(c), days(c), hours(c), bucket(N, c), truncate(N, c)",
+        )
+    )
+    retention: Retention = Field(
+        default=Retention(),
+        description="how long tombstones are kept (docs/operations.md)",
+    )
+
+    def table_path(self, table: str) -> str:
+        return f"{self.path.rstrip('/')}/{self.namespace}/{table}"
+
+    def mode_of(self, table: str) -> str:
+        return self.write_modes.get(table, self.write_mode)
 
 
 class CopyStaging(Strict):
@@ -220,6 +275,7 @@ class RedshiftTarget(Strict):
 Target = Annotated[
     Annotated[LakeTarget, Tag("lake")]
     | Annotated[RedshiftTarget, Tag("redshift")]
-    | Annotated[DeltaTarget, Tag("delta")],
+    | Annotated[DeltaTarget, Tag("delta")]
+    | Annotated[IcebergTarget, Tag("iceberg")],
     Discriminator(kind_or("lake")),
 ]

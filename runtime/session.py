@@ -19,9 +19,13 @@ SETTINGS = {
     "spark.sql.sources.partitionOverwriteMode": "static",
 }
 
-# Delta's SQL extension and catalog (MERGE, time travel); static: set before the session starts.
+# Delta's and Iceberg's SQL extensions (MERGE, time travel, Iceberg's CALL procedures) and
+# Delta's catalog; static: set before the session starts. Iceberg's catalog is named by the
+# target and added at run time (sinks/iceberg/catalog.py). Spark skips, with a warning, an
+# extension whose jar is absent (Glue without its Iceberg format), so Delta is unaffected.
 DELTA_SQL = {
-    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension,"
+    "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 

@@ -1,5 +1,5 @@
 """Which changes of a batch a file table takes: the one decision core of the lake, Delta
-(and the Iceberg-to-come) engines, as pure DataFrame functions.
+and Iceberg engines, as pure DataFrame functions.
 
 A key table holds, per key, what the published table last took: `_seq`, `_pos`,
 `_deleted` (a tombstone), `_deleted_at` (when the job wrote it) and the partition the

@@ -8,12 +8,13 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import SparkSession
 
 from aws import client
-from config import JobConfig, LakeTarget, RedshiftTarget, S3Staging, TableConfig
+from config import IcebergTarget, JobConfig, LakeTarget, RedshiftTarget, S3Staging, TableConfig
 from config.targets import TableFilesTarget
 from sinks.base import Engine
 from sinks.catalog import GlueTable
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
+from sinks.iceberg import IcebergEngine
 from sinks.lake import LakeEngine
 from sinks.redshift.connection import executor_of, settings_of
 from sinks.redshift.denormalize import Denormalized
@@ -62,6 +63,19 @@ def make_engine(
     target = config.target
     if isinstance(target, RedshiftTarget):
         return _warehouse(config, target, table, denormalized)
+    if isinstance(target, IcebergTarget):
+        return IcebergEngine(
+            spark,
+            target.path,
+            table=table.name,
+            keys=table.keys or [],
+            partition_by=table.partition_by,
+            transforms=target.partition_transforms.get(table.name, []),
+            namespace=target.namespace,
+            spark_catalog=target.spark_catalog,
+            write_mode=target.mode_of(table.name),
+            expiry=Expiry.of(target.retention),
+        )
     files_engine: type[LakeEngine | DeltaEngine | DeltaHistoryEngine] = DeltaEngine
     if isinstance(target, LakeTarget):
         files_engine = LakeEngine

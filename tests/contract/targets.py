@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pyarrow.dataset as pads
 from delta.tables import DeltaTable
+from pyiceberg.table import StaticTable
 from pyspark.sql import SparkSession
 
 from sinks.base import BatchResult, Engine
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
+from sinks.iceberg import IcebergEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import ConnectionSettings, WarehouseEngine
 from sinks.retention import Expiry
@@ -78,6 +80,44 @@ def delta_target(
         return {tuple(r) for r in rows}
 
     return Target(engine, read, spark)
+
+
+def iceberg_target(
+    spark: SparkSession,
+    root: Path,
+    expiry: Expiry | None = None,
+    write_mode: str = "merge-on-read",
+) -> Target:
+    """An Iceberg table in a Hadoop catalog of its own, read back by PyIceberg (not Spark)
+    from its latest metadata file, the way a reader without a catalog service reads it."""
+    name = uuid.uuid4().hex[:8]
+    warehouse = root / f"iceberg-{name}"
+    engine = IcebergEngine(
+        spark,
+        str(warehouse),
+        table="t",
+        keys=["id"],
+        partition_by=["day"],
+        spark_catalog=f"iceberg_{name}",
+        write_mode=write_mode,
+        expiry=expiry,
+    )
+
+    def read(columns: Sequence[str]) -> State:
+        return iceberg_rows(warehouse / "cdc" / "t", columns)
+
+    return Target(engine, read, spark)
+
+
+def iceberg_rows(table: Path, columns: Sequence[str]) -> State:
+    """The rows PyIceberg reads from a Hadoop-catalog table's current metadata file."""
+    hint = table / "metadata" / "version-hint.text"
+    if not hint.exists():
+        return set()
+    metadata = table / "metadata" / f"v{hint.read_text().strip()}.metadata.json"
+    data = StaticTable.from_metadata(str(metadata)).scan().to_arrow().select(list(columns))
+    rows = data.to_pydict()
+    return set(zip(*(rows[c] for c in columns), strict=True))
 
 
 def warehouse_target(

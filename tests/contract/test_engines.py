@@ -1,8 +1,8 @@
 """One contract, every engine: the same scenarios must end in the same table.
 
 Changes are given in canonical form (keys, payload, _op, _seq, _pos); each engine
-is read back the way its users read it (Parquet files; a Delta reader; SQL on the
-warehouse).
+is read back the way its users read it (Parquet files; a Delta reader; PyIceberg; SQL on
+the warehouse).
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from tests.contract.targets import (
     BOOKKEEPING,
     Target,
     delta_target,
+    iceberg_target,
     lake_target,
     warehouse_target,
 )
 
 
-@pytest.fixture(params=["lake", "delta", "warehouse"])
+@pytest.fixture(params=["lake", "delta", "iceberg", "warehouse"])
 def make(
     request: pytest.FixtureRequest, spark: SparkSession, tmp_path: Path
 ) -> Callable[[], Target]:
@@ -31,6 +32,8 @@ def make(
         return lambda: lake_target(spark, tmp_path)
     if request.param == "delta":
         return lambda: delta_target(spark, tmp_path)
+    if request.param == "iceberg":
+        return lambda: iceberg_target(spark, tmp_path)
     settings: ConnectionSettings = request.getfixturevalue("postgres")
     return lambda: warehouse_target(spark, settings)
 

@@ -11,14 +11,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pyiceberg.table import StaticTable
 from pyspark.sql import SparkSession
 
 from sinks.delta import DeltaEngine
+from sinks.iceberg import IcebergEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import ConnectionSettings, WarehouseEngine
 from sinks.redshift.statements import Statement
 from sinks.retention import Expiry
-from tests.contract.targets import Target, delta_target, lake_target, warehouse_target
+from tests.contract.targets import (
+    Target,
+    delta_target,
+    iceberg_target,
+    lake_target,
+    warehouse_target,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -40,12 +48,14 @@ class Clock:
 Make = Callable[[Expiry], Target]
 
 
-@pytest.fixture(params=["lake", "delta", "warehouse"])
+@pytest.fixture(params=["lake", "delta", "iceberg", "warehouse"])
 def make(request: pytest.FixtureRequest, spark: SparkSession, tmp_path: Path) -> Make:
     if request.param == "lake":
         return lambda expiry: lake_target(spark, tmp_path, expiry)
     if request.param == "delta":
         return lambda expiry: delta_target(spark, tmp_path, expiry=expiry)
+    if request.param == "iceberg":
+        return lambda expiry: iceberg_target(spark, tmp_path, expiry=expiry)
     settings: ConnectionSettings = request.getfixturevalue("postgres")
     return lambda expiry: warehouse_target(spark, settings, expiry=expiry)
 
@@ -92,6 +102,13 @@ def _tombstones(t: Target) -> int:
     if isinstance(engine, DeltaEngine):
         state = t.spark.read.format("delta").load(engine.state_path)
         return state.where("_deleted").count()
+    if isinstance(engine, IcebergEngine):
+        metadata = Path(engine.location + "__cdc_keys") / "metadata"
+        current = (
+            metadata / f"v{(metadata / 'version-hint.text').read_text().strip()}.metadata.json"
+        )
+        scan = StaticTable.from_metadata(str(current)).scan(row_filter="_cdc_deleted == true")
+        return len(scan.to_arrow())
     assert isinstance(engine, WarehouseEngine)
     table = engine.location.rsplit(".", 1)[1]
     keys = Statement(f'SELECT COUNT(*) FROM public."{table}__cdc_keys" WHERE _deleted')

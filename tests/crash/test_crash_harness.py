@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow.dataset as pads
 import pytest
 import yaml
+from pyiceberg.table import StaticTable
 from pyspark.sql import SparkSession
 
 from sinks.redshift import ConnectionSettings
@@ -33,6 +34,7 @@ POINTS = {
     "lake": ["lake.after_staging", "lake.after_commit", "lake.mid_publish"],
     "warehouse": ["warehouse.after_staging", "warehouse.after_commit"],
     "delta": ["delta.after_data_commit", "delta.after_commit"],
+    "iceberg": ["iceberg.after_data_commit", "iceberg.after_commit"],
 }
 RANDOM_KILLS = int(os.environ.get("STREAM_CDC_RANDOM_KILLS", "1"))
 
@@ -117,7 +119,7 @@ def _check(actual: list[Row], expected: set[Row]) -> dict[str, int]:
     return report
 
 
-@pytest.fixture(params=["lake", "warehouse", "delta"])
+@pytest.fixture(params=["lake", "warehouse", "delta", "iceberg"])
 def target(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> tuple[str, dict[str, Any], Callable[[], list[Row]]]:
@@ -141,6 +143,18 @@ def target(
             return [(r.id, r.name, r.day, r.ts.strftime("%Y-%m-%d %H:%M:%S")) for r in rows]
 
         return "delta", {"kind": "delta", "path": str(delta)}, read_delta
+    if request.param == "iceberg":
+        iceberg = tmp_path / "iceberg"
+
+        def read_iceberg() -> list[Row]:  # PyIceberg, as a reader without Spark
+            hint = iceberg / "cdc" / "items" / "metadata" / "version-hint.text"
+            metadata = hint.parent / f"v{hint.read_text().strip()}.metadata.json"
+            rows = StaticTable.from_metadata(str(metadata)).scan().to_arrow().to_pylist()
+            return [
+                (r["id"], r["name"], r["day"], r["ts"].strftime("%Y-%m-%d %H:%M:%S")) for r in rows
+            ]
+
+        return "iceberg", {"kind": "iceberg", "path": str(iceberg)}, read_iceberg
     settings: ConnectionSettings = request.getfixturevalue("postgres")
     schema = f"crash_{os.getpid()}_{int(time.time())}"
 

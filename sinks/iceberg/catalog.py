@@ -1,0 +1,169 @@
+"""An Iceberg catalog in the Spark session, the tables' DDL, and what their snapshots say.
+
+The catalog is a Spark catalog (`spark.sql.catalog.<name>`) of Iceberg's SparkCatalog. When
+the session does not define it, `register` adds a Hadoop (filesystem) catalog whose
+warehouse is the target's path: catalogs are looked up by name at first use, so it may be
+set at run time and leaves Delta's `spark_catalog` alone. A session that defines it
+(spark-submit `--conf`, later Glue or REST) keeps its own.
+
+Idempotency lives in the snapshot summaries: every commit of the engine carries
+`cdc.writer` and `cdc.batch` (Iceberg's `CommitMetadata.withCommitProperties`, which
+SparkWrite and SparkPositionDeltaWrite add to the snapshot of any write under it, SQL
+MERGE included; the `snapshot-property.*` write options reach only DataFrame writes).
+`last_batch` walks a table's snapshot ancestry back to the writer's last commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql.types import StructType
+
+__all__ = ["BATCH", "WRITER", "IcebergCatalog", "columns_ddl", "with_commit_properties"]
+
+WRITER = "cdc.writer"
+BATCH = "cdc.batch"
+_PROMOTABLE = {("int", "bigint"), ("float", "double")}
+
+
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def columns_ddl(schema: StructType) -> str:
+    """Column definitions for CREATE TABLE / ADD COLUMNS; every column nullable (a delete
+    carries only the key)."""
+    return ", ".join(f"{quote(f.name)} {f.dataType.simpleString()}" for f in schema.fields)
+
+
+@dataclass(frozen=True)
+class IcebergCatalog:
+    """Tables of one namespace of a Spark catalog named `name`."""
+
+    name: str
+    namespace: str
+
+    def register(self, spark: SparkSession, warehouse: str) -> None:
+        """A Hadoop catalog on `warehouse` unless the session has one by that name, and the
+        namespace."""
+        key = f"spark.sql.catalog.{self.name}"
+        if spark.conf.get(key, None) is None:
+            spark.conf.set(key, "org.apache.iceberg.spark.SparkCatalog")
+            spark.conf.set(f"{key}.type", "hadoop")
+            spark.conf.set(f"{key}.warehouse", warehouse)
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {quote(self.name)}.{quote(self.namespace)}")
+
+    def table(self, name: str) -> str:
+        """The table's SQL name, quoted."""
+        return ".".join(quote(p) for p in (self.name, self.namespace, name))
+
+    def load(self, spark: SparkSession, name: str) -> Any | None:
+        """Iceberg's Table object (JVM), or None when the table does not exist."""
+        jvm: Any = spark.sparkContext._jvm
+        ident = f"{self.name}.{self.namespace}.{name}"
+        if not spark.catalog.tableExists(ident):
+            return None
+        return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, ident)
+
+    def create(
+        self,
+        spark: SparkSession,
+        name: str,
+        schema: StructType,
+        partitions: Sequence[str],
+        mode: str,
+    ) -> None:
+        """Format version 2, `mode` (merge-on-read or copy-on-write) for MERGE, UPDATE and
+        DELETE; `partitions` are SQL partition fields (`partition_fields`)."""
+        parts = f" PARTITIONED BY ({', '.join(partitions)})"
+        props = {"format-version": "2"} | {
+            f"write.{op}.mode": mode for op in ("merge", "update", "delete")
+        }
+        properties = ", ".join(f"'{k}'='{v}'" for k, v in props.items())
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({columns_ddl(schema)}) USING iceberg"
+            f"{parts if partitions else ''} TBLPROPERTIES ({properties})"
+        )
+
+    def evolve(self, spark: SparkSession, name: str, wanted: StructType) -> None:
+        """Add the columns `wanted` has and the table lacks; widen in place what Iceberg
+        promotes (int to bigint, float to double, a decimal with more digits, same scale).
+        Any other change fails naming the column, before the batch writes anything."""
+        current = {
+            f.name.lower(): f.dataType.simpleString() for f in spark.table(self.table(name)).schema
+        }
+        missing = StructType([f for f in wanted.fields if f.name.lower() not in current])
+        for field in wanted.fields:
+            old, new = current.get(field.name.lower()), field.dataType.simpleString()
+            if old is None or old == new:
+                continue
+            if not _promotable(old, new):
+                raise ValueError(f"column {field.name}: {old} cannot become {new} in Iceberg")
+            spark.sql(f"ALTER TABLE {self.table(name)} ALTER COLUMN {quote(field.name)} TYPE {new}")
+        if missing.fields:
+            spark.sql(f"ALTER TABLE {self.table(name)} ADD COLUMNS ({columns_ddl(missing)})")
+
+
+def partition_fields(
+    columns: Sequence[str], transforms: Sequence[str], only: Sequence[str] | None = None
+) -> list[str]:
+    """Partition fields as SQL: identity `columns`, or Iceberg `transforms` such as
+    `days(ts)` or `bucket(16, id)` (validated by the config: a function of one column
+    name); with `only`, the transforms of those columns alone."""
+    if not transforms:
+        return [quote(c) for c in columns]
+    source = [re.findall(r"\w+", t)[-1] for t in transforms]
+    return [t for t, c in zip(transforms, source, strict=True) if only is None or c in only]
+
+
+def _promotable(old: str, new: str) -> bool:
+    if (old, new) in _PROMOTABLE:
+        return True
+    if old.startswith("decimal(") and new.startswith("decimal("):
+        p1, s1 = (int(x) for x in old[8:-1].split(","))
+        p2, s2 = (int(x) for x in new[8:-1].split(","))
+        return s1 == s2 and p2 >= p1
+    return False
+
+
+def last_batch(table: Any, writer_id: str) -> int:
+    """The last batch `writer_id` committed to the table (-1: none): the newest snapshot
+    in the current ancestry whose summary names the writer. Metadata only, no file read."""
+    snapshot = table.currentSnapshot()
+    while snapshot is not None:
+        summary = snapshot.summary()
+        if summary.get(WRITER) == writer_id:
+            return int(summary.get(BATCH))
+        parent = snapshot.parentId()
+        snapshot = None if parent is None else table.snapshot(parent)
+    return -1
+
+
+class _Call:
+    """A Python function as a java.util.concurrent.Callable (py4j calls it back on the JVM
+    thread that waits for it, so Spark statements it runs stay on that thread)."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._fn = fn
+
+    def call(self) -> None:
+        self._fn()
+
+    class Java:
+        implements = ["java.util.concurrent.Callable"]  # noqa: RUF012 - py4j's convention
+
+
+def with_commit_properties(
+    spark: SparkSession, writer_id: str, batch_id: int, fn: Callable[[], None]
+) -> None:
+    """Run `fn`; each snapshot it commits records (writer, batch) in its summary."""
+    jvm: Any = spark.sparkContext._jvm
+    props = jvm.java.util.HashMap()
+    props.put(WRITER, writer_id)
+    props.put(BATCH, str(batch_id))
+    error = jvm.java.lang.RuntimeException().getClass()
+    jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(props, _Call(fn), error)

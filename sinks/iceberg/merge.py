@@ -1,0 +1,81 @@
+"""The two MERGE statements of a batch, as Spark SQL on Iceberg tables.
+
+Conditions are built as Columns with the Delta engine's helpers (sinks/delta/merge.py:
+target `t`, source `s`) and rendered to SQL by Catalyst (`Expression.sql`), which quotes
+names and writes literals as SQL literals: no value is formatted by hand. Conditions on
+target columns only (the batch's key range, its partitions) are pushed into Iceberg's
+scan of the target, which skips the files whose partition or column bounds lie outside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from sinks.iceberg.catalog import quote
+from transforms.names import DELETED, DELETED_AT, OP, POS, SEQ
+from transforms.ordering import newer_than
+
+__all__ = ["canonical", "merge_changes_sql", "merge_keys_sql", "sql_of", "stored"]
+
+# Iceberg reserves `_pos` and `_deleted` for its metadata columns: the key table stores
+# them under these names, renamed at its boundary (sinks/decide.py keeps its own names).
+STORED = {POS: "_cdc_pos", DELETED: "_cdc_deleted"}
+
+
+def stored(frame: DataFrame) -> DataFrame:
+    """Key-table rows (sinks/decide.py's names) as the Iceberg key table stores them."""
+    return frame.withColumnsRenamed(STORED)
+
+
+def canonical(frame: DataFrame) -> DataFrame:
+    """The Iceberg key table with sinks/decide.py's names."""
+    return frame.withColumnsRenamed({v: k for k, v in STORED.items()})
+
+
+def sql_of(condition: Column) -> str:
+    """A Column as Spark SQL text."""
+    return str(condition._jc.expr().sql())
+
+
+def merge_changes_sql(table: str, source: str, columns: Sequence[str], on: Column) -> str:
+    """Accepted changes (`columns` + `_op`): delete, update or insert by `_op`."""
+    names = [quote(c) for c in columns]
+    sets = ", ".join(f"t.{c} = s.{c}" for c in names)
+    return (
+        f"MERGE INTO {table} t USING {source} s ON {sql_of(on)} "
+        f"WHEN MATCHED AND s.{OP} = 'D' THEN DELETE "
+        f"WHEN MATCHED THEN UPDATE SET {sets} "
+        f"WHEN NOT MATCHED AND s.{OP} != 'D' THEN INSERT ({', '.join(names)}) "
+        f"VALUES ({', '.join(f's.{c}' for c in names)})"
+    )
+
+
+def _expired(before: datetime | None) -> Column:
+    """sinks/decide.py's `expired` of a key-table row, in the stored names."""
+    if before is None:
+        return F.lit(False)
+    written = F.col(f"t.{DELETED_AT}") < F.lit(before)
+    return F.coalesce(F.col(f"t.{STORED[DELETED]}") & written, F.lit(False))
+
+
+def merge_keys_sql(
+    table: str, source: str, on: Column, *, scope: Column, expired_before: datetime | None
+) -> str:
+    """Record accepted changes (`stored` names) in the key table; a held newer state is
+    never replaced unless it is an expired tombstone, and in the same commit the expired
+    tombstones of other keys within `scope` (target columns only) are deleted."""
+    pos = STORED[POS]
+    newer = newer_than(F.col(f"s.{SEQ}"), F.col(f"s.{pos}"), F.col(f"t.{SEQ}"), F.col(f"t.{pos}"))
+    expired = _expired(expired_before)
+    statement = (
+        f"MERGE INTO {table} t USING {source} s ON {sql_of(on)} "
+        f"WHEN MATCHED AND ({sql_of(newer | expired)}) THEN UPDATE SET * "
+        "WHEN NOT MATCHED THEN INSERT *"
+    )
+    if expired_before is None:  # tombstones never expire: nothing to delete
+        return statement
+    return f"{statement} WHEN NOT MATCHED BY SOURCE AND ({sql_of(scope & expired)}) THEN DELETE"

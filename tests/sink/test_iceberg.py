@@ -1,0 +1,183 @@
+"""What is specific to the Iceberg engine; the shared rules are in tests/contract.
+
+Snapshots are counted and read the way any Iceberg reader sees them: PyIceberg on the
+table's current metadata file, no Spark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyiceberg.table import StaticTable
+from pyspark.sql import DataFrame, SparkSession
+
+from config import ConfigError, IcebergTarget, load_config
+from sinks.crash import SimulatedCrashError
+from sinks.factory import make_engine
+from sinks.iceberg import IcebergEngine
+from tests.contract.targets import iceberg_rows
+
+SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
+DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
+
+
+def changes(spark: SparkSession, rows: Sequence[tuple[object, ...]]) -> DataFrame:
+    return spark.createDataFrame([(*r, None) for r in rows], SCHEMA)
+
+
+def engine(spark: SparkSession, root: Path, mode: str = "merge-on-read") -> IcebergEngine:
+    return IcebergEngine(
+        spark,
+        str(root),
+        table="t",
+        keys=["id"],
+        partition_by=["day"],
+        spark_catalog=f"iceberg_{root.name}",
+        write_mode=mode,
+    )
+
+
+def snapshots(root: Path, table: str = "t") -> list[dict[str, str]]:
+    """Summaries of the table's snapshots, oldest first."""
+    metadata = root / "cdc" / table / "metadata"
+    current = metadata / f"v{(metadata / 'version-hint.text').read_text().strip()}.metadata.json"
+    found = StaticTable.from_metadata(str(current)).metadata.snapshots
+    return [dict(s.summary.additional_properties) if s.summary else {} for s in found]
+
+
+@pytest.mark.parametrize("point", ["iceberg.after_data_commit", "iceberg.after_commit"])
+def test_crash_then_rerun_finishes_the_batch_once_and_a_replay_writes_no_snapshot(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    root = tmp_path / point.replace(".", "_")
+    first = changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 2, "I", "1", "p2")])
+    engine(spark, root).apply(first, 0, "w")
+    second = changes(spark, [(1, "a2", 3, "U", "2", "p3"), (2, None, None, "D", "2", "p4")])
+    monkeypatch.setenv("STREAM_CDC_CRASH_MODE", "raise")
+    monkeypatch.setenv("STREAM_CDC_CRASH_AT", point)
+    with pytest.raises(SimulatedCrashError):
+        engine(spark, root).apply(second, 1, "w")
+    monkeypatch.delenv("STREAM_CDC_CRASH_AT")
+    assert iceberg_rows(root / "cdc" / "t", ("id", "name", "day")) == {(1, "a2", 3)}
+    before = len(snapshots(root)), len(snapshots(root, "t__cdc_keys"))
+
+    restarted = engine(spark, root)  # a new process: it knows nothing yet
+    rerun = restarted.apply(second, 1, "w")  # Spark re-runs the uncommitted batch
+    replay = restarted.apply(first, 0, "w")
+
+    after = len(snapshots(root)), len(snapshots(root, "t__cdc_keys"))
+    assert replay.skipped
+    if point == "iceberg.after_commit":
+        assert rerun.skipped and after == before
+    else:  # the key table is rolled forward, the published table is not written twice
+        assert (rerun.skipped, rerun.deletes, after) == (False, 1, (before[0], before[1] + 1))
+    assert [(s["cdc.writer"], s["cdc.batch"]) for s in snapshots(root)] == [("w", "0"), ("w", "1")]
+    late = restarted.apply(changes(spark, [(2, "late", 2, "U", "1", "p0")]), 2, "w")
+    assert late.stale == 1  # the tombstone is in place
+    assert iceberg_rows(root / "cdc" / "t", ("id", "name", "day")) == {(1, "a2", 3)}
+
+
+@pytest.mark.parametrize(("mode", "deletes"), [("merge-on-read", True), ("copy-on-write", False)])
+def test_write_mode_decides_between_delete_files_and_rewritten_files(
+    spark: SparkSession, tmp_path: Path, mode: str, deletes: bool
+) -> None:
+    root = tmp_path / mode.replace("-", "_")
+    table = engine(spark, root, mode)
+    table.apply(changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2")]), 0, "w")
+    table.apply(
+        changes(spark, [(1, "a2", 1, "U", "2", "p3"), (2, None, None, "D", "2", "p4")]), 1, "w"
+    )
+
+    last = snapshots(root)[-1]
+    assert (int(last.get("added-delete-files", "0")) > 0) is deletes
+    assert iceberg_rows(root / "cdc" / "t", ("id", "name", "day")) == {(1, "a2", 1)}
+
+
+def test_an_iceberg_config_builds_an_iceberg_engine_per_table_mode(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = load_config(
+        DEMO,
+        [
+            "target.kind=iceberg",
+            f"target.path={tmp_path}",
+            "target.write_modes={cases: copy-on-write}",
+        ],
+    )
+    assert isinstance(config.target, IcebergTarget)
+
+    built = make_engine(spark, config, config.explicit_tables[0])
+
+    assert isinstance(built, IcebergEngine)
+    assert built.location == f"{tmp_path}/cdc/cases"
+    assert built.key_table == "cases__cdc_keys"
+    assert built._mode == "copy-on-write"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("tables.0.scd_type=2", "tables.0.scd_type: 2 needs target kind delta or redshift"),
+        ("target.catalog={database: d}", "target.catalog: unknown key"),
+        ("target.write_mode=upsert", "target.write_mode"),
+    ],
+)
+def test_iceberg_config_mistakes_fail_naming_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(DEMO, ["target.kind=iceberg", "target.path=s3://b/w", override])
+    assert message in str(error.value)
+
+
+def test_partition_transforms_partition_the_table_and_its_keys_by_what_they_hold(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """days() of a payload column on the table only; bucket() of the key on both."""
+    schema = f"id int, name string, ts timestamp, {SCHEMA.split(', ', 3)[3]}"
+    at = dt.datetime(2024, 5, 1, 12)
+    table = IcebergEngine(
+        spark, str(tmp_path), table="t", keys=["id"], transforms=["days(ts)", "bucket(4, id)"],
+        spark_catalog="iceberg_transforms",
+    )  # fmt: skip
+    rows: list[tuple[object, ...]] = [
+        (1, "a", at, "I", "1", "p1", None),
+        (2, "b", at, "I", "1", "p2", None),
+    ]
+    table.apply(spark.createDataFrame(rows, schema), 0, "w")
+    later = at + dt.timedelta(days=3)
+    rows = [(1, "a2", later, "U", "2", "p3", None), (2, None, None, "D", "2", "p4", None)]
+    table.apply(spark.createDataFrame(rows, schema), 1, "w")
+
+    assert iceberg_rows(tmp_path / "cdc" / "t", ("id", "name", "ts")) == {
+        (1, "a2", later.replace(tzinfo=dt.UTC))
+    }
+    specs = {
+        name: [(f.name, str(f.transform)) for f in _table(tmp_path, name).spec().fields]
+        for name in ("t", "t__cdc_keys")
+    }
+    assert specs == {
+        "t": [("ts_day", "day"), ("id_bucket", "bucket[4]")],
+        "t__cdc_keys": [("id_bucket", "bucket[4]")],
+    }
+
+
+def _table(root: Path, name: str) -> Any:
+    metadata = root / "cdc" / name / "metadata"
+    current = metadata / f"v{(metadata / 'version-hint.text').read_text().strip()}.metadata.json"
+    return StaticTable.from_metadata(str(current))
+
+
+def test_partition_transforms_and_partition_by_of_one_table_fail_naming_it() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(
+            DEMO,
+            [
+                "target.kind=iceberg",
+                "target.path=/w",
+                "target.partition_transforms={cases: [days(ts)]}",
+            ],
+        )
+    assert "has target.partition_transforms; set one of them" in str(error.value)
