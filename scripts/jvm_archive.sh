@@ -26,17 +26,20 @@ archive="$DIR/spark-$key.jsa"
 
 if [[ ! -f "$archive" ]]; then
     mkdir -p "$DIR"
-    rm -f "$DIR"/spark-*.jsa "$DIR"/*.partial
+    # Older archives go; a partial one only when it is old (another run may be building it).
+    find "$DIR" -maxdepth 1 -name 'spark-*.jsa' ! -name "spark-$key.jsa" -delete
+    find "$DIR" -maxdepth 1 -name '*.partial' -mmin +60 -delete
     partial="$archive.$$.partial"
-    log="$DIR/warmup.log"
-    echo "jvm_archive.sh: building the JVM class archive (once per JVM and jars; log: work/jvm/warmup.log)" >&2
+    log="$DIR/warmup-$$.log"
+    echo "jvm_archive.sh: building the JVM class archive (once per JVM and jars)" >&2
     if SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:-} -XX:ArchiveClassesAtExit=$partial $QUIET" \
         timeout 900 "$ROOT/spark-submit.sh" "$ROOT/scripts/jvm_warmup.py" >"$log" 2>&1 \
         && [[ -s "$partial" ]]; then
         mv "$partial" "$archive"
+        rm -f "$log"
     else
         rm -f "$partial"
-        echo "jvm_archive.sh: no archive (see work/jvm/warmup.log); the JVMs start without one" >&2
+        echo "jvm_archive.sh: no archive (see work/jvm/${log##*/}); the JVMs start without one" >&2
         exit 0
     fi
 fi
