@@ -65,8 +65,9 @@ from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.decide import count, decide, expired, held, key_rows, key_schema, partitions_touched
 from sinks.delta.log import session_settings
-from sinks.delta.merge import in_partitions, merge_changes, merge_keys, same_keys, target, within
+from sinks.delta.merge import merge_changes, merge_keys
 from sinks.delta.table import DeltaTables
+from sinks.merge_scope import in_partitions, same_keys, target, within
 from transforms.names import ACCEPTED, OP
 
 

@@ -37,8 +37,8 @@ from pyspark.sql.types import BooleanType, StringType, StructField, StructType, 
 from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.delta.log import session_settings
-from sinks.delta.merge import within
 from sinks.delta.table import DeltaTables
+from sinks.merge_scope import within
 from sinks.scd2 import IS_CURRENT, VALID_FROM, VALID_TO, Scd2Sql
 from transforms.names import COMMIT_TS, DELETED, POS, SEQ
 

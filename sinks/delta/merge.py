@@ -1,67 +1,26 @@
 """The two MERGE statements of a batch and their conditions, with delta-spark's Python API.
 
-The target is aliased `t` and the source `s`. Conditions that name only target columns
-(a key range, partition values) are what Delta uses to skip files before it reads any.
+The target is aliased `t` and the source `s`; their conditions are in sinks/merge_scope.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import reduce
-from operator import and_
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
+from sinks import merge_scope
 from transforms.names import OP, POS, SEQ
 from transforms.ordering import newer_than
 
-__all__ = ["in_partitions", "merge_changes", "merge_keys", "same_keys", "target", "within"]
-
-
-def target(name: str) -> Column:
-    return F.col(f"t.`{name}`")
-
-
-def _source(name: str) -> Column:
-    return F.col(f"s.`{name}`")
-
-
-def same_keys(keys: Sequence[str]) -> Column:
-    return reduce(and_, [target(k) == _source(k) for k in keys])
-
-
-def within(column: Column, low: Any, high: Any) -> Column:
-    """Between two literal bounds: Delta skips files whose min/max statistics lie outside."""
-    return column.between(F.lit(low), F.lit(high))
-
-
-def in_partitions(partitions: StructType, values: Sequence[Sequence[Any]]) -> Column:
-    """The target rows of the listed partitions: one tuple of values per partition.
-
-    One `struct IN (...)` whatever the number of partitions (Spark turns a long list
-    into a hash-set look-up); NULL partition values match. No partition: nothing matches.
-    """
-    if not values:
-        return F.lit(False)
-    names = partitions.fieldNames()
-    listed = [
-        F.struct(
-            *[
-                F.lit(v).cast(f.dataType).alias(f.name)
-                for f, v in zip(partitions.fields, row, strict=True)
-            ]
-        )
-        for row in values
-    ]
-    return F.struct(*[target(n).alias(n) for n in names]).isin(*listed)
+__all__ = ["merge_changes", "merge_keys"]
 
 
 def merge_changes(table: Any, source: DataFrame, columns: Sequence[str], condition: Column) -> None:
     """Apply accepted changes (`columns` + `_op`): delete, update or insert by `_op`."""
-    values = {f"`{c}`": _source(c) for c in columns}
+    values = {f"`{c}`": merge_scope.source(c) for c in columns}
     (
         table.alias("t")
         .merge(source.alias("s"), condition)

@@ -38,7 +38,7 @@ from pyspark.sql.types import StructType
 from sinks.base import BatchResult
 from sinks.catalog import DeltaCatalog
 from sinks.delta.log import add_missing_columns, idempotent, log_state
-from sinks.delta.merge import within
+from sinks.merge_scope import within
 from sinks.retention import Expiry
 from sinks.storage import Storage
 from transforms.names import BOOKKEEPING

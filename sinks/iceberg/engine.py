@@ -64,7 +64,6 @@ from sinks.decide import (
     key_schema,
     partitions_touched,
 )
-from sinks.delta.merge import in_partitions, same_keys, target, within
 from sinks.iceberg.catalog import (
     IcebergCatalog,
     last_batch,
@@ -72,6 +71,7 @@ from sinks.iceberg.catalog import (
     with_commit_properties,
 )
 from sinks.iceberg.merge import STORED, canonical, merge_changes_sql, merge_keys_sql, stored
+from sinks.merge_scope import in_partitions, same_keys, target, within
 from sinks.retention import Expiry
 from transforms.names import ACCEPTED, BOOKKEEPING, OP
 

@@ -1,0 +1,57 @@
+"""The conditions of a MERGE between a target aliased `t` and a source aliased `s`.
+
+Shared by the engines that MERGE (Delta, Iceberg). Conditions that name only target
+columns (a key range, partition values) are what a table format uses to skip files
+before it reads any.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import reduce
+from operator import and_
+from typing import Any
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+__all__ = ["in_partitions", "same_keys", "source", "target", "within"]
+
+
+def target(name: str) -> Column:
+    return F.col(f"t.`{name}`")
+
+
+def source(name: str) -> Column:
+    return F.col(f"s.`{name}`")
+
+
+def same_keys(keys: Sequence[str]) -> Column:
+    return reduce(and_, [target(k) == source(k) for k in keys])
+
+
+def within(column: Column, low: Any, high: Any) -> Column:
+    """Between two literal bounds: files whose min/max statistics lie outside are skipped."""
+    return column.between(F.lit(low), F.lit(high))
+
+
+def in_partitions(partitions: StructType, values: Sequence[Sequence[Any]]) -> Column:
+    """The target rows of the listed partitions: one tuple of values per partition.
+
+    One `struct IN (...)` whatever the number of partitions (Spark turns a long list
+    into a hash-set look-up); NULL partition values match. No partition: nothing matches.
+    """
+    if not values:
+        return F.lit(False)
+    names = partitions.fieldNames()
+    listed = [
+        F.struct(
+            *[
+                F.lit(v).cast(f.dataType).alias(f.name)
+                for f, v in zip(partitions.fields, row, strict=True)
+            ]
+        )
+        for row in values
+    ]
+    return F.struct(*[target(n).alias(n) for n in names]).isin(*listed)
