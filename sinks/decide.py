@@ -28,6 +28,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType, TimestampType
 
+from sinks.base import BatchResult
 from transforms.names import ACCEPTED, DELETED, DELETED_AT, HELD, OP, POS, SEQ
 from transforms.ordering import latest_per_key, newer_than
 
@@ -139,6 +140,21 @@ class Decision:
     @property
     def accepted(self) -> int:
         return self.upserts + self.deletes
+
+    def result(
+        self, batch_id: int, *, partitions: int, rows: int | None, timings: dict[str, float]
+    ) -> BatchResult:
+        """The batch's result, as every file engine reports it."""
+        return BatchResult(
+            batch_id=batch_id,
+            changes_in=self.changes,
+            upserts=self.upserts,
+            deletes=self.deletes,
+            stale=self.stale,
+            partitions_rewritten=partitions,
+            rows_in_table=rows,
+            timings=timings,
+        )
 
 
 def count(decided: DataFrame) -> Decision:

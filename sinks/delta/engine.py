@@ -104,16 +104,7 @@ class DeltaEngine(DeltaTables):
             decided.unpersist()
         rows = self._applied(changes.sparkSession, writer_id, batch_id, decision.net_rows)
         timings["total_s"] = time.monotonic() - started
-        return BatchResult(
-            batch_id=batch_id,
-            changes_in=decision.changes,
-            upserts=decision.upserts,
-            deletes=decision.deletes,
-            stale=decision.stale,
-            partitions_rewritten=partitions,
-            rows_in_table=rows,
-            timings=timings,
-        )
+        return decision.result(batch_id, partitions=partitions, rows=rows, timings=timings)
 
     def _commit(
         self,

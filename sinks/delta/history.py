@@ -99,7 +99,7 @@ class DeltaHistoryEngine(DeltaTables):
             new.unpersist()
             for view in names.values():
                 spark.catalog.dropTempView(view)
-        self._rows = None  # history rows: counted after every batch
+        self._memory.recount()  # history rows: counted after every batch
         rows = self._applied(spark, writer_id, batch_id, 0)
         timings["total_s"] = time.monotonic() - started
         return BatchResult(

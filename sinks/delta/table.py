@@ -38,6 +38,7 @@ from pyspark.sql.types import StructType
 from sinks.base import BatchResult
 from sinks.catalog import DeltaCatalog
 from sinks.delta.log import add_missing_columns, idempotent, log_state
+from sinks.memory import Committed
 from sinks.merge_scope import within
 from sinks.retention import Expiry
 from sinks.storage import Storage
@@ -84,8 +85,7 @@ class DeltaTables(ABC):
         self._catalog = catalog
         self._expiry = expiry or Expiry()  # how long tombstones / closed versions count
         self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
-        self._committed: dict[str, int] = {}  # writer -> last batch this engine applied
-        self._rows: int | None = None  # rows of the published table, once counted
+        self._memory = Committed()  # what this engine committed (sinks/memory.py)
 
     def recover(self) -> None:  # noqa: B027 - a no-op both engines share, not abstract
         """Nothing to do: Delta commits are atomic (files of a commit that never happened
@@ -97,7 +97,7 @@ class DeltaTables(ABC):
         try:
             return self._apply(changes, batch_id, writer_id)
         except BaseException:
-            self._forget()
+            self._memory.forget()
             raise
 
     @abstractmethod
@@ -117,9 +117,9 @@ class DeltaTables(ABC):
         spark = changes.sparkSession
         payload = [c for c in changes.columns if c not in BOOKKEEPING]
         self._ensure_tables(changes, payload)
-        last = self._committed.get(writer_id)
-        if last is None:
-            last = log_state(spark, self.state_path, writer_id).last_batch
+        last = self._memory.last_batch(
+            writer_id, lambda: log_state(spark, self.state_path, writer_id).last_batch
+        )
         if last >= batch_id:
             return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._counted(spark))
         first = F.col(f"`{self._keys[0]}`")
@@ -133,21 +133,10 @@ class DeltaTables(ABC):
 
     def _applied(self, spark: SparkSession, writer_id: str, batch_id: int, net_rows: int) -> int:
         """Remember a batch applied whole; the published table's rows after it."""
-        self._committed[writer_id] = batch_id
-        if self._rows is None:
-            return self._counted(spark)
-        self._rows += net_rows
-        return self._rows
-
-    def _forget(self) -> None:
-        """After a failed batch: what the tables hold is read from them again."""
-        self._committed.clear()
-        self._rows = None
+        return self._memory.applied(writer_id, batch_id, net_rows, lambda: self.rows(spark))
 
     def _counted(self, spark: SparkSession) -> int:
-        if self._rows is None:
-            self._rows = self.rows(spark)
-        return self._rows
+        return self._memory.rows(lambda: self.rows(spark))
 
     def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
         """Create both tables, and add to both the columns a batch brings."""

@@ -71,6 +71,7 @@ from sinks.iceberg.catalog import (
     with_commit_properties,
 )
 from sinks.iceberg.merge import STORED, canonical, merge_changes_sql, merge_keys_sql, stored
+from sinks.memory import Committed
 from sinks.merge_scope import in_partitions, same_keys, target, within
 from sinks.retention import Expiry
 from transforms.names import ACCEPTED, BOOKKEEPING, OP
@@ -106,8 +107,7 @@ class IcebergEngine:
         self._mode = write_mode
         self._expiry = expiry or Expiry()
         self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
-        self._committed: dict[str, int] = {}  # writer -> last batch this engine applied
-        self._rows: int | None = None
+        self._memory = Committed()  # what this engine committed (sinks/memory.py)
 
     def recover(self) -> None:
         """Nothing to do: a snapshot is atomic (files of one never committed are orphans,
@@ -119,8 +119,7 @@ class IcebergEngine:
         try:
             return self._apply(changes, batch_id, writer_id)
         except BaseException:
-            self._committed.clear()
-            self._rows = None
+            self._memory.forget()
             raise
 
     def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
@@ -128,9 +127,9 @@ class IcebergEngine:
         spark = changes.sparkSession
         payload = [c for c in changes.columns if c not in BOOKKEEPING]
         self._ensure_tables(changes, payload)
-        last = self._committed.get(writer_id)
-        if last is None:
-            last = last_batch(self._load(spark, self.key_table), writer_id)
+        last = self._memory.last_batch(
+            writer_id, lambda: last_batch(self._load(spark, self.key_table), writer_id)
+        )
         if last >= batch_id:
             return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._counted(spark))
         first = F.col(f"`{self._keys[0]}`")
@@ -181,22 +180,10 @@ class IcebergEngine:
         timings: dict[str, float],
     ) -> BatchResult:
         """Remember a batch applied whole, and say what it did."""
-        self._committed[writer_id] = batch_id
-        if self._rows is None:
-            rows = self._counted(spark)
-        else:
-            self._rows += decision.net_rows
-            rows = self._rows
-        return BatchResult(
-            batch_id=batch_id,
-            changes_in=decision.changes,
-            upserts=decision.upserts,
-            deletes=decision.deletes,
-            stale=decision.stale,
-            partitions_rewritten=touched,
-            rows_in_table=rows,
-            timings=timings,
+        rows = self._memory.applied(
+            writer_id, batch_id, decision.net_rows, lambda: self._count(spark)
         )
+        return decision.result(batch_id, partitions=touched, rows=rows, timings=timings)
 
     def _commit(
         self,
@@ -227,7 +214,7 @@ class IcebergEngine:
             mark = time.monotonic()
             # Skipped when a run that died after it committed it (see the module docstring).
             if (
-                writer_id in self._committed
+                self._memory.knows(writer_id)
                 or last_batch(self._load(spark, self.table), writer_id) < batch_id
             ):
                 with_commit_properties(spark, writer_id, batch_id, lambda: _run(spark, data_sql))
@@ -295,9 +282,10 @@ class IcebergEngine:
         self._columns |= wanted
 
     def _counted(self, spark: SparkSession) -> int:
-        if self._rows is None:
-            self._rows = spark.table(self._catalog.table(self.table)).count()
-        return self._rows
+        return self._memory.rows(lambda: self._count(spark))
+
+    def _count(self, spark: SparkSession) -> int:
+        return int(spark.table(self._catalog.table(self.table)).count())
 
 
 def _run(spark: SparkSession, statement: str) -> None:

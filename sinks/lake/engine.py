@@ -170,15 +170,8 @@ class LakeEngine:
             timings["catalog_s"] = time.monotonic() - mark
         self._forget_old_manifests(manifest.version)
         timings["total_s"] = time.monotonic() - started
-        return BatchResult(
-            batch_id=batch_id,
-            changes_in=decision.changes,
-            upserts=decision.upserts,
-            deletes=decision.deletes,
-            stale=decision.stale,
-            partitions_rewritten=len(affected),
-            rows_in_table=manifest.rows,
-            timings=timings,
+        return decision.result(
+            batch_id, partitions=len(affected), rows=manifest.rows, timings=timings
         )
 
     # ------------------------------------------------------------ 1. decide
