@@ -14,8 +14,9 @@ selects such rows, for the engines to drop them in the batch's own commit.
 
 One batch: `decide` keeps the last change per key with `__accepted` = newer than what
 the key table holds (the sequence guard of transforms/ordering.py); `count` tallies it
-in one Spark job; `partitions_touched` lists where accepted changes remove and write
-rows; `key_rows` is what the key table holds afterwards.
+in one Spark job, and lists in that same job, when asked, the partitions the accepted
+changes remove rows from and write to (`partitions_touched` is that list as a
+DataFrame); `key_rows` is what the key table holds afterwards.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -132,6 +134,9 @@ class Decision:
     upserts: int
     deletes: int
     net_rows: int = 0  # live rows the accepted changes add to the published table (or remove)
+    # partition values (in `parts` order) accepted changes remove rows from or write to;
+    # listed only when `count` was given the partition columns
+    partitions: tuple[tuple[Any, ...], ...] = ()
 
     @property
     def stale(self) -> int:
@@ -157,14 +162,24 @@ class Decision:
         )
 
 
-def count(decided: DataFrame) -> Decision:
-    """Tally a `decide` output in one Spark job.
+def count(decided: DataFrame, keys: Sequence[str] = (), parts: Sequence[str] = ()) -> Decision:
+    """Tally a `decide` output in one Spark job; with the table's `keys` and partition
+    columns `parts`, list in the same job the partitions the accepted changes touch (what
+    `partitions_touched` gives, without a job of its own).
 
     A key is live when the key table holds it without a tombstone: an accepted upsert of
     a key that is not adds a row, an accepted delete of one that is removes one.
     """
     accepted, delete = F.col(ACCEPTED), F.col(OP) == "D"
     live = is_held() & ~F.coalesce(F.col(f"{HELD}{DELETED}"), F.lit(False))
+    touched = []
+    if parts:
+        where = F.struct(*[_held_at(keys, p).alias(p) for p in parts])
+        goes = F.struct(*[_goes_to(keys, p).alias(p) for p in parts])
+        touched = [
+            F.collect_set(F.when(accepted & is_held(), where)).alias("old"),
+            F.collect_set(F.when(accepted, goes)).alias("new"),
+        ]
     row = decided.agg(
         F.count(F.lit(1)).alias("changes"),
         F.sum(F.when(accepted & ~delete, 1).otherwise(0)).alias("up"),
@@ -172,10 +187,16 @@ def count(decided: DataFrame) -> Decision:
         F.sum(
             F.when(accepted & ~delete & ~live, 1).when(accepted & delete & live, -1).otherwise(0)
         ).alias("net"),
+        *touched,
     ).first()
     assert row is not None
+    partitions = {tuple(p) for p in (row["old"] + row["new"] if parts else [])}
     return Decision(
-        int(row["changes"] or 0), int(row["up"] or 0), int(row["del"] or 0), int(row["net"] or 0)
+        int(row["changes"] or 0),
+        int(row["up"] or 0),
+        int(row["del"] or 0),
+        int(row["net"] or 0),
+        tuple(partitions),
     )
 
 

@@ -63,12 +63,19 @@ from pyspark.sql.types import StructType
 
 from sinks.base import BatchResult
 from sinks.crash import crash_point
-from sinks.decide import count, decide, expired, held, key_rows, key_schema, partitions_touched
+from sinks.decide import count, decide, expired, held, key_rows, key_schema
 from sinks.delta.log import session_settings
 from sinks.delta.merge import merge_changes, merge_keys
 from sinks.delta.table import DeltaTables
 from sinks.merge_scope import in_partitions, same_keys, target, within
 from transforms.names import ACCEPTED, OP
+
+# Both MERGEs read their source (the accepted changes) from the batch's persisted decision,
+# which is deterministic: a partition recomputed after its cache blocks were lost comes
+# from the same micro-batch and the same pinned key-table version. Delta's own copy of a
+# source that is not a Delta table (`materializeSource=auto`) would cost a Spark job per
+# MERGE and a second copy of the batch.
+_SOURCE_AS_IS = {"spark.databricks.delta.merge.materializeSource": "none"}
 
 
 class DeltaEngine(DeltaTables):
@@ -87,12 +94,13 @@ class DeltaEngine(DeltaTables):
         decided = changes.transform(decide(self._keys, held_rows, before)).persist()
         timings: dict[str, float] = {}
         try:
-            decision = count(decided)
+            decision = count(decided, self._keys, self._parts)
             timings["decide_s"] = time.monotonic() - started
             partitions = 0
             if decision.accepted:
                 partitions = self._commit(
                     decided.where(F.col(ACCEPTED)),
+                    decision.partitions,
                     batch.payload,
                     bounds=batch.bounds,
                     writer_id=writer_id,
@@ -109,6 +117,7 @@ class DeltaEngine(DeltaTables):
     def _commit(
         self,
         accepted: DataFrame,
+        partitions: tuple[tuple[Any, ...], ...],
         payload: list[str],
         *,
         bounds: tuple[Any, Any],
@@ -117,17 +126,18 @@ class DeltaEngine(DeltaTables):
         timings: dict[str, float],
         at: tuple[datetime, datetime | None],
     ) -> int:
-        """The two MERGEs of a batch; how many partitions they touch. Tombstones are
-        stamped `at[0]`; those written before `at[1]` have expired."""
+        """The two MERGEs of a batch, within `partitions` (those the accepted changes
+        touch); how many partitions that is. Tombstones are stamped `at[0]`; those written
+        before `at[1]` have expired."""
         spark = accepted.sparkSession
         scope = within(target(self._keys[0]), *bounds)
         touched = 1
         if self._parts:
-            partitions = accepted.transform(partitions_touched(self._keys, self._parts)).collect()
             types = StructType([accepted.schema[p] for p in self._parts])
-            scope = scope & in_partitions(types, [tuple(r) for r in partitions])
+            scope = scope & in_partitions(types, list(partitions))
             touched = len(partitions)
-        with session_settings(spark, self._write_settings(writer_id, batch_id)):
+        settings = {**self._write_settings(writer_id, batch_id), **_SOURCE_AS_IS}
+        with session_settings(spark, settings):
             mark = time.monotonic()
             merge_changes(
                 DeltaTable.forPath(spark, self.path),
