@@ -75,8 +75,16 @@ if [[ "$workers" != 1 ]]; then
     parallel=(-n "$workers")
 fi
 rc=0
+# What the stack's servers need (Debian packages, Kafka's and Debezium's jars) is mostly
+# download and unpacking: it is installed while tier 1 runs, not at the start of tier 2.
+mkdir -p "$ROOT/work"
+"$ROOT/local/stack" install >"$ROOT/work/stack-install.log" 2>&1 &
+installing=$!
 echo "test.sh: tier 1 of 2: every test but the local stack's (${workers} worker(s))"
 pytest_run -m "not stack and not serial" "${parallel[@]}" "$@" || rc=$?
+if ! wait "$installing"; then
+    echo "test.sh: local/stack install failed (work/stack-install.log); tier 2 tries again" >&2
+fi
 echo "test.sh: tier 2 of 2: the local stack's tests and those marked serial, one at a time"
 pytest_run -m "stack or serial" "$@" || rc=$?
 exit "$rc"
