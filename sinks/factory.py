@@ -67,7 +67,7 @@ def make_engine(
     if isinstance(target, IcebergTarget):
         return IcebergEngine(
             spark,
-            target.path or "",
+            "" if target.catalog == "rest" else target.path or "",  # a REST server places tables
             table=table.name,
             keys=table.keys or [],
             partition_by=table.partition_by,

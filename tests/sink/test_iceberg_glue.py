@@ -24,6 +24,7 @@ from sinks.factory import make_engine
 from sinks.iceberg import IcebergEngine
 from sinks.iceberg.conf import GLUE_CATALOG, S3_FILE_IO, SPARK_CATALOG, catalog_properties
 
+DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
 
 
@@ -162,3 +163,31 @@ def test_the_catalog_properties_are_the_names_the_pinned_iceberg_reads(spark: Sp
     loader: Any = spark.sparkContext._jvm.org.apache.spark.util.Utils  # type: ignore[union-attr]
     for name in (GLUE_CATALOG, S3_FILE_IO, SPARK_CATALOG):
         assert loader.classForName(name, True, False).getName() == name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "location", "setting"),
+    [
+        (
+            ["target.catalog=glue", "target.path=s3://bkt-w/iceberg"],
+            "s3://bkt-w/iceberg/cdc/cases",
+            ("catalog-impl", GLUE_CATALOG),
+        ),
+        (
+            ["target.catalog=rest", "target.catalog_uri=http://127.0.0.1:9/", "target.path=wh"],
+            "iceberg.cdc.cases",  # the server places the table: its name is where it is
+            ("uri", "http://127.0.0.1:9/"),
+        ),
+    ],
+)
+def test_the_factory_gives_the_engine_the_targets_catalog(
+    spark: SparkSession, overrides: list[str], location: str, setting: tuple[str, str]
+) -> None:
+    config = load_config(DEMO, ["target.kind=iceberg", *overrides])
+
+    engine = make_engine(spark, config, config.explicit_tables[0])
+
+    assert isinstance(engine, IcebergEngine)
+    assert engine.location == location
+    key, value = setting
+    assert engine._catalog.settings.conf[f"spark.sql.catalog.iceberg.{key}"] == value
