@@ -84,6 +84,7 @@ class DeltaTarget(TableFilesTarget):
 
 _GLUE_NAME = re.compile(r"^[a-z0-9_]{1,252}$")  # Iceberg's GlueCatalog refuses any other
 _GLUE_PATH = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^'\\\s]*)?$")
+_SECRET_PROPERTY = re.compile(r"secret|token|credential|password|access-key", re.I)
 _TRANSFORM = r"^(years|months|days|hours)\(\w+\)$|^(bucket|truncate)\(\d+, ?\w+\)$"
 
 
@@ -160,6 +161,13 @@ class IcebergTarget(Strict):
             raise ValueError("catalog_uri: catalog rest needs the catalog's URL (https://...)")
         if self.catalog != "rest" and self.catalog_uri is not None:
             raise ValueError(f"catalog_uri: only for catalog rest, not {self.catalog}")
+        secrets = [k for k in self.catalog_properties if _SECRET_PROPERTY.search(k)]
+        if secrets:
+            raise ValueError(
+                f"catalog_properties: {secrets} would put a credential in the config (and in "
+                "the Glue job's arguments); the AWS SDK reads the environment or the role, "
+                "and a session may define the whole catalog itself (spark-submit --conf)"
+            )
         if self.catalog == "glue":
             if not _GLUE_PATH.match(self.path or ""):
                 raise ValueError(

@@ -105,6 +105,14 @@ def test_rest_takes_its_uri_an_optional_warehouse_and_extra_properties_last() ->
         ),
         ({"catalog": "rest", "catalog_uri": "catalog:8181"}, "catalog_uri"),
         ({"catalog": "hive", "path": "/w"}, "catalog"),
+        (
+            {"path": "/w", "catalog_properties": {"s3.secret-access-key": "x"}},
+            "catalog_properties: ['s3.secret-access-key'] would put a credential in the config",
+        ),
+        (
+            {"catalog": "rest", "catalog_uri": "https://c", "catalog_properties": {"token": "t"}},
+            "catalog_properties: ['token']",
+        ),
     ],
 )
 def test_catalog_mistakes_fail_naming_the_field(fields: dict[str, Any], message: str) -> None:
