@@ -202,7 +202,7 @@ def test_a_commit_from_a_stale_view_of_the_table_fails_instead_of_overwriting(
     namespace = f"cdc_{uuid.uuid4().hex[:8]}"
     engine = glue_engine(spark, tmp_path, aws, warehouse, namespace)
     engine.apply(changes(spark, [(1, "a", 1, "I", "1", "p1")]), 0, "w")
-    jvm: Any = spark.sparkContext._jvm  # type: ignore[union-attr]
+    jvm: Any = spark.sparkContext._jvm
     other = jvm.org.apache.iceberg.CatalogUtil.buildIcebergCatalog(
         "other", _java_map(jvm, _catalog_properties(engine)), None
     )
