@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import Discriminator, Field, PrivateAttr, SecretStr, Tag, model_validator
@@ -124,6 +125,20 @@ class JobConfig(Strict):
                 raise ValueError(
                     f"tables.{i}.partition_by: {table.name} has target.partition_transforms; "
                     "set one of them"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _glue_table_names(self) -> JobConfig:
+        """A Glue table's name is lower case (Iceberg's GlueCatalog refuses others); tables
+        a pattern discovers are checked by it when created. 245: the key table adds 10."""
+        if not isinstance(self.target, IcebergTarget) or self.target.catalog != "glue":
+            return self
+        for i, table in enumerate(self.explicit_tables):
+            if not re.fullmatch(r"[a-z0-9_]{1,245}", table.name):
+                raise ValueError(
+                    f"tables.{i}.name: {table.name!r} cannot be a Glue table "
+                    "(catalog glue: lower case letters, digits and _)"
                 )
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
@@ -81,31 +82,55 @@ class DeltaTarget(TableFilesTarget):
     kind: Literal["delta"] = Field(default="delta", description="Delta Lake tables kept by MERGE")
 
 
+_GLUE_NAME = re.compile(r"^[a-z0-9_]{1,252}$")  # Iceberg's GlueCatalog refuses any other
+_GLUE_PATH = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^'\\\s]*)?$")
+_SECRET_PROPERTY = re.compile(r"secret|token|credential|password|access-key", re.I)
 _TRANSFORM = r"^(years|months|days|hours)\(\w+\)$|^(bucket|truncate)\(\d+, ?\w+\)$"
 
 
 class IcebergTarget(Strict):
-    """Apache Iceberg tables (format version 2) kept by MERGE, in a Hadoop catalog.
+    """Apache Iceberg tables (format version 2) kept by MERGE, in an Iceberg catalog.
 
-    `path` is the catalog's warehouse: table `t` lives in `<path>/<namespace>/t`, its key
-    table (sequence guard, tombstones) beside it as `t__cdc_keys`. A table is partitioned
-    by its `partition_by` (identity), or by Iceberg transforms named in
+    `catalog` says which: a Hadoop catalog (a folder; local runs and tests), the AWS Glue
+    Data Catalog (a namespace is a Glue database) or a REST catalog. `path` is the
+    catalog's warehouse: in a Hadoop catalog table `t` lives in `<path>/<namespace>/t`,
+    its key table (sequence guard, tombstones) beside it as `t__cdc_keys`. A table is
+    partitioned by its `partition_by` (identity), or by Iceberg transforms named in
     `partition_transforms` (docs/engines.md, Iceberg).
     """
 
     kind: Literal["iceberg"] = Field(
         default="iceberg", description="Apache Iceberg tables kept by MERGE"
     )
-    path: str = Field(
+    catalog: Literal["hadoop", "glue", "rest"] = Field(
+        default="hadoop",
+        description="the Iceberg catalog: hadoop (a folder: one writer, no S3), glue (the "
+        "Glue Data Catalog; the aws section's region and endpoints) or rest (catalog_uri)",
+    )
+    path: str | None = Field(
+        default=None,
         min_length=1,
-        description="warehouse of the Hadoop catalog: a table is <path>/<namespace>/<table>",
+        description="the catalog's warehouse: a folder for hadoop (a table is "
+        "<path>/<namespace>/<table>), s3://bucket/prefix for glue; optional for rest",
+    )
+    catalog_uri: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="the REST catalog's base URL (catalog rest only)",
+    )
+    catalog_properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="more Iceberg catalog properties, set last (e.g. glue.id, lock-impl, a "
+        "REST catalog's warehouse name); never credentials: those come from the environment",
     )
     namespace: Identifier = Field(
-        default="cdc", description="Iceberg namespace of every table (a folder of the warehouse)"
+        default="cdc",
+        description="Iceberg namespace of every table: a folder of a Hadoop warehouse, a Glue "
+        "database (lower case, digits, _)",
     )
     spark_catalog: Identifier = Field(
         default="iceberg",
-        description="name of the Spark catalog: a Hadoop catalog on `path` unless the "
+        description="name of the Spark catalog, added at start from `catalog` unless the "
         "session already defines spark.sql.catalog.<name>",
     )
     write_mode: Literal["merge-on-read", "copy-on-write"] = Field(
@@ -128,7 +153,38 @@ class IcebergTarget(Strict):
         description="how long tombstones are kept (docs/operations.md)",
     )
 
-    def table_path(self, table: str) -> str:
+    @model_validator(mode="after")
+    def _catalog_settings(self) -> IcebergTarget:
+        if self.catalog != "rest" and self.path is None:
+            raise ValueError(f"path: catalog {self.catalog} needs the warehouse path")
+        if self.catalog == "rest" and self.catalog_uri is None:
+            raise ValueError("catalog_uri: catalog rest needs the catalog's URL (https://...)")
+        if self.catalog != "rest" and self.catalog_uri is not None:
+            raise ValueError(f"catalog_uri: only for catalog rest, not {self.catalog}")
+        secrets = [k for k in self.catalog_properties if _SECRET_PROPERTY.search(k)]
+        if secrets:
+            raise ValueError(
+                f"catalog_properties: {secrets} would put a credential in the config (and in "
+                "the Glue job's arguments); the AWS SDK reads the environment or the role, "
+                "and a session may define the whole catalog itself (spark-submit --conf)"
+            )
+        if self.catalog == "glue":
+            if not _GLUE_PATH.match(self.path or ""):
+                raise ValueError(
+                    "path: catalog glue keeps its tables on S3: s3://bucket/prefix "
+                    "(the location Glue, Athena and Iceberg's S3FileIO read; no quotes)"
+                )
+            if not _GLUE_NAME.match(self.namespace):
+                raise ValueError(
+                    f"namespace: {self.namespace!r} is a Glue database name: lower case "
+                    "letters, digits and _ only"
+                )
+        return self
+
+    def table_path(self, table: str) -> str | None:
+        """The table's folder in a Hadoop catalog; elsewhere the catalog decides (None)."""
+        if self.catalog != "hadoop" or self.path is None:
+            return None
         return f"{self.path.rstrip('/')}/{self.namespace}/{table}"
 
     def mode_of(self, table: str) -> str:

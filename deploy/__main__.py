@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from aws import client
-from config import ConfigError, JobConfig, load_config
+from config import ConfigError, IcebergTarget, JobConfig, load_config
 from config.load import is_s3_url
 from deploy.glue_job import GLUE_VERSION, DeployError, JobSpec, Service, execute, plan
+from sinks.iceberg.conf import spark_catalog_conf
 
 WORKER_TYPES = ("G.025X", "G.1X", "G.2X", "G.4X", "G.8X")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -126,11 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "cloudformation":
         return _cloudformation(check=args.check)
     spec, config = _spec(args, glue)
-    for key, value in _local_paths(config):
-        print(
-            f"warning: {key} is {value!r}, not s3://...: a Glue run does not keep local files",
-            file=sys.stderr,
-        )
+    for warning in _warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     calls = plan(spec, start=args.start)
     if args.dry_run:
         print(f"dry run: {len(calls)} calls, none made")
@@ -192,6 +190,11 @@ def _spec(args: argparse.Namespace, glue: argparse.ArgumentParser) -> tuple[JobS
         secret_arn=args.secret,
         hmac_secret_arn=args.hmac_secret,
         delta=config.target.kind == "delta",
+        iceberg=(
+            spark_catalog_conf(config.target, config.aws)
+            if isinstance(config.target, IcebergTarget)
+            else None
+        ),
     )
     return spec, config
 
@@ -204,6 +207,21 @@ def _local_paths(config: JobConfig) -> list[tuple[str, str]]:
         "target.path": getattr(config.target, "path", None),
     }
     return [(k, v) for k, v in paths.items() if isinstance(v, str) and not is_s3_url(v)]
+
+
+def _warnings(config: JobConfig) -> list[str]:
+    """What would not hold on Glue, though the config is valid."""
+    found = [
+        f"{key} is {value!r}, not s3://...: a Glue run does not keep local files"
+        for key, value in _local_paths(config)
+    ]
+    target = config.target
+    if isinstance(target, IcebergTarget) and target.catalog == "hadoop":
+        found.append(
+            "target.catalog is 'hadoop': its commits rename a file, which S3 cannot do "
+            "atomically; use catalog: glue on AWS (docs/aws.md, Iceberg on Glue)"
+        )
+    return found
 
 
 @dataclass(frozen=True)

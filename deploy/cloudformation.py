@@ -3,7 +3,9 @@
 `deploy.glue_job.job_definition` is the one definition of the job: `python -m deploy glue`
 sends it to Glue, and this module writes it into `deploy/cloudformation/stream-cdc.yaml`
 (between the `generated` markers), with the stack's parameters and resources where the
-deploy has values:
+deploy has values. The Iceberg arguments (`--datalake-formats iceberg`, the SQL extension
+and the Glue Data Catalog catalog on `s3://<bucket>/iceberg`) are there under the
+`UseIceberg` condition (parameter TargetKind), absent otherwise:
 
     python -m deploy cloudformation          # rewrite the job in the template
     python -m deploy cloudformation --check  # exit 1 if the template differs
@@ -16,7 +18,9 @@ from typing import Any
 
 import yaml
 
+from config import AwsConfig, IcebergTarget
 from deploy.glue_job import JobSpec, job_definition
+from sinks.iceberg.conf import spark_catalog_conf
 
 __all__ = ["BEGIN", "END", "TEMPLATE", "glue_job_properties", "render", "write"]
 
@@ -38,6 +42,22 @@ class GetAtt(str):
     """`!GetAtt Resource.Attribute`."""
 
 
+class If(list[Any]):
+    """`!If [Condition, value if true, value if false]`."""
+
+
+ICEBERG_CONDITION = "UseIceberg"
+ICEBERG_WAREHOUSE = "s3://${Bucket}/iceberg"
+
+
+def iceberg_catalog_conf() -> dict[str, str]:
+    """The Spark catalog of the Iceberg target the stack provides for: the Glue Data
+    Catalog, warehouse `s3://<bucket>/iceberg` (its database, IcebergDatabase, is located
+    at `iceberg/<name>`). Built without validation: the path is a template value."""
+    target = IcebergTarget.model_construct(catalog="glue", path=ICEBERG_WAREHOUSE)
+    return spark_catalog_conf(target, AwsConfig(region="${AWS::Region}"))
+
+
 def glue_job_properties() -> dict[str, Any]:
     """The template's `GlueJob` properties: the deploy's definition, placed in the stack."""
     spec = JobSpec(
@@ -51,6 +71,7 @@ def glue_job_properties() -> dict[str, Any]:
         connections=(_REF,),
         secret_arn=_REF,
         hmac_secret_arn=_REF,
+        iceberg=iceberg_catalog_conf(),
     )
     properties: dict[str, Any] = {"Name": spec.job_name, **job_definition(spec)}
     properties.update(
@@ -65,6 +86,9 @@ def glue_job_properties() -> dict[str, Any]:
     arguments["--redshift-secret-arn"] = Ref("RedshiftSecret")
     arguments["--hmac-secret-arn"] = Ref("HmacKeySecret")
     generated: dict[str, Any] = _substituted(properties)
+    arguments = generated["DefaultArguments"]
+    for name in ("--datalake-formats", "--conf"):  # only when the target is Iceberg
+        arguments[name] = If([ICEBERG_CONDITION, arguments[name], Ref("AWS::NoValue")])
     return generated
 
 
@@ -88,6 +112,7 @@ class _Dumper(yaml.SafeDumper):
 _Dumper.add_representer(Sub, lambda d, v: d.represent_scalar("!Sub", str(v), style='"'))
 _Dumper.add_representer(Ref, lambda d, v: d.represent_scalar("!Ref", str(v)))
 _Dumper.add_representer(GetAtt, lambda d, v: d.represent_scalar("!GetAtt", str(v)))
+_Dumper.add_representer(If, lambda d, v: d.represent_sequence("!If", list(v), flow_style=True))
 
 
 def render() -> str:

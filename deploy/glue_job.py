@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from aws import AWS_ERRORS, describe, error_code
 from deploy.package import additional_python_modules, build_zip
+from sinks.iceberg.conf import SQL_EXTENSIONS
 
 __all__ = [
     "Call",
@@ -24,6 +25,7 @@ __all__ = [
     "Service",
     "default_arguments",
     "execute",
+    "iceberg_arguments",
     "plan",
 ]
 
@@ -37,6 +39,19 @@ DELTA_ARGUMENTS = {
     "--conf": "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension"
     " --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+
+
+def iceberg_arguments(catalog_conf: Mapping[str, str]) -> dict[str, str]:
+    """Iceberg on Glue 5.0: the runtime's own Iceberg (1.7.1, with GlueCatalog and S3FileIO:
+    no jar to upload), Iceberg's SQL extension (static: set before Glue starts the
+    session) and the target's Spark catalog (sinks/iceberg/conf.py; the job would add the
+    same at run time, `IcebergCatalog.register`). A job has one target, so never Delta's
+    too. Glue takes one `--conf`: the others ride in its value."""
+    settings = {"spark.sql.extensions": SQL_EXTENSIONS, **catalog_conf}
+    return {
+        "--datalake-formats": "iceberg",
+        "--conf": " --conf ".join(f"{key}={value}" for key, value in settings.items()),
+    }
 
 
 Service = Literal["s3", "glue"]
@@ -65,6 +80,8 @@ class JobSpec:
     secret_arn: str | None = None
     hmac_secret_arn: str | None = None
     delta: bool = False
+    # An Iceberg target's Spark catalog settings (sinks/iceberg/conf.py); None: no Iceberg.
+    iceberg: Mapping[str, str] | None = None
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{self.job_name}/{name}"
@@ -107,6 +124,8 @@ def default_arguments(spec: JobSpec) -> dict[str, str]:
         arguments["--hmac-secret-arn"] = spec.hmac_secret_arn
     if spec.delta:
         arguments.update(DELTA_ARGUMENTS)
+    if spec.iceberg is not None:
+        arguments.update(iceberg_arguments(spec.iceberg))
     return arguments
 
 

@@ -15,6 +15,7 @@ from sinks.catalog import GlueTable
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
 from sinks.iceberg import IcebergEngine
+from sinks.iceberg.conf import catalog_settings
 from sinks.lake import LakeEngine
 from sinks.redshift.connection import executor_of, settings_of
 from sinks.redshift.denormalize import Denormalized
@@ -66,7 +67,7 @@ def make_engine(
     if isinstance(target, IcebergTarget):
         return IcebergEngine(
             spark,
-            target.path,
+            "" if target.catalog == "rest" else target.path or "",  # a REST server places tables
             table=table.name,
             keys=table.keys or [],
             partition_by=table.partition_by,
@@ -75,6 +76,7 @@ def make_engine(
             spark_catalog=target.spark_catalog,
             write_mode=target.mode_of(table.name),
             expiry=Expiry.of(target.retention),
+            catalog=catalog_settings(target, config.aws),
         )
     files_engine: type[LakeEngine | DeltaEngine | DeltaHistoryEngine] = DeltaEngine
     if isinstance(target, LakeTarget):

@@ -1,10 +1,10 @@
 """An Iceberg catalog in the Spark session, the tables' DDL, and what their snapshots say.
 
 The catalog is a Spark catalog (`spark.sql.catalog.<name>`) of Iceberg's SparkCatalog. When
-the session does not define it, `register` adds a Hadoop (filesystem) catalog whose
-warehouse is the target's path: catalogs are looked up by name at first use, so it may be
-set at run time and leaves Delta's `spark_catalog` alone. A session that defines it
-(spark-submit `--conf`, later Glue or REST) keeps its own.
+the session does not define it, `register` adds the target's (conf.py: a Hadoop catalog
+on the target's path, the Glue Data Catalog or a REST catalog): catalogs are looked up by
+name at first use, so it may be set at run time and leaves Delta's `spark_catalog`
+alone. A session that defines it (spark-submit `--conf`, the Glue job's) keeps its own.
 
 Idempotency lives in the snapshot summaries: every commit of the engine carries
 `cdc.writer` and `cdc.batch` (Iceberg's `CommitMetadata.withCommitProperties`, which
@@ -15,6 +15,7 @@ MERGE included; the `snapshot-property.*` write options reach only DataFrame wri
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
+
+from sinks.iceberg.conf import CatalogSettings
 
 __all__ = ["BATCH", "WRITER", "IcebergCatalog", "columns_ddl", "with_commit_properties"]
 
@@ -42,20 +45,30 @@ def columns_ddl(schema: StructType) -> str:
 
 @dataclass(frozen=True)
 class IcebergCatalog:
-    """Tables of one namespace of a Spark catalog named `name`."""
+    """Tables of one namespace of a Spark catalog named `name`, defined by `settings`
+    (none: a Hadoop catalog on the warehouse `register` is given)."""
 
     name: str
     namespace: str
+    settings: CatalogSettings = dataclasses.field(default_factory=CatalogSettings)
 
     def register(self, spark: SparkSession, warehouse: str) -> None:
-        """A Hadoop catalog on `warehouse` unless the session has one by that name, and the
-        namespace."""
+        """The catalog, unless the session has one by that name, and the namespace (a Glue
+        database: created with its location, so tables are `<warehouse>/<namespace>/t`)."""
         key = f"spark.sql.catalog.{self.name}"
         if spark.conf.get(key, None) is None:
-            spark.conf.set(key, "org.apache.iceberg.spark.SparkCatalog")
-            spark.conf.set(f"{key}.type", "hadoop")
-            spark.conf.set(f"{key}.warehouse", warehouse)
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {quote(self.name)}.{quote(self.namespace)}")
+            conf = self.settings.conf or {
+                key: "org.apache.iceberg.spark.SparkCatalog",
+                f"{key}.type": "hadoop",
+                f"{key}.warehouse": warehouse,
+            }
+            for name, value in conf.items():
+                spark.conf.set(name, value)
+        where = self.settings.namespace_location
+        location = "" if where is None else f" LOCATION '{where}'"  # validated: no quotes
+        spark.sql(
+            f"CREATE NAMESPACE IF NOT EXISTS {quote(self.name)}.{quote(self.namespace)}{location}"
+        )
 
     def table(self, name: str) -> str:
         """The table's SQL name, quoted."""

@@ -70,6 +70,7 @@ from sinks.iceberg.catalog import (
     partition_fields,
     with_commit_properties,
 )
+from sinks.iceberg.conf import CatalogSettings
 from sinks.iceberg.merge import STORED, canonical, merge_changes_sql, merge_keys_sql, stored
 from sinks.memory import Committed
 from sinks.merge_scope import in_partitions, same_keys, target, within
@@ -95,10 +96,15 @@ class IcebergEngine:
         spark_catalog: str = "iceberg",
         write_mode: str = "merge-on-read",
         expiry: Expiry | None = None,
+        catalog: CatalogSettings | None = None,
     ) -> None:
-        self._catalog = IcebergCatalog(spark_catalog, namespace)
+        self._catalog = IcebergCatalog(spark_catalog, namespace, catalog or CatalogSettings())
         self._warehouse = warehouse.rstrip("/")
-        self.location = f"{self._warehouse}/{namespace}/{table}"
+        self.location = (
+            f"{self._warehouse}/{namespace}/{table}"
+            if self._warehouse
+            else f"{spark_catalog}.{namespace}.{table}"  # a REST catalog places its tables
+        )
         self.table = table
         self.key_table = f"{table}__cdc_keys"
         self._keys = list(keys)

@@ -122,7 +122,10 @@ def test_an_iceberg_config_builds_an_iceberg_engine_per_table_mode(
     ("override", "message"),
     [
         ("tables.0.scd_type=2", "tables.0.scd_type: 2 needs target kind delta or redshift"),
-        ("target.catalog={database: d}", "target.catalog: unknown key"),
+        (
+            "target.catalog={database: d}",
+            "target.catalog: Input should be 'hadoop', 'glue' or 'rest'",
+        ),
         ("target.write_mode=upsert", "target.write_mode"),
     ],
 )

@@ -105,9 +105,20 @@ def _allow_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str,
         elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             documents = [props["PolicyDocument"]]
         for document in documents:
-            for statement in _as_list(document["Statement"]):
+            for written in _as_list(document["Statement"]):
+                statement = _conditional(written)
                 if statement["Effect"] == "Allow":
                     yield name, statement
+
+
+def _conditional(value: Any) -> Any:
+    """The value of `!If [Condition, value, !Ref AWS::NoValue]` when its condition holds
+    (the template writes no other kind of !If around a statement)."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        _, yes, no = value["Fn::If"]
+        assert no == {"Ref": "AWS::NoValue"}, "a conditional statement or nothing"
+        return yes
+    return value
 
 
 def test_no_iam_statement_allows_every_action(template: dict[str, Any]) -> None:
@@ -363,3 +374,90 @@ def test_quarantine_alarm_reads_the_jobs_own_totals_against_a_parameter(
     assert _returned(alarm)["Expression"] == "FILL(quarantined, 0) + FILL(unrouted, 0)"
     assert alarm["Threshold"] == {"Ref": "QuarantineAlarmRecords"}
     assert alarm["TreatMissingData"] == "notBreaching"
+
+
+ICEBERG = {"Fn::Equals": [{"Ref": "TargetKind"}, "iceberg"]}
+GLUE_ARN = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
+
+
+def _iceberg_statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The job role's statements that exist only with an Iceberg target, by Sid."""
+    [policy] = template["Resources"]["GlueJobRole"]["Properties"]["Policies"]
+    found = {}
+    for statement in policy["PolicyDocument"]["Statement"]:
+        if "Fn::If" in statement:
+            condition, yes, _ = statement["Fn::If"]
+            assert condition == "UseIceberg", yes["Sid"]
+            found[yes["Sid"]] = yes
+    return found
+
+
+def test_an_iceberg_target_gets_glues_iceberg_and_the_stacks_catalog_only_then(
+    template: dict[str, Any],
+) -> None:
+    assert template["Conditions"]["UseIceberg"] == ICEBERG
+    assert template["Parameters"]["TargetKind"]["Default"] == "redshift"
+    arguments = template["Resources"]["GlueJob"]["Properties"]["DefaultArguments"]
+    formats, no_formats = arguments["--datalake-formats"]["Fn::If"][1:]
+    conf, no_conf = arguments["--conf"]["Fn::If"][1:]
+    assert formats == "iceberg" and no_formats == no_conf == {"Ref": "AWS::NoValue"}
+    settings = dict(c.split("=", 1) for c in conf["Fn::Sub"].split(" --conf "))
+    catalog = "spark.sql.catalog.iceberg"
+    assert settings["spark.sql.extensions"] == (
+        "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+    )
+    assert settings[f"{catalog}.catalog-impl"] == "org.apache.iceberg.aws.glue.GlueCatalog"
+    assert settings[f"{catalog}.io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
+    assert settings[f"{catalog}.warehouse"] == "s3://${Bucket}/iceberg"
+    outputs = template["Outputs"]
+    assert outputs["IcebergWarehouse"]["Value"] == {"Fn::Sub": "s3://${Bucket}/iceberg"}
+
+
+def test_the_iceberg_database_is_where_the_jobs_catalog_puts_its_tables(
+    template: dict[str, Any],
+) -> None:
+    from config import AwsConfig, IcebergTarget
+    from sinks.iceberg.conf import catalog_settings
+
+    database = template["Resources"]["IcebergDatabase"]
+    assert database["Condition"] == "UseIceberg"
+    target = IcebergTarget.model_construct(
+        catalog="glue", path="s3://${Bucket}/iceberg", namespace="${IcebergDatabaseName}"
+    )
+    location = catalog_settings(target, AwsConfig()).namespace_location
+    assert database["Properties"]["DatabaseInput"] == {
+        "Name": {"Ref": "IcebergDatabaseName"},
+        "Description": "stream-cdc Iceberg tables",
+        "LocationUri": {"Fn::Sub": location},
+    }
+
+
+def test_iceberg_permissions_are_the_glue_catalogs_calls_on_its_database_and_prefix(
+    template: dict[str, Any],
+) -> None:
+    statements = _iceberg_statements(template)
+    assert set(statements) == {"IcebergCatalog", "IcebergWarehouse", "IcebergWarehouseList"}
+    catalog = statements["IcebergCatalog"]
+    assert set(catalog["Action"]) == {
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "glue:CreateTable",
+        "glue:UpdateTable",
+    }
+    assert catalog["Resource"] == [
+        {"Fn::Sub": f"{GLUE_ARN}:catalog"},
+        {"Fn::Sub": f"{GLUE_ARN}:database/${{IcebergDatabaseName}}"},
+        {"Fn::Sub": f"{GLUE_ARN}:table/${{IcebergDatabaseName}}/*"},
+    ]
+    files = statements["IcebergWarehouse"]
+    assert files["Resource"] == {"Fn::Sub": "${Bucket.Arn}/iceberg/${IcebergDatabaseName}/*"}
+    assert not {a for a in files["Action"] if not a.startswith("s3:")}
+    listing = statements["IcebergWarehouseList"]
+    assert (listing["Action"], listing["Resource"]) == (
+        "s3:ListBucket",
+        {"Fn::GetAtt": ["Bucket", "Arn"]},
+    )
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == [
+        {"Fn::Sub": "iceberg/${IcebergDatabaseName}"},
+        {"Fn::Sub": "iceberg/${IcebergDatabaseName}/*"},
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 import deploy.__main__ as cli
 from deploy.glue_job import JobSpec, default_arguments
@@ -235,3 +237,57 @@ def test_a_delta_target_gets_glues_delta_runtime() -> None:
     assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in arguments["--conf"]
     assert arguments["--redshift-secret-arn"] == "arn:x"
     assert arguments["--hmac-secret-arn"] == "arn:k"
+
+
+def iceberg_config(tmp_path: Path, **target: str) -> Path:
+    """The demo's config with an Iceberg target on S3."""
+    raw = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    raw["target"] = {"kind": "iceberg", **target}
+    raw["aws"] = {"region": "eu-west-1"}
+    path = tmp_path / "iceberg.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def dry_run_arguments(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[dict[str, str], str]:
+    """The DefaultArguments `python -m deploy glue --dry-run` would create the job with,
+    and what it warned."""
+    argv = ["glue", "--config", str(config), "--bucket", "bkt-a", "--job-name", "j"]
+    assert cli.main([*argv, "--role", ROLE, "--dry-run"]) == 0
+    printed = capsys.readouterr()
+    [create] = [s for s in printed.out.splitlines() if s.startswith("glue create_job")]
+    call = json.loads(create.split(" ", 2)[2].split("  # ")[0])
+    return call["DefaultArguments"], printed.err
+
+
+def test_an_iceberg_target_gets_glues_iceberg_runtime_and_its_glue_catalog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = iceberg_config(tmp_path, catalog="glue", path="s3://bkt-w/iceberg", namespace="sales")
+
+    arguments, _ = dry_run_arguments(config, capsys)
+
+    assert arguments["--datalake-formats"] == "iceberg"  # Glue's own Iceberg: no jar uploaded
+    settings = dict(c.split("=", 1) for c in arguments["--conf"].split(" --conf "))
+    catalog = "spark.sql.catalog.iceberg"
+    assert settings == {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        catalog: "org.apache.iceberg.spark.SparkCatalog",
+        f"{catalog}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+        f"{catalog}.warehouse": "s3://bkt-w/iceberg",
+        f"{catalog}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        f"{catalog}.client.region": "eu-west-1",
+    }
+
+
+def test_an_iceberg_hadoop_catalog_on_glue_is_deployed_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = iceberg_config(tmp_path, path="s3://bkt-w/iceberg")
+
+    arguments, warned = dry_run_arguments(config, capsys)
+
+    assert "spark.sql.catalog.iceberg.type=hadoop" in arguments["--conf"]
+    assert "warning: target.catalog is 'hadoop'" in warned
