@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from sinks.base import BatchResult, Engine
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
-from sinks.iceberg import IcebergEngine
+from sinks.iceberg import IcebergEngine, IcebergHistoryEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import ConnectionSettings, WarehouseEngine
 from sinks.retention import Expiry
@@ -87,17 +87,19 @@ def iceberg_target(
     root: Path,
     expiry: Expiry | None = None,
     write_mode: str = "merge-on-read",
+    scd_type: int = 1,
 ) -> Target:
     """An Iceberg table in a Hadoop catalog of its own, read back by PyIceberg (not Spark)
-    from its latest metadata file, the way a reader without a catalog service reads it."""
+    from its latest metadata file, the way a reader without a catalog service reads it.
+    Type 1 is partitioned by `day`; the history (SCD type 2) is not, like Delta's."""
     name = uuid.uuid4().hex[:8]
     warehouse = root / f"iceberg-{name}"
-    engine = IcebergEngine(
+    engine = (IcebergHistoryEngine if scd_type == 2 else IcebergEngine)(
         spark,
         str(warehouse),
         table="t",
         keys=["id"],
-        partition_by=["day"],
+        partition_by=[] if scd_type == 2 else ["day"],
         spark_catalog=f"iceberg_{name}",
         write_mode=write_mode,
         expiry=expiry,
