@@ -111,6 +111,8 @@ def test_a_replayed_batch_writes_no_snapshot(spark: SparkSession, tmp_path: Path
     assert (other.upserts, other.deletes, other.stale) == (0, 0, 2)
     assert (snapshots(tmp_path), snapshots(tmp_path, "t__cdc_events")) == written
     assert written == ([("w", "0")], [("w", "0")])
+    events = table(tmp_path, "t__cdc_events").metadata.snapshots[-1].summary
+    assert events is not None and events.operation.value == "append"  # insert-only MERGE
 
 
 def test_history_and_events_store_reserved_names_and_partition_by_what_they_hold(
