@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow.dataset as pads
@@ -120,6 +121,11 @@ def iceberg_rows(table: Path, columns: Sequence[str]) -> State:
     data = StaticTable.from_metadata(str(metadata)).scan().to_arrow().select(list(columns))
     rows = data.to_pydict()
     return set(zip(*(rows[c] for c in columns), strict=True))
+
+
+def second_of(moment: object) -> int | None:
+    """The second of a timestamp PyIceberg read (None for NULL)."""
+    return moment.second if isinstance(moment, datetime) else None
 
 
 def warehouse_target(

@@ -22,6 +22,7 @@ from tests.contract.targets import (
     delta_target,
     iceberg_rows,
     iceberg_target,
+    second_of,
     warehouse_target,
 )
 
@@ -47,10 +48,6 @@ def _at(second: int) -> dt.datetime:
     return dt.datetime(2024, 5, 1, 12, 0, second)
 
 
-def _second(moment: object) -> int | None:
-    return moment.second if isinstance(moment, dt.datetime) else None
-
-
 def _delta(spark: SparkSession, root: Path) -> History:
     target = delta_target(spark, root, scd_type=2)
     path = target.engine.location
@@ -72,7 +69,7 @@ def _iceberg(spark: SparkSession, root: Path) -> History:
 
     def read() -> set[Version]:
         rows = iceberg_rows(table, ("id", "name", "valid_from", "valid_to", "is_current"))
-        return {cast(Version, (i, n, _second(f), _second(t), c)) for i, n, f, t, c in rows}
+        return {cast(Version, (i, n, second_of(f), second_of(t), c)) for i, n, f, t, c in rows}
 
     return History(target, read)
 
