@@ -147,9 +147,9 @@ class JobConfig(Strict):
         for i, table in enumerate(self.tables):
             if not isinstance(table, TableConfig):
                 continue
-            if table.scd_type == 2 and isinstance(self.target, LakeTarget | IcebergTarget):
+            if table.scd_type == 2 and isinstance(self.target, LakeTarget):
                 raise ValueError(
-                    f"tables.{i}.scd_type: 2 needs target kind delta or redshift "
+                    f"tables.{i}.scd_type: 2 needs target kind delta, iceberg or redshift "
                     f"({self.target.kind} keeps the most recent view only)"
                 )
             fed = [d.name for d in self.denormalized_by(table.name)]

@@ -102,7 +102,7 @@ class TableConfig(Strict):
     scd_type: Literal[1, 2] = Field(
         default=1,
         description="1: the table shows each key's latest state; 2: one row per version "
-        "with valid_from, valid_to, is_current (delta and redshift targets)",
+        "with valid_from, valid_to, is_current (delta, iceberg and redshift targets)",
     )
 
     @property

@@ -14,7 +14,7 @@ from sinks.base import Engine
 from sinks.catalog import GlueTable
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
-from sinks.iceberg import IcebergEngine
+from sinks.iceberg import IcebergEngine, IcebergHistoryEngine
 from sinks.iceberg.conf import catalog_settings
 from sinks.lake import LakeEngine
 from sinks.redshift.connection import executor_of, settings_of
@@ -65,7 +65,8 @@ def make_engine(
     if isinstance(target, RedshiftTarget):
         return _warehouse(config, target, table, denormalized)
     if isinstance(target, IcebergTarget):
-        return IcebergEngine(
+        iceberg = IcebergHistoryEngine if table.scd_type == 2 else IcebergEngine
+        return iceberg(
             spark,
             "" if target.catalog == "rest" else target.path or "",  # a REST server places tables
             table=table.name,

@@ -1,10 +1,12 @@
-"""The two MERGE statements of a batch, as Spark SQL on Iceberg tables.
+"""The MERGE statements of a batch, as Spark SQL on Iceberg tables: type 1's two
+(changes, keys) and SCD type 2's two (history, events).
 
-Conditions are built as Columns with the Delta engine's helpers (sinks/delta/merge.py:
-target `t`, source `s`) and rendered to SQL by Catalyst (`Expression.sql`), which quotes
-names and writes literals as SQL literals: no value is formatted by hand. Conditions on
-target columns only (the batch's key range, its partitions) are pushed into Iceberg's
-scan of the target, which skips the files whose partition or column bounds lie outside.
+Conditions are built as Columns with the helpers the MERGE engines share
+(sinks/merge_scope.py: target `t`, source `s`) and rendered to SQL by Catalyst
+(`Expression.sql`), which quotes names and writes literals as SQL literals: no value is
+formatted by hand. Conditions on target columns only (the batch's key range, its
+partitions) are pushed into Iceberg's scan of the target, which skips the files whose
+partition or column bounds lie outside.
 """
 
 from __future__ import annotations
@@ -16,23 +18,34 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from sinks.iceberg.catalog import quote
+from sinks.scd2 import IS_CURRENT, VALID_TO
 from transforms.names import DELETED, DELETED_AT, OP, POS, SEQ
 from transforms.ordering import newer_than
 
-__all__ = ["canonical", "merge_changes_sql", "merge_keys_sql", "sql_of", "stored"]
+__all__ = [
+    "canonical",
+    "merge_changes_sql",
+    "merge_events_sql",
+    "merge_history_sql",
+    "merge_keys_sql",
+    "sql_of",
+    "stored",
+]
 
-# Iceberg reserves `_pos` and `_deleted` for its metadata columns: the key table stores
-# them under these names, renamed at its boundary (sinks/decide.py keeps its own names).
+# Iceberg reserves `_pos` and `_deleted` for its metadata columns: every table the engines
+# create stores them under these names, renamed at its boundary (sinks/decide.py and
+# sinks/scd2.py keep their own names).
 STORED = {POS: "_cdc_pos", DELETED: "_cdc_deleted"}
 
 
 def stored(frame: DataFrame) -> DataFrame:
-    """Key-table rows (sinks/decide.py's names) as the Iceberg key table stores them."""
+    """Rows under the canonical names (sinks/decide.py's, sinks/scd2.py's) as the Iceberg
+    tables store them."""
     return frame.withColumnsRenamed(STORED)
 
 
 def canonical(frame: DataFrame) -> DataFrame:
-    """The Iceberg key table with sinks/decide.py's names."""
+    """An Iceberg table of the engines under the canonical names."""
     return frame.withColumnsRenamed({v: k for k, v in STORED.items()})
 
 
@@ -79,3 +92,39 @@ def merge_keys_sql(
     if expired_before is None:  # tombstones never expire: nothing to delete
         return statement
     return f"{statement} WHEN NOT MATCHED BY SOURCE AND ({sql_of(scope & expired)}) THEN DELETE"
+
+
+def merge_history_sql(
+    table: str, source: str, columns: Sequence[str], on: Column, *, expired: str, new: str
+) -> str:
+    """SCD type 2 versions (sinks/scd2_merge.py `versions`, `stored` names) into the
+    history on (keys, `_cdc_pos`): an expired version is deleted, a held one gets its
+    interval (only when it changed: on merge-on-read an update is a delete file and a
+    new row), a new one is inserted with `columns`."""
+    names = [quote(c) for c in columns]
+    interval = (quote(VALID_TO), quote(IS_CURRENT))
+    same = " AND ".join(f"t.{c} <=> s.{c}" for c in interval)
+    return (
+        f"MERGE INTO {table} t USING {source} s ON {sql_of(on)} "
+        f"WHEN MATCHED AND s.{expired} THEN DELETE "
+        f"WHEN MATCHED AND NOT ({same}) THEN UPDATE SET "
+        f"{', '.join(f't.{c} = s.{c}' for c in interval)} "
+        f"WHEN NOT MATCHED AND s.{new} AND NOT s.{expired} THEN INSERT ({', '.join(names)}) "
+        f"VALUES ({', '.join(f's.{c}' for c in names)})"
+    )
+
+
+def merge_events_sql(
+    table: str, source: str, columns: Sequence[str], on: Column, *, expired: str, expiring: bool
+) -> str:
+    """SCD type 2 events (sinks/scd2_merge.py `event_rows`, `stored` names) into the events
+    table on (keys, `_cdc_pos`): the new ones are inserted; when history expires
+    (`expiring`), the expired ones are deleted. Without it the statement only inserts,
+    which Spark plans as an append of the rows the table lacks."""
+    names = [quote(c) for c in columns]
+    delete = f"WHEN MATCHED AND s.{expired} THEN DELETE " if expiring else ""
+    return (
+        f"MERGE INTO {table} t USING {source} s ON {sql_of(on)} {delete}"
+        f"WHEN NOT MATCHED AND NOT s.{expired} THEN INSERT ({', '.join(names)}) "
+        f"VALUES ({', '.join(f's.{c}' for c in names)})"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow.dataset as pads
@@ -15,7 +16,7 @@ from pyspark.sql import SparkSession
 from sinks.base import BatchResult, Engine
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
-from sinks.iceberg import IcebergEngine
+from sinks.iceberg import IcebergEngine, IcebergHistoryEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import ConnectionSettings, WarehouseEngine
 from sinks.retention import Expiry
@@ -87,17 +88,19 @@ def iceberg_target(
     root: Path,
     expiry: Expiry | None = None,
     write_mode: str = "merge-on-read",
+    scd_type: int = 1,
 ) -> Target:
     """An Iceberg table in a Hadoop catalog of its own, read back by PyIceberg (not Spark)
-    from its latest metadata file, the way a reader without a catalog service reads it."""
+    from its latest metadata file, the way a reader without a catalog service reads it.
+    Type 1 is partitioned by `day`; the history (SCD type 2) is not, like Delta's."""
     name = uuid.uuid4().hex[:8]
     warehouse = root / f"iceberg-{name}"
-    engine = IcebergEngine(
+    engine = (IcebergHistoryEngine if scd_type == 2 else IcebergEngine)(
         spark,
         str(warehouse),
         table="t",
         keys=["id"],
-        partition_by=["day"],
+        partition_by=[] if scd_type == 2 else ["day"],
         spark_catalog=f"iceberg_{name}",
         write_mode=write_mode,
         expiry=expiry,
@@ -118,6 +121,11 @@ def iceberg_rows(table: Path, columns: Sequence[str]) -> State:
     data = StaticTable.from_metadata(str(metadata)).scan().to_arrow().select(list(columns))
     rows = data.to_pydict()
     return set(zip(*(rows[c] for c in columns), strict=True))
+
+
+def second_of(moment: object) -> int | None:
+    """The second of a timestamp PyIceberg read (None for NULL)."""
+    return moment.second if isinstance(moment, datetime) else None
 
 
 def warehouse_target(

@@ -1,6 +1,6 @@
 """SCD type 2 `history_events`: versions closed before the retention leave the history
-with their events, in the batch's own commits; the rest of the history stays. Delta
-and warehouse (the engines that keep history)."""
+with their events, in the batch's own commits; the rest of the history stays. Delta,
+Iceberg and warehouse (the engines that keep history)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,18 @@ import pytest
 from pyspark.sql import SparkSession
 
 from sinks.delta.history import DeltaHistoryEngine
+from sinks.iceberg import IcebergHistoryEngine
+from sinks.iceberg.merge import STORED
 from sinks.redshift import ConnectionSettings, WarehouseEngine
 from sinks.redshift.statements import Statement
 from sinks.retention import Expiry
-from tests.contract.targets import Target, delta_target, warehouse_target
+from tests.contract.targets import (
+    Target,
+    delta_target,
+    iceberg_rows,
+    iceberg_target,
+    warehouse_target,
+)
 
 SCHEMA = "id int, name string, _op string, _seq string, _pos string, _commit_ts timestamp"
 NOW = datetime(2026, 1, 10, tzinfo=UTC)
@@ -44,15 +52,21 @@ def _read(t: Target, columns: str, events: bool = False) -> set[tuple[object, ..
         path = engine.state_path if events else engine.path
         rows = t.spark.read.format("delta").load(path).selectExpr(*columns.split(", "))
         return {tuple(r) for r in rows.collect()}
+    if isinstance(engine, IcebergHistoryEngine):  # PyIceberg, under the stored names
+        name = engine.events_table if events else engine.table
+        stored = [STORED.get(c, c) for c in columns.split(", ")]
+        return iceberg_rows(Path(engine.location).parent / name, stored)
     assert isinstance(engine, WarehouseEngine)
     table = engine.location.rsplit(".", 1)[1] + ("__cdc_events" if events else "")
     return set(engine.executor.query(Statement(f'SELECT {columns} FROM public."{table}"')))
 
 
-@pytest.fixture(params=["delta", "warehouse"])
+@pytest.fixture(params=["delta", "iceberg", "warehouse"])
 def make(request: pytest.FixtureRequest, spark: SparkSession, tmp_path: Path) -> Make:
     if request.param == "delta":
         return lambda expiry: delta_target(spark, tmp_path, scd_type=2, expiry=expiry)
+    if request.param == "iceberg":
+        return lambda expiry: iceberg_target(spark, tmp_path, expiry=expiry, scd_type=2)
     settings: ConnectionSettings = request.getfixturevalue("postgres")
     return lambda expiry: warehouse_target(spark, settings, scd_type=2, expiry=expiry)
 

@@ -1,4 +1,4 @@
-"""SCD type 2, one contract for the engines that keep history (Delta, warehouse).
+"""SCD type 2, one contract for the engines that keep history (Delta, Iceberg, warehouse).
 
 A change is (id, name, seq, pos, op); its commit time is second `seq` of a fixed
 minute, so a version reads back as (id, name, valid_from s, valid_to s, is_current).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 from pyspark.sql import SparkSession
@@ -16,7 +17,14 @@ from pyspark.sql import functions as F
 
 from sinks.base import BatchResult
 from sinks.redshift import ConnectionSettings
-from tests.contract.targets import Target, delta_target, warehouse_target
+from tests.contract.targets import (
+    Target,
+    delta_target,
+    iceberg_rows,
+    iceberg_target,
+    second_of,
+    warehouse_target,
+)
 
 SCHEMA = "id int, name string, _op string, _seq string, _pos string, _commit_ts timestamp"
 Version = tuple[int, str | None, int | None, int | None, bool]
@@ -54,6 +62,18 @@ def _delta(spark: SparkSession, root: Path) -> History:
     return History(target, read)
 
 
+def _iceberg(spark: SparkSession, root: Path) -> History:
+    """Read by PyIceberg from the history's current metadata file, not by Spark."""
+    target = iceberg_target(spark, root, scd_type=2)
+    table = Path(target.engine.location)
+
+    def read() -> set[Version]:
+        rows = iceberg_rows(table, ("id", "name", "valid_from", "valid_to", "is_current"))
+        return {cast(Version, (i, n, second_of(f), second_of(t), c)) for i, n, f, t, c in rows}
+
+    return History(target, read)
+
+
 def _warehouse(spark: SparkSession, settings: ConnectionSettings) -> History:
     target = warehouse_target(spark, settings, scd_type=2)
     table = target.engine.location.rsplit(".", 1)[1]
@@ -70,12 +90,14 @@ def _warehouse(spark: SparkSession, settings: ConnectionSettings) -> History:
     return History(target, read)
 
 
-@pytest.fixture(params=["delta", "warehouse"])
+@pytest.fixture(params=["delta", "iceberg", "warehouse"])
 def make(
     request: pytest.FixtureRequest, spark: SparkSession, tmp_path: Path
 ) -> Callable[[], History]:
     if request.param == "delta":
         return lambda: _delta(spark, tmp_path)
+    if request.param == "iceberg":
+        return lambda: _iceberg(spark, tmp_path)
     settings: ConnectionSettings = request.getfixturevalue("postgres")
     return lambda: _warehouse(spark, settings)
 

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from config import ConfigError, IcebergTarget, load_config
 from sinks.crash import SimulatedCrashError
 from sinks.factory import make_engine
-from sinks.iceberg import IcebergEngine
+from sinks.iceberg import IcebergEngine, IcebergHistoryEngine
 from tests.contract.targets import iceberg_rows
 
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
@@ -118,10 +118,26 @@ def test_an_iceberg_config_builds_an_iceberg_engine_per_table_mode(
     assert built._mode == "copy-on-write"
 
 
+def test_an_iceberg_config_with_scd_type_2_builds_a_history_engine(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = load_config(
+        DEMO, ["target.kind=iceberg", f"target.path={tmp_path}", "tables.0.scd_type=2"]
+    )
+    table = config.explicit_tables[0]
+    assert table.partition_by
+
+    built = make_engine(spark, config, table)
+
+    assert isinstance(built, IcebergHistoryEngine)
+    assert built.location == f"{tmp_path}/cdc/cases"
+    assert built.events_table == "cases__cdc_events"
+    assert built._parts == table.partition_by
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("tables.0.scd_type=2", "tables.0.scd_type: 2 needs target kind delta or redshift"),
         (
             "target.catalog={database: d}",
             "target.catalog: Input should be 'hadoop', 'glue' or 'rest'",

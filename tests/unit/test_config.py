@@ -323,9 +323,11 @@ def test_an_hmac_rule_without_its_key_fails_before_anything_starts(
     assert config.tokenization_key() == "k"
 
 
-def test_scd_type_2_is_accepted_for_delta_and_warehouse_targets() -> None:
+def test_scd_type_2_is_accepted_for_delta_iceberg_and_warehouse_targets() -> None:
     config = load_config(DEMO, ["target.kind=delta", "tables.0.scd_type=2"])
     assert config.explicit_tables[0].scd_type == 2
+    iceberg = load_config(DEMO, ["target.kind=iceberg", "target.path=/w", "tables.0.scd_type=2"])
+    assert iceberg.explicit_tables[0].scd_type == 2
     warehouse = load_config(DECLARED, ["denormalize=[]", "tables.0.scd_type=2"])
     assert warehouse.explicit_tables[0].scd_type == 2
 
@@ -333,7 +335,7 @@ def test_scd_type_2_is_accepted_for_delta_and_warehouse_targets() -> None:
 def test_scd_type_2_on_the_lake_fails_naming_the_table() -> None:
     message = _error(DEMO, ["tables.0.scd_type=2"])
 
-    assert "tables.0.scd_type: 2 needs target kind delta or redshift" in message
+    assert "tables.0.scd_type: 2 needs target kind delta, iceberg or redshift" in message
 
 
 def test_scd_type_2_cannot_feed_a_denormalized_table() -> None:

@@ -1,0 +1,238 @@
+"""What both Iceberg engines share: a published table, a companion state table, the
+opening steps of a batch and the order of its two commits.
+
+    <namespace>.<table>                 what users read: the latest state (engine.py) or
+                                        the history of SCD type 2 (history.py)
+    <namespace>.<table>__cdc_<state>    what the engine needs to judge a change: per-key
+                                        tombstones (`keys`) or every event applied
+                                        (`events`); readers of <table> never see it
+
+A batch opens the same way for both, as for Delta (sinks/delta/table.py):
+1. create both tables, or add to both the columns the batch brings (a commit of its own,
+   before the MERGEs). Iceberg reserves `_pos` and `_deleted` for metadata columns, so
+   every table stores them as `_cdc_pos`/`_cdc_deleted` (merge.py), and the engine reads
+   them back under the canonical names;
+2. read the writer's last batch from the state table's snapshot ancestry: its MERGE is a
+   batch's last commit, so a batch id not above it was applied whole and is skipped,
+   writing no snapshot;
+3. read the state table at its current snapshot, pinned by id, for the batch's key range:
+   one writer per table, so it is the snapshot the batch started from, in the batch and
+   in its re-run after a crash between its two commits.
+
+Then the engine derives what to write and makes its two commits (`_commit_pair`): the
+published table's MERGE, skipped when its ancestry already names (writer, batch) (a run
+that died after it), then the state table's; each snapshot carries (writer, batch) in its
+summary (catalog.py). Crash points `<prefix>.after_data_commit` and `<prefix>.after_commit`
+sit after each. What one engine committed it remembers (sinks/memory.py); a batch that
+fails makes it forget.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
+
+from sinks.base import BatchResult
+from sinks.crash import crash_point
+from sinks.iceberg.catalog import (
+    IcebergCatalog,
+    last_batch,
+    partition_fields,
+    with_commit_properties,
+)
+from sinks.iceberg.conf import CatalogSettings
+from sinks.iceberg.merge import STORED, canonical
+from sinks.memory import Committed
+from sinks.merge_scope import within
+from sinks.retention import Expiry
+from transforms.names import BOOKKEEPING
+
+__all__ = ["IcebergTables", "OpenBatch"]
+
+
+@dataclass(frozen=True)
+class OpenBatch:
+    """A batch that has something to apply."""
+
+    payload: list[str]  # business columns of the batch, in order
+    arrived: int  # changes in the batch, before any collapsing per key
+    bounds: tuple[Any, Any]  # lowest and highest value of the first key
+    state: DataFrame  # the state table as pinned, within `bounds`, canonical names
+
+
+class IcebergTables(ABC):
+    """The published table `<table>` and its state table `<table>__cdc_<state_name>`."""
+
+    state_name: ClassVar[str]
+    crash_prefix: ClassVar[str]  # crash points `<prefix>.after_data_commit`, `.after_commit`
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        warehouse: str,
+        *,
+        table: str,
+        keys: Sequence[str],
+        partition_by: Sequence[str] = (),
+        transforms: Sequence[str] = (),
+        namespace: str = "cdc",
+        spark_catalog: str = "iceberg",
+        write_mode: str = "merge-on-read",
+        expiry: Expiry | None = None,
+        catalog: CatalogSettings | None = None,
+    ) -> None:
+        self._catalog = IcebergCatalog(spark_catalog, namespace, catalog or CatalogSettings())
+        self._warehouse = warehouse.rstrip("/")
+        self.location = (
+            f"{self._warehouse}/{namespace}/{table}"
+            if self._warehouse
+            else f"{spark_catalog}.{namespace}.{table}"  # a REST catalog places its tables
+        )
+        self.table = table
+        self.state_table = f"{table}__cdc_{self.state_name}"
+        self._keys = list(keys)
+        self._parts = list(partition_by)  # identity partitions: decide.py scopes by them
+        self._transforms = list(transforms)  # or Iceberg's: pruned by Iceberg alone
+        self._mode = write_mode
+        self._expiry = expiry or Expiry()
+        self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
+        self._memory = Committed()  # what this engine committed (sinks/memory.py)
+
+    def recover(self) -> None:  # noqa: B027 - a no-op both engines share, not abstract
+        """Nothing to do: a snapshot is atomic (files of one never committed are orphans,
+        invisible, removed by remove_orphan_files), and a batch that died between its two
+        commits is finished by Spark's re-run of it."""
+
+    def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        """Apply one micro-batch; a batch that fails makes the engine forget what it kept."""
+        try:
+            return self._apply(changes, batch_id, writer_id)
+        except BaseException:
+            self._memory.forget()
+            raise
+
+    @abstractmethod
+    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        """The engine's batch: open it (`_open`), decide, `_commit_pair`, then `_applied`."""
+
+    @abstractmethod
+    def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
+        """The columns the published table and the state table must have for this batch,
+        under the canonical names (`_pos`, `_deleted`)."""
+
+    @abstractmethod
+    def _state_partitions(self) -> list[str]:
+        """How the state table is partitioned, as SQL partition fields."""
+
+    def _open(self, changes: DataFrame, batch_id: int, writer_id: str) -> OpenBatch | BatchResult:
+        """Steps 1-3 of the module docstring; a BatchResult when there is nothing to apply."""
+        spark = changes.sparkSession
+        payload = [c for c in changes.columns if c not in BOOKKEEPING]
+        self._ensure_tables(changes, payload)
+        last = self._memory.last_batch(
+            writer_id, lambda: last_batch(self._load(spark, self.state_table), writer_id)
+        )
+        if last >= batch_id:
+            return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._counted(spark))
+        first = F.col(f"`{self._keys[0]}`")
+        summary = changes.agg(F.min(first), F.max(first), F.count(F.lit(1))).first()
+        assert summary is not None
+        low, high, arrived = summary
+        if low is None:  # no change, or no key
+            return BatchResult(batch_id=batch_id, rows_in_table=self._counted(spark))
+        state = self._state(spark).where(within(first, low, high))
+        return OpenBatch(payload=payload, arrived=int(arrived), bounds=(low, high), state=state)
+
+    def _commit_pair(
+        self,
+        spark: SparkSession,
+        batch: tuple[str, int],
+        statements: tuple[str, str],
+        views: Sequence[str],
+        timings: dict[str, float],
+    ) -> None:
+        """MERGE the published table, then the state table, each snapshot carrying
+        (writer, batch); the first is skipped when a run that died after it committed it.
+        The temporary `views` the statements read are dropped, crash or not."""
+        writer_id, batch_id = batch
+        try:
+            mark = time.monotonic()
+            if (
+                self._memory.knows(writer_id)
+                or last_batch(self._load(spark, self.table), writer_id) < batch_id
+            ):
+                with_commit_properties(
+                    spark, writer_id, batch_id, lambda: _run(spark, statements[0])
+                )
+            timings["merge_s"] = time.monotonic() - mark
+            crash_point(f"{self.crash_prefix}.after_data_commit")
+            mark = time.monotonic()
+            with_commit_properties(spark, writer_id, batch_id, lambda: _run(spark, statements[1]))
+            timings["keys_s"] = time.monotonic() - mark
+        finally:
+            for view in views:
+                spark.catalog.dropTempView(view)
+        crash_point(f"{self.crash_prefix}.after_commit")
+
+    def _state(self, spark: SparkSession) -> DataFrame:
+        """The state table at its current snapshot, pinned: a later commit never changes it."""
+        table = self._load(spark, self.state_table)
+        snapshot = table.currentSnapshot()
+        reader = spark.read
+        if snapshot is not None:
+            reader = reader.option("snapshot-id", str(snapshot.snapshotId()))
+        return reader.table(self._catalog.table(self.state_table)).transform(canonical)
+
+    def _load(self, spark: SparkSession, name: str) -> Any:
+        table = self._catalog.load(spark, name)
+        assert table is not None, "the engine creates its tables first"
+        return table
+
+    def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
+        """Create both tables, or add to both the columns a batch brings (a commit of its own,
+        before the MERGEs)."""
+        wanted = {f"{c.lower()}:{changes.schema[c].dataType.simpleString()}" for c in payload}
+        if wanted <= self._columns:
+            return
+        spark = changes.sparkSession
+        if not self._columns:
+            self._catalog.register(spark, self._warehouse)
+        published, state = (_stored(s) for s in self._schemas(changes, payload))
+        parts = partition_fields(self._parts, self._transforms)
+        for name, schema, fields in (
+            (self.table, published, parts),
+            (self.state_table, state, self._state_partitions()),
+        ):
+            if self._catalog.load(spark, name) is None:
+                self._catalog.create(spark, name, schema, fields, self._mode)
+            else:
+                self._catalog.evolve(spark, name, schema)
+        self._columns |= wanted
+
+    def _applied(self, spark: SparkSession, writer_id: str, batch_id: int, net_rows: int) -> int:
+        """Remember a batch applied whole; the published table's rows after it."""
+        return self._memory.applied(writer_id, batch_id, net_rows, lambda: self._count(spark))
+
+    def _counted(self, spark: SparkSession) -> int:
+        return self._memory.rows(lambda: self._count(spark))
+
+    def _count(self, spark: SparkSession) -> int:
+        return int(spark.table(self._catalog.table(self.table)).count())
+
+
+def _stored(schema: StructType) -> StructType:
+    """A schema with Iceberg's reserved names replaced by the stored ones (merge.py)."""
+    return StructType(
+        [StructField(STORED.get(f.name, f.name), f.dataType, f.nullable) for f in schema.fields]
+    )
+
+
+def _run(spark: SparkSession, statement: str) -> None:
+    spark.sql(statement)
