@@ -54,7 +54,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from sinks.base import BatchResult
-from sinks.decide import count, decide, held, key_rows, key_schema, partitions_touched
+from sinks.decide import count, decide, held, key_rows, key_schema
 from sinks.iceberg.catalog import partition_fields
 from sinks.iceberg.merge import merge_changes_sql, merge_keys_sql, stored
 from sinks.iceberg.tables import IcebergTables
@@ -85,12 +85,13 @@ class IcebergEngine(IcebergTables):
         decided = changes.transform(decide(self._keys, held_rows, before)).persist()
         timings: dict[str, float] = {}
         try:
-            decision = count(decided)
+            decision = count(decided, self._keys, self._parts)
             timings["decide_s"] = time.monotonic() - started
             touched = 0
             if decision.accepted:
                 touched = self._commit(
                     decided.where(F.col(ACCEPTED)),
+                    decision.partitions,
                     batch.payload,
                     bounds=batch.bounds,
                     batch=(writer_id, batch_id),
@@ -106,6 +107,7 @@ class IcebergEngine(IcebergTables):
     def _commit(
         self,
         accepted: DataFrame,
+        partitions: tuple[tuple[Any, ...], ...],
         payload: list[str],
         *,
         bounds: tuple[Any, Any],
@@ -113,10 +115,11 @@ class IcebergEngine(IcebergTables):
         timings: dict[str, float],
         at: tuple[datetime, datetime | None],
     ) -> int:
-        """The two MERGEs of a batch; how many partitions they touch. Tombstones are
-        stamped `at[0]`; those written before `at[1]` have expired."""
+        """The two MERGEs of a batch, within `partitions` (those the accepted changes
+        touch); how many partitions that is. Tombstones are stamped `at[0]`; those written
+        before `at[1]` have expired."""
         spark = accepted.sparkSession
-        scope, touched = self._scope(accepted, bounds)
+        scope, touched = self._scope(accepted, partitions, bounds)
         on = same_keys(self._keys) & scope
         views = [f"cdc_iceberg_{uuid.uuid4().hex}" for _ in range(2)]
         accepted.select(*[F.col(f"`{c}`") for c in payload], OP).createOrReplaceTempView(views[0])
@@ -130,15 +133,19 @@ class IcebergEngine(IcebergTables):
         self._commit_pair(spark, batch, (data_sql, keys_sql), views, timings)
         return touched
 
-    def _scope(self, accepted: DataFrame, bounds: tuple[Any, Any]) -> tuple[Column, int]:
-        """Target rows the batch may touch: its key range, and its partitions (where the
+    def _scope(
+        self,
+        accepted: DataFrame,
+        partitions: tuple[tuple[Any, ...], ...],
+        bounds: tuple[Any, Any],
+    ) -> tuple[Column, int]:
+        """Target rows the batch may touch: its key range, and its `partitions` (where the
         keys are and go to); how many partitions that is."""
         scope = within(target(self._keys[0]), *bounds)
         if not self._parts:
             return scope, 1
-        partitions = accepted.transform(partitions_touched(self._keys, self._parts)).collect()
         types = StructType([accepted.schema[p] for p in self._parts])
-        return scope & in_partitions(types, [tuple(r) for r in partitions]), len(partitions)
+        return scope & in_partitions(types, list(partitions)), len(partitions)
 
     def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
         published = StructType([changes.schema[c] for c in payload])
