@@ -13,13 +13,16 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from config import IcebergTarget, JobConfig, LakeTarget, RedshiftTarget
+from sinks.iceberg.catalog import IcebergCatalog
+from sinks.iceberg.conf import catalog_settings
+from sinks.iceberg.merge import STORED
 from sinks.lake.files import TableFiles
 from sinks.lake.manifest import Manifest
 from sinks.redshift.connection import executor_of
 from sinks.redshift.statements import Executor, Statement, quote
 from transforms.names import DELETED
 
-__all__ = ["delta_counts", "lake_counts", "target_counts", "warehouse_counts"]
+__all__ = ["delta_counts", "iceberg_counts", "lake_counts", "target_counts", "warehouse_counts"]
 
 Counts = tuple[int | None, int | None]  # rows, tombstones
 
@@ -31,8 +34,10 @@ def target_counts(spark: SparkSession, config: JobConfig, table: str, *, history
         password = config.warehouse_password() if target.uses_driver else None
         executor = executor_of(target, config.aws, password)
         return warehouse_counts(executor, target.db_schema, table, history=history)
-    if isinstance(target, IcebergTarget):  # not counted yet (docs/engines.md, Iceberg)
-        return None, None
+    if isinstance(target, IcebergTarget):
+        settings = catalog_settings(target, config.aws)
+        catalog = IcebergCatalog(target.spark_catalog, target.namespace, settings)
+        return iceberg_counts(spark, catalog, target.path or "", table, history=history)
     path = target.table_path(table)
     if isinstance(target, LakeTarget):
         return lake_counts(spark, path, target.state_dir)
@@ -58,6 +63,20 @@ def delta_counts(
     if history or not DeltaTable.isDeltaTable(spark, keys):
         return rows, None
     return rows, spark.read.format("delta").load(keys).where(F.col(DELETED)).count()
+
+
+def iceberg_counts(
+    spark: SparkSession, catalog: IcebergCatalog, warehouse: str, table: str, *, history: bool
+) -> Counts:
+    catalog.define(spark, warehouse)
+    if not catalog.exists(spark, table):
+        return None, None
+    rows = spark.table(catalog.table(table)).count()
+    keys = f"{table}__cdc_keys"
+    if history or not catalog.exists(spark, keys):
+        return rows, None
+    deleted = F.col(STORED[DELETED])
+    return rows, spark.table(catalog.table(keys)).where(deleted).count()
 
 
 def warehouse_counts(executor: Executor, schema: str, table: str, *, history: bool) -> Counts:

@@ -52,9 +52,9 @@ class IcebergCatalog:
     namespace: str
     settings: CatalogSettings = dataclasses.field(default_factory=CatalogSettings)
 
-    def register(self, spark: SparkSession, warehouse: str) -> None:
-        """The catalog, unless the session has one by that name, and the namespace (a Glue
-        database: created with its location, so tables are `<warehouse>/<namespace>/t`)."""
+    def define(self, spark: SparkSession, warehouse: str) -> None:
+        """The catalog in the session, unless it has one by that name; nothing is written
+        (a reader's step: `status` counts through it)."""
         key = f"spark.sql.catalog.{self.name}"
         if spark.conf.get(key, None) is None:
             conf = self.settings.conf or {
@@ -64,6 +64,15 @@ class IcebergCatalog:
             }
             for name, value in conf.items():
                 spark.conf.set(name, value)
+
+    def exists(self, spark: SparkSession, name: str) -> bool:
+        """Whether the namespace holds the table `name`."""
+        return bool(spark.catalog.tableExists(f"{self.name}.{self.namespace}.{name}"))
+
+    def register(self, spark: SparkSession, warehouse: str) -> None:
+        """The catalog (`define`) and the namespace (a Glue database: created with its
+        location, so tables are `<warehouse>/<namespace>/t`)."""
+        self.define(spark, warehouse)
         where = self.settings.namespace_location
         location = "" if where is None else f" LOCATION '{where}'"  # validated: no quotes
         spark.sql(
@@ -78,7 +87,7 @@ class IcebergCatalog:
         """Iceberg's Table object (JVM), or None when the table does not exist."""
         jvm: Any = spark.sparkContext._jvm
         ident = f"{self.name}.{self.namespace}.{name}"
-        if not spark.catalog.tableExists(ident):
+        if not self.exists(spark, name):
             return None
         return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, ident)
 

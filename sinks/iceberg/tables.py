@@ -105,6 +105,11 @@ class IcebergTables(ABC):
         self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
         self._memory = Committed()  # what this engine committed (sinks/memory.py)
 
+    @property
+    def catalog(self) -> IcebergCatalog:
+        """The catalog and namespace the engine's tables are in."""
+        return self._catalog
+
     def recover(self) -> None:  # noqa: B027 - a no-op both engines share, not abstract
         """Nothing to do: a snapshot is atomic (files of one never committed are orphans,
         invisible, removed by remove_orphan_files), and a batch that died between its two

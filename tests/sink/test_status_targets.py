@@ -7,12 +7,19 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from runtime.status_targets import delta_counts, lake_counts, warehouse_counts
+from runtime.status_targets import delta_counts, iceberg_counts, lake_counts, warehouse_counts
 from sinks.delta import DeltaEngine
+from sinks.iceberg import IcebergEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import ConnectionSettings, WarehouseEngine
 from sinks.redshift.connection import DriverExecutor
-from tests.contract.targets import Target, delta_target, lake_target, warehouse_target
+from tests.contract.targets import (
+    Target,
+    delta_target,
+    iceberg_target,
+    lake_target,
+    warehouse_target,
+)
 
 CHANGES: list[list[tuple[object, ...]]] = [
     [(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2"), (3, "c", 2, "I", "1", "p3")],
@@ -44,6 +51,20 @@ def test_delta_counts_come_from_the_table_and_its_key_table(
     applied(target)
     assert delta_counts(spark, target.engine.path) == (3, 1)
     assert delta_counts(spark, target.engine.path, history=True) == (3, None)
+
+
+def test_iceberg_counts_come_from_the_table_and_its_key_table(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    target = iceberg_target(spark, tmp_path)
+    engine = target.engine
+    assert isinstance(engine, IcebergEngine)
+    warehouse = str(tmp_path / f"iceberg-{engine.catalog.name.removeprefix('iceberg_')}")
+    assert iceberg_counts(spark, engine.catalog, warehouse, "t", history=False) == (None, None)
+    applied(target)
+    counts = iceberg_counts(spark, engine.catalog, warehouse, "t", history=False)
+    assert counts == (len(target.read()), 1) == (3, 1)
+    assert iceberg_counts(spark, engine.catalog, warehouse, "t", history=True) == (3, None)
 
 
 @pytest.mark.parametrize("history", [False, True])
