@@ -1,5 +1,6 @@
-"""The three engines side by side: the same stream of changes into lake, Delta and the
-warehouse (PostgreSQL standing in for Redshift), at two table sizes.
+"""The engines side by side: the same stream of changes into lake, Delta, Iceberg and the
+warehouse (PostgreSQL standing in for Redshift), and into a naive foreachBatch MERGE, at
+two table sizes.
 
 Workload (the lake scaling benchmark's shape, docs/benchmarks.md): a table of
 5,000 rows a day (1M rows = 200 days, 5M = 1,000 days), loaded through each engine as
@@ -10,12 +11,15 @@ batch late (they carry the previous batch's sequence values): out-of-order deliv
 sequence guard must sort out. The same batches, in the same order, reach every engine.
 
 Reported per engine and size: throughput (changes per second of batch wall time, median
-batch), batch latency (median and worst batch), and the growth of the median batch from
-the small to the large table (1.0 = flat in table size). Lake and Delta are partitioned
-by year/month/day; the warehouse table has the key as primary key.
+batch), batch latency (median and worst batch), Spark jobs per batch (median, counted by
+job group), the growth of the median batch from the small to the large table (1.0 = flat
+in table size), and the keys whose final row differs from Delta's (the engines must agree:
+0; the naive MERGE, bench/naive.py, keeps no sequence guard or tombstones). Lake, Delta and
+Iceberg (merge-on-read, a Hadoop catalog) are partitioned by year/month/day; the warehouse
+table has the key as primary key.
 
     python -m bench.engines [--sizes 1000000 5000000] [--batches 3]
-                            [--engines lake delta warehouse]
+                            [--engines lake delta iceberg warehouse naive]
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from bench.lake_scaling import PARTS, base_rows, change_frame, change_rows
+from bench.naive import NaiveDeltaMerge, wrong_keys
 from runtime.session import local_session
 from sinks.base import Engine
 from sinks.delta import DeltaEngine
+from sinks.iceberg import IcebergEngine
 from sinks.lake import LakeEngine
 from sinks.redshift import ConnectionSettings, WarehouseEngine
 from tests.postgres import PostgresServer
@@ -45,7 +51,7 @@ from tests.postgres import PostgresServer
 RESULTS = Path(__file__).parent / "results" / "engines.json"
 BATCH = 10_000
 LATE_SHARE = 0.10
-ENGINES = ("lake", "delta", "warehouse")
+ENGINES = ("lake", "delta", "iceberg", "warehouse", "naive")
 
 
 def session() -> SparkSession:
@@ -67,12 +73,21 @@ def stream(rows: int, batches: int, seed: int = 7) -> list[list[tuple[object, ..
     return out
 
 
-def make(name: str, spark: SparkSession, work: Path, warehouse: ConnectionSettings) -> Engine:
-    path = str(work / f"{name}-{uuid.uuid4().hex[:8]}")
+def make(
+    name: str, spark: SparkSession, work: Path, warehouse: ConnectionSettings
+) -> Engine | NaiveDeltaMerge:
+    tag = uuid.uuid4().hex[:8]
+    path = str(work / f"{name}-{tag}")
     if name == "lake":
         return LakeEngine(spark, path, keys=["id"], partition_by=PARTS)
     if name == "delta":
         return DeltaEngine(spark, path, keys=["id"], partition_by=PARTS)
+    if name == "naive":
+        return NaiveDeltaMerge(spark, path, keys=["id"], partition_by=PARTS)
+    if name == "iceberg":
+        return IcebergEngine(
+            spark, path, table="bench", keys=["id"], partition_by=PARTS, spark_catalog=f"b{tag}"
+        )
     table = f"bench_{uuid.uuid4().hex[:8]}"
     engine = WarehouseEngine(warehouse, schema="public", table=table, keys=["id"])
     engine.recover()
@@ -85,6 +100,19 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def final_table(spark: SparkSession, engine: Engine | NaiveDeltaMerge) -> DataFrame | None:
+    """What a reader of the engine's table sees (None: the warehouse, not compared)."""
+    if isinstance(engine, LakeEngine):
+        return spark.read.parquet(engine.path)
+    if isinstance(engine, DeltaEngine):
+        return spark.read.format("delta").load(engine.path)
+    if isinstance(engine, NaiveDeltaMerge):
+        return engine.table(spark)
+    if isinstance(engine, IcebergEngine):
+        return spark.table(engine.catalog.table(engine.table))
+    return None
+
+
 def measure(
     name: str,
     spark: SparkSession,
@@ -93,17 +121,23 @@ def measure(
     *,
     rows: int,
     batches: Sequence[DataFrame],
-) -> dict[str, float]:
+) -> tuple[dict[str, float], Engine | NaiveDeltaMerge]:
+    """One engine's numbers on a new table of `rows` rows, and the engine."""
     engine = make(name, spark, work, warehouse)
     build = timed(lambda: engine.apply(base_rows(spark, rows), 0, "bench"))
-    times, stale = [], 0
+    times, jobs, stale = [], [], 0
+    tracker = spark.sparkContext.statusTracker()
     for i, batch in enumerate(batches, start=1):
         outcome: dict[str, int] = {}
+        group = f"bench-{uuid.uuid4().hex}"
 
         def run(i: int = i, batch: DataFrame = batch, outcome: dict[str, int] = outcome) -> None:
             outcome["stale"] = engine.apply(batch, i, "bench").stale
 
+        spark.sparkContext.setJobGroup(group, f"{name} batch {i}")
         times.append(timed(run))
+        spark.sparkContext.setJobGroup("bench", "bench")
+        jobs.append(len(tracker.getJobIdsForGroup(group)))
         stale += outcome["stale"]
     median = statistics.median(times)
     return {
@@ -112,8 +146,9 @@ def measure(
         "median_batch_s": round(median, 2),
         "worst_batch_s": round(max(times), 2),
         "changes_per_s": round(BATCH / median),
+        "jobs_per_batch": statistics.median(jobs),
         "stale": stale,
-    }
+    }, engine
 
 
 def summary(results: dict[str, list[dict[str, float]]], batches: int) -> dict[str, Any]:
@@ -131,6 +166,18 @@ def summary(results: dict[str, list[dict[str, float]]], batches: int) -> dict[st
         "results": results,
         "growth": growth,
     }
+
+
+def compare_with_delta(
+    finals: dict[str, DataFrame | None], results: dict[str, list[dict[str, float]]]
+) -> None:
+    """Each engine's keys whose final row differs from Delta's (the last size's results)."""
+    delta = finals.get("delta")
+    if delta is None:
+        return
+    for name, table in finals.items():
+        if table is not None and name != "delta":
+            results[name][-1]["wrong_keys_vs_delta"] = wrong_keys(delta, table, ["id"])
 
 
 def write_results(report: dict[str, Any], path: Path = RESULTS) -> Path:
@@ -154,28 +201,36 @@ def main(argv: list[str] | None = None) -> int:
             work = Path(tmp)
             for rows in args.sizes:
                 frames = [change_frame(spark, b).cache() for b in stream(rows, args.batches)]
+                finals: dict[str, DataFrame | None] = {}
                 for name in args.engines:
                     # Warm up every code path once on a small table, then measure.
                     measure(name, spark, work, server.settings, rows=20_000, batches=frames[:1])
-                    measured = measure(
+                    measured, engine = measure(
                         name, spark, work, server.settings, rows=rows, batches=frames
                     )
                     results[name].append(measured)
+                    finals[name] = final_table(spark, engine)
                     print(f"  {name} {rows:,} rows: {results[name][-1]}", flush=True)
+                compare_with_delta(finals, results)
                 for frame in frames:
                     frame.unpersist()
     finally:
         server.remove()
     report = summary(results, args.batches)
     growth = report["growth"]
-    header = ("engine", "rows", "changes/s", "median s", "worst s", "build s", "growth")
-    print("{:>10} {:>10} {:>10} {:>9} {:>8} {:>8} {:>7}".format(*header))
+    header = ("engine", "rows", "changes/s", "median s", "worst s", "build s", "jobs")
+    print(
+        "{:>10} {:>10} {:>10} {:>9} {:>8} {:>8} {:>5} {:>7} {:>6}".format(
+            *header, "growth", "wrong"
+        )
+    )
     for name, sizes in results.items():
         for i, r in enumerate(sizes):
+            wrong = r.get("wrong_keys_vs_delta", "")
             print(
                 f"{name:>10} {int(r['rows']):>10,} {int(r['changes_per_s']):>10,} "
                 f"{r['median_batch_s']:>9.2f} {r['worst_batch_s']:>8.2f} {r['build_s']:>8.2f} "
-                f"{growth[name] if i else '':>7}"
+                f"{r['jobs_per_batch']:>5} {growth[name] if i else '':>7} {wrong:>6}"
             )
     print(f"written {write_results(report)}")
     return 0
