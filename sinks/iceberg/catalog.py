@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pyspark.java_gateway import ensure_callback_server_started
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
@@ -182,7 +183,14 @@ class _Call:
 def with_commit_properties(
     spark: SparkSession, writer_id: str, batch_id: int, fn: Callable[[], None]
 ) -> None:
-    """Run `fn`; each snapshot it commits records (writer, batch) in its summary."""
+    """Run `fn`; each snapshot it commits records (writer, batch) in its summary.
+
+    The JVM calls `fn` back through py4j: PySpark's callback server is started first, as
+    foreachBatch and streaming listeners start it. Started later, after a callback had
+    used this thread's connection, its reset of the JVM's callback client would close
+    that connection under the call (the next `addListener` of the session failed so).
+    """
+    ensure_callback_server_started(spark.sparkContext._gateway)  # type: ignore[no-untyped-call]
     jvm: Any = spark.sparkContext._jvm
     props = jvm.java.util.HashMap()
     props.put(WRITER, writer_id)

@@ -7,6 +7,8 @@ table's current metadata file, no Spark.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -200,3 +202,43 @@ def test_partition_transforms_and_partition_by_of_one_table_fail_naming_it() -> 
             ],
         )
     assert "has target.partition_transforms; set one of them" in str(error.value)
+
+
+_FRESH_SESSION = """
+import sys
+from pathlib import Path
+
+from pyspark.sql.streaming import StreamingQueryListener
+
+from runtime.session import local_session
+from tests.contract.targets import iceberg_target
+
+
+class Quiet(StreamingQueryListener):
+    def onQueryStarted(self, event): pass
+    def onQueryProgress(self, event): pass
+    def onQueryIdle(self, event): pass
+    def onQueryTerminated(self, event): pass
+
+
+spark = local_session("iceberg-then-listener", shuffle_partitions=2)
+iceberg_target(spark, Path(sys.argv[1])).apply([(1, "a", 1, "I", "1", "p1")], 0)
+spark.streams.addListener(Quiet())
+print("listener added")
+"""
+
+
+def test_a_fresh_session_adds_a_streaming_listener_after_an_iceberg_batch(tmp_path: Path) -> None:
+    """The engine's commit calls back into Python; PySpark's callback server must be
+    started before that, or starting it later (a listener, a foreachBatch) breaks the
+    session's connection. Only a session no callback has used shows it: a new process."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FRESH_SESSION, str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "listener added" in done.stdout
