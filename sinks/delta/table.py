@@ -3,7 +3,8 @@ the opening steps of a batch.
 
 The published table is what users read (the latest state, or the history of SCD type 2);
 the state table is what the engine needs to judge a change (per-key tombstones, or
-every event applied). A batch opens the same way for both:
+every event applied). A batch opens the same way for both, and as on Iceberg (the
+sequence is sinks/table_pair.py's; the Delta steps are here):
 
 1. create both tables, or add the columns the batch brings (a commit of its own, before
    the MERGEs), and register the published table in the catalog when its columns change;
@@ -26,40 +27,26 @@ The subclass then derives what to write and makes its two MERGEs under
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from sinks.base import BatchResult
 from sinks.catalog import DeltaCatalog
 from sinks.delta.log import add_missing_columns, idempotent, log_state
 from sinks.memory import Committed
-from sinks.merge_scope import within
 from sinks.retention import Expiry
 from sinks.storage import Storage
-from transforms.names import BOOKKEEPING
+from sinks.table_pair import TablePair
 
-__all__ = ["DeltaTables", "OpenBatch"]
+__all__ = ["DeltaTables"]
 
 _MAX_RECORDS_PER_FILE = "spark.sql.files.maxRecordsPerFile"
 
 
-@dataclass(frozen=True)
-class OpenBatch:
-    """A batch that has something to apply."""
-
-    payload: list[str]  # business columns of the batch, in order
-    arrived: int  # changes in the batch, before any collapsing per key
-    bounds: tuple[Any, Any]  # lowest and highest value of the first key
-    state: DataFrame  # the state table as pinned, within `bounds`
-
-
-class DeltaTables(ABC):
+class DeltaTables(TablePair):
     """The published table at `path` and its state table `<path>/<state_dir>/<state_name>`."""
 
     state_name: ClassVar[str]
@@ -87,22 +74,10 @@ class DeltaTables(ABC):
         self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
         self._memory = Committed()  # what this engine committed (sinks/memory.py)
 
-    def recover(self) -> None:  # noqa: B027 - a no-op both engines share, not abstract
+    def recover(self) -> None:
         """Nothing to do: Delta commits are atomic (files of a commit that never happened
         are invisible until VACUUM removes them), and a batch that died between its two
         commits is finished by Spark's re-run of it (see the module docstring)."""
-
-    def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
-        """Apply one micro-batch; a batch that fails makes the engine forget what it kept."""
-        try:
-            return self._apply(changes, batch_id, writer_id)
-        except BaseException:
-            self._memory.forget()
-            raise
-
-    @abstractmethod
-    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
-        """The engine's batch: open it (`_open`), decide, commit, then `_applied`."""
 
     @abstractmethod
     def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
@@ -112,31 +87,14 @@ class DeltaTables(ABC):
     def _state_partitions(self) -> list[str]:
         """How the state table is partitioned."""
 
-    def _open(self, changes: DataFrame, batch_id: int, writer_id: str) -> OpenBatch | BatchResult:
-        """Steps 1-3 of the module docstring; a BatchResult when there is nothing to apply."""
-        spark = changes.sparkSession
-        payload = [c for c in changes.columns if c not in BOOKKEEPING]
-        self._ensure_tables(changes, payload)
-        last = self._memory.last_batch(
-            writer_id, lambda: log_state(spark, self.state_path, writer_id).last_batch
-        )
-        if last >= batch_id:
-            return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._counted(spark))
-        first = F.col(f"`{self._keys[0]}`")
-        summary = changes.agg(F.min(first), F.max(first), F.count(F.lit(1))).first()
-        assert summary is not None
-        low, high, count = summary
-        if low is None:  # no change, or no key
-            return BatchResult(batch_id=batch_id, rows_in_table=self._counted(spark))
-        state = spark.read.format("delta").load(self.state_path).where(within(first, low, high))
-        return OpenBatch(payload=payload, arrived=int(count), bounds=(low, high), state=state)
+    def _last_committed(self, spark: SparkSession, writer_id: str) -> int:
+        return log_state(spark, self.state_path, writer_id).last_batch
 
-    def _applied(self, spark: SparkSession, writer_id: str, batch_id: int, net_rows: int) -> int:
-        """Remember a batch applied whole; the published table's rows after it."""
-        return self._memory.applied(writer_id, batch_id, net_rows, lambda: self.rows(spark))
+    def _state_rows(self, spark: SparkSession) -> DataFrame:
+        return spark.read.format("delta").load(self.state_path)
 
-    def _counted(self, spark: SparkSession) -> int:
-        return self._memory.rows(lambda: self.rows(spark))
+    def _count(self, spark: SparkSession) -> int:
+        return self.rows(spark)
 
     def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
         """Create both tables, and add to both the columns a batch brings."""

@@ -7,7 +7,7 @@ opening steps of a batch and the order of its two commits.
                                         tombstones (`keys`) or every event applied
                                         (`events`); readers of <table> never see it
 
-A batch opens the same way for both, as for Delta (sinks/delta/table.py):
+A batch opens the same way for both, as for Delta (the sequence is sinks/table_pair.py's):
 1. create both tables, or add to both the columns the batch brings (a commit of its own,
    before the MERGEs). Iceberg reserves `_pos` and `_deleted` for metadata columns, so
    every table stores them as `_cdc_pos`/`_cdc_deleted` (merge.py), and the engine reads
@@ -30,16 +30,13 @@ fails makes it forget.
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
-from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.iceberg.catalog import (
     IcebergCatalog,
@@ -50,24 +47,13 @@ from sinks.iceberg.catalog import (
 from sinks.iceberg.conf import CatalogSettings
 from sinks.iceberg.merge import STORED, canonical
 from sinks.memory import Committed
-from sinks.merge_scope import within
 from sinks.retention import Expiry
-from transforms.names import BOOKKEEPING
+from sinks.table_pair import TablePair
 
-__all__ = ["IcebergTables", "OpenBatch"]
-
-
-@dataclass(frozen=True)
-class OpenBatch:
-    """A batch that has something to apply."""
-
-    payload: list[str]  # business columns of the batch, in order
-    arrived: int  # changes in the batch, before any collapsing per key
-    bounds: tuple[Any, Any]  # lowest and highest value of the first key
-    state: DataFrame  # the state table as pinned, within `bounds`, canonical names
+__all__ = ["IcebergTables"]
 
 
-class IcebergTables(ABC):
+class IcebergTables(TablePair):
     """The published table `<table>` and its state table `<table>__cdc_<state_name>`."""
 
     state_name: ClassVar[str]
@@ -110,22 +96,10 @@ class IcebergTables(ABC):
         """The catalog and namespace the engine's tables are in."""
         return self._catalog
 
-    def recover(self) -> None:  # noqa: B027 - a no-op both engines share, not abstract
+    def recover(self) -> None:
         """Nothing to do: a snapshot is atomic (files of one never committed are orphans,
         invisible, removed by remove_orphan_files), and a batch that died between its two
         commits is finished by Spark's re-run of it."""
-
-    def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
-        """Apply one micro-batch; a batch that fails makes the engine forget what it kept."""
-        try:
-            return self._apply(changes, batch_id, writer_id)
-        except BaseException:
-            self._memory.forget()
-            raise
-
-    @abstractmethod
-    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
-        """The engine's batch: open it (`_open`), decide, `_commit_pair`, then `_applied`."""
 
     @abstractmethod
     def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
@@ -136,24 +110,8 @@ class IcebergTables(ABC):
     def _state_partitions(self) -> list[str]:
         """How the state table is partitioned, as SQL partition fields."""
 
-    def _open(self, changes: DataFrame, batch_id: int, writer_id: str) -> OpenBatch | BatchResult:
-        """Steps 1-3 of the module docstring; a BatchResult when there is nothing to apply."""
-        spark = changes.sparkSession
-        payload = [c for c in changes.columns if c not in BOOKKEEPING]
-        self._ensure_tables(changes, payload)
-        last = self._memory.last_batch(
-            writer_id, lambda: last_batch(self._load(spark, self.state_table), writer_id)
-        )
-        if last >= batch_id:
-            return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._counted(spark))
-        first = F.col(f"`{self._keys[0]}`")
-        summary = changes.agg(F.min(first), F.max(first), F.count(F.lit(1))).first()
-        assert summary is not None
-        low, high, arrived = summary
-        if low is None:  # no change, or no key
-            return BatchResult(batch_id=batch_id, rows_in_table=self._counted(spark))
-        state = self._state(spark).where(within(first, low, high))
-        return OpenBatch(payload=payload, arrived=int(arrived), bounds=(low, high), state=state)
+    def _last_committed(self, spark: SparkSession, writer_id: str) -> int:
+        return last_batch(self._load(spark, self.state_table), writer_id)
 
     def _commit_pair(
         self,
@@ -186,7 +144,7 @@ class IcebergTables(ABC):
                 spark.catalog.dropTempView(view)
         crash_point(f"{self.crash_prefix}.after_commit")
 
-    def _state(self, spark: SparkSession) -> DataFrame:
+    def _state_rows(self, spark: SparkSession) -> DataFrame:
         """The state table at its current snapshot, pinned: a later commit never changes it."""
         table = self._load(spark, self.state_table)
         snapshot = table.currentSnapshot()
@@ -220,13 +178,6 @@ class IcebergTables(ABC):
             else:
                 self._catalog.evolve(spark, name, schema)
         self._columns |= wanted
-
-    def _applied(self, spark: SparkSession, writer_id: str, batch_id: int, net_rows: int) -> int:
-        """Remember a batch applied whole; the published table's rows after it."""
-        return self._memory.applied(writer_id, batch_id, net_rows, lambda: self._count(spark))
-
-    def _counted(self, spark: SparkSession) -> int:
-        return self._memory.rows(lambda: self._count(spark))
 
     def _count(self, spark: SparkSession) -> int:
         return int(spark.table(self._catalog.table(self.table)).count())

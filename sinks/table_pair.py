@@ -1,0 +1,98 @@
+"""What the Delta and Iceberg engines share: a published table beside a state table, and
+the opening of a batch.
+
+A batch opens the same way on both formats (the format's own steps are the hooks):
+1. create both tables, or add the columns the batch brings (`_ensure_tables`);
+2. the writer's last committed batch (`_last_committed`, read from the state table's log
+   or snapshots, whose commit is a batch's last): a batch id not above it was applied
+   whole, and a replay writes nothing;
+3. the state table as pinned (`_state_rows`), restricted to the batch's key range.
+
+What an engine committed it remembers (sinks/memory.py): a batch that fails makes it forget,
+so the next one reads the tables again.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from sinks.base import BatchResult
+from sinks.memory import Committed
+from sinks.merge_scope import within
+from transforms.names import BOOKKEEPING
+
+__all__ = ["OpenBatch", "TablePair"]
+
+
+@dataclass(frozen=True)
+class OpenBatch:
+    """A batch that has something to apply."""
+
+    payload: list[str]  # business columns of the batch, in order
+    arrived: int  # changes in the batch, before any collapsing per key
+    bounds: tuple[Any, Any]  # lowest and highest value of the first key
+    state: DataFrame  # the state table as pinned, within `bounds`
+
+
+class TablePair(ABC):
+    """A published table and its state table; subclasses set `_keys` and `_memory`."""
+
+    _keys: list[str]
+    _memory: Committed
+
+    def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        """Apply one micro-batch; a batch that fails makes the engine forget what it kept."""
+        try:
+            return self._apply(changes, batch_id, writer_id)
+        except BaseException:
+            self._memory.forget()
+            raise
+
+    @abstractmethod
+    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        """The engine's batch: open it (`_open`), decide, commit, then `_applied`."""
+
+    @abstractmethod
+    def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
+        """Create both tables, or add to both the columns the batch brings."""
+
+    @abstractmethod
+    def _last_committed(self, spark: SparkSession, writer_id: str) -> int:
+        """The writer's last batch the state table records (-1: none)."""
+
+    @abstractmethod
+    def _state_rows(self, spark: SparkSession) -> DataFrame:
+        """The state table as pinned for this batch."""
+
+    @abstractmethod
+    def _count(self, spark: SparkSession) -> int:
+        """Rows of the published table."""
+
+    def _open(self, changes: DataFrame, batch_id: int, writer_id: str) -> OpenBatch | BatchResult:
+        """Steps 1-3 of the module docstring; a BatchResult when there is nothing to apply."""
+        spark = changes.sparkSession
+        payload = [c for c in changes.columns if c not in BOOKKEEPING]
+        self._ensure_tables(changes, payload)
+        last = self._memory.last_batch(writer_id, lambda: self._last_committed(spark, writer_id))
+        if last >= batch_id:
+            return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._counted(spark))
+        first = F.col(f"`{self._keys[0]}`")
+        summary = changes.agg(F.min(first), F.max(first), F.count(F.lit(1))).first()
+        assert summary is not None
+        low, high, arrived = summary
+        if low is None:  # no change, or no key
+            return BatchResult(batch_id=batch_id, rows_in_table=self._counted(spark))
+        state = self._state_rows(spark).where(within(first, low, high))
+        return OpenBatch(payload=payload, arrived=int(arrived), bounds=(low, high), state=state)
+
+    def _applied(self, spark: SparkSession, writer_id: str, batch_id: int, net_rows: int) -> int:
+        """Remember a batch applied whole; the published table's rows after it."""
+        return self._memory.applied(writer_id, batch_id, net_rows, lambda: self._count(spark))
+
+    def _counted(self, spark: SparkSession) -> int:
+        return self._memory.rows(lambda: self._count(spark))
