@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.unit import cfn_stack
+
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "cloudformation" / "stream-cdc.yaml"
 
 # Allow statements that must use Resource "*" because the actions have no resource type
@@ -247,7 +249,9 @@ def test_glue_job_is_a_glue_5_streaming_job_with_a_config(template: dict[str, An
     assert job["Command"]["ScriptLocation"] == {"Fn::Sub": artifacts + "stream_cdc.py"}
     assert arguments["--config"] == {"Fn::Sub": artifacts + "${ConfigFileName}"}
     assert arguments["--extra-py-files"] == {"Fn::Sub": artifacts + "stream_cdc.zip"}
-    assert arguments["--redshift-secret-arn"] == {"Ref": "RedshiftSecret"}
+    assert arguments["--redshift-secret-arn"] == {
+        "Fn::If": ["UseRedshift", {"Ref": "RedshiftSecret"}, {"Ref": "AWS::NoValue"}]
+    }
     assert job["Connections"] == {"Connections": [{"Ref": "GlueConnection"}]}
 
 
@@ -380,16 +384,22 @@ ICEBERG = {"Fn::Equals": [{"Ref": "TargetKind"}, "iceberg"]}
 GLUE_ARN = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
 
 
-def _iceberg_statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The job role's statements that exist only with an Iceberg target, by Sid."""
+def _target_statements(template: dict[str, Any], condition: str) -> dict[str, dict[str, Any]]:
+    """The job role's statements that exist only under `condition`, by Sid."""
     [policy] = template["Resources"]["GlueJobRole"]["Properties"]["Policies"]
     found = {}
     for statement in policy["PolicyDocument"]["Statement"]:
         if "Fn::If" in statement:
-            condition, yes, _ = statement["Fn::If"]
-            assert condition == "UseIceberg", yes["Sid"]
-            found[yes["Sid"]] = yes
+            written, yes, _ = statement["Fn::If"]
+            assert written in ("UseIceberg", "UseRedshift"), yes["Sid"]
+            if written == condition:
+                found[yes["Sid"]] = yes
     return found
+
+
+def _iceberg_statements(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The job role's statements that exist only with an Iceberg target, by Sid."""
+    return _target_statements(template, "UseIceberg")
 
 
 def test_an_iceberg_target_gets_glues_iceberg_and_the_stacks_catalog_only_then(
@@ -461,3 +471,264 @@ def test_iceberg_permissions_are_the_glue_catalogs_calls_on_its_database_and_pre
         {"Fn::Sub": "iceberg/${IcebergDatabaseName}"},
         {"Fn::Sub": "iceberg/${IcebergDatabaseName}/*"},
     ]
+
+
+# ------------------------------------------------------------ what each TargetKind creates
+# cfn_stack resolves the template as CloudFormation does for given parameters: a resource
+# of the Redshift target that lost its condition would be in the Iceberg stack, and an
+# unconditional reference to one would dangle there.
+
+NETWORKS = ("nat", "endpoints")
+# What the stack makes for a Redshift target only (besides the Data API endpoint, which
+# exists in endpoints mode only).
+REDSHIFT_RESOURCES = {
+    "RedshiftSecurityGroup",
+    "RedshiftIngressFromGlue",
+    "RedshiftIngressFromClient",
+    "GlueToRedshiftEgress",
+    "ClientToRedshiftEgress",
+    "RedshiftSecret",
+    "RedshiftCopyRole",
+    "RedshiftNamespace",
+    "RedshiftWorkgroup",
+}
+REDSHIFT_OUTPUTS = {
+    "WorkgroupName",
+    "WorkgroupEndpoint",
+    "RedshiftDatabase",
+    "RedshiftCopyRoleArn",
+    "RedshiftSecretArn",
+}
+REDSHIFT_SERVICES = ("redshift", "redshift-data", "redshift-serverless")
+
+
+def _job_statements(stack: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The job role's statements in a resolved stack, by Sid."""
+    [policy] = stack["Resources"]["GlueJobRole"]["Properties"]["Policies"]
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+def _actions(stack: dict[str, Any]) -> set[str]:
+    """Every action any role or policy of a resolved stack allows."""
+    return {
+        action
+        for _, statement in _allow_statements({"Resources": stack["Resources"]})
+        for action in _as_list(statement["Action"])
+    }
+
+
+def _rules_on_port(resources: dict[str, Any], port: int) -> set[str]:
+    """Security groups and rules (separate or inline) opening exactly `port`."""
+    found = set()
+    for name, resource in resources.items():
+        props = resource.get("Properties", {})
+        rules = [props] if resource["Type"].startswith("AWS::EC2::SecurityGroup") else []
+        rules += props.get("SecurityGroupIngress", []) + props.get("SecurityGroupEgress", [])
+        if any(rule.get("FromPort") == rule.get("ToPort") == port for rule in rules):
+            found.add(name)
+    return found
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_an_iceberg_stack_has_no_redshift_resource_permission_or_argument(
+    template: dict[str, Any], network: str
+) -> None:
+    stack = cfn_stack.stack(template, TargetKind="iceberg", NetworkMode=network)
+    resources = stack["Resources"]
+    kinds = {r["Type"] for r in resources.values()}
+    assert not {k for k in kinds if k.startswith("AWS::RedshiftServerless::")}
+    assert not {n for n in resources if "redshift" in n.lower()}
+    assert not _rules_on_port(resources, 5439)
+    services = [
+        str(r["Properties"]["ServiceName"])
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::VPCEndpoint"
+    ]
+    assert services and not [s for s in services if "redshift" in s]
+    assert not {a for a in _actions(stack) if a.split(":")[0] in REDSHIFT_SERVICES}
+    statements = _job_statements(stack)
+    assert statements["ReadJobSecrets"]["Resource"] == [{"Ref": "HmacKeySecret"}]
+    assert "staging" not in json.dumps(statements)  # Redshift's COPY input
+    arguments = resources["GlueJob"]["Properties"]["DefaultArguments"]
+    assert not [a for a in arguments if "redshift" in a]
+    assert arguments["--datalake-formats"] == "iceberg"
+    assert not {o for o in stack["Outputs"] if "redshift" in o.lower() or "workgroup" in o.lower()}
+    assert set(_iceberg_statements(template)) <= set(statements)
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_a_redshift_stack_has_the_warehouse_and_the_jobs_access_to_it(
+    template: dict[str, Any], network: str
+) -> None:
+    stack = cfn_stack.stack(template, TargetKind="redshift", NetworkMode=network)
+    resources = stack["Resources"]
+    data_endpoint = {"RedshiftDataEndpoint"} if network == "endpoints" else set()
+    assert {n for n in resources if "redshift" in n.lower()} == REDSHIFT_RESOURCES | data_endpoint
+    assert resources["RedshiftNamespace"]["Type"] == "AWS::RedshiftServerless::Namespace"
+    assert resources["RedshiftWorkgroup"]["Type"] == "AWS::RedshiftServerless::Workgroup"
+    assert _rules_on_port(resources, 5439) == {
+        "GlueToRedshiftEgress",
+        "ClientToRedshiftEgress",
+        "RedshiftIngressFromGlue",
+        "RedshiftIngressFromClient",
+    }
+    statements = _job_statements(stack)
+    on_workgroup = statements["RedshiftDataApiOnTheWorkgroup"]
+    assert on_workgroup["Resource"] == {
+        "Fn::GetAtt": ["RedshiftWorkgroup", "Workgroup.WorkgroupArn"]
+    }
+    assert {a for a in _actions(stack) if a.startswith("redshift-data:")} == {
+        "redshift-data:ExecuteStatement",
+        "redshift-data:BatchExecuteStatement",
+        "redshift-data:DescribeStatement",
+        "redshift-data:GetStatementResult",
+        "redshift-data:CancelStatement",
+    }
+    assert statements["ReadJobSecrets"]["Resource"] == [
+        {"Ref": "RedshiftSecret"},
+        {"Ref": "HmacKeySecret"},
+    ]
+    assert {"Fn::Sub": "${Bucket.Arn}/staging/*"} in statements["ReadWriteJobPrefixes"]["Resource"]
+    listed = statements["ListJobPrefixes"]["Condition"]["StringLike"]["s3:prefix"]
+    assert "staging" in listed and "staging/*" in listed
+    arguments = resources["GlueJob"]["Properties"]["DefaultArguments"]
+    assert arguments["--redshift-secret-arn"] == {"Ref": "RedshiftSecret"}
+    assert "--datalake-formats" not in arguments and "--conf" not in arguments
+    assert set(stack["Outputs"]) >= REDSHIFT_OUTPUTS
+    assert "IcebergDatabase" not in resources
+    assert not set(_iceberg_statements(template)) & set(statements)
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_the_targets_stacks_differ_only_in_each_targets_own_resources(
+    template: dict[str, Any], network: str
+) -> None:
+    redshift = cfn_stack.stack(template, TargetKind="redshift", NetworkMode=network)
+    iceberg = cfn_stack.stack(template, TargetKind="iceberg", NetworkMode=network)
+    data_endpoint = {"RedshiftDataEndpoint"} if network == "endpoints" else set()
+    assert set(iceberg["Resources"]) == (
+        set(redshift["Resources"]) - REDSHIFT_RESOURCES - data_endpoint | {"IcebergDatabase"}
+    )
+    assert set(iceberg["Outputs"]) == (
+        set(redshift["Outputs"]) - REDSHIFT_OUTPUTS | {"IcebergDatabase", "IcebergWarehouse"}
+    )
+    redshift_only = set(_target_statements(template, "UseRedshift"))
+    assert redshift_only == {"RedshiftDataApiOnTheWorkgroup", "RedshiftDataApiOwnStatements"}
+    assert set(_job_statements(iceberg)) == (
+        set(_job_statements(redshift)) - redshift_only | set(_iceberg_statements(template))
+    )
+
+
+@pytest.mark.parametrize("target", ["redshift", "iceberg"])
+@pytest.mark.parametrize("network", NETWORKS)
+@pytest.mark.parametrize("dms_vpc_role", ["true", "false"])
+def test_every_reference_names_what_the_stack_has(
+    template: dict[str, Any], target: str, network: str, dms_vpc_role: str
+) -> None:
+    stack = cfn_stack.stack(
+        template, TargetKind=target, NetworkMode=network, CreateDmsVpcRole=dms_vpc_role
+    )
+    known = set(template["Parameters"]) | set(stack["Resources"])
+    dangling = {}
+    for section, entries in stack.items():
+        for name, body in entries.items():
+            named = set(cfn_stack.references(body)) | set(_as_list(body.get("DependsOn", [])))
+            missing = {n for n in named if n not in known and not n.startswith("AWS::")}
+            if missing:
+                dangling[f"{section}/{name}"] = missing
+    assert not dangling
+
+
+def test_the_condition_evaluation_follows_the_parameters(template: dict[str, Any]) -> None:
+    """The evaluator itself: defaults, overrides, !Not, !And and !Condition."""
+    truth = cfn_stack.conditions(template, {})
+    assert truth["UseRedshift"] and truth["UseNat"] and truth["MakeDmsVpcRole"]
+    assert not (truth["UseIceberg"] or truth["UseEndpoints"] or truth["NotifyAlarms"])
+    assert not truth["UseRedshiftDataEndpoint"]
+    parameters = {"NetworkMode": "endpoints", "AlarmTopicArn": "arn:aws:sns:r:1:t"}
+    truth = cfn_stack.conditions(template, parameters)
+    assert truth["UseRedshiftDataEndpoint"] and truth["NotifyAlarms"]
+    truth = cfn_stack.conditions(template, {**parameters, "TargetKind": "iceberg"})
+    assert truth["UseIceberg"] and truth["UseEndpoints"]
+    assert not (truth["UseRedshift"] or truth["UseRedshiftDataEndpoint"])
+    with pytest.raises(AssertionError, match="no such parameters"):
+        cfn_stack.conditions(template, {"TargetKnd": "iceberg"})
+
+
+# --------------------------------------------- the deploy command agrees with the stack
+REPO = TEMPLATE.parents[2]
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stream-cdc/redshift-admin"
+HMAC_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stream-cdc/hmac-key"
+# The stack's defaults and what the deploy is given for them (docs/run-on-aws.md, step 4).
+STACK_VALUES = {
+    "Bucket": "bkt-a",
+    "ArtifactsPrefix": "stream-cdc/",
+    "ProjectName": "stream-cdc",
+    "ConfigFileName": "sports-aws.yaml",
+    "AWS::Region": "eu-west-1",
+    "RedshiftSecret": SECRET_ARN,
+    "HmacKeySecret": HMAC_ARN,
+}
+
+
+def _sports_aws(tmp_path: Path, target: str) -> Path:
+    """conf/sports-aws.yaml filled in as docs/run-on-aws.md does, for either target."""
+    text = (REPO / "conf" / "sports-aws.yaml").read_text(encoding="utf-8")
+    filled = {
+        "__BUCKET__": STACK_VALUES["Bucket"],
+        "__REGION__": STACK_VALUES["AWS::Region"],
+        "__STREAM__": "stream-cdc-cdc",
+        "__WORKGROUP_HOST__": "stream-cdc.internal",
+        "__COPY_ROLE_ARN__": "arn:aws:iam::123456789012:role/stream-cdc-redshift-copy",
+    }
+    for placeholder, value in filled.items():
+        text = text.replace(placeholder, value)
+    raw = yaml.safe_load(text)
+    if target == "iceberg":  # the stack's outputs IcebergWarehouse and IcebergDatabase
+        raw["target"] = {
+            "kind": "iceberg",
+            "catalog": "glue",
+            "path": f"s3://{STACK_VALUES['Bucket']}/iceberg",
+            "namespace": template_default("IcebergDatabaseName"),
+        }
+        raw.pop("denormalize")  # the warehouse's
+    path = tmp_path / STACK_VALUES["ConfigFileName"]
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def template_default(parameter: str) -> str:
+    loaded = yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=_CfnLoader)
+    return str(loaded["Parameters"][parameter]["Default"])
+
+
+def _stack_value(value: Any) -> Any:
+    """A template value with the stack's values in: `!Ref` and `!Sub` of STACK_VALUES."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return STACK_VALUES[value["Ref"]]
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        return re.sub(r"\$\{([^}]+)\}", lambda m: STACK_VALUES[m[1]], value["Fn::Sub"])
+    assert isinstance(value, str), value
+    return value
+
+
+@pytest.mark.parametrize("target", ["redshift", "iceberg"])
+def test_the_deploy_gives_each_targets_job_the_arguments_the_stack_gives_it(
+    template: dict[str, Any], target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import deploy.__main__ as cli
+
+    secret = ["--secret", SECRET_ARN] if target == "redshift" else []
+    argv = [
+        "glue", "--config", str(_sports_aws(tmp_path, target)),
+        "--bucket", STACK_VALUES["Bucket"], "--prefix", STACK_VALUES["ArtifactsPrefix"],
+        "--job-name", "stream-cdc-sports", "--role", "arn:aws:iam::123456789012:role/j",
+        "--hmac-secret", HMAC_ARN, *secret, "--dry-run",
+    ]  # fmt: skip
+    assert cli.main(argv) == 0
+    [create] = [s for s in capsys.readouterr().out.splitlines() if s.startswith("glue create_job")]
+    deployed = json.loads(create.split(" ", 2)[2].split("  # ")[0])["DefaultArguments"]
+
+    stack = cfn_stack.stack(template, TargetKind=target)
+    in_stack = stack["Resources"]["GlueJob"]["Properties"]["DefaultArguments"]
+    assert {name: _stack_value(value) for name, value in in_stack.items()} == deployed
