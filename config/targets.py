@@ -148,6 +148,14 @@ class IcebergTarget(Strict):
             "of partition_by: years(c), months(c), days(c), hours(c), bucket(N, c), truncate(N, c)",
         )
     )
+    target_file_size_mb: int | None = Field(
+        default=None,
+        gt=0,
+        description="size of the data files a MERGE writes, in MiB: the tables' "
+        "write.target-file-size-bytes, set when the engine creates or opens them (unset: "
+        "Iceberg's 512 MiB, and a table's own setting stays); Iceberg splits by bytes, so "
+        "there is no max_records_per_file here (docs/engines.md, Iceberg)",
+    )
     retention: Retention = Field(
         default=Retention(),
         description="how long tombstones are kept (docs/operations.md)",
@@ -189,6 +197,12 @@ class IcebergTarget(Strict):
 
     def mode_of(self, table: str) -> str:
         return self.write_modes.get(table, self.write_mode)
+
+    @property
+    def target_file_size_bytes(self) -> int | None:
+        """`target_file_size_mb` in bytes, as Iceberg's property takes it (None: unset)."""
+        mb = self.target_file_size_mb
+        return None if mb is None else mb * 1024 * 1024
 
 
 class CopyStaging(Strict):

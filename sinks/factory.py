@@ -78,6 +78,7 @@ def make_engine(
             write_mode=target.mode_of(table.name),
             expiry=Expiry.of(target.retention),
             catalog=catalog_settings(target, config.aws),
+            target_file_size=target.target_file_size_bytes,
         )
     files_engine: type[LakeEngine | DeltaEngine | DeltaHistoryEngine] = DeltaEngine
     if isinstance(target, LakeTarget):

@@ -11,13 +11,20 @@ Idempotency lives in the snapshot summaries: every commit of the engine carries
 SparkWrite and SparkPositionDeltaWrite add to the snapshot of any write under it, SQL
 MERGE included; the `snapshot-property.*` write options reach only DataFrame writes).
 `last_batch` walks a table's snapshot ancestry back to the writer's last commit.
+
+File size is a table property: Iceberg's Spark writers (SparkWrite for appends and
+copy-on-write MERGE, SparkPositionDeltaWrite for merge-on-read) roll a task's data file
+to a new one once it holds `write.target-file-size-bytes` (checked every 1,000 rows;
+512 MiB by default), unless a DataFrame write passes the `target-file-size-bytes` option;
+the engine's MERGE statements pass none. `table_properties` is what the engine keeps on
+every table: set at creation, and by `align` on a table that holds another value.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +34,19 @@ from pyspark.sql.types import StructType
 
 from sinks.iceberg.conf import CatalogSettings
 
-__all__ = ["BATCH", "WRITER", "IcebergCatalog", "columns_ddl", "with_commit_properties"]
+__all__ = [
+    "BATCH",
+    "TARGET_FILE_SIZE",
+    "WRITER",
+    "IcebergCatalog",
+    "columns_ddl",
+    "table_properties",
+    "with_commit_properties",
+]
 
 WRITER = "cdc.writer"
 BATCH = "cdc.batch"
+TARGET_FILE_SIZE = "write.target-file-size-bytes"  # Iceberg's TableProperties
 _PROMOTABLE = {("int", "bigint"), ("float", "double")}
 
 
@@ -99,18 +115,35 @@ class IcebergCatalog:
         schema: StructType,
         partitions: Sequence[str],
         mode: str,
+        *,
+        properties: Mapping[str, str],
     ) -> None:
         """Format version 2, `mode` (merge-on-read or copy-on-write) for MERGE, UPDATE and
-        DELETE; `partitions` are SQL partition fields (`partition_fields`)."""
+        DELETE, and the engine's `properties` (`table_properties`); `partitions` are SQL
+        partition fields (`partition_fields`)."""
         parts = f" PARTITIONED BY ({', '.join(partitions)})"
-        props = {"format-version": "2"} | {
-            f"write.{op}.mode": mode for op in ("merge", "update", "delete")
-        }
-        properties = ", ".join(f"'{k}'='{v}'" for k, v in props.items())
+        props = (
+            {"format-version": "2"}
+            | {f"write.{op}.mode": mode for op in ("merge", "update", "delete")}
+            | dict(properties)
+        )
         spark.sql(
             f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({columns_ddl(schema)}) USING iceberg"
-            f"{parts if partitions else ''} TBLPROPERTIES ({properties})"
+            f"{parts if partitions else ''} TBLPROPERTIES ({_properties_sql(props)})"
         )
+
+    def align(
+        self, spark: SparkSession, name: str, table: Any, properties: Mapping[str, str]
+    ) -> None:
+        """Set on an existing table (`table`: its Iceberg Table, `load`) the `properties` it
+        lacks or holds with another value: one metadata commit, none when all match. A
+        property the engine does not set is left as the table has it."""
+        held = table.properties()
+        differ = {k: v for k, v in properties.items() if held.get(k) != v}
+        if differ:
+            spark.sql(
+                f"ALTER TABLE {self.table(name)} SET TBLPROPERTIES ({_properties_sql(differ)})"
+            )
 
     def evolve(self, spark: SparkSession, name: str, wanted: StructType) -> None:
         """Add the columns `wanted` has and the table lacks; widen in place what Iceberg
@@ -129,6 +162,18 @@ class IcebergCatalog:
             spark.sql(f"ALTER TABLE {self.table(name)} ALTER COLUMN {quote(field.name)} TYPE {new}")
         if missing.fields:
             spark.sql(f"ALTER TABLE {self.table(name)} ADD COLUMNS ({columns_ddl(missing)})")
+
+
+def table_properties(target_file_size: int | None) -> dict[str, str]:
+    """The table properties the engine keeps on every table it writes, beyond those fixed
+    at creation: the size, in bytes, at which Iceberg's Spark writer rolls to a new data
+    file (its default, 512 MiB, when None)."""
+    return {} if target_file_size is None else {TARGET_FILE_SIZE: str(target_file_size)}
+
+
+def _properties_sql(properties: Mapping[str, str]) -> str:
+    """`'k'='v', ...` for TBLPROPERTIES; keys and values are the engine's own (no quotes)."""
+    return ", ".join(f"'{k}'='{v}'" for k, v in properties.items())
 
 
 def partition_fields(

@@ -42,6 +42,7 @@ from sinks.iceberg.catalog import (
     IcebergCatalog,
     last_batch,
     partition_fields,
+    table_properties,
     with_commit_properties,
 )
 from sinks.iceberg.conf import CatalogSettings
@@ -73,6 +74,7 @@ class IcebergTables(TablePair):
         write_mode: str = "merge-on-read",
         expiry: Expiry | None = None,
         catalog: CatalogSettings | None = None,
+        target_file_size: int | None = None,
     ) -> None:
         self._catalog = IcebergCatalog(spark_catalog, namespace, catalog or CatalogSettings())
         self._warehouse = warehouse.rstrip("/")
@@ -87,6 +89,7 @@ class IcebergTables(TablePair):
         self._parts = list(partition_by)  # identity partitions: decide.py scopes by them
         self._transforms = list(transforms)  # or Iceberg's: pruned by Iceberg alone
         self._mode = write_mode
+        self._properties = table_properties(target_file_size)  # bytes; None: Iceberg's default
         self._expiry = expiry or Expiry()
         self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
         self._memory = Committed()  # what this engine committed (sinks/memory.py)
@@ -160,7 +163,8 @@ class IcebergTables(TablePair):
 
     def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
         """Create both tables, or add to both the columns a batch brings (a commit of its own,
-        before the MERGEs)."""
+        before the MERGEs). The engine's table properties (the target file size) are set at
+        creation, and on a table that holds others when the engine first opens it."""
         wanted = {f"{c.lower()}:{changes.schema[c].dataType.simpleString()}" for c in payload}
         if wanted <= self._columns:
             return
@@ -173,10 +177,15 @@ class IcebergTables(TablePair):
             (self.table, published, parts),
             (self.state_table, state, self._state_partitions()),
         ):
-            if self._catalog.load(spark, name) is None:
-                self._catalog.create(spark, name, schema, fields, self._mode)
-            else:
-                self._catalog.evolve(spark, name, schema)
+            table = self._catalog.load(spark, name)
+            if table is None:
+                self._catalog.create(
+                    spark, name, schema, fields, self._mode, properties=self._properties
+                )
+                continue
+            if not self._columns:  # the engine's first look at an existing table
+                self._catalog.align(spark, name, table, self._properties)
+            self._catalog.evolve(spark, name, schema)
         self._columns |= wanted
 
     def _count(self, spark: SparkSession) -> int:

@@ -21,6 +21,7 @@ from config import ConfigError, IcebergTarget, load_config
 from sinks.crash import SimulatedCrashError
 from sinks.factory import make_engine
 from sinks.iceberg import IcebergEngine, IcebergHistoryEngine
+from sinks.iceberg.catalog import TARGET_FILE_SIZE
 from tests.contract.targets import iceberg_rows
 
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
@@ -99,6 +100,56 @@ def test_write_mode_decides_between_delete_files_and_rewritten_files(
     assert iceberg_rows(root / "cdc" / "t", ("id", "name", "day")) == {(1, "a2", 1)}
 
 
+@pytest.mark.parametrize("size", [1, None])
+def test_a_tiny_target_file_size_splits_a_partition_into_several_files_the_default_keeps_one(
+    spark: SparkSession, tmp_path: Path, size: int | None
+) -> None:
+    """Iceberg rolls a task's data file once it holds the target size, checked every 1,000
+    rows: at 1 byte each 1,000 rows of a partition make a file; at its default (512 MiB) the
+    batch's rows of a partition stay in one. Both the table and its key table."""
+    root = tmp_path / f"size_{size}"
+    table = IcebergEngine(
+        spark, str(root), table="t", keys=["id"], partition_by=["day"],
+        spark_catalog=f"iceberg_{root.name}", target_file_size=size,
+    )  # fmt: skip
+    arrived = 2_500
+    batch = [(i, f"n{i}", 1, "I", "1", f"p{i:05d}") for i in range(arrived)]  # one partition
+    table.apply(changes(spark, batch), 0, "w")
+
+    for name in ("t", "t__cdc_keys"):
+        files = [task.file for task in _table(root, name).scan().plan_files()]
+        assert sum(f.record_count for f in files) == arrived
+        if size is None:
+            assert len(files) == 1, name
+        else:
+            assert len(files) > 1 and max(f.record_count for f in files) <= 1_000, name
+
+
+@pytest.mark.parametrize("kind", [IcebergEngine, IcebergHistoryEngine])
+def test_an_existing_table_takes_the_target_file_size_at_its_next_batch_and_keeps_it(
+    spark: SparkSession, tmp_path: Path, kind: type[IcebergEngine | IcebergHistoryEngine]
+) -> None:
+    """Tables created without the setting get it (ALTER TABLE ... SET TBLPROPERTIES) when an
+    engine that has it opens them; an engine without it leaves the table's own."""
+    root = tmp_path / f"props_{kind.state_name}"
+    names = ("t", f"t__cdc_{kind.state_name}")
+    size = 64 * 1024 * 1024
+
+    def batch(batch_id: int, target_file_size: int | None) -> list[str | None]:
+        opened = kind(
+            spark, str(root), table="t", keys=["id"], partition_by=["day"],
+            spark_catalog=f"iceberg_{root.name}", target_file_size=target_file_size,
+        )  # fmt: skip
+        row = (batch_id, "n", 1, "I", str(batch_id), f"p{batch_id}", dt.datetime(2024, 5, 1))
+        opened.apply(spark.createDataFrame([row], SCHEMA), batch_id, "w")
+        return [_table(root, n).properties.get(TARGET_FILE_SIZE) for n in names]
+
+    assert batch(0, None) == [None, None]  # Iceberg's default
+    assert batch(1, size) == [str(size)] * 2
+    assert batch(2, None) == [str(size)] * 2
+    assert {r[0] for r in iceberg_rows(root / "cdc" / "t", ("id",))} == {0, 1, 2}
+
+
 def test_an_iceberg_config_builds_an_iceberg_engine_per_table_mode(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -108,6 +159,7 @@ def test_an_iceberg_config_builds_an_iceberg_engine_per_table_mode(
             "target.kind=iceberg",
             f"target.path={tmp_path}",
             "target.write_modes={cases: copy-on-write}",
+            "target.target_file_size_mb=64",
         ],
     )
     assert isinstance(config.target, IcebergTarget)
@@ -118,6 +170,7 @@ def test_an_iceberg_config_builds_an_iceberg_engine_per_table_mode(
     assert built.location == f"{tmp_path}/cdc/cases"
     assert built.key_table == "cases__cdc_keys"
     assert built._mode == "copy-on-write"
+    assert built._properties == {TARGET_FILE_SIZE: str(64 * 1024 * 1024)}
 
 
 def test_an_iceberg_config_with_scd_type_2_builds_a_history_engine(

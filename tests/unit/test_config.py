@@ -444,6 +444,10 @@ def test_the_aws_sports_config_is_valid_once_the_stack_outputs_are_filled_in() -
         ("target={kind: delta, path: p, state_dir: cdc}", "  target:"),
         ("target={kind: delta, path: p, max_records_per_file: 0}", "target.max_records_per_file:"),
         (
+            "target={kind: iceberg, path: p, target_file_size_mb: 0}",
+            "target.target_file_size_mb: Input should be greater than 0",
+        ),
+        (
             "target={kind: redshift, database: d, connection: {kind: data-api, workgroup: w}}",
             "  target.connection.workgroup:",
         ),
@@ -453,7 +457,8 @@ def test_errors_of_every_kind_name_the_key_without_the_union_tag(override: str, 
     message = _error(DEMO, [override])
 
     assert key in message
-    for tag in ("files", "kafka", "kinesis", "lake", "delta", "redshift", "data-api", "s3"):
+    tags = ("files", "kafka", "kinesis", "lake", "delta", "iceberg", "redshift", "data-api", "s3")
+    for tag in tags:
         assert f".{tag}." not in message and f".{tag}:" not in message
 
 
