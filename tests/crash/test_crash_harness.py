@@ -5,6 +5,11 @@ stream of DMS change files (tests/crash/stream.py), one file per micro-batch. Af
 the kills, a last run completes and the table must equal the independently
 computed state: no row lost, none doubled. `STREAM_CDC_RANDOM_KILLS` sets the
 random kills per engine (default 1 here, to keep CI short; 20 for the nightly-size run).
+
+`iceberg-scd2` writes the same stream into an SCD type 2 table: its current versions must
+equal the latest state, and its whole history the history computed from the stream's
+changes (what the same stream applied without kills gives: docs/engines.md's rules do not
+depend on arrival order), each version once.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +34,7 @@ from pyiceberg.table import StaticTable
 from pyspark.sql import SparkSession
 
 from sinks.redshift import ConnectionSettings
-from tests.crash.stream import Row, generate
+from tests.crash.stream import Row, Version, expected, generate, history
 
 REPO = Path(__file__).resolve().parents[2]
 POINTS = {
@@ -35,11 +42,23 @@ POINTS = {
     "warehouse": ["warehouse.after_staging", "warehouse.after_commit"],
     "delta": ["delta.after_data_commit", "delta.after_commit"],
     "iceberg": ["iceberg.after_data_commit", "iceberg.after_commit"],
+    "iceberg-scd2": ["iceberg.history.after_data_commit", "iceberg.history.after_commit"],
 }
 RANDOM_KILLS = int(os.environ.get("STREAM_CDC_RANDOM_KILLS", "1"))
 
 
-def _config(work: Path, target: dict[str, Any], files_per_batch: int = 1) -> Path:
+@dataclass(frozen=True)
+class Case:
+    """One engine's run: its target, how to read it back, what the table adds."""
+
+    engine: str  # a key of POINTS
+    target: dict[str, Any]
+    read: Callable[[], list[Row]]  # the live rows; of a history, its current versions
+    table: dict[str, Any] = field(default_factory=dict)  # settings beside the stream's
+    history: Callable[[], list[Version]] | None = None  # every version of a history
+
+
+def _config(case: Case, work: Path, files_per_batch: int = 1) -> Path:
     config = {
         "name": "crash",
         "checkpoint": str(work / "checkpoint"),
@@ -60,10 +79,11 @@ def _config(work: Path, target: dict[str, Any], files_per_batch: int = 1) -> Pat
                     {"name": "ts", "type": "timestamp"},
                 ],
                 "sequence_by": ["ts"],
-                "partition_by": ["day"] if target["kind"] != "redshift" else [],
+                "partition_by": ["day"] if case.target["kind"] != "redshift" else [],
+                **case.table,
             }
         ],
-        "target": target,
+        "target": case.target,
         "quarantine": {"path": str(work / "quarantine")},
     }
     path = work / "job.yaml"
@@ -119,10 +139,37 @@ def _check(actual: list[Row], expected: set[Row]) -> dict[str, int]:
     return report
 
 
-@pytest.fixture(params=["lake", "warehouse", "delta", "iceberg"])
-def target(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> tuple[str, dict[str, Any], Callable[[], list[Row]]]:
+def _check_history(actual: list[Version], expected: list[Version]) -> dict[str, int]:
+    """A version is known by the change it came from (each change has its own name): one
+    doubled is two versions of its key with the same validity start."""
+    counts = Counter(v[1] for v in actual)
+    want = {v[1] for v in expected}
+    report = {
+        "versions lost": len(want - set(counts)),
+        "versions doubled": sum(n - 1 for n in counts.values() if n > 1),
+        "versions extra": len(set(counts) - want),
+        "versions different": len(set(actual) - set(expected)),
+    }
+    print(f"crash harness (history of {len(expected)} versions): {report}")
+    return report
+
+
+def _second(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _iceberg_rows(table: Path) -> list[dict[str, Any]]:
+    """The rows of a Hadoop-catalog table, read by PyIceberg (a reader without Spark)."""
+    hint = table / "metadata" / "version-hint.text"
+    metadata = hint.parent / f"v{hint.read_text().strip()}.metadata.json"
+    rows: list[dict[str, Any]] = (
+        StaticTable.from_metadata(str(metadata)).scan().to_arrow().to_pylist()
+    )
+    return rows
+
+
+@pytest.fixture(params=["lake", "warehouse", "delta", "iceberg", "iceberg-scd2"])
+def case(request: pytest.FixtureRequest, tmp_path: Path) -> Case:
     if request.param == "lake":
         path = tmp_path / "lake"
 
@@ -133,7 +180,7 @@ def target(
                 for r in table.to_table().to_pylist()
             ]
 
-        return "lake", {"kind": "lake", "path": str(path)}, read_lake
+        return Case("lake", {"kind": "lake", "path": str(path)}, read_lake)
     if request.param == "delta":
         delta = tmp_path / "delta"
         spark: SparkSession = request.getfixturevalue("spark")
@@ -142,19 +189,37 @@ def target(
             rows = spark.read.format("delta").load(str(delta / "items")).collect()
             return [(r.id, r.name, r.day, r.ts.strftime("%Y-%m-%d %H:%M:%S")) for r in rows]
 
-        return "delta", {"kind": "delta", "path": str(delta)}, read_delta
+        return Case("delta", {"kind": "delta", "path": str(delta)}, read_delta)
     if request.param == "iceberg":
         iceberg = tmp_path / "iceberg"
 
-        def read_iceberg() -> list[Row]:  # PyIceberg, as a reader without Spark
-            hint = iceberg / "cdc" / "items" / "metadata" / "version-hint.text"
-            metadata = hint.parent / f"v{hint.read_text().strip()}.metadata.json"
-            rows = StaticTable.from_metadata(str(metadata)).scan().to_arrow().to_pylist()
-            return [
-                (r["id"], r["name"], r["day"], r["ts"].strftime("%Y-%m-%d %H:%M:%S")) for r in rows
-            ]
+        def read_iceberg() -> list[Row]:
+            rows = _iceberg_rows(iceberg / "cdc" / "items")
+            return [(r["id"], r["name"], r["day"], _second(r["ts"])) for r in rows]
 
-        return "iceberg", {"kind": "iceberg", "path": str(iceberg)}, read_iceberg
+        return Case("iceberg", {"kind": "iceberg", "path": str(iceberg)}, read_iceberg)
+    if request.param == "iceberg-scd2":
+        iceberg = tmp_path / "iceberg"
+
+        def read_history() -> list[Version]:
+            rows = _iceberg_rows(iceberg / "cdc" / "items")
+            return [
+                (r["id"], r["name"], r["day"], _second(r["ts"]), _second(r["valid_from"]),
+                 _second(r["valid_to"]) if r["valid_to"] else None, r["is_current"])
+                for r in rows
+            ]  # fmt: skip
+
+        def read_current() -> list[Row]:
+            return [(i, n, d, ts) for i, n, d, ts, _, _, current in read_history() if current]
+
+        return Case(
+            "iceberg-scd2",
+            {"kind": "iceberg", "path": str(iceberg)},
+            read_current,
+            # the stream's CSV files carry no commit time: its `ts` is the versions' validity
+            table={"scd_type": 2, "commit_ts": "ts"},
+            history=read_history,
+        )
     settings: ConnectionSettings = request.getfixturevalue("postgres")
     schema = f"crash_{os.getpid()}_{int(time.time())}"
 
@@ -163,7 +228,7 @@ def target(
             rows = conn.execute(f'SELECT id, name, day, ts FROM "{schema}".items').fetchall()
         return [(r[0], r[1], r[2], r[3].strftime("%Y-%m-%d %H:%M:%S")) for r in rows]
 
-    return (
+    return Case(
         "warehouse",
         {"kind": "redshift", "dialect": "postgres", "host": settings.host,
          "port": settings.port, "database": settings.database, "user": settings.user,
@@ -173,12 +238,12 @@ def target(
 
 
 def test_sigkill_at_every_crash_point_and_at_random_loses_and_doubles_nothing(
-    target: tuple[str, dict[str, Any], Callable[[], list[Row]]], tmp_path: Path
+    case: Case, tmp_path: Path
 ) -> None:
-    engine, spec, read = target
+    engine = case.engine
     # Enough files that every random kill can land while batches are still running.
-    expected = generate(tmp_path / "landing" / "shop" / "items", files=6 + 3 * RANDOM_KILLS)
-    job = Job(_config(tmp_path, spec), tmp_path)
+    changes = generate(tmp_path / "landing" / "shop" / "items", files=6 + 3 * RANDOM_KILLS)
+    job = Job(_config(case, tmp_path), tmp_path)
     kills = 0
     for point in POINTS[engine]:
         process = job.start(crash_at=point)
@@ -197,9 +262,15 @@ def test_sigkill_at_every_crash_point_and_at_random_loses_and_doubles_nothing(
             kills += 1
     # The kills are done: the rest of the stream in one batch (fewer runs of the fixed cost
     # per batch; the checkpoint's planned batches are replayed as planned first).
-    job.complete(_config(tmp_path, spec, files_per_batch=100))
+    job.complete(_config(case, tmp_path, files_per_batch=100))
 
-    report = _check(read(), expected)
+    report = _check(case.read(), expected(changes))
     print(f"crash harness ({engine}): kills survived {kills}")
     assert report == {"rows lost": 0, "rows doubled": 0, "rows extra": 0, "rows different": 0}
+    if case.history:
+        versions = _check_history(case.history(), history(changes))
+        assert versions == {
+            "versions lost": 0, "versions doubled": 0, "versions extra": 0,
+            "versions different": 0,
+        }  # fmt: skip
     assert kills >= len(POINTS[engine])
