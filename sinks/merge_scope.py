@@ -16,15 +16,17 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-__all__ = ["in_partitions", "same_keys", "source", "target", "within"]
+from transforms.types import quote
+
+__all__ = ["in_partitions", "quote", "same_keys", "source", "target", "within"]
 
 
 def target(name: str) -> Column:
-    return F.col(f"t.`{name}`")
+    return F.col(f"t.{quote(name)}")
 
 
 def source(name: str) -> Column:
-    return F.col(f"s.`{name}`")
+    return F.col(f"s.{quote(name)}")
 
 
 def same_keys(keys: Sequence[str]) -> Column:

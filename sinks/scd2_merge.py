@@ -10,8 +10,10 @@ intervals, new events match.
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,13 +23,17 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType, TimestampType
 
 from sinks.base import BatchResult
+from sinks.retention import Expiry
 from sinks.scd2 import IS_CURRENT, VALID_FROM, VALID_TO, Scd2Sql
+from sinks.table_pair import OpenBatch, TablePair
 from transforms.names import COMMIT_TS, DELETED, POS, SEQ
+from transforms.types import quote
 
 __all__ = [
     "EXPIRED",
     "NEW",
     "Derived",
+    "HistoryPair",
     "derive",
     "event_rows",
     "history_result",
@@ -56,7 +62,6 @@ def derive(
     *,
     keys: Sequence[str],
     payload: Sequence[str],
-    quote: Callable[[str], str],
     expired_before: datetime | None,
 ) -> Iterator[Derived]:
     """The batch's new events against `events` (the events table, canonical names, within
@@ -155,3 +160,42 @@ def _closed_before(before: datetime | None) -> Column:
         return F.lit(False)
     closed = ~F.col(IS_CURRENT) & (F.col(VALID_TO) < F.lit(before))
     return F.coalesce(closed, F.lit(False))
+
+
+class HistoryPair(TablePair):
+    """An SCD2 table and its events table on a format that MERGEs (Delta, Iceberg): the
+    batch opens as any pair's, `derive` decides, the format commits (`_commit`)."""
+
+    _expiry: Expiry
+
+    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        started = time.monotonic()
+        batch = self._open(changes, batch_id, writer_id)
+        if isinstance(batch, BatchResult):
+            return batch
+        timings: dict[str, float] = {}
+        with derive(
+            changes,
+            batch.state,
+            keys=self._keys,
+            payload=batch.payload,
+            expired_before=self._expiry.history_before(self._expiry.now()),
+        ) as derived:
+            timings["decide_s"] = time.monotonic() - started
+            if derived.added:
+                self._commit(derived, batch, (writer_id, batch_id), timings)
+        self._memory.recount()  # history rows: counted after every batch
+        rows = self._applied(changes.sparkSession, writer_id, batch_id, 0)
+        timings["total_s"] = time.monotonic() - started
+        return history_result(batch_id, batch.arrived, derived, rows, timings)
+
+    @abstractmethod
+    def _commit(
+        self,
+        derived: Derived,
+        batch: OpenBatch,
+        writer: tuple[str, int],
+        timings: dict[str, float],
+    ) -> None:
+        """The history's MERGE, then the events table's, within the batch's key range;
+        `writer` is (writer id, batch id); `timings` gets each commit's seconds."""

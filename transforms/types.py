@@ -24,6 +24,7 @@ __all__ = [
     "Encoding",
     "SourceColumn",
     "decode_value",
+    "quote",
     "spark_type",
     "widens",
 ]
@@ -119,21 +120,22 @@ def decode_value(name: str, column: SourceColumn) -> Column:
     if column.encoding == "micros_of_day":
         return F.date_format(F.timestamp_micros(_try(name, "bigint")), "HH:mm:ss.SSSSSS")
     if column.encoding == "boolean":
-        lowered = F.lower(F.trim(F.col(_quoted(name))))
+        lowered = F.lower(F.trim(F.col(quote(name))))
         return F.when(lowered.isin("1", "true", "t"), F.lit(True)).when(
             lowered.isin("0", "false", "f"), F.lit(False)
         )
     if column.type == "string":
-        return F.col(_quoted(name))
+        return F.col(quote(name))
     return _try(name, column.type)
 
 
 def _try(name: str, type_name: str) -> Column:
     """`try_cast`: NULL, never an error (ANSI mode or not), when the text is not a value."""
-    return F.expr(f"try_cast({_quoted(name)} AS {type_name})")
+    return F.expr(f"try_cast({quote(name)} AS {type_name})")
 
 
-def _quoted(name: str) -> str:
+def quote(name: str) -> str:
+    """A Spark SQL identifier: in backticks, a backtick doubled."""
     return "`" + name.replace("`", "``") + "`"
 
 

@@ -33,32 +33,27 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.delta.log import session_settings
 from sinks.delta.table import DeltaTables
-from sinks.merge_scope import within
+from sinks.merge_scope import source, target, within
 from sinks.scd2 import IS_CURRENT, VALID_FROM, VALID_TO
 from sinks.scd2_merge import (
     EXPIRED,
     NEW,
     Derived,
-    derive,
+    HistoryPair,
     event_rows,
-    history_result,
     history_schemas,
     versions,
 )
+from sinks.table_pair import OpenBatch
 from transforms.names import COMMIT_TS, DELETED, POS, SEQ
 
 __all__ = ["DeltaHistoryEngine"]
 
 
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-class DeltaHistoryEngine(DeltaTables):
+class DeltaHistoryEngine(HistoryPair, DeltaTables):
     """One Delta table kept as SCD type 2; create one per table and reuse it.
 
     `partition_by` partitions the history by the versions' own values (a version never
@@ -67,49 +62,19 @@ class DeltaHistoryEngine(DeltaTables):
 
     state_name = "events"
 
-    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
-        started = time.monotonic()
-        batch = self._open(changes, batch_id, writer_id)
-        if isinstance(batch, BatchResult):
-            return batch
-        timings: dict[str, float] = {}
-        with derive(
-            changes,
-            batch.state,
-            keys=self._keys,
-            payload=batch.payload,
-            quote=_quote,
-            expired_before=self._expiry.history_before(self._expiry.now()),
-        ) as derived:
-            timings["decide_s"] = time.monotonic() - started
-            if derived.added:
-                self._commit(
-                    derived,
-                    payload=batch.payload,
-                    bounds=batch.bounds,
-                    writer_id=writer_id,
-                    batch_id=batch_id,
-                    timings=timings,
-                )
-        self._memory.recount()  # history rows: counted after every batch
-        rows = self._applied(changes.sparkSession, writer_id, batch_id, 0)
-        timings["total_s"] = time.monotonic() - started
-        return history_result(batch_id, batch.arrived, derived, rows, timings)
-
     def _commit(
         self,
         derived: Derived,
-        *,
-        payload: list[str],
-        bounds: tuple[object, object],
-        writer_id: str,
-        batch_id: int,
+        batch: OpenBatch,
+        writer: tuple[str, int],
         timings: dict[str, float],
     ) -> None:
         spark = derived.new.sparkSession
+        payload, bounds = batch.payload, batch.bounds
+        writer_id, batch_id = writer
         ids = [*self._keys, POS]
-        match = reduce(and_, [F.col(f"t.`{c}`") == F.col(f"s.`{c}`") for c in ids])
-        scope = within(F.col(f"t.`{self._keys[0]}`"), *bounds)
+        match = reduce(and_, [target(c) == source(c) for c in ids])
+        scope = within(target(self._keys[0]), *bounds)
         columns = [*payload, VALID_FROM, VALID_TO, IS_CURRENT, SEQ, POS]
         with session_settings(spark, self._write_settings(writer_id, batch_id)):
             mark = time.monotonic()

@@ -33,6 +33,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
 from sinks.iceberg.conf import CatalogSettings
+from transforms.types import quote
 
 __all__ = [
     "BATCH",
@@ -48,10 +49,6 @@ WRITER = "cdc.writer"
 BATCH = "cdc.batch"
 TARGET_FILE_SIZE = "write.target-file-size-bytes"  # Iceberg's TableProperties
 _PROMOTABLE = {("int", "bigint"), ("float", "double")}
-
-
-def quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def columns_ddl(schema: StructType) -> str:

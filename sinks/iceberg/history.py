@@ -33,7 +33,6 @@ those same snapshots; the latest event of a key always stays.
 
 from __future__ import annotations
 
-import time
 import uuid
 from functools import reduce
 from operator import and_
@@ -41,8 +40,7 @@ from operator import and_
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
-from sinks.base import BatchResult
-from sinks.iceberg.catalog import partition_fields, quote
+from sinks.iceberg.catalog import partition_fields
 from sinks.iceberg.merge import STORED, merge_events_sql, merge_history_sql, stored
 from sinks.iceberg.tables import IcebergTables
 from sinks.merge_scope import source, target, within
@@ -51,18 +49,18 @@ from sinks.scd2_merge import (
     EXPIRED,
     NEW,
     Derived,
-    derive,
+    HistoryPair,
     event_rows,
-    history_result,
     history_schemas,
     versions,
 )
+from sinks.table_pair import OpenBatch
 from transforms.names import COMMIT_TS, DELETED, POS, SEQ
 
 __all__ = ["IcebergHistoryEngine"]
 
 
-class IcebergHistoryEngine(IcebergTables):
+class IcebergHistoryEngine(HistoryPair, IcebergTables):
     """One Iceberg table kept as SCD type 2, and its events table; create one per table
     and reuse it."""
 
@@ -73,45 +71,15 @@ class IcebergHistoryEngine(IcebergTables):
     def events_table(self) -> str:
         return self.state_table
 
-    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
-        started = time.monotonic()
-        batch = self._open(changes, batch_id, writer_id)
-        if isinstance(batch, BatchResult):
-            return batch
-        timings: dict[str, float] = {}
-        with derive(
-            changes,
-            batch.state,
-            keys=self._keys,
-            payload=batch.payload,
-            quote=quote,
-            expired_before=self._expiry.history_before(self._expiry.now()),
-        ) as derived:
-            timings["decide_s"] = time.monotonic() - started
-            if derived.added:
-                self._commit(
-                    derived,
-                    batch.payload,
-                    bounds=batch.bounds,
-                    batch=(writer_id, batch_id),
-                    timings=timings,
-                )
-        self._memory.recount()  # history rows: counted after every batch
-        rows = self._applied(changes.sparkSession, writer_id, batch_id, 0)
-        timings["total_s"] = time.monotonic() - started
-        return history_result(batch_id, batch.arrived, derived, rows, timings)
-
     def _commit(
         self,
         derived: Derived,
-        payload: list[str],
-        *,
-        bounds: tuple[object, object],
-        batch: tuple[str, int],
+        batch: OpenBatch,
+        writer: tuple[str, int],
         timings: dict[str, float],
     ) -> None:
-        """The history's MERGE, then the events table's, both within the batch's key range."""
         spark = derived.new.sparkSession
+        payload, bounds = batch.payload, batch.bounds
         ids = [STORED.get(c, c) for c in (*self._keys, POS)]
         on = reduce(and_, [target(c) == source(c) for c in ids]) & within(
             target(self._keys[0]), *bounds
@@ -138,7 +106,7 @@ class IcebergHistoryEngine(IcebergTables):
             expired=EXPIRED,
             expiring=expiring,
         )
-        self._commit_pair(spark, batch, (history_sql, events_sql), views, timings)
+        self._commit_pair(spark, writer, (history_sql, events_sql), views, timings)
 
     def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
         return history_schemas(changes.schema, self._keys, payload)

@@ -17,10 +17,10 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sinks.iceberg.catalog import quote
 from sinks.scd2 import IS_CURRENT, VALID_TO
 from transforms.names import DELETED, DELETED_AT, OP, POS, SEQ
 from transforms.ordering import newer_than
+from transforms.types import quote
 
 __all__ = [
     "canonical",
