@@ -42,7 +42,7 @@ bench: setup ## Benchmarks without servers: lake scaling, staged merge vs row-by
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.lake_scaling
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.merge_vs_baseline
 
-bench-engines: setup ## Lake, Delta and warehouse side by side: throughput, latency, 1M->5M growth (~15 min)
+bench-engines: setup ## Lake, Delta, Iceberg, warehouse and a naive MERGE side by side: throughput, jobs, 1M->5M growth
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.engines
 
 bench-e2e: setup ## Source commit -> visible latency through the local stack (starts it; ~15 min)
