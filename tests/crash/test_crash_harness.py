@@ -21,7 +21,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -127,30 +127,29 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 
 def _check(actual: list[Row], expected: set[Row]) -> dict[str, int]:
-    counts = Counter(r[0] for r in actual)
-    want = {r[0] for r in expected}
-    report = {
-        "rows lost": len(want - set(counts)),
-        "rows doubled": sum(n - 1 for n in counts.values() if n > 1),
-        "rows extra": len(set(counts) - want),
-        "rows different": len(set(actual) - expected),
-    }
-    print(f"crash harness: {report}")
-    return report
+    """Rows are known by their key."""
+    return _compare("rows", actual, expected, lambda r: r[0])
 
 
 def _check_history(actual: list[Version], expected: list[Version]) -> dict[str, int]:
     """A version is known by the change it came from (each change has its own name): one
     doubled is two versions of its key with the same validity start."""
-    counts = Counter(v[1] for v in actual)
-    want = {v[1] for v in expected}
+    return _compare("versions", actual, expected, lambda v: v[1])
+
+
+def _compare(
+    what: str, actual: Sequence[Any], expected: Collection[Any], ident: Callable[[Any], object]
+) -> dict[str, int]:
+    """Items lost, doubled, extra (by `ident`) and different (by value) against `expected`."""
+    counts = Counter(ident(item) for item in actual)
+    want = {ident(item) for item in expected}
     report = {
-        "versions lost": len(want - set(counts)),
-        "versions doubled": sum(n - 1 for n in counts.values() if n > 1),
-        "versions extra": len(set(counts) - want),
-        "versions different": len(set(actual) - set(expected)),
+        f"{what} lost": len(want - set(counts)),
+        f"{what} doubled": sum(n - 1 for n in counts.values() if n > 1),
+        f"{what} extra": len(set(counts) - want),
+        f"{what} different": len(set(actual) - set(expected)),
     }
-    print(f"crash harness (history of {len(expected)} versions): {report}")
+    print(f"crash harness ({len(expected)} {what} expected): {report}")
     return report
 
 
