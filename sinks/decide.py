@@ -15,8 +15,9 @@ selects such rows, for the engines to drop them in the batch's own commit.
 One batch: `decide` keeps the last change per key with `__accepted` = newer than what
 the key table holds (the sequence guard of transforms/ordering.py); `count` tallies it
 in one Spark job, and lists in that same job, when asked, the partitions the accepted
-changes remove rows from and write to (`partitions_touched` is that list as a
-DataFrame); `key_rows` is what the key table holds afterwards.
+changes remove rows from and write to (a row that moves partition is removed from the
+old one and written to the new one; so is its key-table row, tombstones included);
+`key_rows` is what the key table holds afterwards.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ __all__ = [
     "is_held",
     "key_rows",
     "key_schema",
-    "partitions_touched",
 ]
 
 
@@ -162,10 +162,17 @@ class Decision:
         )
 
 
-def count(decided: DataFrame, keys: Sequence[str] = (), parts: Sequence[str] = ()) -> Decision:
+def count(
+    decided: DataFrame,
+    keys: Sequence[str] = (),
+    parts: Sequence[str] = (),
+    *,
+    as_text: bool = False,
+) -> Decision:
     """Tally a `decide` output in one Spark job; with the table's `keys` and partition
-    columns `parts`, list in the same job the partitions the accepted changes touch (what
-    `partitions_touched` gives, without a job of its own).
+    columns `parts`, list in the same job the partitions the accepted changes touch: where
+    each key is and where it goes, as values of the columns' types or, `as_text`, as
+    Spark's text of them (what a partition's folder name holds).
 
     A key is live when the key table holds it without a tombstone: an accepted upsert of
     a key that is not adds a row, an accepted delete of one that is removes one.
@@ -174,8 +181,8 @@ def count(decided: DataFrame, keys: Sequence[str] = (), parts: Sequence[str] = (
     live = is_held() & ~F.coalesce(F.col(f"{HELD}{DELETED}"), F.lit(False))
     touched = []
     if parts:
-        where = F.struct(*[_held_at(keys, p).alias(p) for p in parts])
-        goes = F.struct(*[_goes_to(keys, p).alias(p) for p in parts])
+        where = F.struct(*[_text(_held_at(keys, p), as_text).alias(p) for p in parts])
+        goes = F.struct(*[_text(_goes_to(keys, p), as_text).alias(p) for p in parts])
         touched = [
             F.collect_set(F.when(accepted & is_held(), where)).alias("old"),
             F.collect_set(F.when(accepted, goes)).alias("new"),
@@ -200,6 +207,10 @@ def count(decided: DataFrame, keys: Sequence[str] = (), parts: Sequence[str] = (
     )
 
 
+def _text(value: Column, as_text: bool) -> Column:
+    return value.cast("string") if as_text else value
+
+
 def _goes_to(keys: Sequence[str], part: str) -> Column:
     """The partition value of the key after the change: the upsert's, else where it was."""
     if part in keys:
@@ -209,23 +220,6 @@ def _goes_to(keys: Sequence[str], part: str) -> Column:
         .when(is_held(), _held_at(keys, part))
         .otherwise(_col(part))
     )
-
-
-def partitions_touched(
-    keys: Sequence[str], parts: Sequence[str]
-) -> Callable[[DataFrame], DataFrame]:
-    """Distinct partition values of accepted changes: where each key is, and where it goes.
-
-    A row that moves partition is removed from the old one and written to the new one;
-    the same holds for its key-table row (tombstones included).
-    """
-
-    def transform(accepted: DataFrame) -> DataFrame:
-        old = accepted.where(is_held()).select(*[_held_at(keys, p).alias(p) for p in parts])
-        new = accepted.select(*[_goes_to(keys, p).alias(p) for p in parts])
-        return old.unionByName(new).distinct()
-
-    return transform
 
 
 def key_rows(

@@ -49,7 +49,6 @@ from sinks.decide import (
     held,
     key_rows,
     key_schema,
-    partitions_touched,
 )
 from sinks.lake.columns import cast_to, recorded_schema, table_schema, written_schema
 from sinks.lake.files import TableFiles, join, parquet_names, visible
@@ -136,10 +135,10 @@ class LakeEngine:
         held_rows = self._held(changes, previous)
         decided = changes.transform(decide(self._keys, held_rows, before)).persist()
         try:
-            decision = count(decided)
+            decision = count(decided, self._keys, self._parts, as_text=True)
             timings["decide_s"] = time.monotonic() - started
             accepted = decided.where(F.col(ACCEPTED))
-            affected = self._affected(accepted, decision, previous, widened)
+            affected = self._affected(decision, previous, widened)
             mark = time.monotonic()
             rewritten = self._stage(accepted, previous, affected, schema, (staging, now, before))
             timings["rewrite_s"] = time.monotonic() - mark
@@ -211,17 +210,14 @@ class LakeEngine:
         )
         return sorted(str(r["path"]) for r in hits.select("path").distinct().collect())
 
-    def _affected(
-        self, accepted: DataFrame, decision: Decision, previous: Manifest, widened: bool
-    ) -> set[str]:
-        """Partition paths the batch rewrites; all of them when it brings a new column."""
+    def _affected(self, decision: Decision, previous: Manifest, widened: bool) -> set[str]:
+        """Partition paths the batch rewrites (those `count` listed the accepted changes
+        touch); all of them when it brings a new column."""
         affected: set[str] = set()
         if decision.accepted and not self._parts:
             affected = {""}
         elif decision.accepted:
-            touched = accepted.transform(partitions_touched(self._keys, self._parts))
-            values = touched.select(*[F.col(f"`{p}`").cast("string") for p in self._parts])
-            affected = {self._files.partition_path(list(row)) for row in values.collect()}
+            affected = {self._files.partition_path(list(v)) for v in decision.partitions}
         if widened and previous.partitions:
             # Every published file must carry the new column: readers that take the
             # schema from one file (pyarrow, Spark without mergeSchema) would miss it.
