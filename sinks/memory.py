@@ -2,8 +2,10 @@
 
 After its first batch such an engine made every commit of its writer itself: it needs
 neither the table's log for the writer's last batch nor a count of the published table's
-rows (each batch's accepted changes add and remove a known number). A batch that fails
-makes it forget both, so the next one reads them from the tables again. Used by the
+rows (each batch's accepted changes add and remove a known number). An engine that created
+its tables also knows they hold nothing until its first batch is applied: that batch has
+nothing to guard against, and is written without a MERGE (sinks/table_pair.py). A batch
+that fails makes it forget all of it, so the next one reads the tables again. Used by the
 Delta engines (sinks/delta/table.py) and the Iceberg engine.
 """
 
@@ -20,6 +22,17 @@ class Committed:
     def __init__(self) -> None:
         self._last: dict[str, int] = {}  # writer -> last batch this engine applied
         self._rows: int | None = None  # rows of the published table, once counted
+        self._empty = False  # tables this engine created, no batch applied since
+
+    def created(self) -> None:
+        """The engine has just created its tables: they hold no row and no state."""
+        self._empty = True
+        self._rows = 0
+
+    @property
+    def empty(self) -> bool:
+        """Whether the tables hold nothing: created by this engine, nothing applied since."""
+        return self._empty
 
     def knows(self, writer_id: str) -> bool:
         """Whether this engine applied a batch of the writer since it last forgot."""
@@ -41,6 +54,7 @@ class Committed:
     ) -> int:
         """Remember a batch applied whole; the published table's rows after it."""
         self._last[writer_id] = batch_id
+        self._empty = False
         if self._rows is None:
             return self.rows(count)
         self._rows += net_rows
@@ -54,3 +68,4 @@ class Committed:
         """After a failed batch: what the tables hold is read from them again."""
         self._last.clear()
         self._rows = None
+        self._empty = False

@@ -6,7 +6,9 @@ A batch opens the same way on both formats (the format's own steps are the hooks
 2. the writer's last committed batch (`_last_committed`, read from the state table's log
    or snapshots, whose commit is a batch's last): a batch id not above it was applied
    whole, and a replay writes nothing;
-3. the state table as pinned (`_state_rows`), restricted to the batch's key range.
+3. the state table as pinned (`_state_rows`), restricted to the batch's key range; none
+   of it when the engine created both tables and applied nothing since (`empty`: the
+   batch has nothing to guard against, and the engine writes it without a MERGE).
 
 What an engine committed it remembers (sinks/memory.py): a batch that fails makes it forget,
 so the next one reads the tables again.
@@ -37,6 +39,7 @@ class OpenBatch:
     arrived: int  # changes in the batch, before any collapsing per key
     bounds: tuple[Any, Any]  # lowest and highest value of the first key
     state: DataFrame  # the state table as pinned, within `bounds`
+    empty: bool = False  # both tables hold nothing (created by this engine, nothing applied)
 
 
 class TablePair(ABC):
@@ -78,7 +81,12 @@ class TablePair(ABC):
         spark = changes.sparkSession
         payload = [c for c in changes.columns if c not in BOOKKEEPING]
         self._ensure_tables(changes, payload)
-        last = self._memory.last_batch(writer_id, lambda: self._last_committed(spark, writer_id))
+        # Tables this engine has just created record no writer's batch yet.
+        last = (
+            -1
+            if self._memory.empty
+            else self._memory.last_batch(writer_id, lambda: self._last_committed(spark, writer_id))
+        )
         if last >= batch_id:
             return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._counted(spark))
         first = F.col(f"`{self._keys[0]}`")
@@ -87,8 +95,11 @@ class TablePair(ABC):
         low, high, arrived = summary
         if low is None:  # no change, or no key
             return BatchResult(batch_id=batch_id, rows_in_table=self._counted(spark))
-        state = self._state_rows(spark).where(within(first, low, high))
-        return OpenBatch(payload=payload, arrived=int(arrived), bounds=(low, high), state=state)
+        empty = self._memory.empty
+        state = self._state_rows(spark).where(F.lit(False) if empty else within(first, low, high))
+        return OpenBatch(
+            payload=payload, arrived=int(arrived), bounds=(low, high), state=state, empty=empty
+        )
 
     def _applied(self, spark: SparkSession, writer_id: str, batch_id: int, net_rows: int) -> int:
         """Remember a batch applied whole; the published table's rows after it."""

@@ -27,6 +27,10 @@ batch's key range and partitions: in that same commit, so a crash never half-app
 and within files the MERGE reads anyway (elsewhere they wait for a batch that reaches
 them: storage, never correctness).
 
+Into tables the engine has just created (nothing held, nothing to guard against: a
+first run's full load), the two MERGEs are two appends of the same rows, under the same
+`txnAppId`/`txnVersion`: a plain write's cost instead of a MERGE's joins.
+
 Both targets are restricted to the partitions the touched keys are in and go to, and
 to the batch's key range, so Delta skips every other file of either table.
 Both MERGEs run with Delta's `txnAppId` = writer id and `txnVersion` = batch id (see
@@ -65,7 +69,7 @@ from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.decide import count, decide, expired, held, key_rows, key_schema
 from sinks.delta.log import session_settings
-from sinks.delta.merge import merge_changes, merge_keys
+from sinks.delta.merge import append, merge_changes, merge_keys
 from sinks.delta.table import DeltaTables
 from sinks.merge_scope import in_partitions, same_keys, target, within
 from transforms.names import ACCEPTED, OP
@@ -107,6 +111,7 @@ class DeltaEngine(DeltaTables):
                     batch_id=batch_id,
                     timings=timings,
                     at=(now, before),
+                    empty=batch.empty,
                 )
         finally:
             decided.unpersist()
@@ -125,10 +130,11 @@ class DeltaEngine(DeltaTables):
         batch_id: int,
         timings: dict[str, float],
         at: tuple[datetime, datetime | None],
+        empty: bool = False,
     ) -> int:
         """The two MERGEs of a batch, within `partitions` (those the accepted changes
-        touch); how many partitions that is. Tombstones are stamped `at[0]`; those written
-        before `at[1]` have expired."""
+        touch), or two appends into `empty` tables; how many partitions that is.
+        Tombstones are stamped `at[0]`; those written before `at[1]` have expired."""
         spark = accepted.sparkSession
         scope = within(target(self._keys[0]), *bounds)
         touched = 1
@@ -139,22 +145,30 @@ class DeltaEngine(DeltaTables):
         settings = {**self._write_settings(writer_id, batch_id), **_SOURCE_AS_IS}
         with session_settings(spark, settings):
             mark = time.monotonic()
-            merge_changes(
-                DeltaTable.forPath(spark, self.path),
-                accepted.select(*[F.col(f"`{c}`") for c in payload], OP),
-                payload,
-                same_keys(self._keys) & scope,
-            )
+            rows = accepted.select(*[F.col(f"`{c}`") for c in payload], OP)
+            if empty:
+                append(self.path, rows.where(F.col(OP) != "D").drop(OP))
+            else:
+                merge_changes(
+                    DeltaTable.forPath(spark, self.path),
+                    rows,
+                    payload,
+                    same_keys(self._keys) & scope,
+                )
             timings["merge_s"] = time.monotonic() - mark
             crash_point("delta.after_data_commit")
             mark = time.monotonic()
-            merge_keys(
-                DeltaTable.forPath(spark, self.state_path),
-                accepted.transform(key_rows(self._keys, self._parts, at[0])),
-                same_keys(self._keys) & scope,
-                scope=scope,
-                expired=expired(at[1], "t."),
-            )
+            keys = accepted.transform(key_rows(self._keys, self._parts, at[0]))
+            if empty:
+                append(self.state_path, keys)
+            else:
+                merge_keys(
+                    DeltaTable.forPath(spark, self.state_path),
+                    keys,
+                    same_keys(self._keys) & scope,
+                    scope=scope,
+                    expired=expired(at[1], "t."),
+                )
             timings["keys_s"] = time.monotonic() - mark
         crash_point("delta.after_commit")
         return touched

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
@@ -74,19 +75,30 @@ def session_settings(spark: SparkSession, settings: Mapping[str, str]) -> Iterat
 
 def add_missing_columns(
     spark: SparkSession, path: str, schema: StructType, partition_by: Sequence[str]
-) -> None:
+) -> bool:
     """Create the table, or add the columns it lacks, in one commit; before that, widen
-    the columns `schema` holds with a wider type (transforms/types.py).
+    the columns `schema` holds with a wider type (transforms/types.py). True when it
+    created the table.
 
     A widening rewrites the table once, in one commit (`overwriteSchema`): Delta 3.3's own
     type widening covers fewer changes. Any other type change is left to the MERGE, which
     casts into the table's type or fails naming the column. Columns are nullable: a
     delete carries only the key.
     """
-    current = StructType.fromJson(json.loads(_transaction(spark, path).snapshot().schema().json()))
+    snapshot = _transaction(spark, path).snapshot()
+    created = int(snapshot.version()) < 0
+    current = StructType.fromJson(json.loads(snapshot.schema().json()))
     _widen(spark, path, current, schema, partition_by)
     present = {f.name.lower() for f in current.fields}
-    if any(f.name.lower() not in present for f in schema.fields):
+    if created:  # a commit of metadata only: no Spark job
+        (
+            DeltaTable.createIfNotExists(spark)
+            .location(path)
+            .addColumns(StructType([StructField(f.name, f.dataType, True) for f in schema]))
+            .partitionedBy(*partition_by)
+            .execute()
+        )
+    elif any(f.name.lower() not in present for f in schema.fields):
         nullable = StructType([StructField(f.name, f.dataType, True) for f in schema.fields])
         (
             spark.createDataFrame([], nullable)
@@ -96,6 +108,7 @@ def add_missing_columns(
             .partitionBy(*partition_by)
             .save(path)
         )
+    return created
 
 
 def _widen(

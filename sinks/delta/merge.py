@@ -1,4 +1,5 @@
-"""The two MERGE statements of a batch and their conditions, with delta-spark's Python API.
+"""The two MERGE statements of a batch and their conditions, with delta-spark's Python API;
+into tables that hold nothing, the append that replaces each.
 
 The target is aliased `t` and the source `s`; their conditions are in sinks/merge_scope.py.
 """
@@ -15,7 +16,7 @@ from sinks import merge_scope
 from transforms.names import OP, POS, SEQ
 from transforms.ordering import newer_than
 
-__all__ = ["merge_changes", "merge_keys"]
+__all__ = ["append", "merge_changes", "merge_keys"]
 
 
 def merge_changes(table: Any, source: DataFrame, columns: Sequence[str], condition: Column) -> None:
@@ -47,3 +48,9 @@ def merge_keys(
         .whenNotMatchedBySourceDelete(condition=scope & expired)
         .execute()
     )
+
+
+def append(path: str, rows: DataFrame) -> None:
+    """Add `rows` to the Delta table at `path` (columns by name), in one commit that the
+    session's `txnAppId`/`txnVersion` make idempotent like a MERGE's."""
+    rows.write.format("delta").mode("append").save(path)

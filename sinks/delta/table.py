@@ -103,8 +103,10 @@ class DeltaTables(TablePair):
             return
         spark = changes.sparkSession
         published, state = self._schemas(changes, payload)
-        add_missing_columns(spark, self.path, published, self._parts)
-        add_missing_columns(spark, self.state_path, state, self._state_partitions())
+        created = add_missing_columns(spark, self.path, published, self._parts)
+        created &= add_missing_columns(spark, self.state_path, state, self._state_partitions())
+        if created:
+            self._memory.created()
         if self._catalog is not None:  # the table's columns, not only the batch's
             columns = spark.read.format("delta").load(self.path).schema
             self._catalog.register_delta(columns, self._parts)

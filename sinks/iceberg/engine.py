@@ -24,7 +24,8 @@ in and go to, so Iceberg plans only the files that may hold them. With Iceberg p
 transforms instead of `partition_by` (days(ts), bucket(16, id)), the decision has no
 partition column: the conditions name the key range alone, Iceberg prunes by its
 partition values and column bounds, and the key table is partitioned by the transforms
-of key columns only (it holds no other column).
+of key columns only (it holds no other column). Into tables the engine has just created
+(nothing held: a first run's full load), each MERGE is an INSERT of the same rows.
 
 Idempotency. Both snapshots carry `cdc.writer` (the checkpoint's query id) and
 `cdc.batch` in their summary (catalog.py). At its first batch the engine reads, from the
@@ -56,7 +57,7 @@ from pyspark.sql.types import StructType
 from sinks.base import BatchResult
 from sinks.decide import count, decide, held, key_rows, key_schema
 from sinks.iceberg.catalog import partition_fields
-from sinks.iceberg.merge import merge_changes_sql, merge_keys_sql, stored
+from sinks.iceberg.merge import insert_sql, merge_changes_sql, merge_keys_sql, stored
 from sinks.iceberg.tables import IcebergTables
 from sinks.merge_scope import in_partitions, same_keys, target, within
 from transforms.names import ACCEPTED, OP
@@ -97,6 +98,7 @@ class IcebergEngine(IcebergTables):
                     batch=(writer_id, batch_id),
                     timings=timings,
                     at=(now, before),
+                    empty=batch.empty,
                 )
         finally:
             decided.unpersist()
@@ -114,23 +116,30 @@ class IcebergEngine(IcebergTables):
         batch: tuple[str, int],
         timings: dict[str, float],
         at: tuple[datetime, datetime | None],
+        empty: bool = False,
     ) -> int:
         """The two MERGEs of a batch, within `partitions` (those the accepted changes
-        touch); how many partitions that is. Tombstones are stamped `at[0]`; those written
-        before `at[1]` have expired."""
+        touch), or two inserts into `empty` tables; how many partitions that is.
+        Tombstones are stamped `at[0]`; those written before `at[1]` have expired."""
         spark = accepted.sparkSession
         scope, touched = self._scope(accepted, partitions, bounds)
         on = same_keys(self._keys) & scope
         views = [f"cdc_iceberg_{uuid.uuid4().hex}" for _ in range(2)]
         accepted.select(*[F.col(f"`{c}`") for c in payload], OP).createOrReplaceTempView(views[0])
-        accepted.transform(key_rows(self._keys, self._parts, at[0])).transform(
-            stored
-        ).createOrReplaceTempView(views[1])
-        data_sql = merge_changes_sql(self._catalog.table(self.table), views[0], payload, on)
-        keys_sql = merge_keys_sql(
-            self._catalog.table(self.key_table), views[1], on, scope=scope, expired_before=at[1]
-        )
-        self._commit_pair(spark, batch, (data_sql, keys_sql), views, timings)
+        keys = accepted.transform(key_rows(self._keys, self._parts, at[0])).transform(stored)
+        keys.createOrReplaceTempView(views[1])
+        data, key_table = self._catalog.table(self.table), self._catalog.table(self.key_table)
+        if empty:
+            statements = (
+                insert_sql(data, views[0], payload, where=f"{OP} != 'D'"),
+                insert_sql(key_table, views[1], keys.columns),
+            )
+        else:
+            statements = (
+                merge_changes_sql(data, views[0], payload, on),
+                merge_keys_sql(key_table, views[1], on, scope=scope, expired_before=at[1]),
+            )
+        self._commit_pair(spark, batch, statements, views, timings)
         return touched
 
     def _scope(

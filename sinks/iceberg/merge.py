@@ -24,6 +24,7 @@ from transforms.types import quote
 
 __all__ = [
     "canonical",
+    "insert_sql",
     "merge_changes_sql",
     "merge_events_sql",
     "merge_history_sql",
@@ -65,6 +66,13 @@ def merge_changes_sql(table: str, source: str, columns: Sequence[str], on: Colum
         f"WHEN NOT MATCHED AND s.{OP} != 'D' THEN INSERT ({', '.join(names)}) "
         f"VALUES ({', '.join(f's.{c}' for c in names)})"
     )
+
+
+def insert_sql(table: str, source: str, columns: Sequence[str], where: str = "TRUE") -> str:
+    """Add the `source` rows matching `where` to a table that holds nothing for their keys
+    (its `columns`, by name): what each MERGE of a batch comes down to on empty tables."""
+    names = ", ".join(quote(c) for c in columns)
+    return f"INSERT INTO {table} ({names}) SELECT {names} FROM {source} WHERE {where}"
 
 
 def _expired(before: datetime | None) -> Column:

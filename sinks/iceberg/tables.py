@@ -173,6 +173,7 @@ class IcebergTables(TablePair):
             self._catalog.register(spark, self._warehouse)
         published, state = (_stored(s) for s in self._schemas(changes, payload))
         parts = partition_fields(self._parts, self._transforms)
+        created = 0
         for name, schema, fields in (
             (self.table, published, parts),
             (self.state_table, state, self._state_partitions()),
@@ -182,10 +183,13 @@ class IcebergTables(TablePair):
                 self._catalog.create(
                     spark, name, schema, fields, self._mode, properties=self._properties
                 )
+                created += 1
                 continue
             if not self._columns:  # the engine's first look at an existing table
                 self._catalog.align(spark, name, table, self._properties)
             self._catalog.evolve(spark, name, schema)
+        if created == 2:
+            self._memory.created()
         self._columns |= wanted
 
     def _count(self, spark: SparkSession) -> int:

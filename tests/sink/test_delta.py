@@ -368,3 +368,84 @@ def test_rows_kept_by_the_engine_equal_a_count_of_the_table_after_every_batch(
     rerun = delta.apply(changes(spark, late), len(batches), "w")
     assert rerun.rows_in_table == 3 == spark.read.format("delta").load(path).count()
     assert state(spark, path) == {(2, "b2", 2), (3, "c", 3), (5, "e", 1)}
+
+
+def operation(spark: SparkSession, path: str) -> str:
+    last = DeltaTable.forPath(spark, path).history(1).first()
+    assert last is not None
+    return str(last["operation"])
+
+
+def test_first_batch_into_tables_the_engine_created_is_appended_and_guards_the_next(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Nothing is held in new tables: the first batch is two appends (Delta's WRITE), with
+    what the MERGEs would have written: the last change per key, tombstones of deleted
+    keys (one never seen), the (writer, batch) that makes a replay a no-op."""
+    path = str(tmp_path / "t")
+    delta = engine(spark, path)
+    first = [
+        (1, "a", 1, "I", "1", "p1"),
+        (1, "a1", 1, "U", "2", "p2"),
+        (2, "b", 2, "I", "1", "p3"),
+        (3, None, None, "D", "1", "p4"),  # a key never seen
+        (4, "d", 1, "I", "1", "p5"),
+        (4, None, None, "D", "2", "p6"),
+    ]
+    result = delta.apply(changes(spark, first), 0, "w")
+
+    assert (operation(spark, path), operation(spark, delta.state_path)) == ("WRITE", "WRITE")
+    assert state(spark, path) == {(1, "a1", 1), (2, "b", 2)}
+    keys = spark.read.format("delta").load(delta.state_path)
+    assert {(r["id"], r["_seq"], r["_deleted"]) for r in keys.collect()} == {
+        (1, "2", False),
+        (2, "1", False),
+        (3, "1", True),
+        (4, "2", True),
+    }
+    assert (result.upserts, result.deletes, result.rows_in_table) == (2, 2, 2)
+    assert log_state(spark, delta.state_path, "w").last_batch == 0
+    versions = (version(spark, path), version(spark, delta.state_path))
+    assert engine(spark, path).apply(changes(spark, first), 0, "w").skipped  # a restart
+    assert (version(spark, path), version(spark, delta.state_path)) == versions
+
+    late = [(3, "c", 3, "I", "0", "p0"), (2, "b2", 2, "U", "2", "p7")]
+    second = delta.apply(changes(spark, late), 1, "w")
+    assert (second.stale, operation(spark, path)) == (1, "MERGE")  # guarded by the tombstone
+    assert state(spark, path) == {(1, "a1", 1), (2, "b2", 2)}
+    # An engine that did not create the tables never takes them for empty.
+    engine(spark, path).apply(changes(spark, [(5, "e", 1, "I", "3", "p8")]), 2, "w")
+    assert operation(spark, path) == operation(spark, delta.state_path) == "MERGE"
+
+
+@pytest.mark.parametrize("point", ["delta.after_data_commit", "delta.after_commit"])
+@pytest.mark.parametrize("restart", [True, False])
+def test_first_batch_that_dies_between_its_appends_is_finished_once(
+    spark: SparkSession, tmp_path: Path, crash_raise: pytest.MonkeyPatch, point: str, restart: bool
+) -> None:
+    """Re-run by a restarted process or by the same engine (which forgot the tables were
+    empty): the published table is not written twice, the key table is rolled forward."""
+    path = str(tmp_path / "t")
+    first = changes(spark, [(1, "a", 1, "I", "1", "p1"), (2, None, None, "D", "1", "p2")])
+    delta = engine(spark, path)
+    crash_raise.setenv("STREAM_CDC_CRASH_AT", point)
+    with pytest.raises(SimulatedCrashError):
+        delta.apply(first, 0, "w")
+    crash_raise.delenv("STREAM_CDC_CRASH_AT")
+    versions = (version(spark, path), version(spark, delta.state_path))
+
+    rerun = (engine(spark, path) if restart else delta).apply(first, 0, "w")
+
+    assert version(spark, path) == versions[0]
+    if point == "delta.after_commit":
+        assert rerun.skipped and version(spark, delta.state_path) == versions[1]
+    else:
+        assert (rerun.skipped, rerun.deletes, operation(spark, delta.state_path)) == (
+            False,
+            1,
+            "MERGE",
+        )
+    assert state(spark, path) == {(1, "a", 1)}
+    assert rerun.rows_in_table == 1
+    late = delta.apply(changes(spark, [(2, "late", 2, "U", "0", "p0")]), 1, "w")
+    assert late.stale == 1

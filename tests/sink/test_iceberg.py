@@ -295,3 +295,50 @@ def test_a_fresh_session_adds_a_streaming_listener_after_an_iceberg_batch(tmp_pa
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "listener added" in done.stdout
+
+
+def operations(root: Path, table: str = "t") -> list[str]:
+    """The operation of each of the table's snapshots, oldest first."""
+    metadata = root / "cdc" / table / "metadata"
+    current = metadata / f"v{(metadata / 'version-hint.text').read_text().strip()}.metadata.json"
+    found = StaticTable.from_metadata(str(current)).metadata.snapshots
+    return [s.summary.operation.value if s.summary else "" for s in found]
+
+
+@pytest.mark.parametrize("point", [None, "iceberg.after_data_commit"])
+def test_first_batch_into_tables_the_engine_created_is_appended_once(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str | None
+) -> None:
+    """Nothing is held in new tables: the first batch is one append to each (the last change
+    per key; tombstones, one of a key never seen), carrying (writer, batch). A first batch
+    that dies between the two is finished by a MERGE of the key table only."""
+    root = tmp_path / f"fresh_{(point or 'whole').replace('.', '_')}"  # a catalog of its own
+    rows = [
+        (1, "a", 1, "I", "1", "p1"),
+        (1, "a1", 1, "U", "2", "p2"),
+        (2, None, None, "D", "1", "p3"),  # a key never seen
+        (3, "c", 2, "I", "1", "p4"),
+    ]
+    first = changes(spark, rows)
+    iceberg = engine(spark, root)
+    if point is not None:
+        monkeypatch.setenv("STREAM_CDC_CRASH_MODE", "raise")
+        monkeypatch.setenv("STREAM_CDC_CRASH_AT", point)
+        with pytest.raises(SimulatedCrashError):
+            iceberg.apply(first, 0, "w")
+        monkeypatch.delenv("STREAM_CDC_CRASH_AT")
+    result = iceberg.apply(first, 0, "w")
+
+    assert operations(root) == ["append"]
+    assert operations(root, "t__cdc_keys") == (["append"] if point is None else ["overwrite"])
+    assert [(s["cdc.writer"], s["cdc.batch"]) for s in snapshots(root)] == [("w", "0")]
+    assert iceberg_rows(root / "cdc" / "t", ("id", "name", "day")) == {(1, "a1", 1), (3, "c", 2)}
+    held = iceberg_rows(root / "cdc" / "t__cdc_keys", ("id", "_seq", "_cdc_deleted"))
+    assert held == {(1, "2", False), (2, "1", True), (3, "1", False)}
+    assert (result.upserts, result.deletes, result.rows_in_table) == (2, 1, 2)
+    assert engine(spark, root).apply(first, 0, "w").skipped  # a restarted process
+
+    late = iceberg.apply(changes(spark, [(2, "late", 2, "I", "0", "p0")]), 1, "w")
+    assert late.stale == 1  # the tombstone is in place
+    iceberg.apply(changes(spark, [(3, "c2", 2, "U", "2", "p5")]), 2, "w")
+    assert operations(root)[-1] != "append"  # a MERGE once the tables hold something
