@@ -56,8 +56,9 @@ the environment variable that holds them (read once at start; on Glue from Secre
 Manager, see docs/aws.md).
 
 Tables come one by one or by pattern; a table that declares no columns is discovered from
-the source's catalog and followed while the job runs: how, the mapping of database types
-to Spark types, and what each schema change does are in docs/sources.md.
+the source (its catalog, or without one Debezium records that carry their schema or DMS
+Parquet files) and followed while the job runs: how, the mapping of database and Parquet
+types to Spark types, and what each schema change does are in docs/sources.md.
 
 This file is generated from the config models (`python -m config.reference`); edit the
 field descriptions in `config/`, not this file.

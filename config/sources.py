@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Discriminator, Field, Tag
+from pydantic import AwareDatetime, Discriminator, Field, Tag, model_validator
 
-from config.base import Strict, kind_or
+from config.base import Identifier, Strict, kind_or
 
 __all__ = [
     "CsvOptions",
@@ -76,8 +76,20 @@ class FilesSource(Strict):
     )
     max_files_per_trigger: int = Field(default=1000, ge=1, description="files per micro-batch")
     csv: CsvOptions = Field(default=CsvOptions(), description="how DMS wrote its CSV files")
+    timestamp_column: Identifier | None = Field(
+        default=None,
+        description="dms-parquet: DMS TimestampColumnName, the column of each change's "
+        "commit time; read as the commit time, and not a column of the tables its files "
+        "describe",
+    )
     database: SourceDatabase | None = Field(default=None, description=_DATABASE)
     glue_catalog: GlueSourceCatalog | None = Field(default=None, description=_GLUE)
+
+    @model_validator(mode="after")
+    def _check_timestamp_column(self) -> FilesSource:
+        if self.timestamp_column is not None and self.format != "dms-parquet":
+            raise ValueError("timestamp_column: only with format dms-parquet")
+        return self
 
 
 class KafkaSource(Strict):

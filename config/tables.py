@@ -57,13 +57,15 @@ class TableConfig(Strict):
     keys: list[Identifier] | None = Field(
         default=None,
         min_length=1,
-        description="primary key columns (never derived); default: the source's primary key",
+        description="primary key columns (never derived); default: the source's primary key "
+        "(required when DMS Parquet files describe the table: Parquet has none)",
     )
     columns: list[ColumnSpec] | None = Field(
         default=None,
         min_length=1,
         description="{name, type} of every source column, in file order; default: "
-        "discovered from the source's catalog, and followed when it changes",
+        "discovered from the source (its catalog, records or Parquet files), and followed "
+        "when it changes",
     )
     sequence_by: list[str] = Field(
         default_factory=list,

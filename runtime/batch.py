@@ -34,15 +34,17 @@ from transforms.canonical import canonical_changes, split_rejected
 from transforms.names import (
     COMMIT_TS,
     ERROR,
+    FILE,
     OP,
     OP_DDL,
     SKIPPED_OPS,
     SOURCE_SCHEMA,
     SOURCE_TABLE,
 )
+from transforms.position import file_start_position
 from transforms.route import UNROUTED
 
-__all__ = ["SourceBatch", "SourceBatchHandler", "newest_message"]
+__all__ = ["SourceBatch", "SourceBatchHandler", "newest_file", "newest_message"]
 
 _RESUME = (
     "to resume, make the target table fit (or declare the table's columns in tables[]) and "
@@ -68,6 +70,7 @@ class _Seen:
     count: int = 0
     fields: set[str] = field(default_factory=set)  # of its row images
     messages: list[tuple[str | None, str | None]] = field(default_factory=list)
+    newest_file: str | None = None  # DMS Parquet: its footer describes the table
 
 
 @dataclass
@@ -155,11 +158,13 @@ class SourceBatchHandler:
         """The replicated tables the batch touches; the rest counted (and the unrouted
         quarantined). One Spark job: records and fields seen per source table."""
         described = self._registry.from_records  # and the newest message per partition
+        files = self._registry.from_files  # and the newest file
         by = [SOURCE_SCHEMA, SOURCE_TABLE, *(["partition"] if described else [])]
         seen = routed.groupBy(*by).agg(
             F.count(F.lit(1)).alias("n"),
             self._source.fields_seen().alias("fields"),
             *(newest_message() if described else ()),
+            *([newest_file()] if files else []),
         )
         merged: dict[tuple[str | None, str | None], _Seen] = {}
         for row in seen.collect():
@@ -168,11 +173,15 @@ class SourceBatchHandler:
             table_seen.fields |= set(row["fields"] or ())
             if described:
                 table_seen.messages.append((row["newest_value"], row["newest_key"]))
+            if files:
+                table_seen.newest_file = row["newest_file"]
         tables = []
         for (schema, table), table_seen in merged.items():
             count = table_seen.count
             if table is not None and table_seen.messages:
                 self._registry.offer(schema or "", table, table_seen.messages)
+            if table is not None and table_seen.newest_file:
+                self._registry.offer_file(schema or "", table, table_seen.newest_file)
             if table is None:
                 summary.unrouted += count
                 rejected = routed.where(F.col(SOURCE_TABLE).isNull()).transform(
@@ -190,9 +199,11 @@ class SourceBatchHandler:
 
     def _follow(self, replica: Replica, fields: set[str]) -> None:
         """Ask the catalog again when the records name fields the table does not have
-        (or lack some it has): additive changes are followed, others stop the table."""
+        (or lack some it has), or (DMS Parquet) whenever a file was offered, which costs
+        no I/O: additive changes are followed, others stop the table."""
         known = {c.name for c in replica.columns}
-        if not replica.discovered or not fields or fields == known:
+        asked = self._registry.from_files or (fields and fields != known)
+        if not replica.discovered or not asked:
             return
         change = self._registry.refresh(replica)
         if replica.stopped:
@@ -251,6 +262,12 @@ def newest_message() -> tuple[Column, Column]:
         F.max_by(value, newest).alias("newest_value"),
         F.max_by(F.col("key").cast("string"), newest).alias("newest_key"),
     )
+
+
+def newest_file() -> Column:
+    """Aggregate: the newest file of the group (full load first, then DMS's time-named CDC
+    files). Its footer describes a table of DMS Parquet files (sources/parquet_schemas.py)."""
+    return F.max_by(F.col(FILE), file_start_position(F.col(FILE))).alias("newest_file")
 
 
 def _metrics(

@@ -103,8 +103,8 @@ class SourceFormat:
         table = replica.config
 
         def transform(raw: DataFrame) -> DataFrame:
-            if self.source.format == "dms-parquet":
-                raw = _parquet_rows(raw, replica)
+            if isinstance(self.source, FilesSource) and self.source.format == "dms-parquet":
+                raw = _parquet_rows(raw, replica, self.source.timestamp_column)
             return raw.transform(self._decoder(replica)).transform(
                 coerce_types(replica.columns, table.keys or [], table.max_string_bytes)
             )
@@ -143,14 +143,16 @@ class SourceFormat:
                 table_name=table.source_name,
                 keys=table.keys or [],
             )
-        return decode_dms_parquet([c.name for c in columns])
+        return decode_dms_parquet([c.name for c in columns], commit_column=source.timestamp_column)
 
 
-def _parquet_rows(files: DataFrame, replica: Replica) -> DataFrame:
+def _parquet_rows(files: DataFrame, replica: Replica, commit_column: str | None) -> DataFrame:
     """The rows of a table's Parquet files of the batch (one driver look-up of their names),
-    read with the table's types and DMS's `Op`."""
+    read with the table's types, DMS's `Op` and DMS's commit-time column (text)."""
     paths = sorted({str(r[FILE]) for r in files.select(FILE).distinct().collect()})
-    ddl = ", ".join(["Op string", *[f"`{c.name}` {c.type}" for c in replica.columns]])
+    names = {c.name for c in replica.columns}
+    dms = [f"`{commit_column}` string"] if commit_column and commit_column not in names else []
+    ddl = ", ".join(["Op string", *[f"`{c.name}` {c.type}" for c in replica.columns], *dms])
     if not paths:
         return files.sparkSession.createDataFrame([], f"{ddl}, {FILE} string, {BLOCK} bigint")
     return read_parquet_files(files.sparkSession, paths, ddl)

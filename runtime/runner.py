@@ -20,7 +20,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
-from config import JobConfig, KafkaSource, KinesisSource, RedshiftTarget
+from config import JobConfig, KafkaSource, KinesisSource, RedshiftTarget, TableConfig
 from config.tables import TablePattern
 from runtime.batch import SourceBatch, SourceBatchHandler
 from runtime.checkpoints import refuse_per_table_checkpoints, source_checkpoint
@@ -235,16 +235,17 @@ def _queries(spark: SparkSession, config: JobConfig, replicas: list[Replica]) ->
             SourceFormat(source, root=root),
         )
     ]
-    for replica in replicas:
-        if replica.config.path:
-            folder = landing_path(source, replica.config)
-            _require_folder(spark, folder, f"{replica.where}.path")
+    # Explicit entries, resolved or not yet (DMS Parquet files describe theirs).
+    for index, entry in enumerate(config.tables):
+        if isinstance(entry, TableConfig) and entry.path:
+            folder = landing_path(source, entry)
+            _require_folder(spark, folder, f"tables.{index}.path")
             queries.append(
                 _Query(
-                    f"{name}.source-{replica.name}",
-                    source_checkpoint(config, replica.name),
+                    f"{name}.source-{entry.name}",
+                    source_checkpoint(config, entry.name),
                     read_landing(spark, source, folder),
-                    SourceFormat(source, table=replica.source),
+                    SourceFormat(source, table=(entry.source_schema, entry.source_name)),
                 )
             )
     return queries

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from config import ConfigError, JobConfig, TableConfig
+from config import ConfigError, FilesSource, JobConfig, TableConfig
 from config.denormalize import check_denormalized
 from config.tables import TablePattern
 from sources.discovery import DiscoveredTable, SourceCatalog, matches
+from sources.files import parquet_footer
+from sources.parquet_schemas import ParquetSchemas
 from sources.record_schemas import RecordSchemas
 from transforms.schema_change import SchemaChange, compare
 from transforms.types import DatabaseColumn, SourceColumn
@@ -87,6 +89,16 @@ class Registry:
         records describe the tables."""
         if isinstance(self._catalog, RecordSchemas):
             self._catalog.offer(schema, table, messages)
+
+    @property
+    def from_files(self) -> bool:
+        """Whether tables are described by their DMS Parquet files (`offer_file` them)."""
+        return isinstance(self._catalog, ParquetSchemas)
+
+    def offer_file(self, schema: str, table: str, path: str) -> None:
+        """A table's newest Parquet file of a batch, when files describe the tables."""
+        if isinstance(self._catalog, ParquetSchemas):
+            self._catalog.offer(schema, table, path)
 
     def __iter__(self) -> Iterator[Replica]:
         return iter(self._replicas.values())
@@ -173,7 +185,7 @@ class Registry:
         return any(matches(name, p.include, p.exclude) for p in self.patterns)
 
     def _problem(self, schema: str, table: str) -> str | None:
-        if isinstance(self._catalog, RecordSchemas):
+        if isinstance(self._catalog, RecordSchemas | ParquetSchemas):
             return self._catalog.problem(schema, table)
         return None
 
@@ -181,7 +193,12 @@ class Registry:
         """The entry's table; None when its records are to describe it (at its first)."""
         if entry.columns is not None:
             return Replica.declared(entry, where)
-        if self.from_records:
+        if self.from_files and not entry.keys:
+            raise ConfigError(
+                f"{where}.keys: required: DMS Parquet files describe a table's columns but "
+                "not its primary key (or set source.database or source.glue_catalog)"
+            )
+        if self.from_records or self.from_files:
             return None
         if self._catalog is None:
             raise ConfigError(
@@ -233,8 +250,8 @@ class Registry:
         tables = {r.name: r.config for r in self}
         waiting = ", ".join(sorted(f"{s}.{t}" for s, t in self._pending))
         hint = (
-            f" ({waiting}: described only by their first records; declare their columns, "
-            "or set source.database)"
+            f" ({waiting}: described only by their first records or files; declare their "
+            "columns, or set source.database)"
             if waiting
             else ""
         )
@@ -279,8 +296,13 @@ def catalog_of(config: JobConfig) -> SourceCatalog | None:
         return GlueSourceCatalog(client("glue", config.aws), glue.database, glue.schema_name)
     database = getattr(source, "database", None)
     if database is None:
-        # Debezium's records describe their tables when the converter writes schemas.
-        return RecordSchemas() if getattr(source, "format", None) == "debezium-json" else None
+        # Debezium's records describe their tables when the converter writes schemas,
+        # DMS Parquet files by their footers.
+        if source.format == "debezium-json":
+            return RecordSchemas()
+        if isinstance(source, FilesSource) and source.format == "dms-parquet":
+            return ParquetSchemas(parquet_footer, source.timestamp_column)
+        return None
     from sources.discovery import MySqlCatalog
 
     password = config.source_password().get_secret_value()

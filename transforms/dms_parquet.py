@@ -10,19 +10,23 @@ from transforms.position import file_position, is_full_load
 
 
 def decode_dms_parquet(
-    columns: Sequence[str], *, op_column: str = "Op"
+    columns: Sequence[str], *, op_column: str = "Op", commit_column: str | None = None
 ) -> Callable[[DataFrame], DataFrame]:
-    """Rows with an optional `Op` column -> `_op` + the declared columns.
+    """Rows with an optional `Op` column -> `_op` + the table's columns.
 
-    Full-load files carry no Op: their rows are loads (upserts).
+    Full-load files carry no Op: their rows are loads (upserts). `commit_column` is DMS's
+    `TimestampColumnName` column (text, `yyyy-MM-dd HH:mm:ss.SSSSSS`): the commit time.
     """
+    committed = F.lit(None).cast("timestamp")
+    if commit_column is not None:
+        committed = F.col(f"`{commit_column}`").cast("timestamp")
 
     def transform(df: DataFrame) -> DataFrame:
         op = F.when(is_full_load(F.col(FILE)) & F.col(op_column).isNull(), F.lit(OP_LOAD))
         return df.select(
             op.otherwise(F.col(op_column)).alias(OP),
             *[F.col(f"`{name}`") for name in columns],
-            F.lit(None).cast("timestamp").alias(COMMIT_TS),
+            committed.alias(COMMIT_TS),
             file_position().alias(POS),
             F.to_json(F.struct(op_column, *columns)).alias(RAW),
             F.col(FILE).alias(SOURCE_FILE),
