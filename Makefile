@@ -10,7 +10,7 @@ ARGS ?=
 RUN_LOG ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast lint format demo bench bench-engines bench-e2e report stack clean ci docs
+.PHONY: help setup test test-fast lint format demo bench bench-engines bench-load bench-e2e report stack clean ci docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ bench: setup ## Benchmarks without servers: lake scaling, staged merge vs row-by
 
 bench-engines: setup ## Lake, Delta, Iceberg, warehouse and a naive MERGE side by side: throughput, jobs, 1M->5M growth
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.engines
+
+bench-load: setup ## A full load into new tables per file engine against a plain dedupe + Parquet write
+	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.full_load
 
 bench-e2e: setup ## Source commit -> visible latency through the local stack (starts it; ~15 min)
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.e2e_latency --find-max 2000
