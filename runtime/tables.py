@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from config import ConfigError, FilesSource, JobConfig, TableConfig
 from config.denormalize import check_denormalized
 from config.tables import TablePattern
-from sources.discovery import DiscoveredTable, SourceCatalog, matches
+from sources.discovery import DiscoveredTable, SeenTables, SourceCatalog, matches
 from sources.files import parquet_footer
 from sources.parquet_schemas import ParquetSchemas
 from sources.record_schemas import RecordSchemas
@@ -185,7 +185,7 @@ class Registry:
         return any(matches(name, p.include, p.exclude) for p in self.patterns)
 
     def _problem(self, schema: str, table: str) -> str | None:
-        if isinstance(self._catalog, RecordSchemas | ParquetSchemas):
+        if isinstance(self._catalog, SeenTables):
             return self._catalog.problem(schema, table)
         return None
 

@@ -21,7 +21,9 @@ __all__ = [
     "DiscoveredTable",
     "GlueSourceCatalog",
     "MySqlCatalog",
+    "SeenTables",
     "SourceCatalog",
+    "UnsupportedColumnError",
     "matches",
 ]
 
@@ -53,6 +55,41 @@ class SourceCatalog(Protocol):
     def describe(self, schema: str, table: str) -> DiscoveredTable | None:
         """The table now, or None when it does not exist."""
         ...
+
+
+class UnsupportedColumnError(ValueError):
+    """A column the job cannot type from what describes it; the message names it."""
+
+
+class SeenTables:
+    """A `SourceCatalog` of the tables the batches have shown, when what the source sends
+    describes them (Debezium records with their schema, DMS Parquet files): each table as
+    last described, or why it could not be."""
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, str], DiscoveredTable] = {}
+        self._problems: dict[tuple[str, str], str] = {}
+
+    def _learn(self, schema: str, table: str, describe: Callable[[], DiscoveredTable]) -> bool:
+        """Describe the table anew; a column it cannot type is kept as its problem."""
+        try:
+            found = describe()
+        except UnsupportedColumnError as exc:
+            self._problems[(schema, table)] = str(exc)
+            return False
+        self._tables[(schema, table)] = found
+        self._problems.pop((schema, table), None)
+        return True
+
+    def problem(self, schema: str, table: str) -> str | None:
+        """Why the table could not be described, if it could not."""
+        return self._problems.get((schema, table))
+
+    def names(self) -> list[tuple[str, str]]:
+        return sorted(self._tables)
+
+    def describe(self, schema: str, table: str) -> DiscoveredTable | None:
+        return self._tables.get((schema, table))
 
 
 def matches(name: str, include: Sequence[str], exclude: Sequence[str] = ()) -> bool:

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 
-from sources.discovery import DiscoveredTable
+from sources.discovery import DiscoveredTable, SeenTables, UnsupportedColumnError
 from transforms.types import DatabaseColumn
 
 __all__ = ["DMS_OP", "ParquetSchemas", "arrow_column", "parquet_table"]
@@ -53,10 +53,6 @@ __all__ = ["DMS_OP", "ParquetSchemas", "arrow_column", "parquet_table"]
 DMS_OP = "Op"  # DMS's operation column of CDC files (I, U, D)
 _INTEGERS = {8: "tinyint", 16: "smallint", 32: "int", 64: "bigint"}
 _TIME_DIGITS = {"s": 0, "ms": 3, "us": 6}
-
-
-class UnsupportedColumnError(ValueError):
-    """A column of a type Spark's Parquet reader cannot read."""
 
 
 def arrow_column(name: str, kind: pa.DataType) -> DatabaseColumn:
@@ -101,7 +97,7 @@ def parquet_table(
     return DiscoveredTable(schema, table, columns, ())
 
 
-class ParquetSchemas:
+class ParquetSchemas(SeenTables):
     """A `SourceCatalog` of the tables whose Parquet files the batches have shown.
 
     `read_footer` gives a file's schema (sources/files.py `parquet_footer`);
@@ -111,10 +107,9 @@ class ParquetSchemas:
     def __init__(
         self, read_footer: Callable[[str], pa.Schema], timestamp_column: str | None = None
     ) -> None:
+        super().__init__()
         self._read = read_footer
         self._dms_columns = (DMS_OP, *([timestamp_column] if timestamp_column else []))
-        self._tables: dict[tuple[str, str], DiscoveredTable] = {}
-        self._problems: dict[tuple[str, str], str] = {}
         self._files: dict[tuple[str, str], str] = {}  # the file each description is of
 
     def offer(self, schema: str, table: str, path: str) -> None:
@@ -122,21 +117,10 @@ class ParquetSchemas:
         files): its footer describes the table. One file is read once."""
         if self._files.get((schema, table)) == path:
             return
-        try:
-            found = parquet_table(schema, table, self._read(path), self._dms_columns)
-        except UnsupportedColumnError as exc:
-            self._problems[(schema, table)] = str(exc)
-            return
-        self._files[(schema, table)] = path
-        self._tables[(schema, table)] = found
-        self._problems.pop((schema, table), None)
-
-    def problem(self, schema: str, table: str) -> str | None:
-        """Why the table could not be described from its files, if it could not."""
-        return self._problems.get((schema, table))
-
-    def names(self) -> list[tuple[str, str]]:
-        return sorted(self._tables)
-
-    def describe(self, schema: str, table: str) -> DiscoveredTable | None:
-        return self._tables.get((schema, table))
+        described = self._learn(
+            schema,
+            table,
+            lambda: parquet_table(schema, table, self._read(path), self._dms_columns),
+        )
+        if described:
+            self._files[(schema, table)] = path

@@ -37,7 +37,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sources.discovery import DiscoveredTable
+from sources.discovery import DiscoveredTable, SeenTables, UnsupportedColumnError
 from transforms.types import DatabaseColumn
 
 __all__ = ["RecordSchemas", "debezium_table"]
@@ -66,10 +66,6 @@ _PLAIN = {
     "bytes": "blob",
 }
 _PRECISE_DECIMAL = "org.apache.kafka.connect.data.Decimal"
-
-
-class UnsupportedColumnError(ValueError):
-    """A column written in an encoding the decoder does not read."""
 
 
 def debezium_table(
@@ -135,12 +131,8 @@ def _int(value: Any) -> int | None:
         return None
 
 
-class RecordSchemas:
+class RecordSchemas(SeenTables):
     """A `SourceCatalog` of the tables whose records the batches have shown."""
-
-    def __init__(self) -> None:
-        self._tables: dict[tuple[str, str], DiscoveredTable] = {}
-        self._problems: dict[tuple[str, str], str] = {}
 
     def offer(
         self, schema: str, table: str, messages: Sequence[tuple[str | None, str | None]]
@@ -158,23 +150,7 @@ class RecordSchemas:
                     "value.converter.schemas.enable=true, or source.database"
                 )
             return
-        try:
-            found = debezium_table(schema, table, envelope, _envelope(key))
-        except UnsupportedColumnError as exc:
-            self._problems[(schema, table)] = str(exc)
-            return
-        self._tables[(schema, table)] = found
-        self._problems.pop((schema, table), None)
-
-    def problem(self, schema: str, table: str) -> str | None:
-        """Why the table could not be described from its records, if it could not."""
-        return self._problems.get((schema, table))
-
-    def names(self) -> list[tuple[str, str]]:
-        return sorted(self._tables)
-
-    def describe(self, schema: str, table: str) -> DiscoveredTable | None:
-        return self._tables.get((schema, table))
+        self._learn(schema, table, lambda: debezium_table(schema, table, envelope, _envelope(key)))
 
 
 _BINLOG_NUMBER = re.compile(r"\.([0-9]+)$")

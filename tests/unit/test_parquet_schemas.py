@@ -24,8 +24,9 @@ from config import ConfigError, FilesSource, JobConfig
 from runtime.batch import newest_file
 from runtime.decoding import SourceFormat
 from runtime.tables import Registry, catalog_of
+from sources.discovery import UnsupportedColumnError
 from sources.files import parquet_footer, spark_footer
-from sources.parquet_schemas import ParquetSchemas, UnsupportedColumnError, arrow_column
+from sources.parquet_schemas import ParquetSchemas, arrow_column
 from transforms.names import COMMIT_TS, FILE
 from transforms.types import DatabaseColumn, dms_column, spark_type
 
