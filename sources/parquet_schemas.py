@@ -10,10 +10,10 @@ source is followed from the first file that has it. DMS's own columns are not th
 table's: `Op` (CDC files) and the commit-time column of `TimestampColumnName`
 (`source.timestamp_column`).
 
-Reading a description costs one footer, never row data: a local file's is read with
-pyarrow (a few kilobytes, no Spark job); a file elsewhere (`s3://`, `s3a://`) is
-described by Spark's Parquet reader (`spark.read.parquet(file).schema`), which reads that
-one footer in one small Spark job: one per table per batch that brings it files.
+Reading a description costs one footer, never row data nor a Spark job: a local file's
+is read with pyarrow (a few kilobytes); a file elsewhere (`s3://`, `s3a://`) is read on
+the driver through Hadoop's file system and typed by Spark's converter of Parquet schemas
+(sources/files.py `spark_footer`): one per table per batch that brings it files.
 
 Parquet (Arrow) types map to the database types of transforms/types.py, so a table
 described this way is typed and decoded exactly as one described by `information_schema`:
