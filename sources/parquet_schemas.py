@@ -34,9 +34,8 @@ described this way is typed and decoded exactly as one described by `information
 Spark's Parquet reader cannot read the types of the last row, so such a table is refused
 (not replicated, or stopped if it was), naming the column and its type. A footer that
 cannot be read fails the batch, as reading its rows would: a restart reads it again.
-Every file of a batch is read with the table's types of that batch (runtime/decoding.py):
-Spark 3.5 reads an older file's decimal(p,s) as a wider decimal, but not its int32 as
-bigint, so a batch holding files from both sides of that widening fails.
+Every file of a batch is read in the table's types of that batch, an older file of a
+followed widening in the types it stores, then cast (sources/parquet_read.py).
 """
 
 from __future__ import annotations
