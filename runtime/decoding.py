@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from config import FilesSource, KafkaSource, KinesisSource
 from runtime.tables import Replica
-from sources.files import read_parquet_files
+from sources.parquet_read import read_in_table_types
 from transforms.coerce import coerce_types
 from transforms.debezium_json import decode_debezium_json
 from transforms.dms_csv import decode_dms_csv
@@ -31,7 +31,7 @@ from transforms.names import (
     SOURCE_TABLE,
 )
 from transforms.route import by_dms_metadata, by_landing_folder, by_topic
-from transforms.types import DatabaseColumn, SourceColumn, debezium_column, dms_column
+from transforms.types import DatabaseColumn, SourceColumn, debezium_column, dms_column, quote
 
 __all__ = ["SourceFormat"]
 
@@ -148,11 +148,13 @@ class SourceFormat:
 
 def _parquet_rows(files: DataFrame, replica: Replica, commit_column: str | None) -> DataFrame:
     """The rows of a table's Parquet files of the batch (one driver look-up of their names),
-    read with the table's types, DMS's `Op` and DMS's commit-time column (text)."""
+    in the table's types whatever types each file stores (sources/parquet_read.py), with
+    DMS's `Op` and DMS's commit-time column (text)."""
     paths = sorted({str(r[FILE]) for r in files.select(FILE).distinct().collect()})
     names = {c.name for c in replica.columns}
-    dms = [f"`{commit_column}` string"] if commit_column and commit_column not in names else []
-    ddl = ", ".join(["Op string", *[f"`{c.name}` {c.type}" for c in replica.columns], *dms])
+    dms = [(commit_column, "string")] if commit_column and commit_column not in names else []
+    columns = [("Op", "string"), *[(c.name, c.type) for c in replica.columns], *dms]
     if not paths:
+        ddl = ", ".join(f"{quote(name)} {kind}" for name, kind in columns)
         return files.sparkSession.createDataFrame([], f"{ddl}, {FILE} string, {BLOCK} bigint")
-    return read_parquet_files(files.sparkSession, paths, ddl)
+    return read_in_table_types(files.sparkSession, paths, columns)

@@ -1,8 +1,10 @@
 """DMS landing files as one stream per landing root; the checkpoint remembers which files
 were read (it plays Glue's job bookmarks)."""
 
+import json
 import os
 import re
+from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -10,6 +12,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StructType
 
 from config import FilesSource, TableConfig
 from transforms.names import BLOCK, FILE
@@ -73,12 +76,11 @@ _LOCAL = re.compile(r"^(file:(//)?)?(?=/)")
 
 
 def parquet_footer(path: str) -> pa.Schema:
-    """The schema in a Parquet file's footer; no row is read.
+    """The schema in a Parquet file's footer; no row is read, no Spark job runs.
 
-    A local file (a plain path or a `file:` URI) is read with pyarrow: its footer only,
-    no Spark job (INT96 timestamps as microseconds, as Spark reads them). Any other file
-    (`s3a://`...) is read by Spark's Parquet reader, through the job's file systems and
-    credentials: one small Spark job that reads that footer.
+    A local file (a plain path or a `file:` URI) is read with pyarrow (INT96 timestamps
+    as microseconds, as Spark reads them). Any other file (`s3a://`...) is read by
+    `spark_footer`, through the job's file systems and credentials.
     """
     local = _LOCAL.match(path)
     if local is not None:
@@ -89,6 +91,22 @@ def parquet_footer(path: str) -> pa.Schema:
 
 
 def spark_footer(path: str) -> pa.Schema:
-    """The schema of a Parquet file as Spark's reader infers it (one Spark job that reads
-    the footer), in Arrow's types as PySpark converts them."""
-    return to_arrow_schema(SparkSession.active().read.parquet(path).schema)
+    """The schema of a Parquet file as Spark's reader infers it, in Arrow's types as
+    PySpark converts them: its footer read on the driver through Hadoop's file system of
+    the path (the job's settings and credentials), converted by Spark's own converter of
+    Parquet schemas; no Spark job."""
+    spark = SparkSession.active()
+    jvm: Any = spark.sparkContext._jvm
+    state = spark._jsparkSession.sessionState()
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    stored = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(
+        hadoop_path, state.newHadoopConf()
+    )
+    reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(stored)
+    try:
+        message = reader.getFileMetaData().getSchema()
+    finally:
+        reader.close()
+    parquet = jvm.org.apache.spark.sql.execution.datasources.parquet
+    converted = parquet.ParquetToSparkSchemaConverter(state.conf()).convert(message)
+    return to_arrow_schema(StructType.fromJson(json.loads(converted.json())))

@@ -10,10 +10,10 @@ source is followed from the first file that has it. DMS's own columns are not th
 table's: `Op` (CDC files) and the commit-time column of `TimestampColumnName`
 (`source.timestamp_column`).
 
-Reading a description costs one footer, never row data: a local file's is read with
-pyarrow (a few kilobytes, no Spark job); a file elsewhere (`s3://`, `s3a://`) is
-described by Spark's Parquet reader (`spark.read.parquet(file).schema`), which reads that
-one footer in one small Spark job: one per table per batch that brings it files.
+Reading a description costs one footer, never row data nor a Spark job: a local file's
+is read with pyarrow (a few kilobytes); a file elsewhere (`s3://`, `s3a://`) is read on
+the driver through Hadoop's file system and typed by Spark's converter of Parquet schemas
+(sources/files.py `spark_footer`): one per table per batch that brings it files.
 
 Parquet (Arrow) types map to the database types of transforms/types.py, so a table
 described this way is typed and decoded exactly as one described by `information_schema`:
@@ -34,9 +34,8 @@ described this way is typed and decoded exactly as one described by `information
 Spark's Parquet reader cannot read the types of the last row, so such a table is refused
 (not replicated, or stopped if it was), naming the column and its type. A footer that
 cannot be read fails the batch, as reading its rows would: a restart reads it again.
-Every file of a batch is read with the table's types of that batch (runtime/decoding.py):
-Spark 3.5 reads an older file's decimal(p,s) as a wider decimal, but not its int32 as
-bigint, so a batch holding files from both sides of that widening fails.
+Every file of a batch is read in the table's types of that batch, an older file of a
+followed widening in the types it stores, then cast (sources/parquet_read.py).
 """
 
 from __future__ import annotations

@@ -202,3 +202,33 @@ def test_a_table_with_its_own_landing_folder_is_described_by_its_files(
     assert outcome.errors == []
     assert spark_types(spark, tmp_path, "audit") == {"id": "int", "at": "date"}
     assert [(r["id"], str(r["at"])) for r in rows(lake(tmp_path, "audit"))] == [(7, "2021-05-05")]
+
+
+def test_a_batch_of_files_from_both_sides_of_a_widening_keeps_every_value(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The source widens INT to BIGINT while the job runs; the next batch holds a file
+    written before the widening and one written after (sources/parquet_read.py)."""
+    config = job(tmp_path)
+    several = config.source.model_copy(update={"max_files_per_trigger": 10})
+
+    def refunds(name: str, ids: pa.Array, ops: list[str]) -> None:
+        land(tmp_path, "refunds", name, {
+            "Op": ops,
+            "order_id": ids,
+            "line": pa.array([1] * len(ops), pa.int16()),
+            "refunded": pa.array(["0.10"] * len(ops)).cast(pa.decimal128(5, 2)),
+            COMMIT: ["2021-05-05 10:00:00.000000"] * len(ops),
+        })  # fmt: skip
+
+    refunds("20210505-100000000.parquet", pa.array([1], pa.int32()), ["I"])
+    assert run(spark, config, once=True).errors == []
+    assert spark_types(spark, tmp_path, "refunds")["order_id"] == "int"
+
+    refunds("20210505-110000000.parquet", pa.array([2**31 - 1], pa.int32()), ["I"])
+    refunds("20210505-120000000.parquet", pa.array([2**31 + 7, 1], pa.int64()), ["I", "D"])
+    outcome = run(spark, config.model_copy(update={"source": several}), once=True)
+
+    assert outcome.errors == []
+    assert spark_types(spark, tmp_path, "refunds")["order_id"] == "bigint"
+    assert [r["order_id"] for r in rows(lake(tmp_path, "refunds"))] == [2**31 - 1, 2**31 + 7]

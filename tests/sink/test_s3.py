@@ -1,4 +1,5 @@
-"""The lake and Delta engines on `s3a://` paths (moto's S3), and the Glue Data Catalog.
+"""The lake and Delta engines on `s3a://` paths (moto's S3), and the Glue Data Catalog;
+DMS Parquet files read from `s3a://`.
 
 Real Spark with hadoop-aws against a real moto server on loopback; tiny batches.
 """
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
@@ -24,8 +27,11 @@ from sinks.delta.history import DeltaHistoryEngine
 from sinks.factory import make_engine
 from sinks.lake import LakeEngine
 from sinks.storage import Storage
+from sources.parquet_read import read_in_table_types
 from tests.sink.test_delta import changes
 from tests.sink.test_delta import state as delta_state
+from tests.unit.test_parquet_widening import spark_jobs
+from transforms.names import FILE
 
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
 
@@ -225,3 +231,30 @@ def test_storage_lists_files_under_a_prefix_recursively(spark: SparkSession, buc
     ]
     assert all(at > 1_700_000_000_000 for _, at in listed)  # unix ms
     assert storage.list_files(f"s3a://{bucket}/missing") == []
+
+
+def test_dms_parquet_files_on_s3a_from_both_sides_of_a_widening_are_read(
+    spark: SparkSession, aws: AwsConfig, bucket: str
+) -> None:
+    """Footers on S3 are read on the driver (no Spark job); every value in the table's type."""
+    s3 = boto3.client("s3", endpoint_url=aws.endpoints["s3"])
+    files = {
+        "LOAD00000001.parquet": pa.array([1, 2**31 - 1], pa.int32()),  # before the widening
+        "20210506-000000000.parquet": pa.array([2**31 + 7, -(2**62)], pa.int64()),
+    }
+    for name, ids in files.items():
+        out = pa.BufferOutputStream()
+        pq.write_table(pa.table({"Op": ["I", "U"], "id": ids}), out)
+        s3.put_object(Bucket=bucket, Key=f"shop/t/{name}", Body=out.getvalue().to_pybytes())
+    paths = [f"s3a://{bucket}/shop/t/{name}" for name in files]
+
+    with spark_jobs(spark, "s3a-footers") as jobs:
+        rows = read_in_table_types(spark, paths, [("Op", "string"), ("id", "bigint")])
+
+    assert jobs == []
+    assert sorted((r["id"], r[FILE].rsplit("/", 1)[-1]) for r in rows.collect()) == [
+        (-(2**62), "20210506-000000000.parquet"),
+        (1, "LOAD00000001.parquet"),
+        (2**31 - 1, "LOAD00000001.parquet"),
+        (2**31 + 7, "20210506-000000000.parquet"),
+    ]

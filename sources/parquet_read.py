@@ -1,0 +1,116 @@
+"""A table's DMS Parquet files of one batch, read so that every file's values arrive in
+the table's types, whichever side of a widening each file was written on.
+
+Spark 3.5's Parquet reader reads a column as the type it is asked for only when the file
+stores that type (or, for a decimal, one it can widen on the fly): asked for `bigint`, its
+vectorized reader fails on a file that stores 32-bit integers, asked for `double` on one
+that stores 32-bit floats. After the source widened a column (followed by discovery,
+sources/parquet_schemas.py), a batch can hold files of both sides. So the footer of
+every file is read first (`parquet_footer`: pyarrow for a local file, Spark's schema
+converter on the driver for any other; no Spark job, no row read), and the files are
+grouped by how they store the table's columns:
+
+* files that store every column in the table's type (the usual case: one group, the one
+  scan of before) are read with the table's types;
+* files that store some columns in a type that widens to the table's
+  (`transforms.types.widens`: a narrower integer, float for double, a decimal with fewer
+  digits) are read with the types they store and cast to the table's, which keeps every
+  value; one scan per group of files that store the same;
+* a stored type that does not widen to the table's (narrower, or another type) is not
+  cast: the file is read with the table's types, as before, and Spark's readers (both,
+  vectorized or not) fail the batch naming the file, never truncating a value (discovery
+  stops a table whose newest file narrows a type, docs/sources.md).
+
+The scans are unioned, each with its own `_file` and `_block`: still one Spark job for
+whatever reads the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import reduce
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from sources.discovery import UnsupportedColumnError
+from sources.files import parquet_footer, read_parquet_files
+from sources.parquet_schemas import arrow_column
+from transforms.names import BLOCK, FILE
+from transforms.types import quote, spark_type, widens
+
+__all__ = ["FileGroup", "group_files", "read_in_table_types", "stored_types"]
+
+_FOOTERS_AT_ONCE = 8  # footers read side by side (remote ones wait on the network)
+
+
+@dataclass(frozen=True)
+class FileGroup:
+    """Files read in one scan: with the table's types, but `stored` (column, type) as
+    the files store them, then cast to the table's."""
+
+    paths: tuple[str, ...]
+    stored: tuple[tuple[str, str], ...] = ()
+
+
+def stored_types(footer: pa.Schema) -> dict[str, str]:
+    """The Spark type each column of a file is read as, from its footer (the types of
+    sources/parquet_schemas.py); a column no Spark type fits is left out."""
+    types = {}
+    for field in footer:
+        try:
+            types[field.name] = spark_type(arrow_column(field.name, field.type))
+        except UnsupportedColumnError:
+            continue
+    return types
+
+
+def group_files(
+    columns: Sequence[tuple[str, str]], footers: Mapping[str, pa.Schema]
+) -> list[FileGroup]:
+    """The scans that read the files of `footers` (path -> footer) in the table's types
+    `columns` (name, Spark type): the files stored in the table's types first, then one
+    group per set of narrower stored types, in the order of their first file."""
+    table = dict(columns)
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {(): []}
+    for path, footer in footers.items():
+        stored = stored_types(footer)
+        differ = tuple((n, stored[n]) for n, t in columns if stored.get(n, t) != t)
+        if not all(widens(kind, table[name]) for name, kind in differ):
+            differ = ()  # not a widening: read as the table has it, never cast silently
+        groups.setdefault(differ, []).append(path)
+    return [FileGroup(tuple(paths), stored) for stored, paths in groups.items() if paths]
+
+
+def read_in_table_types(
+    spark: SparkSession,
+    paths: Sequence[str],
+    columns: Sequence[tuple[str, str]],
+    footer: Callable[[str], pa.Schema] = parquet_footer,
+) -> DataFrame:
+    """The rows of the Parquet files `paths` (at least one), every column in its type
+    of `columns` (name, Spark type), with `_file` and `_block`; `footer` reads a file's
+    footer."""
+    if not paths:
+        raise ValueError("no Parquet file to read")
+    with ThreadPoolExecutor(max_workers=max(1, min(_FOOTERS_AT_ONCE, len(paths)))) as pool:
+        footers = dict(zip(paths, pool.map(footer, paths), strict=True))
+    scans = [_scan(spark, group, columns) for group in group_files(columns, footers)]
+    return reduce(DataFrame.unionByName, scans)
+
+
+def _scan(spark: SparkSession, group: FileGroup, columns: Sequence[tuple[str, str]]) -> DataFrame:
+    """One group's files in one scan, cast to the table's types."""
+    stored = dict(group.stored)
+    ddl = ", ".join(f"{quote(name)} {stored.get(name, kind)}" for name, kind in columns)
+    rows = read_parquet_files(spark, list(group.paths), ddl)
+    if not stored:
+        return rows
+    typed = [
+        F.col(quote(name)).cast(kind).alias(name) if name in stored else F.col(quote(name))
+        for name, kind in columns
+    ]
+    return rows.select(*typed, FILE, BLOCK)
