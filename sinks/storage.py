@@ -64,6 +64,13 @@ class Storage:
         included (checksums hidden); empty when it does not exist."""
         return self._files.list_files(folder)
 
+    def list_tree(self, folder: str) -> dict[str, list[str]]:
+        """The names of the files under a folder, by the sub-folder that holds them
+        (`year=2020/month=5`, "" for the folder itself; checksums hidden), from one
+        recursive listing: on an object store, a few paged requests for the whole tree
+        instead of one per sub-folder. Empty when the folder does not exist."""
+        return self._files.list_tree(folder)
+
     def move(self, source: str, target: str) -> None:
         """Move a file, creating the target folder; a no-op when already moved."""
         self._files.move(source, target)
@@ -112,6 +119,21 @@ class HadoopFiles:
             status = found.next()
             files.append((str(status.getPath().toString()), int(status.getModificationTime())))
         return sorted(files)
+
+    def list_tree(self, folder: str) -> dict[str, list[str]]:
+        root = self._fs.makeQualified(self._path(folder))
+        if not self._fs.exists(root):
+            return {}
+        tree: dict[str, list[str]] = {}
+        found = self._fs.listFiles(root, True)
+        while found.hasNext():
+            path = found.next().getPath()
+            parts, parent = [], path.getParent()
+            while parent is not None and not parent.equals(root):
+                parts.append(str(parent.getName()))
+                parent = parent.getParent()
+            tree.setdefault("/".join(reversed(parts)), []).append(str(path.getName()))
+        return {sub: sorted(names) for sub, names in tree.items()}
 
     def move(self, source: str, target: str) -> None:
         src, dst = self._path(source), self._path(target)
@@ -207,6 +229,16 @@ class LocalFiles:
                     path = os.path.join(parent, name)
                     files.append((path, int(os.stat(path).st_mtime * 1000)))
         return sorted(files)
+
+    def list_tree(self, folder: str) -> dict[str, list[str]]:
+        base = self._os(folder)
+        tree = {}
+        for parent, _, names in os.walk(base):
+            files = sorted(n for n in names if not _CHECKSUM.match(n))
+            if files:
+                sub = os.path.relpath(parent, base)
+                tree["" if sub == "." else sub.replace(os.sep, "/")] = files
+        return tree
 
     def move(self, source: str, target: str) -> None:
         src, dst = self._os(source), self._os(target)

@@ -24,8 +24,9 @@ manifest is created once under its final name, and moving files into place is a
 repeatable copy-then-delete that a restart finishes. With a catalog, at start the
 catalog is reconciled with the manifest (see sinks/catalog.py).
 
-The driver lists and moves the files of steps 2 and 4 for `_FILE_THREADS` partitions at
-once: a few requests each, tens of milliseconds apiece on S3.
+The driver lists the staged files of step 2 with one recursive listing per folder, and
+moves the files of step 4 for `_FILE_THREADS` partitions at once: a few requests each,
+tens of milliseconds apiece on S3.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from sinks.target import in_parallel
 from transforms.names import ACCEPTED, BOOKKEEPING, DELETED, OP
 
 _KEEP_MANIFESTS = 20
-_FILE_THREADS = 16  # partitions whose files the driver lists or moves at once
+_FILE_THREADS = 16  # partitions whose files the driver moves at once
 
 
 class LakeEngine:
@@ -278,7 +279,8 @@ class LakeEngine:
     def _staged_entries(
         self, staging: str, affected: set[str], index_schema: StructType
     ) -> dict[str, PartitionEntry]:
-        """Counts, key ranges and file names of the staged partitions."""
+        """Counts, key ranges and file names of the staged partitions (the names from one
+        recursive listing of each staged folder, not one listing per partition)."""
         staged = self._files.read_folder(f"{staging}/keys", index_schema)
         first = F.col(f"`{self._keys[0]}`")
         live = ~F.col(DELETED)
@@ -293,19 +295,20 @@ class LakeEngine:
             for r in stats.collect()
         }
 
-        def entry(path: str) -> PartitionEntry:
-            row = rows[path]
-            return PartitionEntry(
-                data=tuple(parquet_names(self._storage.list_names(join(f"{staging}/data", path)))),
-                keys=tuple(parquet_names(self._storage.list_names(join(f"{staging}/keys", path)))),
+        data = self._storage.list_tree(f"{staging}/data")
+        keys = self._storage.list_tree(f"{staging}/keys")
+        return {
+            path: PartitionEntry(
+                data=tuple(parquet_names(data.get(path, ()))),
+                keys=tuple(parquet_names(keys.get(path, ()))),
                 rows=int(row["rows"]),
                 tombstones=int(row["tombstones"]),
                 min_key=row["lo"],
                 max_key=row["hi"],
             )
-
-        staged_paths = {path: path for path in rows if path in affected}
-        return in_parallel(staged_paths, entry, _FILE_THREADS)
+            for path, row in rows.items()
+            if path in affected
+        }
 
     # ----------------------------------------------------------- 4. publish
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from sinks.storage import Storage
+from sinks.storage import HadoopFiles, Storage
 
 
 def _hadoop_names(spark: SparkSession, folder: Path) -> list[str]:
@@ -97,3 +97,34 @@ def test_files_are_listed_recursively_with_their_times_as_hadoop_lists_them(
     assert all(abs(a - b) < 1000 for (_, a), (_, b) in zip(listed, sorted(hadoop), strict=True))
     assert f"{tmp_path}/top.csv" in [p for p, _ in listed]
     assert storage.list_files(str(tmp_path / "missing")) == []
+
+
+def test_a_tree_is_listed_by_sub_folder_in_one_walk_as_each_folder_lists_alone(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Partition folders with names Spark escapes, an empty one, nested levels: the tree
+    holds each folder's files as listing that folder alone does, on `os` and on Hadoop."""
+    rows = [(1, "a:b c", 1), (2, "a:b c", 2), (3, "plain", 1), (4, None, 1)]
+    frame = spark.createDataFrame(rows, "id int, name string, day int")
+    frame.write.partitionBy("name", "day").parquet(str(tmp_path / "t"))
+    (tmp_path / "t" / "empty").mkdir()
+    storage = Storage(spark, str(tmp_path))
+
+    jvm: Any = spark.sparkContext._jvm
+    root = jvm.org.apache.hadoop.fs.Path(str(tmp_path))
+    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    hadoop = HadoopFiles(jvm, fs, object_store=False)
+    for files in (storage, hadoop):
+        tree = files.list_tree(f"file:{tmp_path}/t")
+        folders = [f"name={n}/day={d}" for n, d in (("plain", 1),)]
+        assert set(folders) <= set(tree)
+        assert len([f for f in tree if f.startswith("name=")]) == 4  # one a partition
+        for folder, names in tree.items():
+            alone = storage.list_names(
+                f"file:{tmp_path}/t/{folder}" if folder else str(tmp_path / "t")
+            )
+            assert names == [n for n in alone if not (tmp_path / "t" / folder / n).is_dir()]
+            assert not any(n.endswith(".crc") for n in names)
+        assert "empty" not in tree and tree[""] == ["_SUCCESS"]
+    assert storage.list_tree(str(tmp_path / "missing")) == {}
+    assert hadoop.list_tree(f"file:{tmp_path}/missing") == {}
