@@ -38,8 +38,9 @@ format: setup ## ruff format, then ruff check --fix
 demo: ## Run the job locally: ./spark-submit.sh jobs/stream_cdc.py
 	$(ROOT)/spark-submit.sh $(ROOT)/jobs/stream_cdc.py
 
-bench: setup ## Benchmarks without servers: lake scaling, staged merge vs row-by-row baseline
+bench: setup ## Benchmarks without servers: lake scaling, small batches, staged merge vs row-by-row baseline
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.lake_scaling
+	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.small_batches
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.merge_vs_baseline
 
 bench-engines: setup ## Lake, Delta, Iceberg, warehouse and a naive MERGE side by side: throughput, jobs, 1M->5M growth

@@ -1,12 +1,14 @@
 """Do small batches stay cheap when they touch many partitions? The lake engine's cost of
 a 600-change batch spread over 200 partitions against one that touches 5.
 
-The table is `bench.lake_scaling`'s: 5,000 rows a day, partitioned by year/month/day
-(`--days 200`: 1M rows). Each round applies, to the same table, two batches of 600
-updates that keep their day: `narrow` updates 120 keys of each of the last 5 days,
-`wide` 3 keys of each of 200 days. The goal (docs/benchmarks.md): wide costs at most 3x
-narrow. Side by side, as the naive baseline, the same two batches by Spark's dynamic
-partition overwrite (`bench.lake_scaling.naive_dynamic`) on a copy of the table.
+The table is shaped like `bench.lake_scaling`'s, partitioned by year/month/day, with small
+partitions (`--rows-per-day 200`, `--days 200`: 40,000 rows), so that what is measured is
+the cost of touching a partition, not of rewriting its rows. Each round applies, to the
+same table, two batches of 600 updates that keep their day: `narrow` updates 120 keys of
+each of the last 5 days, `wide` 3 keys of each of 200 days. The goal (docs/benchmarks.md):
+wide costs at most 3x narrow. Side by side, as the naive baseline, the same two batches
+by Spark's dynamic partition overwrite (`bench.lake_scaling.naive_dynamic`) on a copy of
+the table.
 
     python -m bench.small_batches [--days 200] [--rounds 3] [--changes 600]
 """
@@ -20,17 +22,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from bench.lake_scaling import (
     FIRST_DAY,
     PARTS,
-    ROWS_PER_DAY,
-    base_rows,
     change_frame,
     naive_dynamic,
+    with_partitions,
 )
 from runtime.session import local_session
 from sinks.lake import LakeEngine
@@ -38,18 +41,46 @@ from sinks.lake import LakeEngine
 SHAPES = {"narrow": 5, "wide": 200}
 
 
-def updates(days: int, spread: int, changes: int, seq: int) -> list[tuple[object, ...]]:
+def base_rows(spark: SparkSession, days: int, per_day: int) -> DataFrame:
+    """The full load: `per_day` rows a day, ids growing with time."""
+    day = F.floor(F.col("id") / per_day).cast("int")
+    rows = spark.range(days * per_day).select(
+        "id",
+        F.concat(F.lit("customer-"), F.col("id").cast("string")).alias("name"),
+        (F.col("id") % 1000 / 10.0).alias("amount"),
+        F.date_add(F.lit(FIRST_DAY), day).alias("date"),
+        F.lit("I").alias("_op"),
+        F.lit("0000").alias("_seq"),
+        F.lpad(F.col("id").cast("string"), 20, "0").alias("_pos"),
+        F.lit(None).cast("timestamp").alias("_commit_ts"),
+    )
+    return with_partitions(rows)
+
+
+def updates(
+    days: int, per_day: int, spread: int, changes: int, seq: int
+) -> list[tuple[object, ...]]:
     """`changes` updates of existing keys, spread evenly over the last `spread` days."""
     touched = list(range(days - spread, days))
-    per_day = changes // spread
+    each = changes // spread
     out: list[tuple[object, ...]] = []
     for day in touched:
         when = FIRST_DAY + timedelta(days=day)
-        for i in range(per_day):
-            key = day * ROWS_PER_DAY + (i * 37 + seq) % ROWS_PER_DAY
+        for i in range(each):
+            key = day * per_day + (i * 37 + seq) % per_day
             pos = f"s{seq:04d}{len(out):015d}"
             out.append((key, f"changed-{seq}", float(i), when, "U", f"{seq:04d}", pos))
     return out
+
+
+def run_engine(
+    engine: LakeEngine, frame: DataFrame, batch_id: int, phases: list[dict[str, float]]
+) -> None:
+    phases.append(engine.apply(frame, batch_id, "bench").timings)
+
+
+def phase_text(timings: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in timings.items())
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -72,44 +103,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=200, help="days (partitions) of the table")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported")
     parser.add_argument("--changes", type=int, default=600, help="changes per batch")
+    parser.add_argument("--rows-per-day", type=int, default=200, help="rows of a partition")
     args = parser.parse_args(argv)
     if args.days < max(SHAPES.values()):
         parser.error(f"--days must be at least {max(SHAPES.values())}")
     spark = local_session("bench-small-batches", driver_memory="4g", shuffle_partitions=8)
     seconds: dict[tuple[str, str], list[float]] = {}
     jobs: dict[tuple[str, str], list[int]] = {}
+    phases: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="small-batches-") as tmp:
         lake, naive = Path(tmp) / "lake", Path(tmp) / "naive"
         engine = LakeEngine(spark, str(lake), keys=["id"], partition_by=PARTS)
-        engine.apply(base_rows(spark, args.days * ROWS_PER_DAY), 0, "bench")
+        engine.apply(base_rows(spark, args.days, args.rows_per_day), 0, "bench")
         shutil.copytree(lake, naive, ignore=shutil.ignore_patterns("_cdc"))
         batch_id = 0
         for r in range(args.rounds + 1):  # round 0 warms up both paths
             for shape, spread in SHAPES.items():
                 batch_id += 1
                 frame: DataFrame = change_frame(
-                    spark, updates(args.days, spread, args.changes, batch_id)
+                    spark, updates(args.days, args.rows_per_day, spread, args.changes, batch_id)
                 ).cache()
                 frame.count()
                 sides: dict[str, Callable[[], object]] = {
-                    "engine": lambda f=frame, b=batch_id: engine.apply(f, b, "bench"),
-                    "naive": lambda f=frame: naive_dynamic(spark, str(naive), f),
+                    "engine": partial(run_engine, engine, frame, batch_id, phases),
+                    "naive": partial(naive_dynamic, spark, str(naive), frame),
                 }
                 for side, action in sides.items():
                     took, count = jobs_of(spark, f"{side}-{shape}-{batch_id}", action)
-                    if r > 0:
-                        seconds.setdefault((side, shape), []).append(took)
-                        jobs.setdefault((side, shape), []).append(count)
-                        print(f"  round {r} {side} {shape}: {took:.2f} s, {count} jobs", flush=True)
+                    if r == 0:
+                        continue
+                    seconds.setdefault((side, shape), []).append(took)
+                    jobs.setdefault((side, shape), []).append(count)
+                    where = f" ({phase_text(phases[-1])})" if side == "engine" else ""
+                    print(f"  round {r} {side} {shape}: {took:.2f} s, {count} jobs{where}")
                 frame.unpersist()
-    print(f"\n{args.changes} changes per batch, {args.days} days, median of {args.rounds} rounds")
+    print(
+        f"\n{args.changes} changes per batch, {args.days} days of {args.rows_per_day} rows, "
+        f"median of {args.rounds} rounds"
+    )
     print(f"{'side':>7} {'narrow s':>9} {'wide s':>8} {'jobs n/w':>9} {'wide/narrow':>12}")
     for side in ("engine", "naive"):
         narrow = statistics.median(seconds[(side, "narrow")])
         wide = statistics.median(seconds[(side, "wide")])
-        count = f"{statistics.median(jobs[(side, 'narrow')]):g}/"
-        count += f"{statistics.median(jobs[(side, 'wide')]):g}"
-        print(f"{side:>7} {narrow:>9.2f} {wide:>8.2f} {count:>9} {wide / narrow:>11.2f}x")
+        counts = "/".join(f"{statistics.median(jobs[(side, s)]):g}" for s in SHAPES)
+        print(f"{side:>7} {narrow:>9.2f} {wide:>8.2f} {counts:>9} {wide / narrow:>11.2f}x")
     return 0
 
 
