@@ -29,16 +29,15 @@ import json
 import random
 import statistics
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from bench.lake_scaling import PARTS, base_rows, change_frame, change_rows
+from bench.lake_scaling import PARTS, base_rows, change_frame, change_rows, timed
 from bench.naive import NaiveDeltaMerge, wrong_keys
 from runtime.session import local_session
 from sinks.base import Engine
@@ -92,12 +91,6 @@ def make(
     engine = WarehouseEngine(warehouse, schema="public", table=table, keys=["id"])
     engine.recover()
     return engine
-
-
-def timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
 
 
 def final_table(spark: SparkSession, engine: Engine | NaiveDeltaMerge) -> DataFrame | None:

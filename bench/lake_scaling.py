@@ -55,10 +55,10 @@ def with_partitions(df: DataFrame) -> DataFrame:
     )
 
 
-def base_rows(spark: SparkSession, rows: int) -> DataFrame:
-    """The full load: ids grow with time, as auto-increment keys do."""
+def base_rows(spark: SparkSession, rows: int, per_day: int = ROWS_PER_DAY) -> DataFrame:
+    """The full load, `per_day` rows a day: ids grow with time, as auto-increment keys do."""
     ids = spark.range(rows)
-    day = F.floor(F.col("id") / ROWS_PER_DAY).cast("int")
+    day = F.floor(F.col("id") / per_day).cast("int")
     df = ids.select(
         F.col("id"),
         F.concat(F.lit("customer-"), (F.col("id") % 9973).cast("string")).alias("name"),

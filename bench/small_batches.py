@@ -19,42 +19,25 @@ import argparse
 import shutil
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from bench.lake_scaling import (
     FIRST_DAY,
     PARTS,
+    base_rows,
     change_frame,
     naive_dynamic,
-    with_partitions,
+    timed,
 )
 from runtime.session import local_session
 from sinks.lake import LakeEngine
 
 SHAPES = {"narrow": 5, "wide": 200}
-
-
-def base_rows(spark: SparkSession, days: int, per_day: int) -> DataFrame:
-    """The full load: `per_day` rows a day, ids growing with time."""
-    day = F.floor(F.col("id") / per_day).cast("int")
-    rows = spark.range(days * per_day).select(
-        "id",
-        F.concat(F.lit("customer-"), F.col("id").cast("string")).alias("name"),
-        (F.col("id") % 1000 / 10.0).alias("amount"),
-        F.date_add(F.lit(FIRST_DAY), day).alias("date"),
-        F.lit("I").alias("_op"),
-        F.lit("0000").alias("_seq"),
-        F.lpad(F.col("id").cast("string"), 20, "0").alias("_pos"),
-        F.lit(None).cast("timestamp").alias("_commit_ts"),
-    )
-    return with_partitions(rows)
 
 
 def updates(
@@ -83,12 +66,6 @@ def phase_text(timings: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.2f}" for name, value in timings.items())
 
 
-def timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
 def jobs_of(spark: SparkSession, group: str, action: Callable[[], object]) -> tuple[float, int]:
     spark.sparkContext.setJobGroup(group, group)
     try:
@@ -114,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="small-batches-") as tmp:
         lake, naive = Path(tmp) / "lake", Path(tmp) / "naive"
         engine = LakeEngine(spark, str(lake), keys=["id"], partition_by=PARTS)
-        engine.apply(base_rows(spark, args.days, args.rows_per_day), 0, "bench")
+        rows = base_rows(spark, args.days * args.rows_per_day, args.rows_per_day)
+        engine.apply(rows, 0, "bench")
         shutil.copytree(lake, naive, ignore=shutil.ignore_patterns("_cdc"))
         batch_id = 0
         for r in range(args.rounds + 1):  # round 0 warms up both paths
