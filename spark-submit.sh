@@ -7,6 +7,10 @@
 #   --py-files        work/dist/stream_cdc.zip (the project's packages), plus any --py-files given
 #   --conf            Delta's and Iceberg's SQL extensions, Delta's catalog (a --conf given here overrides them)
 #   --driver-java-options  log4j2 configured by conf/log4j2.properties (plus any given here)
+#   local file system  with --master local or local[N]: Hadoop's local file system with
+#                     permissions set in-process, not by a chmod process per file (jvm/,
+#                     runtime/session.py LOCAL_FS), its jar first on --driver-class-path;
+#                     STREAM_CDC_LOCAL_FS=0 turns it off
 #   scratch           Spark's local dirs and the JVM's and Python's temp dirs in a folder of
 #                     this run, work/scratch/run-* under the current directory (or under
 #                     $STREAM_CDC_SCRATCH), not the system temp dir; what a dead run left
@@ -31,6 +35,7 @@ master="${SPARK_MASTER:-local[2]}"
 user_jars=""
 user_py_files=""
 user_java_opts=""
+user_driver_cp=""
 spark_opts=()
 app=""
 no_app_needed=0
@@ -42,6 +47,9 @@ while (($# > 0)); do
         --jars=*) user_jars="${1#*=}"; shift ;;
         --py-files) (($# >= 2)) || die "--py-files needs a value"; user_py_files="$2"; shift 2 ;;
         --py-files=*) user_py_files="${1#*=}"; shift ;;
+        --driver-class-path) (($# >= 2)) || die "--driver-class-path needs a value"
+            user_driver_cp="$2"; shift 2 ;;
+        --driver-class-path=*) user_driver_cp="${1#*=}"; shift ;;
         --driver-java-options) (($# >= 2)) || die "--driver-java-options needs a value"
             user_java_opts="$2"; shift 2 ;;
         --driver-java-options=*) user_java_opts="${1#*=}"; shift ;;
@@ -113,6 +121,18 @@ py_files="$zip_path${user_py_files:+,$user_py_files}"
 java_opts="-Dlog4j2.configurationFile=\"$STREAM_CDC_LOG4J2\" -Djava.io.tmpdir=\"$scratch/tmp\""
 java_opts+="${user_java_opts:+ $user_java_opts}"
 
+# Local mode only: a cluster's executors (and local-cluster's) are JVMs without the jar.
+driver_cp="$user_driver_cp"
+local_fs=()
+if [[ ("$master" == local || "$master" == local\[*) && -n "${STREAM_CDC_LOCAL_FS_JAR:-}" &&
+    "${STREAM_CDC_LOCAL_FS:-1}" != 0 ]]; then
+    driver_cp="$STREAM_CDC_LOCAL_FS_JAR${user_driver_cp:+:$user_driver_cp}"
+    local_fs=(
+        --conf spark.hadoop.fs.file.impl=streamcdc.localfs.NioLocalFileSystem
+        --conf spark.hadoop.fs.AbstractFileSystem.file.impl=streamcdc.localfs.NioLocalFs
+    )
+fi
+
 cmd=(
     "$ROOT/.venv/bin/spark-submit"
     --master "$master"
@@ -120,9 +140,11 @@ cmd=(
     --py-files "$py_files"
     --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension,org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions
     --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog
+    "${local_fs[@]}"
     --driver-java-options "$java_opts"
-    "${spark_opts[@]}"
 )
+[[ -n "$driver_cp" ]] && cmd+=(--driver-class-path "$driver_cp")
+cmd+=("${spark_opts[@]}")
 [[ -n "$app" ]] && cmd+=("$app")
 
 # Ctrl-C: the terminal sends SIGINT to the whole foreground process group, i.e. to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from pyspark import SparkConf, SparkContext
@@ -28,6 +29,28 @@ DELTA_SQL = {
     "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+
+# Hadoop's local file system forks a `chmod` process for every file, checksum file and
+# folder it creates (Spark ships no Hadoop native library); a write of 200 small
+# partitions spends most of its time there. Local runs use the same file system with
+# permissions set in-process (jvm/, compiled by scripts/bootstrap.sh). It must be on the
+# driver's class path when the JVM starts: the first `file:` file system is cached.
+LOCAL_FS = {
+    "spark.hadoop.fs.file.impl": "streamcdc.localfs.NioLocalFileSystem",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "streamcdc.localfs.NioLocalFs",
+}
+
+
+def local_fs_settings(master: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The launch settings that give a `local`/`local[N]` driver the in-process local file
+    system, when scripts/env.sh found its jar (STREAM_CDC_LOCAL_FS_JAR) and
+    STREAM_CDC_LOCAL_FS is not `0`. Nothing for a cluster, whose executors lack the jar,
+    nor for `local-cluster`, whose executors are other JVMs."""
+    jar = environ.get("STREAM_CDC_LOCAL_FS_JAR", "")
+    local = master == "local" or master.startswith("local[")
+    if not jar or not local or environ.get("STREAM_CDC_LOCAL_FS", "1") == "0":
+        return {}
+    return {"spark.driver.extraClassPath": jar, **LOCAL_FS}
 
 
 def spark_session(app_name: str, aws: AwsConfig | None = None) -> SparkSession:
@@ -90,7 +113,8 @@ def local_session(
     )
     jars = os.environ.get("STREAM_CDC_JARS")
     extensions = {"spark.jars": jars, **DELTA_SQL} if jars else {}
-    for key, value in {**extensions, **SETTINGS, **(extra or {})}.items():
+    local_fs = local_fs_settings("local[2]")
+    for key, value in {**extensions, **local_fs, **SETTINGS, **(extra or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
@@ -132,7 +156,7 @@ def _launch_settings() -> dict[str, str]:
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # plain `python`: no JVM yet
         jars = os.environ.get("STREAM_CDC_JARS")
         delta = {"spark.jars": jars, **DELTA_SQL} if jars else {}
-        return {"spark.master": "local[2]", **delta}
+        return {"spark.master": "local[2]", **delta, **local_fs_settings("local[2]")}
     SparkContext._ensure_initialized()  # connects to spark-submit's JVM
     launched = SparkConf()
     wanted = {"spark.master": "local[2]", **DELTA_SQL}

@@ -7,7 +7,10 @@
 #      pyproject.toml changed since the last install (stamp: .venv/.stamp-pyproject);
 #   3. JVM jars: the exact jars pinned in jars/pom.xml are copied into .jars/,
 #      only when jars/pom.xml changed since the last fetch (stamp: .jars/.stamp-pom);
-#   4. with --dev: the local Kinesis server pinned in local/aws/package-lock.json,
+#   4. the local file system class in jvm/ (permissions without a chmod process per
+#      file) compiled against Spark's Hadoop into .jars/local/stream-cdc-localfs.jar,
+#      only when its sources or Spark's Hadoop changed (stamp: .jars/local/.stamp);
+#   5. with --dev: the local Kinesis server pinned in local/aws/package-lock.json,
 #      installed with `npm ci` into .tools/aws/ (stamp: .tools/aws/.stamp-lock).
 # Prints one short line (on stderr) per step it actually performs, nothing when all
 # is up to date. Works from any current directory.
@@ -22,7 +25,7 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 dev=0
@@ -38,6 +41,8 @@ command -v "$PYTHON_BIN" >/dev/null 2>&1 ||
     die "$PYTHON_BIN not found on PATH; install Python 3.11 (e.g. pyenv install 3.11) first"
 command -v java >/dev/null 2>&1 ||
     die "java not found on PATH; install a JDK 17 (Spark 3.5 needs Java 8/11/17)"
+command -v javac >/dev/null 2>&1 ||
+    die "javac not found on PATH; install a JDK 17 (a JRE alone cannot compile jvm/)"
 command -v mvn >/dev/null 2>&1 ||
     die "mvn not found on PATH; install Maven 3.8+ (it fetches the jars pinned in jars/pom.xml)"
 
@@ -121,7 +126,33 @@ if [[ "$have_pom_hash" != "$pom_hash" ]] || ! compgen -G "$JARS/*.jar" >/dev/nul
     trap - EXIT
 fi
 
-# --- 4. local AWS-API servers from npm (tests and the local Kinesis pipeline) ----------
+# --- 4. the local file system class ---------------------------------------------------
+# Compiled here rather than fetched: it is ours, and it must match the Hadoop client that
+# pyspark ships (hadoop-client-api-*.jar). Only local runs put it on the class path
+# (spark-submit.sh, runtime/session.py); docs/engines.md, *Local disks*, says why.
+LOCAL_FS="$JARS/local"
+hadoop_api="$(compgen -G "$VENV/lib/python3.11/site-packages/pyspark/jars/hadoop-client-api-*.jar" | head -n 1 || true)"
+[[ -n "$hadoop_api" ]] || die "no hadoop-client-api jar in the venv's pyspark (is pyspark installed?)"
+fs_hash="$( { cat "$ROOT"/jvm/src/streamcdc/localfs/*.java; basename "$hadoop_api"; } | sha256sum | cut -d' ' -f1)"
+if [[ "$(cat "$LOCAL_FS/.stamp" 2>/dev/null || true)" != "$fs_hash" || ! -f "$LOCAL_FS/stream-cdc-localfs.jar" ]]; then
+    say "compiling jvm/ into .jars/local/stream-cdc-localfs.jar (javac)"
+    build="$ROOT/.jars.localfs.$$"
+    rm -rf "$build"
+    trap 'rm -rf "$build"' EXIT
+    mkdir -p "$build/classes"
+    run_quiet "javac (jvm/)" \
+        javac --release 8 -nowarn -d "$build/classes" -cp "$hadoop_api" \
+        "$ROOT"/jvm/src/streamcdc/localfs/*.java
+    run_quiet "jar (jvm/)" jar cf "$build/stream-cdc-localfs.jar" -C "$build/classes" .
+    rm -rf "$LOCAL_FS"
+    mkdir -p "$LOCAL_FS"
+    mv "$build/stream-cdc-localfs.jar" "$LOCAL_FS/"
+    printf '%s\n' "$fs_hash" >"$LOCAL_FS/.stamp"
+    rm -rf "$build"
+    trap - EXIT
+fi
+
+# --- 5. local AWS-API servers from npm (tests and the local Kinesis pipeline) ----------
 if [[ $dev == 1 ]]; then
     command -v npm >/dev/null 2>&1 ||
         die "npm not found on PATH; scripts/install-system-deps.sh installs Node.js and npm"

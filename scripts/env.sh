@@ -10,6 +10,8 @@
 # Exports:
 #   STREAM_CDC_ROOT        absolute path of the repo root
 #   STREAM_CDC_JARS        comma-separated absolute paths of .jars/*.jar (for spark.jars)
+#   STREAM_CDC_LOCAL_FS_JAR  absolute path of .jars/local/stream-cdc-localfs.jar, empty when
+#                          absent: local runs' file system (runtime/session.py)
 #   STREAM_CDC_LOG4J2      absolute path of conf/log4j2.properties
 #   PYTHONPATH             repo root first, so the packages import from the work tree
 #   PYSPARK_PYTHON,
@@ -26,12 +28,15 @@ done
 
 export STREAM_CDC_ROOT="$_stream_cdc_root"
 export STREAM_CDC_JARS="$_stream_cdc_jars"
+_stream_cdc_fs_jar="$_stream_cdc_root/.jars/local/stream-cdc-localfs.jar"
+[[ -f "$_stream_cdc_fs_jar" ]] || _stream_cdc_fs_jar=""
+export STREAM_CDC_LOCAL_FS_JAR="$_stream_cdc_fs_jar"
 export STREAM_CDC_LOG4J2="$_stream_cdc_root/conf/log4j2.properties"
 export PYTHONPATH="$_stream_cdc_root${PYTHONPATH:+:$PYTHONPATH}"
 export PYSPARK_PYTHON="$_stream_cdc_root/.venv/bin/python"
 export PYSPARK_DRIVER_PYTHON="$_stream_cdc_root/.venv/bin/python"
 export SPARK_HOME="$_stream_cdc_root/.venv/lib/python3.11/site-packages/pyspark"
-unset _stream_cdc_root _stream_cdc_jars _stream_cdc_jar
+unset _stream_cdc_root _stream_cdc_jars _stream_cdc_jar _stream_cdc_fs_jar
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     if [[ $# == 0 ]]; then

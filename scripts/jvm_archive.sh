@@ -8,7 +8,8 @@
 # twenty thousand classes; mapped from the archive they cost about a third less CPU
 # (docs/testing.md, *Time*). A JVM whose class path does not match the archive ignores
 # it, silently. The archive is kept in work/jvm/ (git-ignored), named by what it
-# depends on: the JVM, Spark's jars, the pinned jars and the warm-up script.
+# depends on: the JVM, Spark's jars, the pinned jars, the local file system's jar and the
+# warm-up script.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +20,7 @@ key="$( {
     java -version 2>&1
     ls -l "$SPARK_HOME/jars"
     echo "$STREAM_CDC_JARS"
+    [[ -z "${STREAM_CDC_LOCAL_FS_JAR:-}" ]] || ls -l --time-style=full-iso "$STREAM_CDC_LOCAL_FS_JAR"
     cat "$ROOT/scripts/jvm_warmup.py"
     echo "${SPARK_SUBMIT_OPTS:-}"
 } | sha256sum | cut -c1-16)"
