@@ -19,6 +19,7 @@ from transforms.debezium_json import decode_debezium_json
 from transforms.dms_csv import decode_dms_csv
 from transforms.dms_json import decode_dms_json
 from transforms.dms_parquet import decode_dms_parquet
+from transforms.frames import empty_frame
 from transforms.names import (
     BLOCK,
     ERROR,
@@ -156,5 +157,5 @@ def _parquet_rows(files: DataFrame, replica: Replica, commit_column: str | None)
     columns = [("Op", "string"), *[(c.name, c.type) for c in replica.columns], *dms]
     if not paths:
         ddl = ", ".join(f"{quote(name)} {kind}" for name, kind in columns)
-        return files.sparkSession.createDataFrame([], f"{ddl}, {FILE} string, {BLOCK} bigint")
+        return empty_frame(files.sparkSession, f"{ddl}, {FILE} string, {BLOCK} bigint")
     return read_in_table_types(files.sparkSession, paths, columns)

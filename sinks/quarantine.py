@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sinks.storage import Storage
+from transforms.frames import empty_frame
 from transforms.names import ERROR, POS, RAW, RAW_KEY, SOURCE_FILE
 
 __all__ = [
@@ -76,7 +77,7 @@ def read_entries(spark: SparkSession, root: str, tables: Sequence[str]) -> DataF
     """The quarantine entries of `tables` (every batch folder), one row each."""
     paths = [f"{root.rstrip('/')}/{t}" for t in tables]
     if not paths:
-        return spark.createDataFrame([], ENTRY_SCHEMA)
+        return empty_frame(spark, ENTRY_SCHEMA)
     # The schema is given (no inference) and the `batch_id=` folders are not read as
     # partitions: the entry carries its batch id.
     return spark.read.schema(ENTRY_SCHEMA).option("recursiveFileLookup", "true").json(paths)
@@ -86,7 +87,7 @@ def read_ledger(spark: SparkSession, root: str) -> DataFrame:
     """Every outcome the replays recorded (empty before the first replay)."""
     path = f"{root.rstrip('/')}/{LEDGER}"
     if not Storage(spark, root).exists(path):
-        return spark.createDataFrame([], LEDGER_SCHEMA)
+        return empty_frame(spark, LEDGER_SCHEMA)
     return spark.read.schema(LEDGER_SCHEMA).option("recursiveFileLookup", "true").json(path)
 
 

@@ -19,6 +19,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
+from transforms.frames import empty_frame
 from transforms.types import widens
 
 __all__ = ["LogState", "add_missing_columns", "idempotent", "log_state", "session_settings"]
@@ -101,7 +102,7 @@ def add_missing_columns(
     elif any(f.name.lower() not in present for f in schema.fields):
         nullable = StructType([StructField(f.name, f.dataType, True) for f in schema.fields])
         (
-            spark.createDataFrame([], nullable)
+            empty_frame(spark, nullable)
             .write.format("delta")
             .mode("append")
             .option("mergeSchema", "true")

@@ -56,6 +56,7 @@ from sinks.lake.files import TableFiles, join, parquet_names, visible
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
 from sinks.retention import Expiry
 from sinks.target import in_parallel
+from transforms.frames import empty_frame, text_frame
 from transforms.names import ACCEPTED, BOOKKEEPING, DELETED, OP
 
 _KEEP_MANIFESTS = 20
@@ -188,7 +189,7 @@ class LakeEngine:
             written = written_schema(manifest, schema, self._keys, self._parts)
             index = cast_to(self._files.read(files, self._files.keys_root, written), schema)
         else:
-            index = self._spark.createDataFrame([], schema)
+            index = empty_frame(self._spark, schema)
         return index.transform(held(self._keys, self._parts))
 
     def _candidate_partitions(self, changes: DataFrame, manifest: Manifest) -> list[str]:
@@ -202,7 +203,7 @@ class LakeEngine:
             return []
         first = self._keys[0]
         key_type = changes.schema[first].dataType
-        ranges = self._spark.createDataFrame(ranged, "path string, lo string, hi string").select(
+        ranges = text_frame(self._spark, ranged, ["path", "lo", "hi"]).select(
             "path", F.col("lo").cast(key_type).alias("lo"), F.col("hi").cast(key_type).alias("hi")
         )
         probes = changes.select(F.col(f"`{first}`").alias("k")).distinct()

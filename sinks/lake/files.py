@@ -18,7 +18,7 @@ from pyspark.sql.types import StructType
 
 from sinks.storage import Storage
 
-__all__ = ["TableFiles", "join", "parquet_names", "visible"]
+__all__ = ["TableFiles", "join", "parquet_names", "partition_path", "visible"]
 
 
 class TableFiles:
@@ -64,13 +64,7 @@ class TableFiles:
         return f"{join(self.keys_root, partition)}/{name}"
 
     def partition_path(self, values: Sequence[Any]) -> str:
-        """Spark's Hive path of partition values (`year=2020/month=5`), escaped as Spark does."""
-        jvm: Any = self._spark.sparkContext._jvm
-        escape = jvm.org.apache.spark.sql.catalyst.catalog.ExternalCatalogUtils
-        return "/".join(
-            str(escape.getPartitionPathString(name, None if v is None else str(v)))
-            for name, v in zip(self._parts, values, strict=True)
-        )
+        return partition_path(self._parts, values)
 
     # ----------------------------------------------------------- Spark I/O
 
@@ -91,6 +85,25 @@ class TableFiles:
             .partitionBy(*self._parts)
             .parquet(folder)
         )
+
+
+# The characters Spark escapes in a partition folder's name as %XX (ExternalCatalogUtils).
+_ESCAPED = frozenset([*map(chr, range(0x01, 0x20)), *"\"#%'*/:=?\\\x7f{[]^"])
+DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Spark's folder for NULL and ''
+
+
+def partition_path(names: Sequence[str], values: Sequence[Any]) -> str:
+    """Spark's Hive path of partition values (`year=2020/month=5`), escaped as Spark
+    escapes it. In Python: a batch names hundreds of partitions, and a call into the JVM
+    for each cost a second or more per batch."""
+    return "/".join(
+        f"{_escape(name)}={DEFAULT_PARTITION if v is None or str(v) == '' else _escape(str(v))}"
+        for name, v in zip(names, values, strict=True)
+    )
+
+
+def _escape(text: str) -> str:
+    return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in text)
 
 
 def join(root: str, partition: str) -> str:
