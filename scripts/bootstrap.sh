@@ -41,8 +41,6 @@ command -v "$PYTHON_BIN" >/dev/null 2>&1 ||
     die "$PYTHON_BIN not found on PATH; install Python 3.11 (e.g. pyenv install 3.11) first"
 command -v java >/dev/null 2>&1 ||
     die "java not found on PATH; install a JDK 17 (Spark 3.5 needs Java 8/11/17)"
-command -v javac >/dev/null 2>&1 ||
-    die "javac not found on PATH; install a JDK 17 (a JRE alone cannot compile jvm/)"
 command -v mvn >/dev/null 2>&1 ||
     die "mvn not found on PATH; install Maven 3.8+ (it fetches the jars pinned in jars/pom.xml)"
 
@@ -134,7 +132,11 @@ LOCAL_FS="$JARS/local"
 hadoop_api="$(compgen -G "$VENV/lib/python3.11/site-packages/pyspark/jars/hadoop-client-api-*.jar" | head -n 1 || true)"
 [[ -n "$hadoop_api" ]] || die "no hadoop-client-api jar in the venv's pyspark (is pyspark installed?)"
 fs_hash="$( { cat "$ROOT"/jvm/src/streamcdc/localfs/*.java; basename "$hadoop_api"; } | sha256sum | cut -d' ' -f1)"
-if [[ "$(cat "$LOCAL_FS/.stamp" 2>/dev/null || true)" != "$fs_hash" || ! -f "$LOCAL_FS/stream-cdc-localfs.jar" ]]; then
+if ! command -v javac >/dev/null 2>&1 || ! command -v jar >/dev/null 2>&1; then
+    # A JRE only: runs work, with Hadoop's own (slower) local file system.
+    [[ -f "$LOCAL_FS/stream-cdc-localfs.jar" ]] ||
+        say "no javac on PATH: jvm/ not compiled, local runs use Hadoop's local file system (install a JDK 17 for the faster one)"
+elif [[ "$(cat "$LOCAL_FS/.stamp" 2>/dev/null || true)" != "$fs_hash" || ! -f "$LOCAL_FS/stream-cdc-localfs.jar" ]]; then
     say "compiling jvm/ into .jars/local/stream-cdc-localfs.jar (javac)"
     build="$ROOT/.jars.localfs.$$"
     rm -rf "$build"
