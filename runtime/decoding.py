@@ -157,5 +157,6 @@ def _parquet_rows(files: DataFrame, replica: Replica, commit_column: str | None)
     columns = [("Op", "string"), *[(c.name, c.type) for c in replica.columns], *dms]
     if not paths:
         ddl = ", ".join(f"{quote(name)} {kind}" for name, kind in columns)
-        return empty_frame(files.sparkSession, f"{ddl}, {FILE} string, {BLOCK} bigint")
+        extra = f"{FILE} string, {BLOCK} bigint, {RAW} string, {ERROR} string"
+        return empty_frame(files.sparkSession, f"{ddl}, {extra}")
     return read_in_table_types(files.sparkSession, paths, columns)

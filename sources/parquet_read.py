@@ -16,17 +16,20 @@ grouped by how they store the table's columns:
   (`transforms.types.widens`: a narrower integer, float for double, a decimal with fewer
   digits) are read with the types they store and cast to the table's, which keeps every
   value; one scan per group of files that store the same;
-* a stored type that does not widen to the table's (narrower, or another type) is not
-  cast: the file is read with the table's types, as before, and Spark's readers (both,
-  vectorized or not) fail the batch naming the file, never truncating a value (discovery
-  stops a table whose newest file narrows a type, docs/sources.md).
+* files that store some column in a type that does not widen to the table's (narrower,
+  or another type: an `int` that became text) are read in the types they store and never
+  cast: their rows come with `_error` naming the file, the column and both types, and
+  with `_raw` holding them as stored, so the batch quarantines them (losing nothing,
+  truncating nothing) and goes on (discovery stops a table whose newest file narrows or
+  changes a type, docs/sources.md; a stopped table's records are all quarantined).
 
-The scans are unioned, each with its own `_file` and `_block`: still one Spark job for
-whatever reads the result.
+The scans are unioned, each with its own `_file`, `_block`, `_raw` and `_error` (NULL
+where the file fits): still one Spark job for whatever reads the result.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,21 +42,25 @@ from pyspark.sql import functions as F
 from sources.discovery import UnsupportedColumnError
 from sources.files import parquet_footer, read_parquet_files
 from sources.parquet_schemas import arrow_column
-from transforms.names import BLOCK, FILE
+from transforms.names import BLOCK, ERROR, FILE, RAW
 from transforms.types import quote, spark_type, widens
 
 __all__ = ["FileGroup", "group_files", "read_in_table_types", "stored_types"]
 
 _FOOTERS_AT_ONCE = 8  # footers read side by side (remote ones wait on the network)
 
+log = logging.getLogger("stream_cdc")
+
 
 @dataclass(frozen=True)
 class FileGroup:
     """Files read in one scan: with the table's types, but `stored` (column, type) as
-    the files store them, then cast to the table's."""
+    the files store them, then cast to the table's; or, when `unfit` says why some
+    stored type does not widen to the table's, kept as stored for the quarantine."""
 
     paths: tuple[str, ...]
     stored: tuple[tuple[str, str], ...] = ()
+    unfit: str | None = None
 
 
 def stored_types(footer: pa.Schema) -> dict[str, str]:
@@ -73,16 +80,34 @@ def group_files(
 ) -> list[FileGroup]:
     """The scans that read the files of `footers` (path -> footer) in the table's types
     `columns` (name, Spark type): the files stored in the table's types first, then one
-    group per set of narrower stored types, in the order of their first file."""
-    table = dict(columns)
+    group per set of other stored types, in the order of their first file."""
     groups: dict[tuple[tuple[str, str], ...], list[str]] = {(): []}
     for path, footer in footers.items():
         stored = stored_types(footer)
         differ = tuple((n, stored[n]) for n, t in columns if stored.get(n, t) != t)
-        if not all(widens(kind, table[name]) for name, kind in differ):
-            differ = ()  # not a widening: read as the table has it, never cast silently
         groups.setdefault(differ, []).append(path)
-    return [FileGroup(tuple(paths), stored) for stored, paths in groups.items() if paths]
+    return [
+        FileGroup(tuple(paths), stored, _unfit(stored, columns))
+        for stored, paths in groups.items()
+        if paths
+    ]
+
+
+def _unfit(stored: Sequence[tuple[str, str]], columns: Sequence[tuple[str, str]]) -> str | None:
+    """Why files that store `stored` cannot be read in the table's types, or None."""
+    table = dict(columns)
+    refused = [
+        f"column {name} is stored as {kind} where the table has {table[name]}"
+        for name, kind in stored
+        if not widens(kind, table[name])
+    ]
+    if not refused:
+        return None
+    return (
+        "; ".join(refused)
+        + " (not a widening, never cast: make the table's type fit, then reprocess the file,"
+        " docs/operations.md, Reprocessing)"
+    )
 
 
 def read_in_table_types(
@@ -98,19 +123,34 @@ def read_in_table_types(
         raise ValueError("no Parquet file to read")
     with ThreadPoolExecutor(max_workers=max(1, min(_FOOTERS_AT_ONCE, len(paths)))) as pool:
         footers = dict(zip(paths, pool.map(footer, paths), strict=True))
-    scans = [_scan(spark, group, columns) for group in group_files(columns, footers)]
-    return reduce(DataFrame.unionByName, scans)
+    groups = group_files(columns, footers)
+    unfit = [g for g in groups if g.unfit is not None]
+    if unfit:
+        log.warning(
+            "%d Parquet file(s) store a column in a type that does not widen to the table's;"
+            " their records are quarantined: %s",
+            sum(len(g.paths) for g in unfit),
+            "; ".join(str(g.unfit) for g in unfit),
+        )
+    return reduce(DataFrame.unionByName, [_scan(spark, group, columns) for group in groups])
 
 
 def _scan(spark: SparkSession, group: FileGroup, columns: Sequence[tuple[str, str]]) -> DataFrame:
-    """One group's files in one scan, cast to the table's types."""
+    """One group's files in one scan, in the table's types (cast where they widen; an
+    unfit group's columns NULL, its rows as stored in `_raw` and its reason in `_error`)."""
     stored = dict(group.stored)
     ddl = ", ".join(f"{quote(name)} {stored.get(name, kind)}" for name, kind in columns)
     rows = read_parquet_files(spark, list(group.paths), ddl)
-    if not stored:
-        return rows
+    raw, error = F.lit(None).cast("string"), F.lit(None).cast("string")
+    if group.unfit is not None:
+        raw = F.to_json(F.struct(*[F.col(quote(name)) for name, _ in columns]))
+        error = F.concat(F.lit("file "), F.col(FILE), F.lit(f": {group.unfit}"))
     typed = [
-        F.col(quote(name)).cast(kind).alias(name) if name in stored else F.col(quote(name))
+        F.col(quote(name))
+        if name not in stored
+        else F.col(quote(name)).cast(kind).alias(name)
+        if widens(stored[name], kind)
+        else F.lit(None).cast(kind).alias(name)
         for name, kind in columns
     ]
-    return rows.select(*typed, FILE, BLOCK)
+    return rows.select(*typed, FILE, BLOCK, raw.alias(RAW), error.alias(ERROR))

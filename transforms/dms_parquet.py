@@ -16,6 +16,8 @@ def decode_dms_parquet(
 
     Full-load files carry no Op: their rows are loads (upserts). `commit_column` is DMS's
     `TimestampColumnName` column (text, `yyyy-MM-dd HH:mm:ss.SSSSSS`): the commit time.
+    Rows the reader could not give in the table's types come with `_error` (why) and
+    `_raw` (the row as the file stores it), sources/parquet_read.py; both are kept.
     """
     committed = F.lit(None).cast("timestamp")
     if commit_column is not None:
@@ -23,14 +25,18 @@ def decode_dms_parquet(
 
     def transform(df: DataFrame) -> DataFrame:
         op = F.when(is_full_load(F.col(FILE)) & F.col(op_column).isNull(), F.lit(OP_LOAD))
+        raw = F.to_json(F.struct(op_column, *columns))
+        error = F.lit(None).cast("string")
+        if RAW in df.columns:
+            raw, error = F.coalesce(F.col(RAW), raw), F.col(ERROR)
         return df.select(
             op.otherwise(F.col(op_column)).alias(OP),
             *[F.col(f"`{name}`") for name in columns],
             committed.alias(COMMIT_TS),
             file_position().alias(POS),
-            F.to_json(F.struct(op_column, *columns)).alias(RAW),
+            raw.alias(RAW),
             F.col(FILE).alias(SOURCE_FILE),
-            F.lit(None).cast("string").alias(ERROR),
+            error.alias(ERROR),
         )
 
     return transform

@@ -9,6 +9,7 @@ wider type; the batch reader groups the files by their footers and casts.
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from runtime.decoding import SourceFormat
 from runtime.tables import Registry, catalog_of
 from sources.files import parquet_footer, read_parquet_files, spark_footer
 from sources.parquet_read import FileGroup, group_files, read_in_table_types
-from transforms.names import BLOCK, FILE
+from transforms.names import BLOCK, ERROR, FILE, RAW
 from transforms.types import dms_column
 
 BIG = 2**31 + 7  # does not fit the older file's 32-bit integers
@@ -112,20 +113,32 @@ def test_a_column_the_file_lacks_or_the_table_lacks_changes_nothing(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    "stored",
+    ("stored", "kind"),
     [
-        pa.array([2**40], pa.int64()),  # narrower in the table: never truncated silently
-        pa.array(["7"], pa.string()),  # another type
+        (pa.array([2**40], pa.int64()), "bigint"),  # narrower in the table: never truncated
+        (pa.array(["7"], pa.string()), "string"),  # another type
     ],
 )
-def test_a_type_that_does_not_widen_to_the_tables_is_not_cast(
-    tmp_path: Path, stored: pa.Array
+def test_a_type_that_does_not_widen_to_the_tables_is_a_group_of_its_own_with_the_reason(
+    tmp_path: Path, stored: pa.Array, kind: str
 ) -> None:
-    path = write(tmp_path / "a.parquet", {"id": stored, "ratio": pa.array([1.0], pa.float32())})
+    fits = write(tmp_path / "a.parquet", {"id": pa.array([1], pa.int32())})
+    unfit = write(tmp_path / "b.parquet", {"id": stored, "ratio": pa.array([1.0], pa.float32())})
 
-    groups = group_files([("id", "int"), ("ratio", "double")], {path: parquet_footer(path)})
+    groups = group_files(
+        [("id", "int"), ("ratio", "double")],
+        {fits: parquet_footer(fits), unfit: parquet_footer(unfit)},
+    )
 
-    assert groups == [FileGroup((path,))]  # as the table has it: Spark's reader decides
+    assert [(g.paths, g.stored) for g in groups] == [
+        ((fits,), ()),
+        ((unfit,), (("id", kind), ("ratio", "float"))),
+    ]
+    assert groups[0].unfit is None
+    assert groups[1].unfit == (
+        f"column id is stored as {kind} where the table has int (not a widening, never cast:"
+        " make the table's type fit, then reprocess the file, docs/operations.md, Reprocessing)"
+    )
 
 
 # ------------------------------------------------------------------- with Spark
@@ -167,6 +180,8 @@ def test_both_sides_of_a_widening_are_read_with_every_value_kept(
         *TABLE,
         (FILE, "string"),
         (BLOCK, "bigint"),
+        (RAW, "string"),
+        (ERROR, "string"),
     ]
     got = sorted(
         (r[FILE].rsplit("/", 1)[-1], r["Op"], r["id"], r["ratio"], r["amount"], r[BLOCK])
@@ -178,19 +193,35 @@ def test_both_sides_of_a_widening_are_read_with_every_value_kept(
         ("LOAD1.parquet", "I", -(2**31), as_float32(1.1), Decimal("999.990"), 0),
         ("LOAD1.parquet", "I", 2**31 - 1, as_float32(-0.5), Decimal("-0.010"), 0),
     ]
+    assert {(r[RAW], r[ERROR]) for r in rows.collect()} == {(None, None)}
 
 
-def test_a_file_wider_than_the_table_is_refused_never_truncated(
-    spark: SparkSession, tmp_path: Path, reader: str
+@pytest.mark.parametrize(
+    ("stored", "kind", "kept"),
+    [
+        (pa.array([2**40, None], pa.int64()), "bigint", 2**40),  # wider than the table
+        (pa.array(["7 apples", None], pa.string()), "string", "7 apples"),  # another type
+    ],
+)
+@pytest.mark.usefixtures("reader")  # both of Spark's Parquet readers
+def test_a_file_that_does_not_fit_comes_with_its_reason_and_its_values_never_truncated(
+    spark: SparkSession, tmp_path: Path, stored: pa.Array, kind: str, kept: Any
 ) -> None:
-    wide = write(tmp_path / "a.parquet", {"Op": ["I"], "id": pa.array([2**40], pa.int64())})
-    refused = {
-        "vectorized": r"Parquet column cannot be converted .* Expected: int, Found: INT64",
-        "row-by-row": r"Encountered error while reading file",
-    }
+    fits = write(tmp_path / "a.parquet", {"Op": ["I"], "id": pa.array([5], pa.int32())})
+    unfit = write(tmp_path / "b.parquet", {"Op": ["U", "D"], "id": stored})
 
-    with pytest.raises(Exception, match=refused[reader]):
-        read_in_table_types(spark, [wide], [("Op", "string"), ("id", "int")]).collect()
+    rows = read_in_table_types(spark, [fits, unfit], [("Op", "string"), ("id", "int")])
+
+    got = sorted(((r["Op"], r["id"], r[RAW], r[ERROR]) for r in rows.collect()), key=lambda r: r[0])
+    assert got[0] == ("D", None, json.dumps({"Op": "D"}, separators=(",", ":")), got[0][3])
+    assert got[1] == ("I", 5, None, None)  # the file that fits is read as before
+    assert got[2][:3] == ("U", None, json.dumps({"Op": "U", "id": kept}, separators=(",", ":")))
+    for _, _, _, error in (got[0], got[2]):
+        assert (
+            error == f"file file://{unfit}: column id is stored as {kind} where the table "
+            "has int (not a widening, never cast: make the table's type fit, then reprocess "
+            "the file, docs/operations.md, Reprocessing)"
+        )
 
 
 def test_files_that_agree_are_one_scan_and_no_spark_job(
