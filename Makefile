@@ -10,7 +10,7 @@ ARGS ?=
 RUN_LOG ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-fast lint format demo bench bench-engines bench-load bench-e2e report stack clean ci docs
+.PHONY: help setup test test-fast lint format demo bench bench-engines bench-load bench-backlog bench-e2e report stack clean ci docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z0-9_-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,9 @@ bench-engines: setup ## Lake, Delta, Iceberg, warehouse and a naive MERGE side b
 
 bench-load: setup ## A full load into new tables per file engine against a plain dedupe + Parquet write
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.full_load
+
+bench-backlog: setup ## A 2M-change backlog read in batches of three sizes against a plain rewrite (~12 min)
+	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.backlog
 
 bench-e2e: setup ## Source commit -> visible latency through the local stack (starts it; ~15 min)
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.e2e_latency --find-max 2000
