@@ -74,7 +74,12 @@ class FilesSource(Strict):
     format: Literal["dms-csv", "dms-parquet", "dms-json"] = Field(
         default="dms-csv", description="dms-csv, dms-parquet or dms-json"
     )
-    max_files_per_trigger: int = Field(default=1000, ge=1, description="files per micro-batch")
+    max_files_per_trigger: int = Field(
+        default=1000,
+        ge=1,
+        description="cap of new files per micro-batch, every table's together: a backlog is "
+        "read in batches this big (docs/sources.md, Batch sizes)",
+    )
     csv: CsvOptions = Field(default=CsvOptions(), description="how DMS wrote its CSV files")
     timestamp_column: Identifier | None = Field(
         default=None,
@@ -118,7 +123,10 @@ class KafkaSource(Strict):
         "Replaces starting_offsets; ignored once a checkpoint exists",
     )
     max_offsets_per_trigger: int | None = Field(
-        default=None, ge=1, description="cap of messages per micro-batch"
+        default=500_000,
+        ge=1,
+        description="cap of messages per micro-batch, across partitions: a backlog is read "
+        "in batches this big (null: no cap, one batch; docs/sources.md, Batch sizes)",
     )
     options: dict[str, str] = Field(
         default_factory=dict,
@@ -156,8 +164,11 @@ class KinesisSource(Strict):
         description="start a NEW checkpoint at the records that arrived at or after this "
         "time (ISO 8601 with zone) in every shard; replaces starting_position",
     )
-    max_records_per_shard: int | None = Field(
-        default=None, ge=1, description="cap of records read per shard per micro-batch"
+    max_records_per_shard: int = Field(
+        default=100_000,
+        ge=1,
+        description="cap of records read per shard per micro-batch (Glue's and the "
+        "connector's default, set on both; docs/sources.md, Batch sizes)",
     )
     before_image_field: str = Field(
         default="before-image",

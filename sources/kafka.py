@@ -11,7 +11,14 @@ from pyspark.sql import functions as F
 
 from config import KafkaSource, TableConfig
 
-__all__ = ["end_offsets", "kafka_topic", "quiet_partitions", "read_kafka", "topic_pattern"]
+__all__ = [
+    "end_offsets",
+    "kafka_options",
+    "kafka_topic",
+    "quiet_partitions",
+    "read_kafka",
+    "topic_pattern",
+]
 
 # Consumer settings of the driver's offset look-up: a bounded wait, never a hang.
 _LOOKUP_TIMEOUT_MS = "15000"
@@ -45,32 +52,35 @@ def _glob(pattern: str) -> str:
     return "".join(parts)
 
 
-def read_kafka(spark: SparkSession, source: KafkaSource, pattern: str) -> DataFrame:
-    """One row per message of the topics matching `pattern`: key and value as text (NULL
-    value = tombstone), topic and position."""
-    reader = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", source.bootstrap_servers)
-        .option("subscribePattern", pattern)
-        .option("kafka.metadata.max.age.ms", "5000")
+def kafka_options(source: KafkaSource, pattern: str) -> dict[str, str]:
+    """The options of Spark's Kafka source that read the topics matching `pattern`."""
+    options = {
+        "kafka.bootstrap.servers": source.bootstrap_servers,
+        "subscribePattern": pattern,
+        # Topics created after the start (new tables) are found within seconds.
+        "kafka.metadata.max.age.ms": "5000",
         # A topic being created has no leader for a moment: retry, do not fail.
-        .option("fetchOffset.numRetries", "30")
-        .option("fetchOffset.retryIntervalMs", "1000")
-        .option("startingOffsets", source.starting_offsets)
+        "fetchOffset.numRetries": "30",
+        "fetchOffset.retryIntervalMs": "1000",
+        "startingOffsets": source.starting_offsets,
         # Losing offsets (retention, topic re-created) must stop the job, never skip data.
-        .option("failOnDataLoss", "true")
-    )
+        "failOnDataLoss": "true",
+    }
     if source.starting_timestamp is not None:  # Spark: takes precedence over startingOffsets
         millis = int(source.starting_timestamp.timestamp() * 1000)
         # A partition with no message at or after the time starts at its end (Spark's
         # default fails the query): nothing of it is to be re-read, and what comes later is.
-        reader = reader.option("startingTimestamp", str(millis)).option(
-            "startingOffsetsByTimestampStrategy", "latest"
-        )
-    if source.max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", source.max_offsets_per_trigger)
-    for key, value in source.options.items():
-        reader = reader.option(key, value)
+        options["startingTimestamp"] = str(millis)
+        options["startingOffsetsByTimestampStrategy"] = "latest"
+    if source.max_offsets_per_trigger is not None:  # a backlog in batches (docs/sources.md)
+        options["maxOffsetsPerTrigger"] = str(source.max_offsets_per_trigger)
+    return {**options, **source.options}
+
+
+def read_kafka(spark: SparkSession, source: KafkaSource, pattern: str) -> DataFrame:
+    """One row per message of the topics matching `pattern`: key and value as text (NULL
+    value = tombstone), topic and position."""
+    reader = spark.readStream.format("kafka").options(**kafka_options(source, pattern))
     return reader.load().select(
         F.col("key").cast("string").alias("key"),
         F.col("value").cast("string").alias("value"),

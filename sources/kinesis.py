@@ -55,10 +55,9 @@ def kinesis_options(
         options["startingPosition"] = _at_timestamp(
             source.starting_timestamp, shard_ids, source.stream_name
         )
-    if source.max_records_per_shard is not None:
-        limit = str(source.max_records_per_shard)
-        options["maxFetchRecordsPerShard"] = limit  # Glue
-        options["kinesis.executor.maxFetchRecordsPerShard"] = limit  # open-source connector
+    limit = str(source.max_records_per_shard)
+    options["maxFetchRecordsPerShard"] = limit  # Glue
+    options["kinesis.executor.maxFetchRecordsPerShard"] = limit  # open-source connector
     return {**options, **source.options}
 
 
