@@ -13,13 +13,23 @@ from pyspark.sql.types import StructField, StructType
 from sinks.lake.manifest import Manifest
 from transforms.types import widens
 
-__all__ = ["cast_to", "recorded_schema", "table_schema", "written_schema"]
+__all__ = ["ColumnTypeError", "cast_to", "recorded_schema", "table_schema", "written_schema"]
 
 
-def table_schema(recorded: str | None, batch: StructType) -> tuple[StructType, bool]:
+class ColumnTypeError(TypeError):
+    """A batch brings a column in a type that neither widens the table's nor fits in it."""
+
+
+def table_schema(
+    recorded: str | None, batch: StructType, name: str = "the lake table"
+) -> tuple[StructType, bool]:
     """The table's columns after this batch (recorded ones first, then the batch's new
     ones) and whether the batch changed them: a column added, or a type widened
-    (transforms/types.py). A column a batch lacks stays, read as NULL."""
+    (transforms/types.py). A column a batch lacks stays, read as NULL; one the batch
+    brings narrower is written in the table's type. Any other type is refused: written as
+    it comes, the table's files would disagree with its recorded type (Spark's union would
+    take the common type, and a reader of the table would cast it back). `name` names the
+    table in the error."""
     if recorded is None:
         return batch, False
     table = recorded_schema(recorded)
@@ -27,6 +37,8 @@ def table_schema(recorded: str | None, batch: StructType) -> tuple[StructType, b
     fields, widened = [], False
     for field in table.fields:
         new = incoming.get(field.name)
+        if new is not None:
+            _refuse_unless_compatible(field, new, name)
         if (
             new is not None
             and new.dataType != field.dataType
@@ -38,6 +50,17 @@ def table_schema(recorded: str | None, batch: StructType) -> tuple[StructType, b
             fields.append(field)
     added = [f for f in batch.fields if f.name not in table.fieldNames()]
     return StructType([*fields, *added]), bool(added) or widened
+
+
+def _refuse_unless_compatible(field: StructField, new: StructField, table: str) -> None:
+    old_type, new_type = field.dataType.simpleString(), new.dataType.simpleString()
+    if widens(old_type, new_type) or widens(new_type, old_type):
+        return
+    raise ColumnTypeError(
+        f"{table}: column {field.name} holds {old_type}, the batch brings {new_type} "
+        "(not a widening): declare the column's type as the table has it, or move the table "
+        "aside and let the job recreate it"
+    )
 
 
 def written_schema(

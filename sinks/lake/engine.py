@@ -130,7 +130,7 @@ class LakeEngine:
         batch_schema = StructType(
             [changes.schema[c] for c in changes.columns if c not in BOOKKEEPING]
         )
-        schema, widened = table_schema(previous.schema, batch_schema)
+        schema, widened = table_schema(previous.schema, batch_schema, f"lake table {self.path}")
         staging = self._files.staging(previous.version + 1)
         now = self._expiry.now()
         before = self._expiry.tombstones_before(now)  # tombstones written before it: expired

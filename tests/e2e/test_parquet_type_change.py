@@ -127,3 +127,24 @@ def test_a_declared_table_quarantines_only_the_file_that_does_not_fit(
          {"id": ids([5]), "qty": pa.array([7], pa.int32())})  # fmt: skip
     assert run(spark, config, once=True).errors == []
     assert [r["id"] for r in lake(tmp_path, "t")] == [1, 4, 5]
+
+
+def test_a_restart_after_a_type_change_refuses_the_batch_and_leaves_the_lake_as_it_was(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Stopped between the files, the job describes the table anew at its start, from a
+    file whose `qty` is text: the lake, which holds `qty` as int, refuses the batch,
+    naming the column, rather than writing files whose type disagrees with the table's."""
+    config = job(tmp_path, [{"name": "t", "source_schema": "shop", "keys": ["id"]}])
+    land(tmp_path, "t", "LOAD00000001.parquet", {"id": ids([1]), "qty": pa.array([4], pa.int32())})
+    assert run(spark, config, once=True).errors == []
+    land(tmp_path, "t", "20210505-100000000.parquet",
+         {"id": ids([2]), "qty": pa.array(["7 apples"], pa.string())}, at=60)  # fmt: skip
+
+    outcome = run(spark, config, once=True)
+
+    (error,) = outcome.errors
+    assert (
+        f"lake table file:{tmp_path}/lake/t: column qty holds int, the batch brings string" in error
+    )
+    assert lake(tmp_path, "t") == [{"id": 1, "qty": 4}]
