@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.tables import _peak_rss_mb
+from bench.memory import peak_rss_mb
 from transforms.names import OP_LOAD
 
 RESULTS = Path(__file__).parent / "results" / "backlog.json"
@@ -100,7 +100,7 @@ def one(work: Path, batches: int, files: int) -> dict[str, Any]:
         "batches": table.batches,
         "spark_jobs": store.jobsList(None).size(),
         "changes_read": sum(n for op, n in table.read_by_op.items() if op != OP_LOAD),
-        "driver_peak_mb": _peak_rss_mb(spark.sparkContext._gateway.proc.pid),
+        "driver_peak_mb": peak_rss_mb(spark.sparkContext._gateway.proc.pid),
         "errors": outcome.errors,
     }
     spark.stop()
@@ -135,7 +135,7 @@ def plain(work: Path) -> dict[str, Any]:
         "batches": 1,
         "spark_jobs": store.jobsList(None).size(),
         "changes_read": cdc.count(),
-        "driver_peak_mb": _peak_rss_mb(spark.sparkContext._gateway.proc.pid),
+        "driver_peak_mb": peak_rss_mb(spark.sparkContext._gateway.proc.pid),
         "errors": [],
     }
     spark.stop()

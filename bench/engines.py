@@ -38,6 +38,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from bench.lake_scaling import PARTS, base_rows, change_frame, change_rows, timed
+from bench.memory import peak_line
 from bench.naive import NaiveDeltaMerge, wrong_keys
 from runtime.session import local_session
 from sinks.base import Engine
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['median_batch_s']:>9.2f} {r['worst_batch_s']:>8.2f} {r['build_s']:>8.2f} "
                 f"{r['jobs_per_batch']:>5} {growth[name] if i else '':>7} {wrong:>6}"
             )
+    print(peak_line(spark))
     print(f"written {write_results(report)}")
     return 0
 

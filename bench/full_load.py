@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 
 from bench.engines import make, session
 from bench.lake_scaling import PARTS, base_rows
+from bench.memory import peak_line
 from transforms.names import BOOKKEEPING, OP, POS, SEQ
 
 RESULTS = Path(__file__).parent / "results" / "full_load.json"
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{side:>8} {args.rows:>10,} {line['median_s']:>9.2f} {line['jobs']:>5} "
             f"{line['x_plain']:>8}"
         )
+    print(peak_line(spark))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"rows": args.rows, "sides": report}, indent=2), "utf-8")
     print(f"written {RESULTS}")

@@ -34,6 +34,7 @@ from bench.lake_scaling import (
     naive_dynamic,
     timed,
 )
+from bench.memory import peak_line
 from runtime.session import local_session
 from sinks.lake import LakeEngine
 
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         wide = statistics.median(seconds[(side, "wide")])
         counts = "/".join(f"{statistics.median(jobs[(side, s)]):g}" for s in SHAPES)
         print(f"{side:>7} {narrow:>9.2f} {wide:>8.2f} {counts:>9} {wide / narrow:>11.2f}x")
+    print(peak_line(spark))
     return 0
 
 

@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.memory import peak_rss_mb
+
 RESULTS = Path(__file__).parent / "results" / "tables.json"
 COLUMNS = [("id", "int"), ("name", "string"), ("qty", "int"), ("placed", "string")]
 
@@ -120,7 +122,7 @@ def one(
         errors += outcome.errors
     wall = time.perf_counter() - started
     jobs = store.jobsList(None).size() - jobs_before
-    jvm_peak = _peak_rss_mb(spark.sparkContext._gateway.proc.pid)  # type: ignore[union-attr]
+    jvm_peak = peak_rss_mb(spark.sparkContext._gateway.proc.pid)  # type: ignore[union-attr]
     spark.stop()
     return {
         "tables": tables,
@@ -132,14 +134,6 @@ def one(
         "driver_peak_mb": jvm_peak,
         "errors": errors,
     }
-
-
-def _peak_rss_mb(pid: int) -> int:
-    """The peak resident memory of a process (Linux's VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
-    return 0
 
 
 def _child(args: list[str]) -> dict[str, Any]:
