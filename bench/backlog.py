@@ -22,14 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.memory import peak_rss_mb
+from bench.processes import run_case
 from transforms.names import OP_LOAD
 
 RESULTS = Path(__file__).parent / "results" / "backlog.json"
@@ -142,17 +141,6 @@ def plain(work: Path) -> dict[str, Any]:
     return result
 
 
-def _child(args: list[str]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.backlog", "--one", *args],
-        capture_output=True, text=True, check=False, timeout=7200,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.backlog {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -171,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"a backlog of {args.rows} loaded rows and {args.changes} changes in {args.files} files")
     results: list[dict[str, Any]] = []
     for batches in [0, *args.batches]:  # 0: the baseline
-        results.append(_child([str(work), str(batches), str(args.files)]))
+        results.append(run_case("bench.backlog", [str(work), str(batches), str(args.files)]))
         print(_line(results[-1], results[0]), flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

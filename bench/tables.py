@@ -23,14 +23,13 @@ import argparse
 import json
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.memory import peak_rss_mb
+from bench.processes import run_case
 
 RESULTS = Path(__file__).parent / "results" / "tables.json"
 COLUMNS = [("id", "int"), ("name", "string"), ("qty", "int"), ("placed", "string")]
@@ -136,17 +135,6 @@ def one(
     }
 
 
-def _child(args: list[str]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.tables", "--one", *args],
-        capture_output=True, text=True, check=False, timeout=7200,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.tables {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, nargs="+", default=[1, 20, 200])
@@ -182,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             for tables in args.tables:
                 shapes = ["source"] + (["per-table"] if tables in args.baseline_tables else [])
                 for shape in shapes:
-                    results.append(_child([str(tables), target, shape, port, *extra]))
+                    case = [str(tables), target, shape, port, *extra]
+                    results.append(run_case("bench.tables", case))
                     print(_line(results[-1], results), flush=True)
     finally:
         if warehouse is not None:
@@ -212,4 +201,4 @@ def _line(result: dict[str, Any], results: list[dict[str, Any]]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
