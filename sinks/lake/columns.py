@@ -37,30 +37,21 @@ def table_schema(
     fields, widened = [], False
     for field in table.fields:
         new = incoming.get(field.name)
-        if new is not None:
-            _refuse_unless_compatible(field, new, name)
-        if (
-            new is not None
-            and new.dataType != field.dataType
-            and widens(field.dataType.simpleString(), new.dataType.simpleString())
-        ):
-            fields.append(StructField(field.name, new.dataType, True))
-            widened = True
-        else:
-            fields.append(field)
+        if new is not None and new.dataType != field.dataType:
+            old_type, new_type = field.dataType.simpleString(), new.dataType.simpleString()
+            if widens(old_type, new_type):
+                fields.append(StructField(field.name, new.dataType, True))
+                widened = True
+                continue
+            if not widens(new_type, old_type):
+                raise ColumnTypeError(
+                    f"{name}: column {field.name} holds {old_type}, the batch brings "
+                    f"{new_type} (not a widening): declare the column's type as the table "
+                    "has it, or move the table aside and let the job recreate it"
+                )
+        fields.append(field)
     added = [f for f in batch.fields if f.name not in table.fieldNames()]
     return StructType([*fields, *added]), bool(added) or widened
-
-
-def _refuse_unless_compatible(field: StructField, new: StructField, table: str) -> None:
-    old_type, new_type = field.dataType.simpleString(), new.dataType.simpleString()
-    if widens(old_type, new_type) or widens(new_type, old_type):
-        return
-    raise ColumnTypeError(
-        f"{table}: column {field.name} holds {old_type}, the batch brings {new_type} "
-        "(not a widening): declare the column's type as the table has it, or move the table "
-        "aside and let the job recreate it"
-    )
 
 
 def written_schema(
