@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import reduce
 
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sources.discovery import UnsupportedColumnError
@@ -145,12 +145,15 @@ def _scan(spark: SparkSession, group: FileGroup, columns: Sequence[tuple[str, st
     if group.unfit is not None:
         raw = F.to_json(F.struct(*[F.col(quote(name)) for name, _ in columns]))
         error = F.concat(F.lit("file "), F.col(FILE), F.lit(f": {group.unfit}"))
-    typed = [
-        F.col(quote(name))
-        if name not in stored
-        else F.col(quote(name)).cast(kind).alias(name)
-        if widens(stored[name], kind)
-        else F.lit(None).cast(kind).alias(name)
-        for name, kind in columns
-    ]
+    typed = [_in_table_type(name, kind, stored.get(name)) for name, kind in columns]
     return rows.select(*typed, FILE, BLOCK, raw.alias(RAW), error.alias(ERROR))
+
+
+def _in_table_type(name: str, kind: str, stored: str | None) -> Column:
+    """A column as the table types it: as read, cast from a type that widens to it, or
+    NULL when the file stores a type that does not (its row is in `_raw`)."""
+    if stored is None:
+        return F.col(quote(name))
+    if widens(stored, kind):
+        return F.col(quote(name)).cast(kind).alias(name)
+    return F.lit(None).cast(kind).alias(name)
