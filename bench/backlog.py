@@ -170,10 +170,12 @@ def main(argv: list[str] | None = None) -> int:
 def _line(result: dict[str, Any], baseline: dict[str, Any]) -> str:
     rate = result["changes_read"] / result["wall_s"] if result["wall_s"] else 0.0
     ratio = result["wall_s"] / baseline["wall_s"] if baseline["wall_s"] else 0.0
+    per_batch = result["spark_jobs"] / max(1, result["batches"])
     failed = f"  FAILED: {result['errors']}" if result["errors"] else ""
     return (
         f"{result['shape']:<38} {result['wall_s']:>7.1f} s  {ratio:4.2f}x plain  "
-        f"{result['batches']:>3} batches  {result['spark_jobs']:>5} jobs  "
+        f"{result['batches']:>3} batches  {result['spark_jobs']:>5} jobs "
+        f"({per_batch:.1f} a batch)  "
         f"{rate:>8,.0f} changes/s  driver peak {result['driver_peak_mb']:,} MB{failed}"
     )
 
