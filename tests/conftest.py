@@ -44,6 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 _SMALL_DATA = {
     "spark.sql.adaptive.enabled": "false",  # no re-planning of kilobyte shuffles
     "spark.sql.codegen.wholeStage": "false",  # no Java compiled for a query run once
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",  # nor for an expression: interpreted
     "spark.databricks.delta.snapshotPartitions": "1",  # a table's log state in one task
 }
 
