@@ -112,6 +112,39 @@ def test_a_file_context_writes_and_renames_with_checksums_as_hadoops_does(
     assert _mode(tmp_path / "log" / "0.json") == 0o644 & ~_umask()
 
 
+def _link_status(fs: Any, path: Any) -> tuple[object, ...]:
+    """What getFileLinkStatus says of `path`, or whether it raised FileNotFoundException."""
+    try:
+        status = fs.getFileLinkStatus(path)
+    except Exception as e:  # py4j wraps the JVM's exception
+        return ("raised", "FileNotFoundException" in str(e))
+    link = status.getSymlink().toString() if status.isSymlink() else None
+    return (status.isSymlink(), status.isDirectory(), status.getLen(), link)
+
+
+def test_link_status_is_what_hadoops_readlink_gives(spark: SparkSession, tmp_path: Path) -> None:
+    """FileContext's rename asks it of both names of every Delta commit; Hadoop answers by
+    starting a `readlink` process, ours reads the link in-process: the same answers for
+    files, folders, links, dangling links, missing paths, and names with a scheme."""
+    hadoop_path = _jvm(spark).org.apache.hadoop.fs.Path
+    (tmp_path / "f").write_bytes(b"12345")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    names = ["f", "d", "link", "dangling", "missing"]
+    paths = [str(tmp_path / n) for n in names] + [f"file:{tmp_path / n}" for n in names]
+    ours, stock = _session_fs(spark).getRawFileSystem(), _stock_fs(spark).getRawFileSystem()
+    declared = [m.getName() for m in ours.getClass().getDeclaredMethods()]
+    assert "getFileLinkStatus" in declared  # answered by our class, not Hadoop's fork
+    seen = {
+        p: (_link_status(ours, hadoop_path(p)), _link_status(stock, hadoop_path(p))) for p in paths
+    }
+    assert all(mine == theirs for mine, theirs in seen.values()), seen
+    assert seen[str(tmp_path / "link")][0][0] is True  # a link is seen as one
+    assert seen[str(tmp_path / "f")][0] == (False, False, 5, None)
+    assert seen[str(tmp_path / "missing")][0] == ("raised", True)
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
