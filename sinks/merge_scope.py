@@ -7,7 +7,7 @@ before it reads any.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import reduce
 from operator import and_
 from typing import Any
@@ -38,8 +38,13 @@ def within(column: Column, low: Any, high: Any) -> Column:
     return column.between(F.lit(low), F.lit(high))
 
 
-def in_partitions(partitions: StructType, values: Sequence[Sequence[Any]]) -> Column:
-    """The target rows of the listed partitions: one tuple of values per partition.
+def in_partitions(
+    partitions: StructType,
+    values: Sequence[Sequence[Any]],
+    column: Callable[[str], Column] = target,
+) -> Column:
+    """The target rows of the listed partitions: one tuple of values per partition
+    (`column` names the partition columns: the MERGE target's by default).
 
     One `struct IN (...)` whatever the number of partitions (Spark turns a long list
     into a hash-set look-up); NULL partition values match. No partition: nothing matches.
@@ -56,4 +61,4 @@ def in_partitions(partitions: StructType, values: Sequence[Sequence[Any]]) -> Co
         )
         for row in values
     ]
-    return F.struct(*[target(n).alias(n) for n in names]).isin(*listed)
+    return F.struct(*[column(n).alias(n) for n in names]).isin(*listed)

@@ -6,9 +6,11 @@ A batch opens the same way on both formats (the format's own steps are the hooks
 2. the writer's last committed batch (`_last_committed`, read from the state table's log
    or snapshots, whose commit is a batch's last): a batch id not above it was applied
    whole, and a replay writes nothing;
-3. the state table as pinned (`_state_rows`), restricted to the batch's key range; none
-   of it when the engine created both tables and applied nothing since (`empty`: the
-   batch has nothing to guard against, and the engine writes it without a MERGE).
+3. the state table as pinned (`_state_rows`), restricted to the batch's key range (and,
+   where the format can say it cheaply, to the partitions whose files may hold one of
+   the batch's keys: `_summary`); none of it when the engine created both tables and
+   applied nothing since (`empty`: the batch has nothing to guard against, and the
+   engine writes it without a MERGE).
 
 What an engine committed it remembers (sinks/memory.py): a batch that fails makes it forget,
 so the next one reads the tables again.
@@ -20,7 +22,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sinks.base import BatchResult
@@ -76,6 +78,15 @@ class TablePair(ABC):
     def _count(self, spark: SparkSession) -> int:
         """Rows of the published table."""
 
+    def _summary(self, changes: DataFrame) -> tuple[Any, Any, int, Column | None]:
+        """The batch's lowest and highest first key and its count of changes, in one Spark
+        job; an engine that can also narrow the state read adds a condition on the state
+        table's columns (None: the key range alone)."""
+        first = F.col(f"`{self._keys[0]}`")
+        row = changes.agg(F.min(first), F.max(first), F.count(F.lit(1))).first()
+        assert row is not None
+        return row[0], row[1], int(row[2]), None
+
     def _open(self, changes: DataFrame, batch_id: int, writer_id: str) -> OpenBatch | BatchResult:
         """Steps 1-3 of the module docstring; a BatchResult when there is nothing to apply."""
         spark = changes.sparkSession
@@ -89,16 +100,16 @@ class TablePair(ABC):
         )
         if last >= batch_id:
             return BatchResult(batch_id=batch_id, skipped=True, rows_in_table=self._counted(spark))
-        first = F.col(f"`{self._keys[0]}`")
-        summary = changes.agg(F.min(first), F.max(first), F.count(F.lit(1))).first()
-        assert summary is not None
-        low, high, arrived = summary
+        empty = self._memory.empty
+        low, high, arrived, narrower = self._summary(changes)
         if low is None:  # no change, or no key
             return BatchResult(batch_id=batch_id, rows_in_table=self._counted(spark))
-        empty = self._memory.empty
-        state = self._state_rows(spark).where(F.lit(False) if empty else within(first, low, high))
+        scope = within(F.col(f"`{self._keys[0]}`"), low, high)
+        if narrower is not None:
+            scope = scope & narrower
+        state = self._state_rows(spark).where(F.lit(False) if empty else scope)
         return OpenBatch(
-            payload=payload, arrived=int(arrived), bounds=(low, high), state=state, empty=empty
+            payload=payload, arrived=arrived, bounds=(low, high), state=state, empty=empty
         )
 
     def _applied(self, spark: SparkSession, writer_id: str, batch_id: int, net_rows: int) -> int:

@@ -15,7 +15,8 @@ sits inside the table's folder under a `_` name, which Delta readers, writers an
 VACUUM of the published table ignore.
 
 One batch opens like every Delta batch (table.py): read the key table at its current
-version (pinned) for the batch's key range; keep the last change per key that is newer
+version (pinned) for the batch's key range and, partitioned, only the partitions whose
+files may hold one of the batch's keys (key_files.py); keep the last change per key that is newer
 than what is held (sinks/decide.py, shared with the lake), then
 1. MERGE the accepted changes into the published table: one commit, so readers see
    the batch whole;
@@ -61,14 +62,15 @@ from datetime import datetime
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.decide import count, decide, expired, held, key_rows, key_schema
-from sinks.delta.log import session_settings
+from sinks.delta.key_files import PRUNE_FROM_FILES, file_ranges, summary_with_partitions
+from sinks.delta.log import file_count, session_settings
 from sinks.delta.merge import append, merge_changes, merge_keys
 from sinks.delta.table import DeltaTables
 from sinks.merge_scope import in_partitions, same_keys, target, within
@@ -118,6 +120,23 @@ class DeltaEngine(DeltaTables):
         rows = self._applied(changes.sparkSession, writer_id, batch_id, decision.net_rows)
         timings["total_s"] = time.monotonic() - started
         return decision.result(batch_id, partitions=partitions, rows=rows, timings=timings)
+
+    def _summary(self, changes: DataFrame) -> tuple[Any, Any, int, Column | None]:
+        """The key range and count, and (a partitioned key table of many files, its first
+        key not a partition column) the partitions whose files may hold the batch's keys,
+        from the same Spark action."""
+        first, spark = self._keys[0], changes.sparkSession
+        if (
+            self._memory.empty
+            or not self._parts
+            or first in self._parts
+            or file_count(spark, self.state_path) <= PRUNE_FROM_FILES
+        ):
+            return super()._summary(changes)
+        key = changes.schema[first]
+        parts = StructType([changes.schema[p] for p in self._parts])
+        ranges = file_ranges(spark, self.state_path, key, parts)
+        return summary_with_partitions(changes, first, ranges, parts)
 
     def _commit(
         self,

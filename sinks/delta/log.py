@@ -15,14 +15,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
 from transforms.frames import empty_frame
 from transforms.types import widens
 
-__all__ = ["LogState", "add_missing_columns", "idempotent", "log_state", "session_settings"]
+__all__ = [
+    "LogState",
+    "add_missing_columns",
+    "file_count",
+    "files_frame",
+    "idempotent",
+    "log_state",
+    "session_settings",
+]
 
 TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION = "spark.databricks.delta.write.txnVersion"
@@ -44,6 +52,18 @@ def log_state(spark: SparkSession, path: str, writer_id: str) -> LogState:
     return LogState(
         version=int(txn.snapshot().version()), last_batch=int(txn.txnVersion(writer_id))
     )
+
+
+def file_count(spark: SparkSession, path: str) -> int:
+    """Files of the table's latest version. Computed once per version and kept (a MERGE
+    into that version asks Delta for the same number)."""
+    return int(_transaction(spark, path).snapshot().numOfFiles())
+
+
+def files_frame(spark: SparkSession, path: str) -> DataFrame:
+    """The files of the table's latest version, one row each, as Delta's log lists them
+    (`path`, `partitionValues`, `stats`, ...): Delta's own state, read without a scan."""
+    return DataFrame(_transaction(spark, path).snapshot().allFiles().toDF(), spark)
 
 
 def _transaction(spark: SparkSession, path: str) -> Any:

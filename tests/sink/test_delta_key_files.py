@@ -1,0 +1,98 @@
+"""The Delta engine reads only the key-table partitions whose files may hold a batch's keys
+(sinks/delta/key_files.py), and decides exactly as with the key range alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+import sinks.delta.engine as delta_engine
+from sinks.delta import DeltaEngine
+from sinks.table_pair import OpenBatch
+from tests.sink.test_delta import changes, engine, state
+
+NEVER = 10**9  # a file count no test table reaches: the key range alone
+
+
+def files_read(df: DataFrame) -> int:
+    """Files the scans of `df`'s plan read, after Delta's partition and file skipping."""
+    plan = df._jdf.queryExecution().executedPlan()
+    plan.executeCollect()
+    leaves = plan.collectLeaves()
+    total = 0
+    for i in range(leaves.size()):
+        metric = leaves.apply(i).metrics().get("numFiles")
+        if metric.isDefined():
+            total += int(metric.get().value())
+    return total
+
+
+def opened_state(delta: DeltaEngine, batch: DataFrame, batch_id: int) -> DataFrame:
+    opened = delta._open(batch, batch_id, "w")
+    assert isinstance(opened, OpenBatch), opened
+    return opened.state
+
+
+@pytest.mark.parametrize(("prune_from", "read"), [(0, 2), (NEVER, 10)])
+def test_key_table_read_skips_partitions_whose_files_cannot_hold_the_batch_keys(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prune_from: int, read: int
+) -> None:
+    """Keys 1 and 10 span the key range of all ten days; their files are two of them."""
+    monkeypatch.setattr(delta_engine, "PRUNE_FROM_FILES", prune_from)
+    delta = engine(spark, str(tmp_path / "t"))
+    delta.apply(changes(spark, [(k, "a", k, "I", "1", f"p{k}") for k in range(1, 11)]), 0, "w")
+    batch = changes(spark, [(1, "b", 1, "U", "2", "q1"), (10, None, None, "D", "2", "q2")])
+    held = opened_state(delta, batch, 1)
+    assert files_read(held) == read
+    assert {1, 10} <= {r["id"] for r in held.collect()}  # what the batch's keys need
+
+
+def _run(
+    spark: SparkSession, path: str, batches: Sequence[Sequence[tuple[Any, ...]]]
+) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
+    delta = engine(spark, path)
+    for batch_id, rows in enumerate(batches):
+        delta.apply(changes(spark, rows), batch_id, "w")
+    keys = spark.read.format("delta").load(delta.state_path)
+    held = {tuple(r) for r in keys.select("id", "_seq", "_deleted", "day").collect()}
+    return state(spark, path), held
+
+
+def test_pruned_reads_decide_as_the_key_range_alone(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moves between days (into and out of the NULL day), deletes of live and unknown keys,
+    a re-insert after a delete, a late change and a late delete: the same rows and the same
+    key table whether the engine prunes from the first file or never."""
+    batches: list[list[tuple[Any, ...]]] = [
+        [(k, "a", k % 4, "I", "1", f"p{k}") for k in range(1, 9)] + [(9, "n", None, "I", "1", "p")],
+        [(1, "b", 3, "U", "2", "q1"), (9, "n2", 1, "U", "2", "q2"), (2, None, None, "D", "2", "q")],
+        [
+            (2, "c", 0, "I", "3", "r1"),
+            (1, "late", 0, "U", "1", "r2"),
+            (50, None, None, "D", "3", "r"),
+        ],
+        [
+            (3, None, None, "D", "2", "s1"),
+            (8, "z", None, "U", "4", "s2"),
+            (4, "x", 2, "U", "0", "s"),
+        ],
+        [
+            (3, "old", 3, "U", "1", "t1"),
+            (8, "y", 2, "U", "5", "t2"),
+            (7, None, None, "D", "5", "t"),
+        ],
+    ]
+    outcome: dict[str, tuple[set[tuple[object, ...]], set[tuple[object, ...]]]] = {}
+    for name, prune_from in (("pruned", 0), ("range", NEVER)):
+        monkeypatch.setattr(delta_engine, "PRUNE_FROM_FILES", prune_from)
+        outcome[name] = _run(spark, str(tmp_path / name), batches)
+    assert outcome["pruned"] == outcome["range"]
+    rows, _ = outcome["pruned"]
+    assert rows == {
+        (1, "b", 3), (2, "c", 0), (4, "a", 0), (5, "a", 1), (6, "a", 2), (8, "y", 2), (9, "n2", 1)
+    }  # fmt: skip
