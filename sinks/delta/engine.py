@@ -69,7 +69,12 @@ from pyspark.sql.types import StructType
 from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.decide import count, decide, expired, held, key_rows, key_schema
-from sinks.delta.key_files import PRUNE_FROM_FILES, file_ranges, summary_with_partitions
+from sinks.delta.key_files import (
+    PRUNE_FROM_FILES,
+    file_ranges,
+    may_hold_expired,
+    summary_with_partitions,
+)
 from sinks.delta.log import file_count, session_settings
 from sinks.delta.merge import append, merge_changes, merge_keys
 from sinks.delta.table import DeltaTables
@@ -187,10 +192,34 @@ class DeltaEngine(DeltaTables):
                     same_keys(self._keys) & scope,
                     scope=scope,
                     expired=expired(at[1], "t."),
+                    delete_expired=self._may_hold_expired(accepted, partitions, bounds, at[1]),
                 )
             timings["keys_s"] = time.monotonic() - mark
         crash_point("delta.after_commit")
         return touched
+
+    def _may_hold_expired(
+        self,
+        accepted: DataFrame,
+        partitions: tuple[tuple[Any, ...], ...],
+        bounds: tuple[Any, Any],
+        before: datetime | None,
+    ) -> bool:
+        """Whether the key table's MERGE scope may hold an expired tombstone: never with
+        tombstones kept forever; asked of Delta's file statistics for a key table of many
+        files (key_files.py); assumed for a small one, where the question costs more than
+        the clause."""
+        if before is None:
+            return False
+        spark = accepted.sparkSession
+        if file_count(spark, self.state_path) <= PRUNE_FROM_FILES:
+            return True
+        key = accepted.schema[self._keys[0]]
+        if self._keys[0] in self._parts:
+            return True
+        parts = StructType([accepted.schema[p] for p in self._parts])
+        ranges = file_ranges(spark, self.state_path, key, parts)
+        return may_hold_expired(ranges, parts, list(partitions), bounds, before)
 
     def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
         published = StructType([changes.schema[c] for c in payload])

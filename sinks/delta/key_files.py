@@ -13,38 +13,71 @@ The ranges come from the snapshot the batch's state read uses (the latest: one w
 table) and are broadcast: one row per file. A file without statistics may hold any key.
 The join costs a few tenths of a second, so it is made only for a key table of more than
 `PRUNE_FROM_FILES` files: below that, reading the key range's files is cheaper.
+
+The same statistics say whether the key table's MERGE needs its clause that deletes
+expired tombstones (`WHEN NOT MATCHED BY SOURCE AND <expired> THEN DELETE`): Delta cannot
+tell which files such a clause leaves alone, so it rewrites every file of the MERGE's
+scope, which doubles the MERGE's time on a large table. A file whose oldest tombstone
+time (`_deleted_at`, the key table's fifth column or later, within the 32 Delta keeps
+statistics for) is not before the expiry holds no expired tombstone; `may_hold_expired`
+answers for the files of the scope, and a file without statistics may hold one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType
+from pyspark.sql.types import StructField, StructType, TimestampType
 
 from sinks.delta.log import files_frame
 from sinks.merge_scope import in_partitions
+from transforms.names import DELETED_AT
 
-__all__ = ["PRUNE_FROM_FILES", "file_ranges", "summary_with_partitions"]
+__all__ = ["PRUNE_FROM_FILES", "file_ranges", "may_hold_expired", "summary_with_partitions"]
 
 PRUNE_FROM_FILES = 64
 
 
 def file_ranges(spark: SparkSession, path: str, key: StructField, parts: StructType) -> DataFrame:
-    """The table's files as (`lo`, `hi`, partition columns...): the range of `key` each
-    holds (null when the file has no statistics) and its partition values, typed."""
-    bounds = StructType([key])
+    """The table's files as (`lo`, `hi`, `oldest_tombstone`, `has_stats`, partition
+    columns...): the range of `key` each holds and the earliest `_deleted_at` (null when
+    the file has no statistics, or no tombstone with a time), and its partition values."""
+    low = StructType([key, StructField(DELETED_AT, TimestampType())])
     stats = F.from_json(
         F.col("stats"),
-        StructType([StructField("minValues", bounds), StructField("maxValues", bounds)]),
+        StructType([StructField("minValues", low), StructField("maxValues", StructType([key]))]),
     )
     return files_frame(spark, path).select(
         stats["minValues"][key.name].alias("lo"),
         stats["maxValues"][key.name].alias("hi"),
+        stats["minValues"][DELETED_AT].alias("oldest_tombstone"),
+        F.col("stats").isNotNull().alias("has_stats"),
         *[F.col("partitionValues")[p.name].cast(p.dataType).alias(p.name) for p in parts],
     )
+
+
+def may_hold_expired(
+    ranges: DataFrame,
+    parts: StructType,
+    partitions: Sequence[Sequence[Any]],
+    bounds: tuple[Any, Any],
+    before: datetime,
+) -> bool:
+    """Whether a file of `ranges` (`file_ranges`) within the key range `bounds` and, if
+    the table is partitioned, the `partitions` may hold a tombstone written before
+    `before`. One small Spark job over Delta's log state."""
+    low, high = bounds
+    scope = (F.col("lo").isNull() | (F.col("lo") <= F.lit(high))) & (
+        F.col("hi").isNull() | (F.col("hi") >= F.lit(low))
+    )
+    if parts.fields:
+        scope = scope & in_partitions(parts, partitions, lambda n: F.col(f"`{n}`"))
+    expired = ~F.col("has_stats") | (F.col("oldest_tombstone") < F.lit(before))
+    return not ranges.where(scope & expired).isEmpty()
 
 
 def summary_with_partitions(

@@ -33,21 +33,30 @@ def merge_changes(table: Any, source: DataFrame, columns: Sequence[str], conditi
 
 
 def merge_keys(
-    table: Any, source: DataFrame, condition: Column, *, scope: Column, expired: Column
+    table: Any,
+    source: DataFrame,
+    condition: Column,
+    *,
+    scope: Column,
+    expired: Column,
+    delete_expired: bool = True,
 ) -> None:
     """Record the accepted changes in the key table; a held newer state is never replaced
-    unless it is an `expired` tombstone. In the same commit, the expired tombstones of the
-    other keys within `scope` (target columns only: the batch's key range and partitions,
-    so Delta reads no other file) are deleted."""
+    unless it is an `expired` tombstone. In the same commit, with `delete_expired`, the
+    expired tombstones of the other keys within `scope` (target columns only: the batch's
+    key range and partitions, so Delta reads no other file) are deleted; without it (the
+    caller knows the scope holds none), Delta rewrites only the files the batch's keys
+    are in."""
     newer = newer_than(F.col(f"s.{SEQ}"), F.col(f"s.{POS}"), F.col(f"t.{SEQ}"), F.col(f"t.{POS}"))
-    (
+    merge = (
         table.alias("t")
         .merge(source.alias("s"), condition)
         .whenMatchedUpdateAll(condition=newer | expired)
         .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete(condition=scope & expired)
-        .execute()
     )
+    if delete_expired:
+        merge = merge.whenNotMatchedBySourceDelete(condition=scope & expired)
+    merge.execute()
 
 
 def append(path: str, rows: DataFrame) -> None:

@@ -1,18 +1,25 @@
-"""The Delta engine reads only the key-table partitions whose files may hold a batch's keys
-(sinks/delta/key_files.py), and decides exactly as with the key range alone."""
+"""What Delta's file statistics decide (sinks/delta/key_files.py): the key-table read takes
+only the partitions whose files may hold a batch's keys and decides exactly as with the
+key range alone; the key table's MERGE deletes expired tombstones only when its scope may
+hold one, and retention keeps its contract."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 import sinks.delta.engine as delta_engine
 from sinks.delta import DeltaEngine
+from sinks.retention import Expiry
 from sinks.table_pair import OpenBatch
+from tests.contract import test_retention
+from tests.contract.targets import delta_target
 from tests.sink.test_delta import changes, engine, state
 
 NEVER = 10**9  # a file count no test table reaches: the key range alone
@@ -96,3 +103,57 @@ def test_pruned_reads_decide_as_the_key_range_alone(
     assert rows == {
         (1, "b", 3), (2, "c", 0), (4, "a", 0), (5, "a", 1), (6, "a", 2), (8, "y", 2), (9, "n2", 1)
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        test_retention.test_expired_tombstones_leave_the_state_in_the_commit_of_a_batch_that_reaches_them,
+        test_retention.test_late_change_after_its_tombstone_expired_resurrects_the_row,
+        test_retention.test_late_change_older_than_a_retained_tombstone_is_refused,
+        test_retention.test_null_retention_keeps_tombstones_forever,
+    ],
+)
+def test_retention_holds_when_statistics_decide_the_expiry_clause(
+    spark: SparkSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    scenario: Callable[[test_retention.Make], None],
+) -> None:
+    """The contract's retention scenarios, with the key table's statistics asked from its
+    first file whether its MERGE needs the clause that deletes expired tombstones."""
+    monkeypatch.setattr(delta_engine, "PRUNE_FROM_FILES", 0)
+    scenario(lambda expiry: delta_target(spark, tmp_path, expiry=expiry))
+
+
+def _expiry_clauses(spark: SparkSession, path: str) -> str:
+    """The key table's last MERGE's NOT MATCHED BY SOURCE clauses, as Delta's history has them."""
+    last = DeltaTable.forPath(spark, path).history(1).first()
+    assert last is not None and last["operation"] == "MERGE"
+    return str(last["operationParameters"]["notMatchedBySourcePredicates"])
+
+
+def test_the_key_merge_deletes_expired_tombstones_only_when_its_scope_may_hold_one(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the clause Delta rewrites only the files the batch's keys are in; with it,
+    every file of the scope. Tombstones kept forever never need it."""
+    monkeypatch.setattr(delta_engine, "PRUNE_FROM_FILES", 0)
+    clock = test_retention.Clock()
+    t = delta_target(spark, tmp_path, expiry=Expiry(tombstones=test_retention.WEEK, clock=clock))
+    state_path = t.engine.state_path  # type: ignore[attr-defined]
+    t.apply([(1, "a", 1, "I", "1", "p1"), (2, "b", 1, "I", "1", "p2")], 0)
+    t.apply([(1, None, None, "D", "2", "p3")], 1)
+    assert _expiry_clauses(spark, state_path) == "[]"  # no tombstone before the batch
+    clock.advance(timedelta(days=8))
+    t.apply([(3, "c", 2, "I", "3", "p4")], 2)  # another partition: scope holds none
+    assert _expiry_clauses(spark, state_path) == "[]"
+    t.apply([(0, "z", 1, "I", "4", "p5"), (2, "b2", 1, "U", "4", "p6")], 3)  # key 1's scope
+    assert "DELETE" in _expiry_clauses(spark, state_path).upper()
+    assert t.spark.read.format("delta").load(state_path).where("_deleted").count() == 0
+
+    forever = delta_target(spark, tmp_path / "forever", expiry=Expiry(tombstones=None))
+    forever.apply([(1, "a", 1, "I", "1", "p1")], 0)
+    forever.apply([(1, None, None, "D", "2", "p2"), (2, "b", 1, "I", "2", "p3")], 1)
+    forever.apply([(2, "b2", 1, "U", "3", "p4")], 2)
+    assert _expiry_clauses(spark, forever.engine.state_path) == "[]"  # type: ignore[attr-defined]
