@@ -110,8 +110,6 @@ def test_pruned_reads_decide_as_the_key_range_alone(
     [
         test_retention.test_expired_tombstones_leave_the_state_in_the_commit_of_a_batch_that_reaches_them,
         test_retention.test_late_change_after_its_tombstone_expired_resurrects_the_row,
-        test_retention.test_late_change_older_than_a_retained_tombstone_is_refused,
-        test_retention.test_null_retention_keeps_tombstones_forever,
     ],
 )
 def test_retention_holds_when_statistics_decide_the_expiry_clause(
@@ -120,8 +118,9 @@ def test_retention_holds_when_statistics_decide_the_expiry_clause(
     monkeypatch: pytest.MonkeyPatch,
     scenario: Callable[[test_retention.Make], None],
 ) -> None:
-    """The contract's retention scenarios, with the key table's statistics asked from its
-    first file whether its MERGE needs the clause that deletes expired tombstones."""
+    """The contract's retention scenarios where a tombstone expires, with the key table's
+    statistics asked from its first file whether its MERGE needs the clause that deletes
+    expired tombstones (the others never reach the question)."""
     monkeypatch.setattr(delta_engine, "PRUNE_FROM_FILES", 0)
     scenario(lambda expiry: delta_target(spark, tmp_path, expiry=expiry))
 
