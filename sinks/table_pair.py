@@ -29,6 +29,7 @@ from sinks.base import BatchResult
 from sinks.memory import Committed
 from sinks.merge_scope import within
 from transforms.names import BOOKKEEPING
+from transforms.types import quote
 
 __all__ = ["OpenBatch", "TablePair"]
 
@@ -82,7 +83,7 @@ class TablePair(ABC):
         """The batch's lowest and highest first key and its count of changes, in one Spark
         job; an engine that can also narrow the state read adds a condition on the state
         table's columns (None: the key range alone)."""
-        first = F.col(f"`{self._keys[0]}`")
+        first = F.col(quote(self._keys[0]))
         row = changes.agg(F.min(first), F.max(first), F.count(F.lit(1))).first()
         assert row is not None
         return row[0], row[1], int(row[2]), None
@@ -104,7 +105,7 @@ class TablePair(ABC):
         low, high, arrived, narrower = self._summary(changes)
         if low is None:  # no change, or no key
             return BatchResult(batch_id=batch_id, rows_in_table=self._counted(spark))
-        scope = within(F.col(f"`{self._keys[0]}`"), low, high)
+        scope = within(F.col(quote(self._keys[0])), low, high)
         if narrower is not None:
             scope = scope & narrower
         state = self._state_rows(spark).where(F.lit(False) if empty else scope)

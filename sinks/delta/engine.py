@@ -62,7 +62,7 @@ from datetime import datetime
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -127,21 +127,28 @@ class DeltaEngine(DeltaTables):
         return decision.result(batch_id, partitions=partitions, rows=rows, timings=timings)
 
     def _summary(self, changes: DataFrame) -> tuple[Any, Any, int, Column | None]:
-        """The key range and count, and (a partitioned key table of many files, its first
-        key not a partition column) the partitions whose files may hold the batch's keys,
-        from the same Spark action."""
-        first, spark = self._keys[0], changes.sparkSession
-        if (
-            self._memory.empty
-            or not self._parts
-            or first in self._parts
-            or file_count(spark, self.state_path) <= PRUNE_FROM_FILES
-        ):
+        """The key range and count, and (a partitioned key table that statistics serve)
+        the partitions whose files may hold the batch's keys, from the same Spark action."""
+        spark = changes.sparkSession
+        if self._memory.empty or not self._parts or not self._statistics_serve(spark):
             return super()._summary(changes)
-        key = changes.schema[first]
+        ranges, parts = self._file_ranges(changes)
+        return summary_with_partitions(changes, self._keys[0], ranges, parts)
+
+    def _statistics_serve(self, spark: SparkSession) -> bool:
+        """Whether Delta's file statistics of the key table answer this batch's questions
+        (key_files.py): they hold its first key (not a partition column), and the table
+        has files enough that asking costs less than reading them."""
+        return (
+            self._keys[0] not in self._parts
+            and file_count(spark, self.state_path) > PRUNE_FROM_FILES
+        )
+
+    def _file_ranges(self, changes: DataFrame) -> tuple[DataFrame, StructType]:
+        """The key table's files (key_files.file_ranges) and its partition columns."""
         parts = StructType([changes.schema[p] for p in self._parts])
-        ranges = file_ranges(spark, self.state_path, key, parts)
-        return summary_with_partitions(changes, first, ranges, parts)
+        key = changes.schema[self._keys[0]]
+        return file_ranges(changes.sparkSession, self.state_path, key, parts), parts
 
     def _commit(
         self,
@@ -211,14 +218,9 @@ class DeltaEngine(DeltaTables):
         the clause."""
         if before is None:
             return False
-        spark = accepted.sparkSession
-        if file_count(spark, self.state_path) <= PRUNE_FROM_FILES:
+        if not self._statistics_serve(accepted.sparkSession):
             return True
-        key = accepted.schema[self._keys[0]]
-        if self._keys[0] in self._parts:
-            return True
-        parts = StructType([accepted.schema[p] for p in self._parts])
-        ranges = file_ranges(spark, self.state_path, key, parts)
+        ranges, parts = self._file_ranges(accepted)
         return may_hold_expired(ranges, parts, list(partitions), bounds, before)
 
     def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:

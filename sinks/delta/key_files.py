@@ -36,6 +36,7 @@ from pyspark.sql.types import StructField, StructType, TimestampType
 from sinks.delta.log import files_frame
 from sinks.merge_scope import in_partitions
 from transforms.names import DELETED_AT
+from transforms.types import quote
 
 __all__ = ["PRUNE_FROM_FILES", "file_ranges", "may_hold_expired", "summary_with_partitions"]
 
@@ -70,12 +71,9 @@ def may_hold_expired(
     """Whether a file of `ranges` (`file_ranges`) within the key range `bounds` and, if
     the table is partitioned, the `partitions` may hold a tombstone written before
     `before`. One small Spark job over Delta's log state."""
-    low, high = bounds
-    scope = (F.col("lo").isNull() | (F.col("lo") <= F.lit(high))) & (
-        F.col("hi").isNull() | (F.col("hi") >= F.lit(low))
-    )
+    scope = _overlaps(F.lit(bounds[0]), F.lit(bounds[1]))
     if parts.fields:
-        scope = scope & in_partitions(parts, partitions, lambda n: F.col(f"`{n}`"))
+        scope = scope & in_partitions(parts, partitions, _plain)
     expired = ~F.col("has_stats") | (F.col("oldest_tombstone") < F.lit(before))
     return not ranges.where(scope & expired).isEmpty()
 
@@ -86,18 +84,29 @@ def summary_with_partitions(
     """In one Spark action: the lowest and highest `first` key of the batch, its count of
     changes, and a condition on the key table's partition columns that holds for the
     partitions whose files may hold one of the batch's `first` keys."""
-    k = F.col(f"`{first}`")
+    k = _plain(first)
     summary = changes.agg(F.min(k).alias("low"), F.max(k).alias("high"), F.count(F.lit(1)))
     probes = changes.select(k.alias("__k")).where(F.col("__k").isNotNull()).distinct()
-    may_hold = (F.col("lo").isNull() | (F.col("__k") >= F.col("lo"))) & (
-        F.col("hi").isNull() | (F.col("__k") <= F.col("hi"))
-    )
+    may_hold = _overlaps(F.col("__k"), F.col("__k"))
     names = parts.fieldNames()
     found = probes.join(F.broadcast(ranges), may_hold).agg(
-        F.collect_set(F.struct(*[F.col(f"`{n}`") for n in names])).alias("parts")
+        F.collect_set(F.struct(*[_plain(n) for n in names])).alias("parts")
     )
     row = summary.crossJoin(found).first()
     assert row is not None
     listed: Sequence[Sequence[Any]] = [tuple(p) for p in row["parts"]]
-    condition = in_partitions(parts, listed, lambda n: F.col(f"`{n}`"))
+    condition = in_partitions(parts, listed, _plain)
     return row[0], row[1], int(row[2]), condition
+
+
+def _plain(name: str) -> Column:
+    """A column of the key table (or the batch), not of a MERGE's aliases."""
+    return F.col(quote(name))
+
+
+def _overlaps(low: Column, high: Column) -> Column:
+    """Files of `file_ranges` whose key range meets [low, high]; a bound the statistics
+    lack (null) meets everything."""
+    return (F.col("lo").isNull() | (F.col("lo") <= high)) & (
+        F.col("hi").isNull() | (F.col("hi") >= low)
+    )
