@@ -32,6 +32,7 @@ from sinks.quarantine import write_quarantine
 from sinks.storage import Storage
 from sinks.target import Target, in_parallel
 from transforms.canonical import canonical_changes, split_rejected
+from transforms.frames import union_by_name
 from transforms.names import (
     COMMIT_TS,
     ERROR,
@@ -281,7 +282,7 @@ def tally_records(records: Mapping[str, DataFrame]) -> dict[str, list[Row]]:
         for name, frame in records.items()
     ]
     counts = (
-        _union_all(parts)
+        union_by_name(parts)
         .coalesce(parts[0].sparkSession.sparkContext.defaultParallelism)
         .groupBy("_table", OP, "ok")
         .agg(
@@ -292,15 +293,6 @@ def tally_records(records: Mapping[str, DataFrame]) -> dict[str, list[Row]]:
     for row in counts.collect():
         tallies.setdefault(str(row["_table"]), []).append(row)
     return tallies
-
-
-def _union_all(frames: list[DataFrame]) -> DataFrame:
-    """The frames' rows in one frame, joined pairwise as a balanced tree: Spark checks a
-    union's whole plan at each step, so a chain of N unions costs N times N."""
-    while len(frames) > 1:
-        pairs = zip(frames[0::2], frames[1::2], strict=False)
-        frames = [a.unionAll(b) for a, b in pairs] + frames[len(frames) - len(frames) % 2 :]
-    return frames[0]
 
 
 def newest_message() -> tuple[Column, Column]:

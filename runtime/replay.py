@@ -42,6 +42,7 @@ from sinks.quarantine import (
 )
 from sinks.storage import Storage
 from transforms.canonical import canonical_changes, output_types, split_rejected
+from transforms.frames import union_by_name
 from transforms.names import FILE, OP, POS, SOURCE_FILE, SOURCE_SCHEMA, SOURCE_TABLE
 from transforms.position import file_start_position
 from transforms.replay import (
@@ -141,7 +142,7 @@ def replay(
         if replay_id is not None and not dry_run:
             _apply(spark, config, list(replicas.values()), parts, replay_id)
             ledger = [p.outcomes for p in parts.values()]
-            write_ledger(_union(ledger), root, replay_id)
+            write_ledger(union_by_name(ledger), root, replay_id)
         return ReplayReport(config.name, replay_id, dry_run, [reports[n] for n in sorted(reports)])
     finally:
         for part in parts.values():
@@ -300,10 +301,3 @@ def _fill(report: TableReplay, result: BatchResult) -> None:
     report.upserts, report.deletes = result.upserts, result.deletes
     # Changes of one key older than another replayed change never reach the guard.
     report.stale = result.stale + max(0, decoded - result.changes_in)
-
-
-def _union(frames: list[DataFrame]) -> DataFrame:
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    return out

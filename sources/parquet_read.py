@@ -33,7 +33,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import reduce
 
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -42,6 +41,7 @@ from pyspark.sql import functions as F
 from sources.discovery import UnsupportedColumnError
 from sources.files import parquet_footer, read_parquet_files
 from sources.parquet_schemas import arrow_column
+from transforms.frames import union_by_name
 from transforms.names import BLOCK, ERROR, FILE, RAW
 from transforms.types import quote, spark_type, widens
 
@@ -132,7 +132,7 @@ def read_in_table_types(
             sum(len(g.paths) for g in unfit),
             "; ".join(str(g.unfit) for g in unfit),
         )
-    return reduce(DataFrame.unionByName, [_scan(spark, group, columns) for group in groups])
+    return union_by_name([_scan(spark, group, columns) for group in groups])
 
 
 def _scan(spark: SparkSession, group: FileGroup, columns: Sequence[tuple[str, str]]) -> DataFrame:

@@ -1,11 +1,13 @@
-"""Frames of local values built in the JVM: right rows and types, no Python-worker scan."""
+"""Small frame helpers: frames of local values built in the JVM (right rows and types, no
+Python-worker scan) and the union of many frames."""
 
 from __future__ import annotations
 
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-from transforms.frames import empty_frame, text_frame
+from transforms.frames import empty_frame, text_frame, union_by_name
 
 
 def _plan(df: DataFrame) -> str:
@@ -35,3 +37,19 @@ def test_a_text_frame_keeps_every_row_value_and_null(spark: SparkSession) -> Non
     assert sorted(tuple(r) for r in df.collect()) == sorted(rows)
     assert "ExistingRDD" not in _plan(df)
     assert text_frame(spark, [], ["path"]).count() == 0
+
+
+def test_a_union_of_many_frames_keeps_every_row_in_order_matching_columns_by_name(
+    spark: SparkSession,
+) -> None:
+    frames = [
+        text_frame(spark, [[str(i), f"v{i}"]], ["id", "v"]).select("v", "id") if i % 3 == 0
+        else text_frame(spark, [[str(i), f"v{i}"]], ["id", "v"])
+        for i in range(11)
+    ]  # fmt: skip
+    united = union_by_name(frames)
+    assert united.columns == ["v", "id"]  # the first frame's order
+    assert [(r["id"], r["v"]) for r in united.collect()] == [(str(i), f"v{i}") for i in range(11)]
+    assert union_by_name(frames[:1]).collect() == frames[0].collect()
+    with pytest.raises(ValueError, match="no frame"):
+        union_by_name([])
