@@ -1,13 +1,16 @@
 """A source batch's tables are counted together (runtime/batch.py `tally_records`): one
-Spark job for every table, whatever their number, and each table's counts its own."""
+Spark job for every table, whatever their number, and each table's counts its own; each
+table's records are then applied in as few tasks as their count needs (`compact`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from runtime.batch import tally_records
+from runtime import batch
+from runtime.batch import compact, tally_records
 from tests.unit.test_parquet_widening import spark_jobs
 
 SCHEMA = "id int, _op string, _error string, _commit_ts timestamp"
@@ -50,3 +53,15 @@ def test_a_batch_without_tables_starts_no_job(spark: SparkSession) -> None:
     with spark_jobs(spark, "none") as jobs:
         assert tally_records({}) == {}
     assert jobs == []
+
+
+def test_a_tables_records_are_applied_in_as_many_tasks_as_their_count_needs(
+    spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spread = spark.range(0, 10, numPartitions=8)  # a small table's records over the batch
+    assert compact(spread, 10).rdd.getNumPartitions() == 1
+    monkeypatch.setattr(batch, "ROWS_PER_TASK", 4)
+    assert compact(spread, 10).rdd.getNumPartitions() == 3
+    assert compact(spread, 1_000).rdd.getNumPartitions() == 8  # never more than it has
+    assert sorted(r["id"] for r in compact(spread, 10).collect()) == list(range(10))
+    assert compact(spread, 0).rdd.getNumPartitions() == 1
