@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 
 from config import Tokenization
 from runtime.decoding import SourceFormat
-from runtime.metrics import BatchMetrics, log
+from runtime.metrics import BatchMetrics, JobCount, Phases, log
 from runtime.tables import Registry, Replica
 from sinks.base import BatchResult, Engine
 from sinks.quarantine import write_quarantine
@@ -72,6 +72,17 @@ class SourceBatch:
     other_tables: int = 0  # records of tables that are not replicated: skipped
     unrouted: int = 0  # records that belong to no table: quarantined
     tables: list[BatchMetrics] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # of its phases, in seconds
+    spark_jobs: int | None = None  # the Spark jobs it ran (None: not counted)
+
+    def fields(self) -> dict[str, object]:
+        """The whole source batch's Spark jobs and phases, for its log lines: finding its
+        tables (`route_s`), decoding and counting their records (`decode_s`), writing the
+        rejects (`quarantine_s`), the target's apply of every table (`apply_s`)."""
+        return {
+            "spark_jobs": self.spark_jobs,
+            **{name: round(seconds, 3) for name, seconds in self.timings.items()},
+        }
 
 
 @dataclass
@@ -137,32 +148,42 @@ class SourceBatchHandler:
 
     def __call__(self, raw: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
+        jobs = JobCount(self._spark.sparkContext)
         summary = SourceBatch(batch_id)
+        phase = Phases(summary.timings)
         routed = raw.transform(self._source.route).persist(StorageLevel.MEMORY_AND_DISK)
         records: dict[str, DataFrame] = {}
         decoded: list[_Table] = []
         try:
-            tables = {r.name: r for r in self._tables(routed, summary)}
-            records = {name: self._records(routed, r) for name, r in tables.items()}
-            tallies = tally_records(records)
-            decoded = list(
-                in_parallel(
-                    tables,
-                    lambda r: self._decoded(r, records[r.name], tallies.get(r.name, []), batch_id),
-                    self._parallel,
-                ).values()
-            )
+            with phase("route_s"):
+                tables = {r.name: r for r in self._tables(routed, summary)}
+            with phase("decode_s"):
+                records = {name: self._records(routed, r) for name, r in tables.items()}
+                tallies = tally_records(records)
+            with phase("quarantine_s"):
+                decoded = list(
+                    in_parallel(
+                        tables,
+                        lambda r: self._decoded(
+                            r, records[r.name], tallies.get(r.name, []), batch_id
+                        ),
+                        self._parallel,
+                    ).values()
+                )
             batch = {
                 t.replica.name: (self._engines(t.replica), self._changes(t))
                 for t in decoded
                 if t.replica.stopped is None
             }
-            results = self._target.apply(batch, batch_id, self.writer_id()) if batch else {}
+            with phase("apply_s"):
+                results = self._target.apply(batch, batch_id, self.writer_id()) if batch else {}
         finally:
             for frame in records.values():
                 frame.unpersist()
             routed.unpersist()
         visible = time.time()
+        summary.timings["total_s"] = time.monotonic() - started
+        summary.spark_jobs = jobs.since()
         for table in decoded:
             result = results.get(table.replica.name, BatchResult(batch_id=batch_id))
             summary.tables.append(_metrics(table, result, batch_id, started, visible))

@@ -4,7 +4,8 @@ The batch handler hands a source batch's metrics to `BatchLog.sink_done`; Spark'
 progress event for the same (query, batch) brings the source side (input rows and rates,
 offsets behind the latest for Kafka, trigger durations). Whichever comes second writes
 one line per table the batch touched (and one for the source when it skipped or
-quarantined records of no table), and hands the pair to the metrics exporters
+quarantined records of no table), with what the whole source batch cost (its Spark
+jobs and phases, `source_batch`), and hands the pair to the metrics exporters
 (runtime/export.py); `flush` writes what is left when the job stops.
 Counts and times only.
 """
@@ -125,10 +126,18 @@ class BatchLog(StreamingQueryListener):
     def _write(self, query: str, batch: SourceBatch, source: dict[str, Any] | None) -> None:
         if self._export is not None:
             self._export(query, batch, source)
+        whole = batch.fields()
         for metrics in batch.tables:
-            line = {"event": "batch", "query": query, **metrics.fields(), "source": source}
+            line = {
+                "event": "batch",
+                "query": query,
+                **metrics.fields(),
+                "source": source,
+                "source_batch": whole,
+            }
             log.info(json.dumps(line))
         if batch.other_tables or batch.unrouted:
             counts = {"other_tables": batch.other_tables, "unrouted": batch.unrouted}
-            line = {"event": "source", "query": query, "batch_id": batch.batch_id, **counts}
+            line = {"event": "source", "query": query, "batch_id": batch.batch_id, **counts,
+                    "source_batch": whole}  # fmt: skip
             log.info(json.dumps(line))

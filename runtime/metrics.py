@@ -1,4 +1,5 @@
-"""Per-batch metrics as one structured log line, and the run summary.
+"""Per-batch metrics as one structured log line, the run summary, and what a source
+batch measures of itself: its Spark jobs (`JobCount`) and its phases' times (`Phases`).
 
 Only counts and timings: never a row value.
 """
@@ -6,8 +7,13 @@ Only counts and timings: never a row value.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from pyspark import SparkContext
 
 from sinks.base import BatchResult
 
@@ -122,3 +128,39 @@ def render_summary(
 
 def _or_unknown(value: int | None) -> str:
     return "-" if value is None else str(value)
+
+
+class JobCount:
+    """The Spark jobs of the calling thread's job group started since it was made.
+
+    A streaming query runs each batch's jobs in its group (the query's run id; the
+    threads that apply tables side by side join it, sinks/target.py), and Spark numbers
+    jobs in order: the batch's are those of the group with a greater number than any
+    before it. Spark keeps the last 1,000 jobs (`spark.ui.retainedJobs`): a batch that runs
+    more is counted short."""
+
+    def __init__(self, context: SparkContext) -> None:
+        self._tracker = context.statusTracker()
+        self._group = context.getLocalProperty("spark.jobGroup.id")
+        self._before = max(self._ids(), default=-1)
+
+    def _ids(self) -> list[int]:
+        return list(self._tracker.getJobIdsForGroup(self._group))
+
+    def since(self) -> int:
+        return sum(1 for job in self._ids() if job > self._before)
+
+
+class Phases:
+    """`with phase(name):` adds the block's time to `timings[name]`."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self._timings = timings
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        mark = time.monotonic()
+        try:
+            yield
+        finally:
+            self._timings[name] = self._timings.get(name, 0.0) + time.monotonic() - mark

@@ -150,10 +150,26 @@ UNROUTED = Series(
     "RecordsUnrouted",
     job_total=True,
 )
+SOURCE_JOBS = Series(
+    "stream_cdc_source_spark_jobs_total",
+    "counter",
+    _S,
+    "Spark jobs the source's batches ran, every table's included",
+    "SourceSparkJobs",
+)
+SOURCE_PHASE = Series(
+    "stream_cdc_source_phase_seconds_total",
+    "counter",
+    (*_S, "phase"),
+    "time the source's batches spent in each phase: route, decode, quarantine, apply, total",
+    "SourcePhaseDuration",
+    "Seconds",
+)
 
 SERIES: tuple[Series, ...] = (
     BATCHES, ROWS_READ, QUARANTINED, SKIPPED, APPLIED, STALE, TABLE_ROWS, DURATION,
     PHASE, LATENCY, LAST_BATCH, SOURCE_ROWS, SOURCE_LAG, OTHER_TABLES, UNROUTED,
+    SOURCE_JOBS, SOURCE_PHASE,
 )  # fmt: skip
 
 
@@ -172,6 +188,12 @@ def samples(
         out.append(Sample(OTHER_TABLES, labels, float(batch.other_tables)))
     if batch.unrouted:
         out.append(Sample(UNROUTED, labels, float(batch.unrouted)))
+    if batch.spark_jobs is not None:
+        out.append(Sample(SOURCE_JOBS, labels, float(batch.spark_jobs)))
+    out += [
+        Sample(SOURCE_PHASE, (*labels, ("phase", _phase(name))), seconds)
+        for name, seconds in sorted(batch.timings.items())
+    ]
     if source is not None:
         out.append(Sample(SOURCE_ROWS, labels, float(source.get("input_rows") or 0)))
         lag = source.get("offsets_behind_latest")

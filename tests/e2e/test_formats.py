@@ -164,4 +164,9 @@ def test_every_batch_logs_one_line_of_counts_and_times(
     assert line["duration_s"] > 0
     assert line["max_latency_s"] is not None and line["max_latency_s"] >= line["min_latency_s"]
     assert line["source"]["input_rows"] == 3, "Spark's progress of the same batch"
+    whole = line["source_batch"]  # what the source batch cost, all of its tables
+    assert whole["spark_jobs"] > 0
+    phases = [whole[p] for p in ("route_s", "decode_s", "quarantine_s", "apply_s")]
+    assert whole["quarantine_s"] > 0 and whole["apply_s"] > 0
+    assert sum(phases) <= whole["total_s"] + 0.01
     assert "secret-item" not in caplog.text and "pen" not in caplog.text

@@ -44,7 +44,14 @@ def _batch(batch_id: int = 3, *, latency: float | None = 4.5, rows: int | None =
         max_latency_s=latency,
         min_latency_s=1.0,
     )
-    return SourceBatch(batch_id, other_tables=5, unrouted=3, tables=[metrics])
+    return SourceBatch(
+        batch_id,
+        other_tables=5,
+        unrouted=3,
+        tables=[metrics],
+        timings={"decode_s": 0.3, "apply_s": 0.9} if rows is not None else {},
+        spark_jobs=12 if rows is not None else None,
+    )
 
 
 def _values(
@@ -80,6 +87,9 @@ def test_a_batch_becomes_samples_labelled_by_source_table_op_and_phase() -> None
         ("stream_cdc_records_unrouted_total", s): 3.0,
         ("stream_cdc_source_rows_total", s): 16.0,
         ("stream_cdc_source_lag_offsets", s): 42.0,
+        ("stream_cdc_source_spark_jobs_total", s): 12.0,
+        ("stream_cdc_source_phase_seconds_total", (*s, ("phase", "decode"))): 0.3,
+        ("stream_cdc_source_phase_seconds_total", (*s, ("phase", "apply"))): 0.9,
     }
 
 
@@ -90,6 +100,7 @@ def test_what_a_batch_does_not_know_is_left_out_not_zero() -> None:
     assert "stream_cdc_table_rows" not in names
     assert "stream_cdc_source_lag_offsets" not in names
     assert "stream_cdc_source_rows_total" not in names
+    assert "stream_cdc_source_spark_jobs_total" not in names
 
 
 def test_series_follow_prometheus_naming_conventions() -> None:
