@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyspark import SparkContext
 
@@ -140,12 +141,17 @@ class JobCount:
     more is counted short."""
 
     def __init__(self, context: SparkContext) -> None:
-        self._tracker = context.statusTracker()
+        self._jvm: Any = context._jvm
+        self._tracker: Any = context._jsc.statusTracker()
         self._group = context.getLocalProperty("spark.jobGroup.id")
         self._before = max(self._ids(), default=-1)
 
     def _ids(self) -> list[int]:
-        return list(self._tracker.getJobIdsForGroup(self._group))
+        """The group's job ids, as text from the JVM in one call: pyspark's own list asks
+        the JVM for each of them (a thousand calls for a long-running query)."""
+        ids = self._tracker.getJobIdsForGroup(self._group)
+        text = str(self._jvm.java.util.Arrays.toString(ids)).strip("[]")
+        return [int(i) for i in text.split(",") if i.strip()]
 
     def since(self) -> int:
         return sum(1 for job in self._ids() if job > self._before)
