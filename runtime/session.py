@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from py4j.java_gateway import java_import
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
@@ -68,9 +69,25 @@ def spark_session(app_name: str, aws: AwsConfig | None = None) -> SparkSession:
     return spark
 
 
+# The JVM classes pyspark names in nearly every call that builds a query (`F.col`,
+# `F.when`, a select's column list). pyspark imports their packages with wildcards, and
+# py4j resolves such a name by trying each package in turn: a failed class lookup per
+# package before the right one, each time. Imported by their full names they are found
+# at once: `F.col` cost about 300 us, and 110-150 us after (2,000 calls, one-off).
+_NAMED_CLASSES = (
+    "org.apache.spark.sql.functions",
+    "org.apache.spark.api.python.PythonUtils",
+    "org.apache.spark.sql.api.python.PythonSQLUtils",
+    "org.apache.spark.sql.SparkSession",
+)
+
+
 def apply_settings(spark: SparkSession) -> None:
     """The job's SQL settings, and partition counts sized to the cluster's cores where
     Spark's defaults assume a big one (they only cost task overhead on a small one)."""
+    jvm = spark.sparkContext._jvm
+    for name in _NAMED_CLASSES:
+        java_import(jvm, name)
     for key, value in SETTINGS.items():
         spark.conf.set(key, value)
     cores = spark.sparkContext.defaultParallelism
