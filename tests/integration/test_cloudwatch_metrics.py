@@ -31,7 +31,7 @@ def _batch(table: str, quarantined: int) -> SourceBatch:
         duration_s=0.8,
         max_latency_s=2.0,
     )
-    return SourceBatch(1, tables=[metrics])
+    return SourceBatch(1, tables=[metrics], timings={"apply_s": 0.5}, spark_jobs=7)
 
 
 @pytest.fixture
@@ -91,6 +91,10 @@ def test_a_batch_reaches_cloudwatch_per_table_and_as_the_jobs_total(aws: AwsConf
     assert _sum(cloudwatch, namespace, "RowsRead", read) == 5
     phase = {**common, "Table": "items", "Phase": "merge"}
     assert _sum(cloudwatch, namespace, "BatchPhaseDuration", phase) == pytest.approx(0.3)
+    source = {**common, "Source": "shop.source"}
+    assert _sum(cloudwatch, namespace, "SourceSparkJobs", source) == 14  # two batches of 7
+    source_phase = {**source, "Phase": "apply"}
+    assert _sum(cloudwatch, namespace, "SourcePhaseDuration", source_phase) == pytest.approx(1.0)
     names = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace=namespace)["Metrics"]}
     assert names == {s.cloudwatch for s in SERIES if s.cloudwatch} - {
         "RowsInTable",  # these batches do not count the rows in the table
