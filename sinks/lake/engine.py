@@ -53,6 +53,7 @@ from sinks.decide import (
 )
 from sinks.lake.columns import cast_to, recorded_schema, table_schema, written_schema
 from sinks.lake.files import TableFiles, join, parquet_names, visible
+from sinks.lake.first_batch import Staged, count_into_empty
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
 from sinks.retention import Expiry
 from sinks.target import in_parallel
@@ -136,13 +137,19 @@ class LakeEngine:
         before = self._expiry.tombstones_before(now)  # tombstones written before it: expired
         held_rows = self._held(changes, previous)
         decided = changes.transform(decide(self._keys, held_rows, before)).persist()
+        fresh: dict[tuple[str | None, ...], Staged] | None = None
         try:
-            decision = count(decided, self._keys, self._parts, as_text=True)
+            if previous.partitions:
+                decision = count(decided, self._keys, self._parts, as_text=True)
+            else:  # nothing held: the staged partitions' figures come with the decision
+                decision, fresh = count_into_empty(decided, self._keys, self._parts)
             timings["decide_s"] = time.monotonic() - started
             accepted = decided.where(F.col(ACCEPTED))
             affected = self._affected(decision, previous, widened)
             mark = time.monotonic()
-            rewritten = self._stage(accepted, previous, affected, schema, (staging, now, before))
+            rewritten = self._stage(
+                accepted, previous, affected, schema, (staging, now, before), fresh=fresh
+            )
             timings["rewrite_s"] = time.monotonic() - mark
         finally:
             decided.unpersist()
@@ -235,9 +242,12 @@ class LakeEngine:
         affected: set[str],
         schema: StructType,
         at: tuple[str, datetime, datetime | None],
+        *,
+        fresh: dict[tuple[str | None, ...], Staged] | None = None,
     ) -> dict[str, PartitionEntry]:
         """Write the new content of every affected partition (data and key index) to the
-        staging folder `at[0]`; tombstones are stamped `at[1]`, those before `at[2]` dropped."""
+        staging folder `at[0]`; tombstones are stamped `at[1]`, those before `at[2]` dropped.
+        `fresh`: the staged partitions' figures, known when the table held nothing."""
         staging, now, before = at
         if not affected:
             return {}
@@ -275,13 +285,19 @@ class LakeEngine:
             kept = old_keys.where(~expired(before)).join(touched, self._keys, "left_anti")
             new_keys = kept.unionByName(new_keys)
         self._files.write(new_keys, f"{staging}/keys")
-        return self._staged_entries(staging, affected, index_schema)
+        if fresh is None:
+            fresh = self._staged_figures(staging, index_schema)
+        figures = {
+            self._files.partition_path(list(values)) if self._parts else "": staged
+            for values, staged in fresh.items()
+        }
+        return self._staged_entries(staging, affected, figures)
 
-    def _staged_entries(
-        self, staging: str, affected: set[str], index_schema: StructType
-    ) -> dict[str, PartitionEntry]:
-        """Counts, key ranges and file names of the staged partitions (the names from one
-        recursive listing of each staged folder, not one listing per partition)."""
+    def _staged_figures(
+        self, staging: str, index_schema: StructType
+    ) -> dict[tuple[str | None, ...], Staged]:
+        """Live rows, tombstones and key range of each staged partition, read back from
+        the staged key index (one Spark job)."""
         staged = self._files.read_folder(f"{staging}/keys", index_schema)
         first = F.col(f"`{self._keys[0]}`")
         live = ~F.col(DELETED)
@@ -291,23 +307,30 @@ class LakeEngine:
             F.min(first).cast("string").alias("lo"),
             F.max(first).cast("string").alias("hi"),
         )
-        rows = {
-            self._files.partition_path([r[p] for p in self._parts]) if self._parts else "": r
+        return {
+            tuple(r[p] for p in self._parts): Staged(
+                int(r["rows"]), int(r["tombstones"]), r["lo"], r["hi"]
+            )
             for r in stats.collect()
         }
 
+    def _staged_entries(
+        self, staging: str, affected: set[str], figures: dict[str, Staged]
+    ) -> dict[str, PartitionEntry]:
+        """The manifest entries of the staged partitions: their `figures` and their file
+        names (from one recursive listing of each staged folder, not one per partition)."""
         data = self._storage.list_tree(f"{staging}/data")
         keys = self._storage.list_tree(f"{staging}/keys")
         return {
             path: PartitionEntry(
                 data=tuple(parquet_names(data.get(path, ()))),
                 keys=tuple(parquet_names(keys.get(path, ()))),
-                rows=int(row["rows"]),
-                tombstones=int(row["tombstones"]),
-                min_key=row["lo"],
-                max_key=row["hi"],
+                rows=staged.rows,
+                tombstones=staged.tombstones,
+                min_key=staged.min_key,
+                max_key=staged.max_key,
             )
-            for path, row in rows.items()
+            for path, staged in figures.items()
             if path in affected
         }
 

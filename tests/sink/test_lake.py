@@ -170,3 +170,53 @@ def test_crash_anywhere_in_a_batch_then_restart_loses_and_doubles_nothing(
     assert spark_state(spark, path) == {(1, "a2", 3)}
     assert arrow_state(path) == {(1, "a2", 3)}
     assert not (path / "_cdc" / "staging").exists() or not os.listdir(path / "_cdc" / "staging")
+
+
+def _figures_read_back(spark: SparkSession, path: Path) -> dict[str, tuple[int, int, str, str]]:
+    """Each partition's live keys, tombstones and first-key range, read from its key index."""
+    index = spark.read.parquet(str(path / "_cdc" / "keys"))
+    out: dict[str, tuple[int, int, str, str]] = {}
+    for r in index.collect():
+        folder = "day=__HIVE_DEFAULT_PARTITION__" if r["day"] is None else f"day={r['day']}"
+        live, dead, lo, hi = out.get(folder, (0, 0, str(r["id"]), str(r["id"])))
+        low, high = min(int(lo), r["id"]), max(int(hi), r["id"])
+        out[folder] = (live + (not r["_deleted"]), dead + bool(r["_deleted"]), str(low), str(high))
+    return out
+
+
+def test_a_first_batch_takes_its_figures_from_the_decision_and_they_match_its_key_index(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t"
+    lake = engine(spark, path)
+    read_backs: list[str] = []
+    reading = LakeEngine._staged_figures
+
+    def counted(self: LakeEngine, *args: object) -> object:
+        read_backs.append("read")
+        return reading(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LakeEngine, "_staged_figures", counted)
+    first = [
+        (1, "a", 1, "I", "1", "p1"),
+        (12, "b", 1, "I", "1", "p2"),
+        (12, "b2", 1, "U", "2", "p3"),  # the later change of key 12 wins: one row
+        (3, "c", 2, "I", "1", "p4"),
+        (7, None, 2, "D", "1", "p5"),  # a delete of a key never seen: a tombstone
+        (5, "n", None, "I", "1", "p6"),  # the NULL partition
+        (9, None, None, "D", "1", "p7"),
+    ]
+    result = lake.apply(changes(spark, first), 0, "w")
+    assert read_backs == []  # the table held nothing: no read of the staged key index
+    assert (result.changes_in, result.upserts, result.deletes, result.stale) == (6, 4, 2, 0)
+    assert result.rows_in_table == 4
+    entries = lake.manifest.partitions
+    manifest = {p: (e.rows, e.tombstones, e.min_key, e.max_key) for p, e in entries.items()}
+    assert manifest == _figures_read_back(spark, path)
+    assert manifest["day=1"] == (2, 0, "1", "12")  # text of the key, compared as numbers
+
+    lake.apply(changes(spark, [(3, "c2", 1, "U", "2", "q1"), (1, None, 1, "D", "2", "q2")]), 1, "w")
+    assert read_backs == ["read"]  # a table that holds rows reads its staged figures back
+    entries = lake.manifest.partitions
+    manifest = {p: (e.rows, e.tombstones, e.min_key, e.max_key) for p, e in entries.items()}
+    assert manifest == _figures_read_back(spark, path)

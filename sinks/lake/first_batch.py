@@ -1,0 +1,65 @@
+"""The first batch into a lake table that holds nothing: its decision and the statistics
+of the partitions it writes, in one Spark job.
+
+A later batch reads its staged key index back to learn each partition's live rows,
+tombstones and key range: the partitions it rewrites keep rows it did not touch. Into
+an empty table the staged key index is exactly the accepted changes (one key row each,
+in the partition its change goes to, no tombstone expired), so the job that counts the
+decision can group them by partition and give those numbers too: a table's full load,
+and each table of a database seen for the first time, saves a Spark job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from sinks.decide import Decision
+from transforms.names import ACCEPTED, OP
+
+__all__ = ["Staged", "count_into_empty"]
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What one partition's staged key index holds: the figures of its manifest entry."""
+
+    rows: int  # live keys
+    tombstones: int
+    min_key: str | None  # of the first key column, as text
+    max_key: str | None
+
+
+def count_into_empty(
+    decided: DataFrame, keys: Sequence[str], parts: Sequence[str]
+) -> tuple[Decision, dict[tuple[str | None, ...], Staged]]:
+    """Tally a `decide` output of a batch into a table that holds no key, with the
+    statistics of each partition it writes (keyed by the partition values as text, in
+    `parts` order; `()` for an unpartitioned table)."""
+    accepted, delete = F.col(ACCEPTED), F.col(OP) == "D"
+    first = F.col(f"`{keys[0]}`")
+    groups = decided.groupBy(*[F.col(f"`{p}`").cast("string").alias(p) for p in parts]).agg(
+        F.count(F.lit(1)).alias("changes"),
+        F.sum(F.when(accepted & ~delete, 1).otherwise(0)).alias("up"),
+        F.sum(F.when(accepted & delete, 1).otherwise(0)).alias("del"),
+        F.min(F.when(accepted, first)).cast("string").alias("lo"),
+        F.max(F.when(accepted, first)).cast("string").alias("hi"),
+    )
+    rows = groups.collect()
+    staged = {
+        tuple(r[p] for p in parts): Staged(int(r["up"] or 0), int(r["del"] or 0), r["lo"], r["hi"])
+        for r in rows
+        if r["up"] or r["del"]
+    }
+    upserts = sum(s.rows for s in staged.values())
+    decision = Decision(
+        changes=sum(int(r["changes"] or 0) for r in rows),
+        upserts=upserts,
+        deletes=sum(s.tombstones for s in staged.values()),
+        net_rows=upserts,  # nothing was live: every accepted upsert adds a row
+        partitions=tuple(staged) if parts else (),
+    )
+    return decision, staged
