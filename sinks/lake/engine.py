@@ -148,7 +148,13 @@ class LakeEngine:
             affected = self._affected(decision, previous, widened)
             mark = time.monotonic()
             rewritten = self._stage(
-                accepted, previous, affected, schema, (staging, now, before), fresh=fresh
+                accepted,
+                previous,
+                affected,
+                schema,
+                (staging, now, before),
+                accepted_rows=decision.accepted,
+                fresh=fresh,
             )
             timings["rewrite_s"] = time.monotonic() - mark
         finally:
@@ -243,6 +249,7 @@ class LakeEngine:
         schema: StructType,
         at: tuple[str, datetime, datetime | None],
         *,
+        accepted_rows: int,
         fresh: dict[tuple[str | None, ...], Staged] | None = None,
     ) -> dict[str, PartitionEntry]:
         """Write the new content of every affected partition (data and key index) to the
@@ -252,6 +259,11 @@ class LakeEngine:
         if not affected:
             return {}
         existing = [p for p in sorted(affected) if p in previous.partitions]
+        # at most this many rows in either staged table: what the rewritten partitions
+        # held (rows and tombstones), and a row for each accepted change
+        rows = accepted_rows + sum(
+            previous.partitions[p].rows + previous.partitions[p].tombstones for p in existing
+        )
         touched = accepted.select(*self._keys)
 
         carried = set(accepted.columns)
@@ -270,7 +282,7 @@ class LakeEngine:
             written = recorded_schema(previous.schema) if previous.schema else schema
             old_data = cast_to(self._files.read(data_files, self.path, written), schema)
             new_data = old_data.join(touched, self._keys, "left_anti").unionByName(new_data)
-        self._files.write(new_data, f"{staging}/data")
+        self._files.write(new_data, f"{staging}/data", rows)
 
         index_schema = key_schema(schema, self._keys, self._parts)
         new_keys = accepted.transform(key_rows(self._keys, self._parts, now))
@@ -284,7 +296,7 @@ class LakeEngine:
             )
             kept = old_keys.where(~expired(before)).join(touched, self._keys, "left_anti")
             new_keys = kept.unionByName(new_keys)
-        self._files.write(new_keys, f"{staging}/keys")
+        self._files.write(new_keys, f"{staging}/keys", rows)
         if fresh is None:
             fresh = self._staged_figures(staging, index_schema)
         figures = {

@@ -18,7 +18,9 @@ from pyspark.sql.types import StructType
 
 from sinks.storage import Storage
 
-__all__ = ["TableFiles", "join", "parquet_names", "partition_path", "visible"]
+ONE_TASK_ROWS = 100_000  # rows a write gathers in one task rather than by a shuffle
+
+__all__ = ["ONE_TASK_ROWS", "TableFiles", "join", "parquet_names", "partition_path", "visible"]
 
 
 class TableFiles:
@@ -75,10 +77,20 @@ class TableFiles:
     def read_folder(self, folder: str, schema: StructType) -> DataFrame:
         return self._spark.read.schema(schema).option("basePath", folder).parquet(folder)
 
-    def write(self, df: DataFrame, folder: str) -> None:
-        """Overwrite `folder` with `df`, one folder a partition, files of bounded size."""
+    def write(self, df: DataFrame, folder: str, rows: int | None = None) -> None:
+        """Overwrite `folder` with `df`, one folder a partition, files of bounded size.
+
+        Rows are gathered by partition so that each partition gets one file (or a few,
+        above the row limit): shuffled by partition, or, when `df` has at most `rows` rows
+        and they fit one task (`ONE_TASK_ROWS`), read by a single task that sorts them
+        itself: a shuffle is a stage of its own, a fixed cost that a small table's batch
+        pays for a few rows."""
         parts = [F.col(f"`{p}`") for p in self._parts]
-        writer_df = df.repartition(*parts) if parts else df
+        writer_df = df
+        if parts and rows is not None and rows <= ONE_TASK_ROWS:
+            writer_df = df.coalesce(1)
+        elif parts:
+            writer_df = df.repartition(*parts)
         (
             writer_df.write.mode("overwrite")
             .option("maxRecordsPerFile", self._max_records)

@@ -6,7 +6,8 @@ Changes are given directly in canonical form: keys, payload, _op, _seq, _pos.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow.dataset as pads
@@ -14,7 +15,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from sinks.crash import SimulatedCrashError
-from sinks.lake import LakeEngine
+from sinks.lake import LakeEngine, files
 
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
 
@@ -220,3 +221,36 @@ def test_a_first_batch_takes_its_figures_from_the_decision_and_they_match_its_ke
     entries = lake.manifest.partitions
     manifest = {p: (e.rows, e.tombstones, e.min_key, e.max_key) for p, e in entries.items()}
     assert manifest == _figures_read_back(spark, path)
+
+
+def _stages(spark: SparkSession, run: Callable[[], object]) -> int:
+    """Spark stages run (skipped ones included) by `run`."""
+    context = spark.sparkContext
+    group = f"stages-{uuid.uuid4().hex}"
+    context.setJobGroup(group, group)
+    try:
+        run()
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    tracker = context.statusTracker()
+    jobs = [tracker.getJobInfo(j) for j in tracker.getJobIdsForGroup(group)]
+    return sum(len(j.stageIds) for j in jobs if j is not None)
+
+
+def test_a_small_batch_is_written_without_a_shuffle_one_file_a_partition(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [(i, f"n{i}", i % 5, "I", "1", f"p{i:03d}") for i in range(60)]
+    batch = changes(spark, rows).repartition(4)  # every partition of the batch in each task
+    update = [(i, f"u{i}", i % 7, "U", "2", f"q{i:03d}") for i in range(0, 60, 3)]
+    stages = {}
+    for side, limit in (("one task", 1_000), ("shuffled", 0)):
+        monkeypatch.setattr(files, "ONE_TASK_ROWS", limit)
+        lake = engine(spark, tmp_path / side)
+        stages[side] = _stages(spark, lambda: lake.apply(batch, 0, "w"))  # noqa: B023
+        lake.apply(changes(spark, update).repartition(3), 1, "w")
+        assert all(len(names) == 1 for names in partition_files(tmp_path / side).values())
+        keys = tmp_path / side / "_cdc" / "keys"
+        assert all(len(list(p.glob("*.parquet"))) == 1 for p in keys.iterdir() if p.is_dir())
+    assert spark_state(spark, tmp_path / "one task") == spark_state(spark, tmp_path / "shuffled")
+    assert stages["one task"] < stages["shuffled"], stages
