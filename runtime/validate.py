@@ -17,7 +17,12 @@ from transforms.sequence import SequenceTypeError, encode_sequence
 
 
 def check_expressions(spark: SparkSession, where: str, table: TableConfig) -> None:
-    """`where` is the table's config key (`tables.2`), for the messages."""
+    """`where` is the table's config key (`tables.2`), for the messages. A table with
+    nothing to check (no derived columns, commit time, sequence or partition columns:
+    the common case of a discovered table) asks nothing of Spark: a database's hundreds
+    of tables would each pay for an analysis at start."""
+    if not (table.derived or table.commit_ts or table.sequence_by or table.partition_by):
+        return
     ddl = ", ".join(f"`{c.name}` {c.type}" for c in table.columns or [])
     df: DataFrame = spark.createDataFrame([], ddl).select(
         "*",
