@@ -156,9 +156,10 @@ class SourceBatchHandler:
         decoded: list[_Table] = []
         try:
             with phase("route_s"):
-                tables = {r.name: r for r in self._tables(routed, summary)}
+                seen = self._tables(routed, summary)
+                tables = {r.name: r for r, _ in seen}
             with phase("decode_s"):
-                records = {name: self._records(routed, r) for name, r in tables.items()}
+                records = {r.name: self._records(routed, r, n) for r, n in seen}
                 tallies = tally_records(records)
             with phase("quarantine_s"):
                 decoded = list(
@@ -191,9 +192,10 @@ class SourceBatchHandler:
 
     # ----------------------------------------------------------------- steps
 
-    def _tables(self, routed: DataFrame, summary: SourceBatch) -> list[Replica]:
-        """The replicated tables the batch touches; the rest counted (and the unrouted
-        quarantined). One Spark job: records and fields seen per source table."""
+    def _tables(self, routed: DataFrame, summary: SourceBatch) -> list[tuple[Replica, int]]:
+        """The replicated tables the batch touches, with their record counts; the rest
+        counted (and the unrouted quarantined). One Spark job: records and fields seen per
+        source table."""
         described = self._registry.from_records  # and the newest message per partition
         files = self._registry.from_files  # and the newest file
         by = [SOURCE_SCHEMA, SOURCE_TABLE, *(["partition"] if described else [])]
@@ -231,7 +233,7 @@ class SourceBatchHandler:
                 summary.other_tables += count
                 continue
             self._follow(replica, table_seen.fields)
-            tables.append(replica)
+            tables.append((replica, count))
         return tables
 
     def _follow(self, replica: Replica, fields: set[str]) -> None:
@@ -253,15 +255,16 @@ class SourceBatchHandler:
             log.warning("table %s: the source's schema changed: %s", replica.name,
                         change.describe())  # fmt: skip
 
-    def _records(self, routed: DataFrame, replica: Replica) -> DataFrame:
-        """The table's records, decoded and typed (persisted: counted, then applied)."""
+    def _records(self, routed: DataFrame, replica: Replica, count: int) -> DataFrame:
+        """The table's `count` records, decoded and typed, in as many partitions as they
+        need (`compact`); persisted: counted, then applied."""
         schema, table = replica.source
         mine = (F.col(SOURCE_SCHEMA) == schema) & (F.col(SOURCE_TABLE) == table)
         records = routed.where(mine).transform(self._source.typed_records(replica))
         if replica.stopped is not None:
             reason = f"table {replica.name} stopped: {replica.stopped}; {_RESUME}"
             records = records.withColumn(ERROR, F.lit(reason))
-        return records.persist(StorageLevel.MEMORY_AND_DISK)
+        return compact(records, count).persist(StorageLevel.MEMORY_AND_DISK)
 
     def _decoded(
         self, replica: Replica, records: DataFrame, tally: list[Row], batch_id: int
@@ -289,18 +292,16 @@ class SourceBatchHandler:
 
     def _changes(self, table: _Table) -> DataFrame:
         good, _ = split_rejected(table.records)
-        records = sum(table.read.values()) + table.quarantined + table.skipped
-        return compact(good, records).transform(
-            canonical_changes(table.replica.config, self._tokens)
-        )
+        return good.transform(canonical_changes(table.replica.config, self._tokens))
 
 
 def compact(frame: DataFrame, rows: int) -> DataFrame:
     """A table's `rows` records in as many partitions as they need (`ROWS_PER_TASK`), never
     more than they have. A table's records are spread over every partition of the batch,
     mostly empty ones when a batch holds many tables, and each partition costs a task in
-    every stage of the table's apply: at 200 tables, 17 tasks per write instead of 5, and
-    twice the writes' time (docs/benchmarks.md)."""
+    every stage of the table's apply (at 200 tables, 17 tasks per write instead of 5, and
+    twice the writes' time) and a cached block (2,600 at 200 tables instead of 200:
+    docs/benchmarks.md). Applied before the records are persisted."""
     return frame.coalesce(max(1, -(-rows // ROWS_PER_TASK)))
 
 
@@ -309,9 +310,9 @@ def tally_records(records: Mapping[str, DataFrame]) -> dict[str, list[Row]]:
     span, in ONE Spark job for the whole batch (a job per table costs its fixed time per
     table); the job also fills each table's persisted records.
 
-    Each table's records span every partition of the batch (mostly empty ones): the job
-    reads them in as many tasks as there are cores, not one task per table and partition,
-    which at 200 tables cost five times the counting (measured, docs/benchmarks.md)."""
+    The job reads them in as many tasks as there are cores, not one task per table and
+    partition, which at 200 tables cost five times the counting (measured,
+    docs/benchmarks.md)."""
     if not records:
         return {}
     parts = [
