@@ -52,13 +52,13 @@ from sinks.decide import (
     key_schema,
 )
 from sinks.lake.columns import cast_to, recorded_schema, table_schema, written_schema
+from sinks.lake.figures import Figures, count_into_empty, read_back
 from sinks.lake.files import TableFiles, join, parquet_names, visible
-from sinks.lake.first_batch import Staged, count_into_empty
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
 from sinks.retention import Expiry
 from sinks.target import in_parallel
 from transforms.frames import empty_frame, text_frame
-from transforms.names import ACCEPTED, BOOKKEEPING, DELETED, OP
+from transforms.names import ACCEPTED, BOOKKEEPING, OP
 
 _KEEP_MANIFESTS = 20
 _FILE_THREADS = 16  # partitions whose files the driver moves at once
@@ -135,26 +135,17 @@ class LakeEngine:
         staging = self._files.staging(previous.version + 1)
         now = self._expiry.now()
         before = self._expiry.tombstones_before(now)  # tombstones written before it: expired
-        held_rows = self._held(changes, previous)
-        decided = changes.transform(decide(self._keys, held_rows, before)).persist()
-        fresh: dict[tuple[str | None, ...], Staged] | None = None
+        holds = self._held(changes, previous)  # what the table holds of the batch's keys
+        decided = changes.transform(decide(self._keys, holds, before)).persist()
         try:
-            if previous.partitions:
-                decision = count(decided, self._keys, self._parts, as_text=True)
-            else:  # nothing held: the staged partitions' figures come with the decision
-                decision, fresh = count_into_empty(decided, self._keys, self._parts)
+            decision, fresh = self._count(decided, previous)
             timings["decide_s"] = time.monotonic() - started
             accepted = decided.where(F.col(ACCEPTED))
             affected = self._affected(decision, previous, widened)
             mark = time.monotonic()
+            at = (staging, now, before)
             rewritten = self._stage(
-                accepted,
-                previous,
-                affected,
-                schema,
-                (staging, now, before),
-                accepted_rows=decision.accepted,
-                fresh=fresh,
+                accepted, previous, affected, schema, at, n_accepted=decision.accepted, fresh=fresh
             )
             timings["rewrite_s"] = time.monotonic() - mark
         finally:
@@ -205,6 +196,13 @@ class LakeEngine:
             index = empty_frame(self._spark, schema)
         return index.transform(held(self._keys, self._parts))
 
+    def _count(self, decided: DataFrame, previous: Manifest) -> tuple[Decision, Figures | None]:
+        """The batch's decision; into a table that holds nothing, with the figures of the
+        partitions it stages (figures.py)."""
+        if previous.partitions:
+            return count(decided, self._keys, self._parts, as_text=True), None
+        return count_into_empty(decided, self._keys, self._parts)
+
     def _candidate_partitions(self, changes: DataFrame, manifest: Manifest) -> list[str]:
         """Partitions whose range of the first key holds one of the batch's keys."""
         ranged = [
@@ -249,8 +247,8 @@ class LakeEngine:
         schema: StructType,
         at: tuple[str, datetime, datetime | None],
         *,
-        accepted_rows: int,
-        fresh: dict[tuple[str | None, ...], Staged] | None = None,
+        n_accepted: int,
+        fresh: Figures | None = None,
     ) -> dict[str, PartitionEntry]:
         """Write the new content of every affected partition (data and key index) to the
         staging folder `at[0]`; tombstones are stamped `at[1]`, those before `at[2]` dropped.
@@ -259,9 +257,9 @@ class LakeEngine:
         if not affected:
             return {}
         existing = [p for p in sorted(affected) if p in previous.partitions]
-        # at most this many rows in either staged table: what the rewritten partitions
-        # held (rows and tombstones), and a row for each accepted change
-        rows = accepted_rows + sum(
+        # at most this many rows in either staged table: held rows and tombstones of the
+        # rewritten partitions, and one per accepted change
+        rows = n_accepted + sum(
             previous.partitions[p].rows + previous.partitions[p].tombstones for p in existing
         )
         touched = accepted.select(*self._keys)
@@ -298,39 +296,19 @@ class LakeEngine:
             new_keys = kept.unionByName(new_keys)
         self._files.write(new_keys, f"{staging}/keys", rows)
         if fresh is None:
-            fresh = self._staged_figures(staging, index_schema)
-        figures = {
-            self._files.partition_path(list(values)) if self._parts else "": staged
-            for values, staged in fresh.items()
-        }
-        return self._staged_entries(staging, affected, figures)
-
-    def _staged_figures(
-        self, staging: str, index_schema: StructType
-    ) -> dict[tuple[str | None, ...], Staged]:
-        """Live rows, tombstones and key range of each staged partition, read back from
-        the staged key index (one Spark job)."""
-        staged = self._files.read_folder(f"{staging}/keys", index_schema)
-        first = F.col(f"`{self._keys[0]}`")
-        live = ~F.col(DELETED)
-        stats = staged.groupBy(*[F.col(f"`{p}`").cast("string").alias(p) for p in self._parts]).agg(
-            F.sum(F.when(live, 1).otherwise(0)).alias("rows"),
-            F.sum(F.when(live, 0).otherwise(1)).alias("tombstones"),
-            F.min(first).cast("string").alias("lo"),
-            F.max(first).cast("string").alias("hi"),
-        )
-        return {
-            tuple(r[p] for p in self._parts): Staged(
-                int(r["rows"]), int(r["tombstones"]), r["lo"], r["hi"]
-            )
-            for r in stats.collect()
-        }
+            staged = self._files.read_folder(f"{staging}/keys", index_schema)
+            fresh = read_back(staged, self._keys, self._parts)
+        return self._staged_entries(staging, affected, fresh)
 
     def _staged_entries(
-        self, staging: str, affected: set[str], figures: dict[str, Staged]
+        self, staging: str, affected: set[str], figures: Figures
     ) -> dict[str, PartitionEntry]:
         """The manifest entries of the staged partitions: their `figures` and their file
         names (from one recursive listing of each staged folder, not one per partition)."""
+        paths = {
+            self._files.partition_path(list(values)) if self._parts else "": staged
+            for values, staged in figures.items()
+        }
         data = self._storage.list_tree(f"{staging}/data")
         keys = self._storage.list_tree(f"{staging}/keys")
         return {
@@ -342,7 +320,7 @@ class LakeEngine:
                 min_key=staged.min_key,
                 max_key=staged.max_key,
             )
-            for path, staged in figures.items()
+            for path, staged in paths.items()
             if path in affected
         }
 

@@ -1,12 +1,12 @@
-"""The first batch into a lake table that holds nothing: its decision and the statistics
-of the partitions it writes, in one Spark job.
+"""The figures a lake manifest records of each partition a batch writes: live rows,
+tombstones, the range of the first key.
 
-A later batch reads its staged key index back to learn each partition's live rows,
-tombstones and key range: the partitions it rewrites keep rows it did not touch. Into
-an empty table the staged key index is exactly the accepted changes (one key row each,
-in the partition its change goes to, no tombstone expired), so the job that counts the
-decision can group them by partition and give those numbers too: a table's full load,
-and each table of a database seen for the first time, saves a Spark job.
+A batch into a table that holds rows reads them back from its staged key index
+(`read_back`): the partitions it rewrites keep rows it did not touch. Into an empty
+table the staged key index is exactly the accepted changes (one key row each, in the
+partition its change goes to, no tombstone expired), so the job that counts the decision
+groups them by partition and gives the figures too (`count_into_empty`): a table's full
+load, and each table of a database seen for the first time, saves a Spark job.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sinks.decide import Decision
-from transforms.names import ACCEPTED, OP
+from transforms.names import ACCEPTED, DELETED, OP
 
-__all__ = ["Staged", "count_into_empty"]
+__all__ = ["Figures", "Staged", "count_into_empty", "read_back"]
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,12 @@ class Staged:
     max_key: str | None
 
 
+Figures = dict[tuple[str | None, ...], Staged]  # by partition values as text, `parts` order
+
+
 def count_into_empty(
     decided: DataFrame, keys: Sequence[str], parts: Sequence[str]
-) -> tuple[Decision, dict[tuple[str | None, ...], Staged]]:
+) -> tuple[Decision, Figures]:
     """Tally a `decide` output of a batch into a table that holds no key, with the
     statistics of each partition it writes (keyed by the partition values as text, in
     `parts` order; `()` for an unpartitioned table)."""
@@ -63,3 +66,19 @@ def count_into_empty(
         partitions=tuple(staged) if parts else (),
     )
     return decision, staged
+
+
+def read_back(staged: DataFrame, keys: Sequence[str], parts: Sequence[str]) -> Figures:
+    """The figures of each partition of a staged key index (one Spark job)."""
+    first = F.col(f"`{keys[0]}`")
+    live = ~F.col(DELETED)
+    figures = staged.groupBy(*[F.col(f"`{p}`").cast("string").alias(p) for p in parts]).agg(
+        F.sum(F.when(live, 1).otherwise(0)).alias("rows"),
+        F.sum(F.when(live, 0).otherwise(1)).alias("tombstones"),
+        F.min(first).cast("string").alias("lo"),
+        F.max(first).cast("string").alias("hi"),
+    )
+    return {
+        tuple(r[p] for p in parts): Staged(int(r["rows"]), int(r["tombstones"]), r["lo"], r["hi"])
+        for r in figures.collect()
+    }
