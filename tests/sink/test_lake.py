@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sinks.crash import SimulatedCrashError
 from sinks.lake import LakeEngine, figures, files
 from sinks.lake import engine as lake_engine
 from sinks.lake.figures import Figures
+from tests.unit.test_parquet_widening import spark_jobs
 
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
 
@@ -225,18 +226,11 @@ def test_a_first_batch_takes_its_figures_from_the_decision_and_they_match_its_ke
     assert manifest == _figures_read_back(spark, path)
 
 
-def _stages(spark: SparkSession, run: Callable[[], object]) -> int:
-    """Spark stages run (skipped ones included) by `run`."""
-    context = spark.sparkContext
-    group = f"stages-{uuid.uuid4().hex}"
-    context.setJobGroup(group, group)
-    try:
-        run()
-    finally:
-        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
-    tracker = context.statusTracker()
-    jobs = [tracker.getJobInfo(j) for j in tracker.getJobIdsForGroup(group)]
-    return sum(len(j.stageIds) for j in jobs if j is not None)
+def _stages(spark: SparkSession, jobs: list[int]) -> int:
+    """Spark stages (skipped ones included) of the jobs `jobs`."""
+    tracker = spark.sparkContext.statusTracker()
+    infos = [tracker.getJobInfo(j) for j in jobs]
+    return sum(len(info.stageIds) for info in infos if info is not None)
 
 
 def test_a_small_batch_is_written_without_a_shuffle_one_file_a_partition(
@@ -249,7 +243,9 @@ def test_a_small_batch_is_written_without_a_shuffle_one_file_a_partition(
     for side, limit in (("one task", 1_000), ("shuffled", 0)):
         monkeypatch.setattr(files, "ONE_TASK_ROWS", limit)
         lake = engine(spark, tmp_path / side)
-        stages[side] = _stages(spark, lambda: lake.apply(batch, 0, "w"))  # noqa: B023
+        with spark_jobs(spark, f"first-batch-{uuid.uuid4().hex}") as jobs:
+            lake.apply(batch, 0, "w")
+        stages[side] = _stages(spark, jobs)
         lake.apply(changes(spark, update).repartition(3), 1, "w")
         assert all(len(names) == 1 for names in partition_files(tmp_path / side).values())
         keys = tmp_path / side / "_cdc" / "keys"
