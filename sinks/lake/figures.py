@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from sinks.decide import Decision
@@ -43,15 +43,15 @@ def count_into_empty(
     statistics of each partition it writes (keyed by the partition values as text, in
     `parts` order; `()` for an unpartitioned table)."""
     accepted, delete = F.col(ACCEPTED), F.col(OP) == "D"
-    first = F.col(f"`{keys[0]}`")
-    groups = decided.groupBy(*[F.col(f"`{p}`").cast("string").alias(p) for p in parts]).agg(
+    rows = _by_partition(
+        decided,
+        keys,
+        parts,
+        accepted,
         F.count(F.lit(1)).alias("changes"),
         F.sum(F.when(accepted & ~delete, 1).otherwise(0)).alias("up"),
         F.sum(F.when(accepted & delete, 1).otherwise(0)).alias("del"),
-        F.min(F.when(accepted, first)).cast("string").alias("lo"),
-        F.max(F.when(accepted, first)).cast("string").alias("hi"),
     )
-    rows = groups.collect()
     staged = {
         tuple(r[p] for p in parts): Staged(int(r["up"] or 0), int(r["del"] or 0), r["lo"], r["hi"])
         for r in rows
@@ -70,15 +70,28 @@ def count_into_empty(
 
 def read_back(staged: DataFrame, keys: Sequence[str], parts: Sequence[str]) -> Figures:
     """The figures of each partition of a staged key index (one Spark job)."""
-    first = F.col(f"`{keys[0]}`")
     live = ~F.col(DELETED)
-    figures = staged.groupBy(*[F.col(f"`{p}`").cast("string").alias(p) for p in parts]).agg(
+    rows = _by_partition(
+        staged,
+        keys,
+        parts,
+        F.lit(True),
         F.sum(F.when(live, 1).otherwise(0)).alias("rows"),
         F.sum(F.when(live, 0).otherwise(1)).alias("tombstones"),
-        F.min(first).cast("string").alias("lo"),
-        F.max(first).cast("string").alias("hi"),
     )
     return {
         tuple(r[p] for p in parts): Staged(int(r["rows"]), int(r["tombstones"]), r["lo"], r["hi"])
-        for r in figures.collect()
+        for r in rows
     }
+
+
+def _by_partition(
+    frame: DataFrame, keys: Sequence[str], parts: Sequence[str], counted: Column, *columns: Column
+) -> list[Row]:
+    """`frame` grouped by partition (its values as text), with `columns` and the range of
+    the first key (`lo`, `hi`) over the rows where `counted` holds: one Spark job."""
+    first = F.when(counted, F.col(f"`{keys[0]}`"))
+    grouped = frame.groupBy(*[F.col(f"`{p}`").cast("string").alias(p) for p in parts])
+    return grouped.agg(
+        *columns, F.min(first).cast("string").alias("lo"), F.max(first).cast("string").alias("hi")
+    ).collect()

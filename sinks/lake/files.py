@@ -77,7 +77,7 @@ class TableFiles:
     def read_folder(self, folder: str, schema: StructType) -> DataFrame:
         return self._spark.read.schema(schema).option("basePath", folder).parquet(folder)
 
-    def write(self, df: DataFrame, folder: str, rows: int | None = None) -> None:
+    def write(self, df: DataFrame, folder: str, rows: int) -> None:
         """Overwrite `folder` with `df`, one folder a partition, files of bounded size.
 
         Rows are gathered by partition so that each partition gets one file (or a few,
@@ -87,7 +87,7 @@ class TableFiles:
         pays for a few rows."""
         parts = [F.col(f"`{p}`") for p in self._parts]
         writer_df = df
-        if parts and rows is not None and rows <= ONE_TASK_ROWS:
+        if parts and rows <= ONE_TASK_ROWS:
             writer_df = df.coalesce(1)
         elif parts:
             writer_df = df.repartition(*parts)
