@@ -52,10 +52,12 @@ __all__ = [
     "compact",
     "newest_file",
     "newest_message",
+    "shuffle_partitions",
     "tally_records",
 ]
 
 ROWS_PER_TASK = 100_000  # a table's records per task of its apply (a few tens of MB)
+SHUFFLE = "spark.sql.shuffle.partitions"
 
 _RESUME = (
     "to resume, make the target table fit (or declare the table's columns in tables[]) and "
@@ -136,6 +138,7 @@ class SourceBatchHandler:
         self._on_batch = on_batch
         self._parallel = parallel
         self._writer_id: str | None = None
+        self._shuffles: int | None = None  # the stream session's setting: a batch's ceiling
 
     def writer_id(self) -> str:
         """The query id kept in the checkpoint: a new checkpoint is a new writer."""
@@ -151,6 +154,9 @@ class SourceBatchHandler:
         jobs = JobCount(self._spark.sparkContext)
         summary = SourceBatch(batch_id)
         phase = Phases(summary.timings)
+        conf = raw.sparkSession.conf  # the stream's own session: its batches' settings
+        self._shuffles = self._shuffles or int(str(conf.get(SHUFFLE)))
+        conf.set(SHUFFLE, "1")  # routing shuffles one row per table (and Kafka partition)
         routed = raw.transform(self._source.route).persist(StorageLevel.MEMORY_AND_DISK)
         records: dict[str, DataFrame] = {}
         decoded: list[_Table] = []
@@ -158,6 +164,9 @@ class SourceBatchHandler:
             with phase("route_s"):
                 seen = self._tables(routed, summary)
                 tables = {r.name: r for r, _ in seen}
+            cores = self._spark.sparkContext.defaultParallelism
+            rows = sum(n for _, n in seen)
+            conf.set(SHUFFLE, str(shuffle_partitions(rows, cores, self._shuffles)))
             with phase("decode_s"):
                 records = {r.name: self._records(routed, r, n) for r, n in seen}
                 tallies = tally_records(records)
@@ -303,6 +312,15 @@ def compact(frame: DataFrame, rows: int) -> DataFrame:
     twice the writes' time) and a cached block (2,600 at 200 tables instead of 200:
     docs/benchmarks.md). Applied before the records are persisted."""
     return frame.coalesce(max(1, -(-rows // ROWS_PER_TASK)))
+
+
+def shuffle_partitions(rows: int, cores: int, ceiling: int) -> int:
+    """A batch's shuffle partitions: as many as its `rows` records need (`ROWS_PER_TASK`),
+    at least one per core, at most the session's setting (`ceiling`). A small batch in the
+    setting's partitions (4 per core by default) paid a task per empty partition in every
+    shuffle: at 1,000 changes/s, about a third of each batch's time (docs/benchmarks.md).
+    The stream's session plans without adaptive execution, which would size them itself."""
+    return max(1, min(ceiling, max(cores, -(-rows // ROWS_PER_TASK))))
 
 
 def tally_records(records: Mapping[str, DataFrame]) -> dict[str, list[Row]]:

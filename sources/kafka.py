@@ -59,6 +59,10 @@ def kafka_options(source: KafkaSource, pattern: str) -> dict[str, str]:
         "subscribePattern": pattern,
         # Topics created after the start (new tables) are found within seconds.
         "kafka.metadata.max.age.ms": "5000",
+        # A batch's task reads offsets that exist; a fetch the consumer left in flight at
+        # the end of the previous batch's range must not hold it for Kafka's default 500 ms
+        # (a quarter of a small batch's time at 1,000 changes/s: docs/benchmarks.md).
+        "kafka.fetch.max.wait.ms": "20",
         # A topic being created has no leader for a moment: retry, do not fail.
         "fetchOffset.numRetries": "30",
         "fetchOffset.retryIntervalMs": "1000",
