@@ -23,6 +23,7 @@ def test_kafka_reads_at_most_half_a_million_messages_a_batch_unless_told() -> No
     assert default["maxOffsetsPerTrigger"] == "500000"
     assert default["subscribePattern"] == "^x$"
     assert default["failOnDataLoss"] == "true"
+    assert default["kafka.fetch.max.wait.ms"] == "20"  # no 500 ms stall per batch
     assert kafka_options(smaller, "^x$")["maxOffsetsPerTrigger"] == "1000"
     assert "maxOffsetsPerTrigger" not in kafka_options(uncapped, "^x$")
 
@@ -31,12 +32,17 @@ def test_kafka_options_of_the_source_win() -> None:
     source = KafkaSource(
         bootstrap_servers="127.0.0.1:9092",
         topic_prefix="db",
-        options={"maxOffsetsPerTrigger": "7", "kafka.security.protocol": "SSL"},
+        options={
+            "maxOffsetsPerTrigger": "7",
+            "kafka.security.protocol": "SSL",
+            "kafka.fetch.max.wait.ms": "100",
+        },
     )
 
     options = kafka_options(source, "^x$")
 
     assert options["maxOffsetsPerTrigger"] == "7"
+    assert options["kafka.fetch.max.wait.ms"] == "100"
     assert options["kafka.security.protocol"] == "SSL"
 
 
