@@ -52,7 +52,7 @@ bench-load: setup ## A full load into new tables per file engine against a plain
 bench-backlog: setup ## A 2M-change backlog read in batches of three sizes against a plain rewrite (~12 min)
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.backlog
 
-bench-e2e: setup ## Source commit -> visible latency through the local stack (starts it; ~15 min)
+bench-e2e: setup ## Commit -> visible latency through the local stack, beside the JDBC sink floor (starts it; ~15 min)
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.e2e_latency --find-max 2000
 
 report: setup ## PNG charts of bench/results/ and a job's log (RUN_LOG=FILE) into docs/charts/

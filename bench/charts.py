@@ -92,17 +92,22 @@ def tables_cost(runs: Sequence[TablesRun], out: Path) -> Path:
 
 
 def e2e_latency(rates: Sequence[RateLatency], out: Path) -> Path:
-    """Source commit -> visible percentiles per rate."""
+    """Source commit -> visible p50 (solid) and p99 (dashed) per rate, one colour per
+    watched table (the job's tables and the JDBC sink's floor)."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    ordered = sorted(rates, key=lambda r: r.rate)
-    xs = [str(r.rate) + ("" if r.sustained else " (not sustained)") for r in ordered]
-    for name in ("p50", "p95", "p99"):
-        ys = [getattr(r, name) for r in ordered]
-        ax.plot(xs, [y if y is not None else float("nan") for y in ys], marker="o", label=name)
+    xs = sorted({r.rate for r in rates})
+    kept = {x: all(r.sustained for r in rates if r.rate == x) for x in xs}
+    labels = [str(x) + ("" if kept[x] else " (not sustained)") for x in xs]
+    for pipeline in dict.fromkeys(r.pipeline for r in rates):
+        by_rate = {r.rate: r for r in rates if r.pipeline == pipeline}
+        for name, style in (("p50", "-"), ("p99", "--")):
+            ys = [getattr(by_rate[x], name) if x in by_rate else None for x in xs]
+            ax.plot(labels, [y if y is not None else float("nan") for y in ys], style,
+                    marker="o", label=f"{pipeline} {name}")  # fmt: skip
     ax.set_xlabel("changes per second")
     ax.set_ylabel("seconds, source commit -> visible")
     ax.set_title("End-to-end latency through the local stack (bench.e2e_latency)")
-    ax.legend()
+    ax.legend(fontsize="small")
     return _save(fig, out)
 
 

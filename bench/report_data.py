@@ -69,6 +69,7 @@ class RateLatency:
     p95: float | None
     p99: float | None
     sustained: bool
+    pipeline: str = "job ticket_activity"  # the table watched (the floor's, or the job's)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ def rate_latencies(report: Any, source: str = "e2e_latency.json") -> list[RateLa
             p95=_number(r.get("p95")),
             p99=_number(r.get("p99")),
             sustained=bool(r.get("sustained", False)),
+            pipeline=str(r.get("pipeline", "job ticket_activity")),
         )
         for r in rates
     ]
