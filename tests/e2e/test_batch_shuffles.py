@@ -45,7 +45,7 @@ def stages(spark: SparkSession) -> list[tuple[int, int]]:
     """(id, tasks) of the stages of every job Spark's status store keeps, whatever their
     job group (the stream runs its batches' jobs in a group of its own)."""
     context = spark.sparkContext
-    jobs = context._jsc.sc().statusStore().jobsList(None)  # type: ignore[union-attr]
+    jobs = context._jsc.sc().statusStore().jobsList(None)
     found = []
     for i in range(jobs.size()):
         ids = jobs.apply(i).stageIds()
