@@ -156,7 +156,9 @@ class SourceBatchHandler:
         phase = Phases(summary.timings)
         conf = raw.sparkSession.conf  # the stream's own session: its batches' settings
         self._shuffles = self._shuffles or int(str(conf.get(SHUFFLE)))
-        conf.set(SHUFFLE, "1")  # routing shuffles one row per table (and Kafka partition)
+        # Routing in the setting's partitions: in one, a 500,000-message Kafka snapshot ran
+        # out of a 1 GB driver's heap (3 runs of 3; docs/benchmarks.md).
+        conf.set(SHUFFLE, str(self._shuffles))
         routed = raw.transform(self._source.route).persist(StorageLevel.MEMORY_AND_DISK)
         records: dict[str, DataFrame] = {}
         decoded: list[_Table] = []
