@@ -138,7 +138,6 @@ class SourceBatchHandler:
         self._on_batch = on_batch
         self._parallel = parallel
         self._writer_id: str | None = None
-        self._shuffles: int | None = None  # the stream session's setting: a batch's ceiling
 
     def writer_id(self) -> str:
         """The query id kept in the checkpoint: a new checkpoint is a new writer."""
@@ -155,10 +154,10 @@ class SourceBatchHandler:
         summary = SourceBatch(batch_id)
         phase = Phases(summary.timings)
         conf = raw.sparkSession.conf  # the stream's own session: its batches' settings
-        self._shuffles = self._shuffles or int(str(conf.get(SHUFFLE)))
+        setting = int(str(self._spark.conf.get(SHUFFLE)))  # the session it was cloned from
         # Routing in the setting's partitions: in one, a 500,000-message Kafka snapshot ran
         # out of a 1 GB driver's heap (3 runs of 3; docs/benchmarks.md).
-        conf.set(SHUFFLE, str(self._shuffles))
+        conf.set(SHUFFLE, str(setting))
         routed = raw.transform(self._source.route).persist(StorageLevel.MEMORY_AND_DISK)
         records: dict[str, DataFrame] = {}
         decoded: list[_Table] = []
@@ -168,7 +167,7 @@ class SourceBatchHandler:
                 tables = {r.name: r for r, _ in seen}
             cores = self._spark.sparkContext.defaultParallelism
             rows = sum(n for _, n in seen)
-            conf.set(SHUFFLE, str(shuffle_partitions(rows, cores, self._shuffles)))
+            conf.set(SHUFFLE, str(shuffle_partitions(rows, cores, setting)))
             with phase("decode_s"):
                 records = {r.name: self._records(routed, r, n) for r, n in seen}
                 tallies = tally_records(records)
