@@ -18,6 +18,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -27,36 +28,29 @@ SOURCE_NAME = "bench-floor-mariadb"
 SINK_NAME = "bench-floor-jdbc"
 PREFIX = "floor"
 TOPIC = f"{PREFIX}.sports.ticket_activity"
+CONNECTORS = Path(__file__).resolve().parents[1] / "local" / "connectors"
+_JSON = "org.apache.kafka.connect.json.JsonConverter"
+WITH_SCHEMAS = {  # the sink builds its table from the records' schemas
+    "key.converter": _JSON,
+    "key.converter.schemas.enable": "true",
+    "value.converter": _JSON,
+    "value.converter.schemas.enable": "true",
+}
 
 
 def source_config() -> dict[str, str]:
-    """A MariaDB source connector like local/connectors/sports-mariadb.json for
-    `ticket_activity` alone, from now on (no snapshot of the rows), with schemas."""
-    json_converter = "org.apache.kafka.connect.json.JsonConverter"
+    """The stack's MariaDB connector (local/connectors/sports-mariadb.json) for
+    `ticket_activity` alone, under its own name and topics, from now on (no snapshot of
+    the rows), with schemas."""
+    stack = json.loads((CONNECTORS / "sports-mariadb.json").read_text(encoding="utf-8"))
     return {
-        "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
-        "tasks.max": "1",
-        "database.hostname": "127.0.0.1",
-        "database.port": "3307",
-        "database.user": "cdc",
-        "database.password": "cdc",
+        **stack,
         "database.server.id": "5402",
-        "database.ssl.mode": "disabled",
         "topic.prefix": PREFIX,
-        "database.include.list": "sports",
         "table.include.list": "sports.ticket_activity",
         "snapshot.mode": "no_data",
-        "decimal.handling.mode": "string",
-        "time.precision.mode": "adaptive_time_microseconds",
-        "include.schema.changes": "false",
-        "schema.history.internal.kafka.bootstrap.servers": "127.0.0.1:9092",
         "schema.history.internal.kafka.topic": f"{PREFIX}.schema-history",
-        "topic.creation.default.replication.factor": "1",
-        "topic.creation.default.partitions": "1",
-        "key.converter": json_converter,
-        "key.converter.schemas.enable": "true",
-        "value.converter": json_converter,
-        "value.converter.schemas.enable": "true",
+        **WITH_SCHEMAS,
     }
 
 
@@ -76,10 +70,7 @@ def sink_config(table: str, warehouse: dict[str, Any]) -> dict[str, str]:
         "schema.evolution": "basic",
         "table.name.format": table,
         "database.time_zone": "UTC",
-        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "key.converter.schemas.enable": "true",
-        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "value.converter.schemas.enable": "true",
+        **WITH_SCHEMAS,
     }
 
 
