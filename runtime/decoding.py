@@ -37,6 +37,7 @@ from transforms.types import DatabaseColumn, SourceColumn, debezium_column, dms_
 __all__ = ["SourceFormat"]
 
 Source = FilesSource | KafkaSource | KinesisSource
+_Transform = Callable[[DataFrame], DataFrame]
 
 
 class SourceFormat:
@@ -48,6 +49,9 @@ class SourceFormat:
         self.source = source
         self._root = root
         self._table = table  # a landing folder of one table (its `path`)
+        # Each table's decoder, kept while its config and columns stay the same: its plan
+        # is built once (hundreds of calls into the JVM) and reused batch after batch.
+        self._typed: dict[str, tuple[object, tuple[SourceColumn, ...], _Transform]] = {}
 
     def encode(self, column: DatabaseColumn) -> SourceColumn:
         """How this transport writes a discovered column (transforms/types.py)."""
@@ -99,20 +103,24 @@ class SourceFormat:
             key.alias(RAW_KEY),
         )
 
-    def typed_records(self, replica: Replica) -> Callable[[DataFrame], DataFrame]:
+    def typed_records(self, replica: Replica) -> _Transform:
         """One table's raw rows -> typed records, each with `_error` NULL or its reasons."""
+        kept = self._typed.get(replica.name)
+        if kept is not None and kept[0] is replica.config and kept[1] == replica.columns:
+            return kept[2]
         table = replica.config
 
         def transform(raw: DataFrame) -> DataFrame:
             if isinstance(self.source, FilesSource) and self.source.format == "dms-parquet":
                 raw = _parquet_rows(raw, replica, self.source.timestamp_column)
-            return raw.transform(self._decoder(replica)).transform(
-                coerce_types(replica.columns, table.keys or [], table.max_string_bytes)
-            )
+            return raw.transform(decode).transform(coerce)
 
+        decode = self._decoder(replica)
+        coerce = coerce_types(replica.columns, table.keys or [], table.max_string_bytes)
+        self._typed[replica.name] = (replica.config, replica.columns, transform)
         return transform
 
-    def _decoder(self, replica: Replica) -> Callable[[DataFrame], DataFrame]:
+    def _decoder(self, replica: Replica) -> _Transform:
         """The envelope decoder of the source's format, for one table."""
         source, table = self.source, replica.config
         columns: tuple[SourceColumn, ...] = replica.columns

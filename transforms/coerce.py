@@ -1,6 +1,7 @@
 """Type decoded records by the table's declared schema and validate them."""
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Protocol
 
 from pyspark.sql import Column, DataFrame
@@ -37,9 +38,12 @@ def coerce_types(
     """
     specs = [c if isinstance(c, SourceColumn) else SourceColumn(c.name, c.type) for c in columns]
 
-    def transform(df: DataFrame) -> DataFrame:
+    @lru_cache(maxsize=4)
+    def plan(fields: tuple[tuple[str, bool], ...]) -> list[Column]:
+        """The select of an input whose columns are `fields` (name, read as text)."""
+        as_text = dict(fields)
         reasons: list[Column] = []
-        if RAW in df.columns:
+        if RAW in as_text:
             # Re-encoding goes through Java strings, which replace invalid bytes.
             raw = F.col(RAW)
             reasons.append(
@@ -47,7 +51,7 @@ def coerce_types(
             )
         typed: list[Column] = []
         for spec in specs:
-            value, why = _typed(df, spec, max_string_bytes)
+            value, why = _typed(as_text[spec.name], spec, max_string_bytes)
             typed.append(value.alias(spec.name))
             reasons += why
         reasons += _operation_reasons(keys)
@@ -55,24 +59,29 @@ def coerce_types(
         error = F.when(F.col(ERROR).isNotNull(), F.col(ERROR)).otherwise(
             F.concat_ws("; ", *reasons)
         )
-        others = [c for c in df.columns if c not in {spec.name for spec in specs} | {OP, ERROR}]
-        return df.select(
+        declared = {spec.name for spec in specs} | {OP, ERROR}
+        return [
             F.col(OP),
             *typed,
-            *others,
+            *[F.col(f"`{name}`") for name, _ in fields if name not in declared],
             F.when(error == "", F.lit(None)).otherwise(error).alias(ERROR),
-        )
+        ]
+
+    def transform(df: DataFrame) -> DataFrame:
+        # Built at the first batch and reused while the input keeps its shape.
+        fields = tuple((f.name, isinstance(f.dataType, StringType)) for f in df.schema.fields)
+        return df.select(*plan(fields))
 
     return transform
 
 
 def _typed(
-    df: DataFrame, spec: SourceColumn, max_string_bytes: int | None
+    as_text: bool, spec: SourceColumn, max_string_bytes: int | None
 ) -> tuple[Column, list[Column]]:
-    """The column as its declared type, and the reasons a value can be refused."""
+    """The column as its declared type, and the reasons a value can be refused; `as_text`:
+    the input holds it as text."""
     source = F.col(f"`{spec.name}`")
     reasons: list[Column] = []
-    as_text = isinstance(df.schema[spec.name].dataType, StringType)
     if as_text and (spec.type != "string" or spec.encoding != "text"):
         value = decode_value(spec.name, spec)
         reasons.append(

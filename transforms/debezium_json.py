@@ -23,6 +23,7 @@ Column names must be spelled as in the table's DDL: JSON field names are case-se
 """
 
 from collections.abc import Callable, Sequence
+from functools import cache
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -43,6 +44,7 @@ from transforms.names import (
 
 __all__ = ["binlog_position", "decode_debezium_json"]
 _CORRUPT = "__corrupt"
+_VALUE, _KEY = "__value", "__key"  # the message's value and key, parsed
 _OPERATIONS = {"c": "I", "u": "U", "d": "D", "r": OP_LOAD, "t": OP_TRUNCATE}
 _UPSERTS = ("c", "u", "r")
 # source.snapshot of the initial and blocking snapshots; "incremental" reads are
@@ -79,28 +81,39 @@ def decode_debezium_json(
     key_schema = f"{key_fields}, schema string, payload struct<{key_fields}>"
     names = ["before", "after", "source", "op", "ddl"]
 
-    def transform(df: DataFrame) -> DataFrame:
-        parsed = df.select(
+    @cache
+    def plan() -> tuple[list[Column], list[Column], list[Column]]:
+        # Parsed once in a select of its own: inside the unwrapping, which reads the parse
+        # a few times per field, Spark would parse the message once per reference.
+        messages = [
+            *[F.col(name) for name in ("value", "key", "topic", "partition", "offset")],
+            F.from_json(F.col("value"), schema, options).alias(_VALUE),
+            F.from_json(F.col("key"), key_schema if key_enveloped else key_fields).alias(_KEY),
+        ]
+        parsed = [
             F.col("value").alias(RAW),
             F.concat_ws("/", "topic", "partition", "offset").alias(SOURCE_FILE),
             F.col("key").alias(RAW_KEY),
-            "partition",
-            "offset",
-            _unwrapped(F.from_json(F.col("value"), schema, options), names, _CORRUPT).alias("r"),
-            _unwrapped(F.from_json(F.col("key"), key_schema), columns).alias("k")
-            if key_enveloped
-            else F.from_json(F.col("key"), key_fields).alias("k"),
-        )
-        return parsed.select(
+            F.col("partition"),
+            F.col("offset"),
+            _unwrapped(F.col(_VALUE), names, _CORRUPT).alias("r"),
+            (_unwrapped(F.col(_KEY), columns) if key_enveloped else F.col(_KEY)).alias("k"),
+        ]
+        decoded = [
             _op(database, table).alias(OP),
             *[_field(name).alias(name) for name in columns],
             F.timestamp_millis(_long("r.source.ts_ms")).alias(COMMIT_TS),
             binlog_position(F.col("r.source"), F.col("partition"), F.col("offset")).alias(POS),
-            RAW,
-            SOURCE_FILE,
-            RAW_KEY,
+            F.col(RAW),
+            F.col(SOURCE_FILE),
+            F.col(RAW_KEY),
             _error(database, table).alias(ERROR),
-        )
+        ]
+        return messages, parsed, decoded
+
+    def transform(df: DataFrame) -> DataFrame:
+        messages, parsed, decoded = plan()  # built at the first batch, reused by the next
+        return df.select(*messages).select(*parsed).select(*decoded)
 
     return transform
 

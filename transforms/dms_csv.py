@@ -6,8 +6,9 @@ schema by prefixing full-load lines with the load marker.
 """
 
 from collections.abc import Callable, Sequence
+from functools import cache
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from transforms.names import COMMIT_TS, ERROR, FILE, OP, OP_LOAD, POS, RAW, SOURCE_FILE
@@ -35,7 +36,8 @@ def decode_dms_csv(
         "columnNameOfCorruptRecord": _CORRUPT,
     }
 
-    def transform(df: DataFrame) -> DataFrame:
+    @cache
+    def plan() -> tuple[list[Column], list[Column]]:
         line = F.col("value")
         if full_load_has_op:
             normalized = line
@@ -43,23 +45,28 @@ def decode_dms_csv(
             normalized = F.when(
                 is_full_load(F.col(FILE)), F.concat(F.lit(OP_LOAD + delimiter), line)
             ).otherwise(line)
-        parsed = df.select(
+        parsed = [
             F.col("value").alias(RAW),
             F.col(FILE).alias(SOURCE_FILE),
             file_position().alias(POS),
             F.from_csv(normalized, schema, options).alias("r"),
-        )
+        ]
         error = F.when(F.length(F.trim(F.col(RAW))) == 0, F.lit("empty record")).when(
             F.col(f"r.{_CORRUPT}").isNotNull(),
             F.lit(f"malformed CSV record: expected {len(fields)} fields (Op + columns)"),
         )
-        return parsed.select(
+        decoded = [
             *[F.col(f"r.`{name}`").alias(name) for name in fields],
             F.lit(None).cast("timestamp").alias(COMMIT_TS),
-            POS,
-            RAW,
-            SOURCE_FILE,
+            F.col(POS),
+            F.col(RAW),
+            F.col(SOURCE_FILE),
             error.alias(ERROR),
-        )
+        ]
+        return parsed, decoded
+
+    def transform(df: DataFrame) -> DataFrame:
+        parsed, decoded = plan()  # built at the first batch, reused by the next ones
+        return df.select(*parsed).select(*decoded)
 
     return transform

@@ -20,6 +20,7 @@ also deletes the old key (without a before image DMS cannot tell, and the old ro
 """
 
 from collections.abc import Callable, Sequence
+from functools import cache
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -97,13 +98,14 @@ def decode_dms_json(
     )
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
 
-    def transform(df: DataFrame) -> DataFrame:
-        parsed = df.select(
+    @cache
+    def plan() -> tuple[list[Column], Column]:
+        parsed = [
             F.col("value").alias(RAW),
             F.col(FILE).alias(SOURCE_FILE),
             (file_position() if position is None else position).alias(POS),
             F.from_json(F.col("value"), schema, options).alias("r"),
-        )
+        ]
         meta = F.col("r.metadata")
         op, error = _operation_and_error(schema_name, table_name)
         committed = F.coalesce(
@@ -124,7 +126,11 @@ def decode_dms_json(
                 _key_changed(keys, before_image_field) & (op == "U") & error.isNull(),
                 F.array(_delete_old_key(names, keys, before_image_field, committed), after),
             ).otherwise(rows)
-        return parsed.select(F.explode(rows).alias("row")).select("row.*")
+        return parsed, F.explode(rows).alias("row")
+
+    def transform(df: DataFrame) -> DataFrame:
+        parsed, rows = plan()  # built at the first batch, reused by the next ones
+        return df.select(*parsed).select(rows).select("row.*")
 
     return transform
 
