@@ -7,8 +7,10 @@ each binding parameters the way its driver does.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,11 +81,68 @@ def settings_of(target: RedshiftTarget, password: SecretStr) -> ConnectionSettin
     )
 
 
+class _Idle:
+    """Open connections of one warehouse between calls, shared by its tables' engines: a
+    batch makes about ten calls per table, and a new connection is a round trip and an
+    authentication more each time (10 ms on loopback, more with TLS to Redshift). At
+    most `keep` wait here, none longer than `max_idle_s` (a server closes idle ones).
+    When a call fails, its connection and every waiting one are closed: a warehouse that
+    restarted has closed them all, and the retry starts on a new one."""
+
+    def __init__(self, keep: int = 4, max_idle_s: float = 60.0) -> None:
+        self._keep = keep
+        self._max_idle_s = max_idle_s
+        self._lock = threading.Lock()
+        self._open: list[tuple[float, Any]] = []  # (since, connection), newest last
+
+    def take(self) -> Any | None:
+        with self._lock:
+            while self._open:
+                since, conn = self._open.pop()
+                if time.monotonic() - since <= self._max_idle_s and not _closed(conn):
+                    return conn
+                _close(conn)
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            waiting, self._open = self._open, []
+        for _, conn in waiting:
+            _close(conn)
+
+    def give(self, conn: Any) -> None:
+        with self._lock:
+            if len(self._open) < self._keep:
+                self._open.append((time.monotonic(), conn))
+                return
+        _close(conn)
+
+
+def _close(conn: Any) -> None:
+    with suppress(Exception):  # one the server dropped may fail to say goodbye
+        conn.close()
+
+
+def _closed(conn: Any) -> bool:
+    return bool(getattr(conn, "closed", False))  # psycopg says; redshift_connector does not
+
+
+_IDLE: dict[ConnectionSettings, _Idle] = {}
+_IDLE_LOCK = threading.Lock()
+
+
+def _idle_of(settings: ConnectionSettings) -> _Idle:
+    with _IDLE_LOCK:
+        return _IDLE.setdefault(settings, _Idle())
+
+
 class DriverExecutor:
-    """The engine's statements over a driver connection, one connection per call."""
+    """The engine's statements over a driver connection: each call in a connection of its
+    own, taken from those the warehouse's earlier calls left open (`_Idle`)."""
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self._settings = settings
+        self._idle = _idle_of(settings)
         self.location = f"{settings.dialect}://{settings.host}:{settings.port}/{settings.database}"
 
     def query(self, statement: Statement) -> list[tuple[Any, ...]]:
@@ -118,11 +177,14 @@ class DriverExecutor:
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
-        conn = self._settings.connect()
+        conn = self._idle.take() or self._settings.connect()
         try:
             yield conn
-        finally:
-            conn.close()
+        except BaseException:
+            _close(conn)
+            self._idle.clear()
+            raise
+        self._idle.give(conn)
 
 
 def executor_of(target: RedshiftTarget, aws: AwsSettings, password: SecretStr | None) -> Executor:
