@@ -7,6 +7,7 @@ each binding parameters the way its driver does.
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -124,7 +125,20 @@ def _close(conn: Any) -> None:
 
 
 def _closed(conn: Any) -> bool:
-    return bool(getattr(conn, "closed", False))  # psycopg says; redshift_connector does not
+    """Whether a waiting connection is known dead, without a round trip. An idle session
+    has nothing to say, so a psycopg connection with something to read is one the server
+    is closing (its farewell, then the end of the socket). redshift_connector cannot
+    tell; a call that fails on it clears the waiting ones."""
+    if getattr(conn, "closed", False):
+        return True
+    pgconn = getattr(conn, "pgconn", None)
+    if pgconn is None:
+        return False
+    try:
+        readable, _, _ = select.select([pgconn.socket], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 _IDLE: dict[ConnectionSettings, _Idle] = {}
