@@ -99,23 +99,27 @@ def decode_debezium_json(
             _unwrapped(F.col(_VALUE), names, _CORRUPT).alias("r"),
             (_unwrapped(F.col(_KEY), columns) if key_enveloped else F.col(_KEY)).alias("k"),
         ]
-        decoded = [
-            _op(database, table).alias(OP),
-            *[_field(name).alias(name) for name in columns],
-            F.timestamp_millis(_long("r.source.ts_ms")).alias(COMMIT_TS),
-            binlog_position(F.col("r.source"), F.col("partition"), F.col("offset")).alias(POS),
-            F.col(RAW),
-            F.col(SOURCE_FILE),
-            F.col(RAW_KEY),
-            _error(database, table).alias(ERROR),
-        ]
-        return messages, parsed, decoded
+        return messages, parsed, _decoded(columns, database, table)
 
     def transform(df: DataFrame) -> DataFrame:
         messages, parsed, decoded = plan()  # built at the first batch, reused by the next
         return df.select(*messages).select(*parsed).select(*decoded)
 
     return transform
+
+
+def _decoded(columns: Sequence[str], database: str, table: str) -> list[Column]:
+    """The record of an unwrapped event (`r`) and key (`k`)."""
+    return [
+        _op(database, table).alias(OP),
+        *[_field(name).alias(name) for name in columns],
+        F.timestamp_millis(_long("r.source.ts_ms")).alias(COMMIT_TS),
+        binlog_position(F.col("r.source"), F.col("partition"), F.col("offset")).alias(POS),
+        F.col(RAW),
+        F.col(SOURCE_FILE),
+        F.col(RAW_KEY),
+        _error(database, table).alias(ERROR),
+    ]
 
 
 def _unwrapped(parsed: Column, fields: Sequence[str], *extra: str) -> Column:

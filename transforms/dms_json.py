@@ -106,26 +106,7 @@ def decode_dms_json(
             (file_position() if position is None else position).alias(POS),
             F.from_json(F.col("value"), schema, options).alias("r"),
         ]
-        meta = F.col("r.metadata")
-        op, error = _operation_and_error(schema_name, table_name)
-        committed = F.coalesce(
-            F.to_timestamp(meta["commit-timestamp"]), F.to_timestamp(meta["timestamp"])
-        )
-        after = F.struct(
-            op.alias(OP),
-            *[F.col(f"r.data.`{name}`").alias(name) for name in names],
-            committed.alias(COMMIT_TS),
-            F.col(POS),
-            F.col(RAW),
-            F.col(SOURCE_FILE),
-            error.alias(ERROR),
-        )
-        rows = F.array(after)
-        if keys:
-            rows = F.when(
-                _key_changed(keys, before_image_field) & (op == "U") & error.isNull(),
-                F.array(_delete_old_key(names, keys, before_image_field, committed), after),
-            ).otherwise(rows)
+        rows = _rows(names, schema_name, table_name, keys, before_image_field)
         return parsed, F.explode(rows).alias("row")
 
     def transform(df: DataFrame) -> DataFrame:
@@ -133,6 +114,33 @@ def decode_dms_json(
         return df.select(*parsed).select(rows).select("row.*")
 
     return transform
+
+
+def _rows(
+    names: Sequence[str], schema_name: str, table_name: str, keys: Sequence[str], before: str
+) -> Column:
+    """The records of a parsed DMS record (`r`): its change, and with a before image, the
+    delete of the key an update changed first."""
+    meta = F.col("r.metadata")
+    op, error = _operation_and_error(schema_name, table_name)
+    committed = F.coalesce(
+        F.to_timestamp(meta["commit-timestamp"]), F.to_timestamp(meta["timestamp"])
+    )
+    after = F.struct(
+        op.alias(OP),
+        *[F.col(f"r.data.`{name}`").alias(name) for name in names],
+        committed.alias(COMMIT_TS),
+        F.col(POS),
+        F.col(RAW),
+        F.col(SOURCE_FILE),
+        error.alias(ERROR),
+    )
+    if not keys:
+        return F.array(after)
+    return F.when(
+        _key_changed(keys, before) & (op == "U") & error.isNull(),
+        F.array(_delete_old_key(names, keys, before, committed), after),
+    ).otherwise(F.array(after))
 
 
 def _name(column: str | SourceColumn) -> str:
