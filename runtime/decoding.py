@@ -109,14 +109,14 @@ class SourceFormat:
         if kept is not None and kept[0] is replica.config and kept[1] == replica.columns:
             return kept[2]
         table = replica.config
+        decode = self._decoder(replica)
+        coerce = coerce_types(replica.columns, table.keys or [], table.max_string_bytes)
 
         def transform(raw: DataFrame) -> DataFrame:
             if isinstance(self.source, FilesSource) and self.source.format == "dms-parquet":
                 raw = _parquet_rows(raw, replica, self.source.timestamp_column)
             return raw.transform(decode).transform(coerce)
 
-        decode = self._decoder(replica)
-        coerce = coerce_types(replica.columns, table.keys or [], table.max_string_bytes)
         self._typed[replica.name] = (replica.config, replica.columns, transform)
         return transform
 

@@ -23,11 +23,11 @@ Column names must be spelled as in the table's DDL: JSON field names are case-se
 """
 
 from collections.abc import Callable, Sequence
-from functools import cache
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from transforms.frames import selects_built_once
 from transforms.names import (
     COMMIT_TS,
     ERROR,
@@ -81,8 +81,7 @@ def decode_debezium_json(
     key_schema = f"{key_fields}, schema string, payload struct<{key_fields}>"
     names = ["before", "after", "source", "op", "ddl"]
 
-    @cache
-    def plan() -> tuple[list[Column], list[Column], list[Column]]:
+    def stages() -> list[list[Column]]:
         # Parsed once in a select of its own: inside the unwrapping, which reads the parse
         # a few times per field, Spark would parse the message once per reference.
         messages = [
@@ -99,13 +98,9 @@ def decode_debezium_json(
             _unwrapped(F.col(_VALUE), names, _CORRUPT).alias("r"),
             (_unwrapped(F.col(_KEY), columns) if key_enveloped else F.col(_KEY)).alias("k"),
         ]
-        return messages, parsed, _decoded(columns, database, table)
+        return [messages, parsed, _decoded(columns, database, table)]
 
-    def transform(df: DataFrame) -> DataFrame:
-        messages, parsed, decoded = plan()  # built at the first batch, reused by the next
-        return df.select(*messages).select(*parsed).select(*decoded)
-
-    return transform
+    return selects_built_once(stages)
 
 
 def _decoded(columns: Sequence[str], database: str, table: str) -> list[Column]:

@@ -6,11 +6,11 @@ schema by prefixing full-load lines with the load marker.
 """
 
 from collections.abc import Callable, Sequence
-from functools import cache
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from transforms.frames import selects_built_once
 from transforms.names import COMMIT_TS, ERROR, FILE, OP, OP_LOAD, POS, RAW, SOURCE_FILE
 from transforms.position import file_position, is_full_load
 
@@ -36,8 +36,7 @@ def decode_dms_csv(
         "columnNameOfCorruptRecord": _CORRUPT,
     }
 
-    @cache
-    def plan() -> tuple[list[Column], list[Column]]:
+    def stages() -> list[list[Column]]:
         line = F.col("value")
         if full_load_has_op:
             normalized = line
@@ -63,10 +62,6 @@ def decode_dms_csv(
             F.col(SOURCE_FILE),
             error.alias(ERROR),
         ]
-        return parsed, decoded
+        return [parsed, decoded]
 
-    def transform(df: DataFrame) -> DataFrame:
-        parsed, decoded = plan()  # built at the first batch, reused by the next ones
-        return df.select(*parsed).select(*decoded)
-
-    return transform
+    return selects_built_once(stages)

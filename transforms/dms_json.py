@@ -20,11 +20,11 @@ also deletes the old key (without a before image DMS cannot tell, and the old ro
 """
 
 from collections.abc import Callable, Sequence
-from functools import cache
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from transforms.frames import selects_built_once
 from transforms.names import (
     COMMIT_TS,
     ERROR,
@@ -98,8 +98,7 @@ def decode_dms_json(
     )
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
 
-    @cache
-    def plan() -> tuple[list[Column], Column]:
+    def stages() -> list[list[Column]]:
         parsed = [
             F.col("value").alias(RAW),
             F.col(FILE).alias(SOURCE_FILE),
@@ -107,13 +106,9 @@ def decode_dms_json(
             F.from_json(F.col("value"), schema, options).alias("r"),
         ]
         rows = _rows(names, schema_name, table_name, keys, before_image_field)
-        return parsed, F.explode(rows).alias("row")
+        return [parsed, [F.explode(rows).alias("row")], [F.col("row.*")]]
 
-    def transform(df: DataFrame) -> DataFrame:
-        parsed, rows = plan()  # built at the first batch, reused by the next ones
-        return df.select(*parsed).select(rows).select("row.*")
-
-    return transform
+    return selects_built_once(stages)
 
 
 def _rows(

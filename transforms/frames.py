@@ -1,5 +1,5 @@
-"""Small DataFrame helpers: frames of a few local values built inside the JVM, and the
-union of many frames.
+"""Small DataFrame helpers: frames of a few local values built inside the JVM, the union
+of many frames, and selects whose columns are built once.
 
 `spark.createDataFrame(python_rows)` makes a pickled RDD: reading it starts Python worker
 processes to unpickle the rows (a second or more on a small machine), in every batch that
@@ -9,14 +9,15 @@ reads one, even an empty one. These frames carry their values in the plan instea
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-__all__ = ["empty_frame", "text_frame", "union_by_name"]
+__all__ = ["empty_frame", "selects_built_once", "text_frame", "union_by_name"]
 
 
 def empty_frame(spark: SparkSession, schema: StructType | str) -> DataFrame:
@@ -51,3 +52,19 @@ def union_by_name(frames: Sequence[DataFrame]) -> DataFrame:
         paired = [a.unionByName(b) for a, b in zip(level[0::2], level[1::2], strict=False)]
         level = paired + level[2 * len(paired) :]
     return level[0]
+
+
+def selects_built_once(
+    build: Callable[[], Sequence[Sequence[Column]]],
+) -> Callable[[DataFrame], DataFrame]:
+    """A transform of successive selects, their columns from `build`, called at the first
+    frame and reused for every later one: a decoder's columns are hundreds of calls into
+    the JVM, and a stream's batches all take the same ones."""
+    stages = cache(build)
+
+    def transform(df: DataFrame) -> DataFrame:
+        for columns in stages():
+            df = df.select(*columns)
+        return df
+
+    return transform

@@ -1,13 +1,14 @@
 """Small frame helpers: frames of local values built in the JVM (right rows and types, no
-Python-worker scan) and the union of many frames."""
+Python-worker scan), the union of many frames, and selects whose columns are built once."""
 
 from __future__ import annotations
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-from transforms.frames import empty_frame, text_frame, union_by_name
+from transforms.frames import empty_frame, selects_built_once, text_frame, union_by_name
 
 
 def _plan(df: DataFrame) -> str:
@@ -53,3 +54,20 @@ def test_a_union_of_many_frames_keeps_every_row_in_order_matching_columns_by_nam
     assert union_by_name(frames[:1]).collect() == frames[0].collect()
     with pytest.raises(ValueError, match="no frame"):
         union_by_name([])
+
+
+def test_selects_are_built_at_the_first_frame_and_applied_to_each_frame_in_order(
+    spark: SparkSession,
+) -> None:
+    builds: list[int] = []
+
+    def stages() -> list[list[Column]]:
+        builds.append(1)
+        return [[(F.col("id") * 10).alias("tens")], [(F.col("tens") + 1).alias("v")]]
+
+    transform = selects_built_once(stages)
+    first = [r.v for r in spark.range(2).transform(transform).collect()]
+    second = [r.v for r in spark.range(3, 5).transform(transform).collect()]
+
+    assert (first, second) == ([1, 11], [31, 41])
+    assert builds == [1]
