@@ -4,8 +4,9 @@ The batch is read once and routed to its tables (transforms/route.py); then, for
 table it touches:
 1. resolve the table (a table created after the start is discovered here) and follow its
    schema when the batch brings fields the job has not seen (runtime/tables.py);
-2. decode and type its records, count them (one Spark job for every table of the batch),
-   quarantine the rejects;
+2. decode and type its records, count them (one Spark job for every table of the batch,
+   the same job as the routing's for the tables the last batch touched:
+   runtime/routing.py), quarantine the rejects;
 3. derive its canonical changes;
 and the target applies every table's changes of the batch together (sinks/target.py).
 Records of tables that are not replicated are counted and skipped; records that belong
@@ -16,45 +17,41 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from config import Tokenization
+from config import TableConfig, Tokenization
 from runtime.decoding import SourceFormat
 from runtime.metrics import BatchMetrics, JobCount, Phases, log
+from runtime.routing import (
+    merge_seen,
+    newest_file,
+    newest_message,
+    route_and_tally,
+    tally_records,
+)
 from runtime.tables import Registry, Replica
 from sinks.base import BatchResult, Engine
 from sinks.quarantine import write_quarantine
 from sinks.storage import Storage
 from sinks.target import Target, in_parallel
 from transforms.canonical import canonical_changes, split_rejected
-from transforms.frames import union_by_name
 from transforms.names import (
-    COMMIT_TS,
     ERROR,
-    FILE,
     OP,
     OP_DDL,
     SKIPPED_OPS,
     SOURCE_SCHEMA,
     SOURCE_TABLE,
 )
-from transforms.position import file_start_position
 from transforms.route import UNROUTED
+from transforms.types import SourceColumn
 
-__all__ = [
-    "SourceBatch",
-    "SourceBatchHandler",
-    "compact",
-    "newest_file",
-    "newest_message",
-    "shuffle_partitions",
-    "tally_records",
-]
+__all__ = ["SourceBatch", "SourceBatchHandler", "compact", "shuffle_partitions"]
 
 ROWS_PER_TASK = 100_000  # a table's records per task of its apply (a few tens of MB)
 SHUFFLE = "spark.sql.shuffle.partitions"
@@ -88,13 +85,27 @@ class SourceBatch:
 
 
 @dataclass
-class _Seen:
-    """What a batch holds of one source table."""
+class _Guess:
+    """A table's records decoded before the routing says the batch holds any, and what
+    the table was when they were (runtime/routing.py). A burst after quiet batches pays
+    for its first batch: the guessed table's records decoded in the one partition that
+    fits a quiet batch, then again in as many as they need; its next batch guesses it no
+    more."""
 
-    count: int = 0
-    fields: set[str] = field(default_factory=set)  # of its row images
-    messages: list[tuple[str | None, str | None]] = field(default_factory=list)
-    newest_file: str | None = None  # DMS Parquet: its footer describes the table
+    config: TableConfig
+    columns: tuple[SourceColumn, ...]
+    stopped: str | None
+    records: DataFrame  # persisted, in one partition
+
+    def holds(self, replica: Replica, count: int) -> bool:
+        """Whether the routing left the table as guessed: its config, columns and state
+        unchanged, and its `count` records fit in the one partition they were put in."""
+        return (
+            count <= ROWS_PER_TASK
+            and replica.config is self.config
+            and replica.columns == self.columns
+            and replica.stopped == self.stopped
+        )
 
 
 @dataclass
@@ -138,6 +149,7 @@ class SourceBatchHandler:
         self._on_batch = on_batch
         self._parallel = parallel
         self._writer_id: str | None = None
+        self._recent: list[Replica] = []  # the last batch's tables, each in one task
 
     def writer_id(self) -> str:
         """The query id kept in the checkpoint: a new checkpoint is a new writer."""
@@ -160,17 +172,22 @@ class SourceBatchHandler:
         conf.set(SHUFFLE, str(setting))
         routed = raw.transform(self._source.route).persist(StorageLevel.MEMORY_AND_DISK)
         records: dict[str, DataFrame] = {}
+        guessed: dict[str, _Guess] = {}
         decoded: list[_Table] = []
         try:
             with phase("route_s"):
-                seen = self._tables(routed, summary)
+                guessed = self._guess(routed)
+                found, tallies = route_and_tally(
+                    self._seen(routed), {name: g.records for name, g in guessed.items()}
+                )
+                seen = self._tables(found, routed, summary)
                 tables = {r.name: r for r, _ in seen}
+            self._recent = [r for r, n in seen if n <= ROWS_PER_TASK]
             cores = self._spark.sparkContext.defaultParallelism
             rows = sum(n for _, n in seen)
             conf.set(SHUFFLE, str(shuffle_partitions(rows, cores, setting)))
             with phase("decode_s"):
-                records = {r.name: self._records(routed, r, n) for r, n in seen}
-                tallies = tally_records(records)
+                tallies = self._decode(routed, seen, guessed, tallies, records)
             with phase("quarantine_s"):
                 decoded = list(
                     in_parallel(
@@ -189,7 +206,7 @@ class SourceBatchHandler:
             with phase("apply_s"):
                 results = self._target.apply(batch, batch_id, self.writer_id()) if batch else {}
         finally:
-            for frame in records.values():
+            for frame in [*records.values(), *(g.records for g in guessed.values())]:
                 frame.unpersist()
             routed.unpersist()
         visible = time.time()
@@ -202,28 +219,36 @@ class SourceBatchHandler:
 
     # ----------------------------------------------------------------- steps
 
-    def _tables(self, routed: DataFrame, summary: SourceBatch) -> list[tuple[Replica, int]]:
-        """The replicated tables the batch touches, with their record counts; the rest
-        counted (and the unrouted quarantined). One Spark job: records and fields seen per
-        source table."""
-        described = self._registry.from_records  # and the newest message per partition
-        files = self._registry.from_files  # and the newest file
+    def _guess(self, routed: DataFrame) -> dict[str, _Guess]:
+        """The last batch's tables, their records of this batch decoded ahead, so that
+        their counts come with the routing's job (runtime/routing.py). None for DMS
+        Parquet files, whose decoding lists the batch's files first."""
+        if self._registry.from_files:
+            return {}
+        return {
+            r.name: _Guess(r.config, r.columns, r.stopped, self._records(routed, r, 1))
+            for r in self._recent
+        }
+
+    def _seen(self, routed: DataFrame) -> DataFrame:
+        """The routing aggregate: records and fields seen per source table (and the newest
+        message per Kafka partition, or the newest file, when they describe the table)."""
+        described = self._registry.from_records
         by = [SOURCE_SCHEMA, SOURCE_TABLE, *(["partition"] if described else [])]
-        seen = routed.groupBy(*by).agg(
+        return routed.groupBy(*by).agg(
             F.count(F.lit(1)).alias("n"),
             self._source.fields_seen().alias("fields"),
             *(newest_message() if described else ()),
-            *([newest_file()] if files else []),
+            *([newest_file()] if self._registry.from_files else []),
         )
-        merged: dict[tuple[str | None, str | None], _Seen] = {}
-        for row in seen.collect():
-            table_seen = merged.setdefault((row[SOURCE_SCHEMA], row[SOURCE_TABLE]), _Seen())
-            table_seen.count += int(row["n"])
-            table_seen.fields |= set(row["fields"] or ())
-            if described:
-                table_seen.messages.append((row["newest_value"], row["newest_key"]))
-            if files:
-                table_seen.newest_file = row["newest_file"]
+
+    def _tables(
+        self, found: list[Row], routed: DataFrame, summary: SourceBatch
+    ) -> list[tuple[Replica, int]]:
+        """The replicated tables the batch touches (`found`: the routing aggregate's rows),
+        with their record counts; the rest counted (and the unrouted quarantined)."""
+        files = self._registry.from_files
+        merged = merge_seen(found, described=self._registry.from_records, files=files)
         tables = []
         for (schema, table), table_seen in merged.items():
             count = table_seen.count
@@ -264,6 +289,33 @@ class SourceBatchHandler:
         elif not change.none:
             log.warning("table %s: the source's schema changed: %s", replica.name,
                         change.describe())  # fmt: skip
+
+    def _decode(
+        self,
+        routed: DataFrame,
+        seen: list[tuple[Replica, int]],
+        guessed: dict[str, _Guess],
+        tallies: dict[str, list[Row]],
+        records: dict[str, DataFrame],
+    ) -> dict[str, list[Row]]:
+        """Every table's decoded records into `records`, and their counts: a guessed
+        table's as the routing's job counted them, unless the routing changed it; the
+        others' counted in one more job. A guess the batch did not need is let go."""
+        counted: dict[str, list[Row]] = {}
+        for replica, count in seen:
+            guess = guessed.pop(replica.name, None)
+            if guess is not None and guess.holds(replica, count):
+                records[replica.name] = guess.records
+                counted[replica.name] = tallies.get(replica.name, [])
+                continue
+            if guess is not None:
+                guess.records.unpersist()
+            records[replica.name] = self._records(routed, replica, count)
+        for guess in guessed.values():
+            guess.records.unpersist()
+        guessed.clear()
+        counted.update(tally_records({n: f for n, f in records.items() if n not in counted}))
+        return counted
 
     def _records(self, routed: DataFrame, replica: Replica, count: int) -> DataFrame:
         """The table's `count` records, decoded and typed, in as many partitions as they
@@ -322,57 +374,6 @@ def shuffle_partitions(rows: int, cores: int, ceiling: int) -> int:
     shuffle: at 1,000 changes/s, about a third of each batch's time (docs/benchmarks.md).
     The stream's session plans without adaptive execution, which would size them itself."""
     return max(1, min(ceiling, max(cores, -(-rows // ROWS_PER_TASK))))
-
-
-def tally_records(records: Mapping[str, DataFrame]) -> dict[str, list[Row]]:
-    """Every table's records counted by operation and outcome, with their commit times'
-    span, in ONE Spark job for the whole batch (a job per table costs its fixed time per
-    table); the job also fills each table's persisted records.
-
-    The job reads them in as many tasks as there are cores, not one task per table and
-    partition, which at 200 tables cost five times the counting (measured,
-    docs/benchmarks.md)."""
-    if not records:
-        return {}
-    parts = [
-        frame.select(
-            F.lit(name).alias("_table"),
-            F.col(OP),
-            F.col(ERROR).isNull().alias("ok"),
-            F.col(COMMIT_TS).cast("timestamp").alias(COMMIT_TS),
-        )
-        for name, frame in records.items()
-    ]
-    counts = (
-        union_by_name(parts)
-        .coalesce(parts[0].sparkSession.sparkContext.defaultParallelism)
-        .groupBy("_table", OP, "ok")
-        .agg(
-            F.count(F.lit(1)).alias("n"), F.min(COMMIT_TS).alias("lo"), F.max(COMMIT_TS).alias("hi")
-        )
-    )
-    tallies: dict[str, list[Row]] = {}
-    for row in counts.collect():
-        tallies.setdefault(str(row["_table"]), []).append(row)
-    return tallies
-
-
-def newest_message() -> tuple[Column, Column]:
-    """Aggregates: the value and key of the newest message of the group (offset order,
-    grouped by Kafka partition); tombstones (no value) left out. What records that carry
-    their schema say about their table (sources/record_schemas.py)."""
-    value = F.col("value").cast("string")
-    newest = F.when(value.isNotNull(), F.col("offset"))
-    return (
-        F.max_by(value, newest).alias("newest_value"),
-        F.max_by(F.col("key").cast("string"), newest).alias("newest_key"),
-    )
-
-
-def newest_file() -> Column:
-    """Aggregate: the newest file of the group (full load first, then DMS's time-named CDC
-    files). Its footer describes a table of DMS Parquet files (sources/parquet_schemas.py)."""
-    return F.max_by(F.col(FILE), file_start_position(F.col(FILE))).alias("newest_file")
 
 
 def _metrics(

@@ -26,9 +26,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from config import FilesSource, JobConfig, KafkaSource, KinesisSource, RedshiftTarget
-from runtime.batch import newest_message
 from runtime.decoding import SourceFormat
 from runtime.replay_report import ReplayReport, TableReplay
+from runtime.routing import newest_message
 from runtime.runner import target_of
 from runtime.tables import Registry, Replica, catalog_of
 from sinks.base import BatchResult, Engine

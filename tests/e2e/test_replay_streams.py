@@ -16,15 +16,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from config import JobConfig
-from runtime.batch import SourceBatchHandler
-from runtime.decoding import SourceFormat
 from runtime.replay import Selection, replay
-from runtime.runner import target_of
-from runtime.tables import Registry, Replica, catalog_of
-from sinks.base import Engine
-from sinks.factory import make_engine, make_engines
 from sources.kinesis import kinesis_position
-from transforms.canonical import output_types
+from tests.handler import source_handler
 
 COLUMNS = [
     {"name": "id", "type": "bigint"},
@@ -48,35 +42,7 @@ def job(tmp_path: Path, source: dict[str, Any], **table: Any) -> JobConfig:
 
 def ingest(spark: SparkSession, config: JobConfig, raw: DataFrame, tmp_path: Path) -> None:
     """One micro-batch through the job's handler, as the source's query would call it."""
-    source = SourceFormat(config.source)
-    registry = Registry(config, catalog_of(config), source.encode)
-    tables = [r.config for r in registry.start()]
-    types = {t.name: output_types(spark, t) for t in tables}
-    engines = make_engines(spark, config, tables, types)
-    for engine in engines.values():
-        engine.recover()
-
-    def engine_of(replica: Replica) -> Engine:  # a table its records describe: at its first
-        if replica.name not in engines:
-            engines[replica.name] = make_engine(spark, config, replica.config)
-            engines[replica.name].recover()
-        return engines[replica.name]
-
-    checkpoint = tmp_path / "checkpoint" / "source"
-    checkpoint.mkdir(parents=True)
-    (checkpoint / "metadata").write_text(json.dumps({"id": "stream-writer"}))
-    handler = SourceBatchHandler(
-        spark,
-        source=source,
-        registry=registry,
-        engines=engine_of,
-        target=target_of(config),
-        quarantine=config.quarantine.path,
-        checkpoint=str(checkpoint),
-        tokens=None,
-        on_batch=lambda _: None,
-    )
-    handler(raw, 0)
+    source_handler(spark, config, tmp_path)(raw, 0)
 
 
 def rows(tmp_path: Path) -> set[tuple[Any, ...]]:

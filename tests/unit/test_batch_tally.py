@@ -10,7 +10,8 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from runtime import batch
-from runtime.batch import compact, tally_records
+from runtime.batch import compact
+from runtime.routing import tally_records
 from tests.unit.test_parquet_widening import spark_jobs
 
 SCHEMA = "id int, _op string, _error string, _commit_ts timestamp"

@@ -21,8 +21,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from config import ConfigError, FilesSource, JobConfig
-from runtime.batch import newest_file
 from runtime.decoding import SourceFormat
+from runtime.routing import newest_file
 from runtime.tables import Registry, catalog_of
 from sources.discovery import UnsupportedColumnError
 from sources.files import parquet_footer, spark_footer

@@ -16,7 +16,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from config import ConfigError, load_config
-from runtime.batch import newest_message
+from runtime.routing import newest_message
 from runtime.tables import Registry, catalog_of
 from sources.record_schemas import RecordSchemas
 from transforms.types import debezium_column

@@ -1,0 +1,135 @@
+"""What a source batch holds: the tables its records belong to, and each table's counts.
+
+Both are aggregates over the batch's persisted records, and each Spark job costs its fixed
+time (0.1-0.3 s on a small machine: at 1,000 changes/s, a sixth of a batch). So a batch
+asks both questions in ONE job when it can guess its tables: a stream's batches mostly
+touch the tables its last batch touched, and those tables' records can be decoded and
+counted before the routing says they are there (`route_and_tally`). A guess that proves
+wrong costs an empty branch; a table the guess missed is counted in a second job, as
+without a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column, DataFrame, Row
+from pyspark.sql import functions as F
+
+from transforms.frames import union_by_name
+from transforms.names import COMMIT_TS, ERROR, FILE, OP, SOURCE_SCHEMA, SOURCE_TABLE
+from transforms.position import file_start_position
+
+__all__ = [
+    "Seen",
+    "merge_seen",
+    "newest_file",
+    "newest_message",
+    "route_and_tally",
+    "tally_records",
+]
+
+_PART = "_part"  # which question a row of the fused job answers
+_REPLICA = "_replica"  # the table a count belongs to
+
+
+@dataclass
+class Seen:
+    """What a batch holds of one source table."""
+
+    count: int = 0
+    fields: set[str] = field(default_factory=set)  # of its row images
+    messages: list[tuple[str | None, str | None]] = field(default_factory=list)
+    newest_file: str | None = None  # DMS Parquet: its footer describes the table
+
+
+def merge_seen(
+    rows: Iterable[Row], *, described: bool, files: bool
+) -> dict[tuple[str | None, str | None], Seen]:
+    """The routing aggregate's rows (one per table, or per table and Kafka partition when
+    the records describe their table), merged per source table."""
+    merged: dict[tuple[str | None, str | None], Seen] = {}
+    for row in rows:
+        seen = merged.setdefault((row[SOURCE_SCHEMA], row[SOURCE_TABLE]), Seen())
+        seen.count += int(row["n"])
+        seen.fields |= set(row["fields"] or ())
+        if described:
+            seen.messages.append((row["newest_value"], row["newest_key"]))
+        if files:
+            seen.newest_file = row["newest_file"]
+    return merged
+
+
+def _tally_frame(records: Mapping[str, DataFrame]) -> DataFrame:
+    """Every table's records counted by operation and outcome, with their commit times'
+    span. The records are read in as many tasks as there are cores, not one task per table
+    and partition, which at 200 tables cost five times the counting (docs/benchmarks.md)."""
+    parts = [
+        frame.select(
+            F.lit(name).alias(_REPLICA),
+            F.col(OP),
+            F.col(ERROR).isNull().alias("ok"),
+            F.col(COMMIT_TS).cast("timestamp").alias(COMMIT_TS),
+        )
+        for name, frame in records.items()
+    ]
+    return (
+        union_by_name(parts)
+        .coalesce(parts[0].sparkSession.sparkContext.defaultParallelism)
+        .groupBy(_REPLICA, OP, "ok")
+        .agg(
+            F.count(F.lit(1)).alias("n"), F.min(COMMIT_TS).alias("lo"), F.max(COMMIT_TS).alias("hi")
+        )
+    )
+
+
+def _by_table(rows: Iterable[Row]) -> dict[str, list[Row]]:
+    tallies: dict[str, list[Row]] = {}
+    for row in rows:
+        tallies.setdefault(str(row[_REPLICA]), []).append(row)
+    return tallies
+
+
+def tally_records(records: Mapping[str, DataFrame]) -> dict[str, list[Row]]:
+    """Every table's counts (rows of `_op`, `ok`, `n`, `lo`, `hi`), in ONE Spark job for
+    the whole batch (a job per table costs its fixed time per table); the job also fills
+    each table's persisted records."""
+    if not records:
+        return {}
+    return _by_table(_tally_frame(records).collect())
+
+
+def route_and_tally(
+    seen: DataFrame, records: Mapping[str, DataFrame]
+) -> tuple[list[Row], dict[str, list[Row]]]:
+    """The routing aggregate's rows (`seen`) and the counts of the guessed tables'
+    `records`, in ONE Spark job: a union of both aggregates, each row tagged with its
+    question."""
+    if not records:
+        return seen.collect(), {}
+    rows = (
+        seen.withColumn(_PART, F.lit("seen"))
+        .unionByName(_tally_frame(records).withColumn(_PART, F.lit("tally")), True)
+        .collect()
+    )
+    routed = [row for row in rows if row[_PART] == "seen"]
+    return routed, _by_table(row for row in rows if row[_PART] == "tally")
+
+
+def newest_message() -> tuple[Column, Column]:
+    """Aggregates: the value and key of the newest message of the group (offset order,
+    grouped by Kafka partition); tombstones (no value) left out. What records that carry
+    their schema say about their table (sources/record_schemas.py)."""
+    value = F.col("value").cast("string")
+    newest = F.when(value.isNotNull(), F.col("offset"))
+    return (
+        F.max_by(value, newest).alias("newest_value"),
+        F.max_by(F.col("key").cast("string"), newest).alias("newest_key"),
+    )
+
+
+def newest_file() -> Column:
+    """Aggregate: the newest file of the group (full load first, then DMS's time-named CDC
+    files). Its footer describes a table of DMS Parquet files (sources/parquet_schemas.py)."""
+    return F.max_by(F.col(FILE), file_start_position(F.col(FILE))).alias("newest_file")
