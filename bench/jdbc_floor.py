@@ -8,7 +8,9 @@ on the record key. No sequence guard, no tombstones, no denormalization, no mask
 shortest path from a commit to a row, on the same machine and servers as the job.
 
 Both connectors are registered for one run of the benchmark and removed after it, with
-the table the sink created.
+the table the sink created. On a small machine the two pipelines would share its cores if
+both ran at once, so the benchmark pauses the connectors of the one it does not measure
+(`pause`, `resume`; the job's side is the stack's connector, `STACK_CONNECTOR`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import psycopg
 CONNECT = "http://127.0.0.1:8083"
 SOURCE_NAME = "bench-floor-mariadb"
 SINK_NAME = "bench-floor-jdbc"
+STACK_CONNECTOR = "sports-mariadb"  # what feeds the job (local/connectors)
 PREFIX = "floor"
 TOPIC = f"{PREFIX}.sports.ticket_activity"
 CONNECTORS = Path(__file__).resolve().parents[1] / "local" / "connectors"
@@ -85,12 +88,17 @@ class Floor:
         """Register both connectors and wait until their tasks run."""
         _put(SOURCE_NAME, source_config())
         _put(SINK_NAME, sink_config(self.table, self._warehouse))
-        deadline = time.monotonic() + timeout_s
         for name in (SOURCE_NAME, SINK_NAME):
-            while (state := _state(name)) != "RUNNING RUNNING":
-                if "FAILED" in state or time.monotonic() > deadline:
-                    raise RuntimeError(f"connector {name}: {state or 'not registered'}")
-                time.sleep(1)
+            _wait(name, "RUNNING", timeout_s)
+
+    def pause(self) -> None:
+        """Both connectors paused: the binlog and the topic wait for `resume`."""
+        for name in (SOURCE_NAME, SINK_NAME):
+            pause(name)
+
+    def resume(self) -> None:
+        for name in (SOURCE_NAME, SINK_NAME):
+            resume(name)
 
     def remove(self) -> None:
         """Delete both connectors and the sink's table (best effort: the run is over)."""
@@ -99,6 +107,26 @@ class Floor:
                 _request("DELETE", f"/connectors/{name}")
         with psycopg.connect(**self._warehouse, autocommit=True) as conn:
             conn.execute(f'DROP TABLE IF EXISTS public."{self.table}"')
+
+
+def pause(name: str, timeout_s: float = 60) -> None:
+    """Pause a connector and wait until it and its tasks are paused."""
+    _request("PUT", f"/connectors/{name}/pause")
+    _wait(name, "PAUSED", timeout_s)
+
+
+def resume(name: str, timeout_s: float = 60) -> None:
+    """Resume a paused connector and wait until it and its tasks run."""
+    _request("PUT", f"/connectors/{name}/resume")
+    _wait(name, "RUNNING", timeout_s)
+
+
+def _wait(name: str, state: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (now := _state(name)) != f"{state} {state}":
+        if "FAILED" in now or time.monotonic() > deadline:
+            raise RuntimeError(f"connector {name}: {now or 'not registered'}, not {state}")
+        time.sleep(0.5)
 
 
 def _put(name: str, config: dict[str, str]) -> None:
