@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from config import JobConfig
 from runtime.replay import Selection, replay
 from sources.kinesis import kinesis_position
+from tests.debezium import envelope_schema
 from tests.handler import source_handler
 
 COLUMNS = [
@@ -71,17 +72,7 @@ FIELDS = [
     {"type": "string", "optional": True, "field": "item"},
     {"type": "int32", "optional": True, "field": "qty"},
 ]
-IMAGE = {"type": "struct", "fields": FIELDS, "optional": True, "name": "cdc.shop.orders.Value"}
-ENVELOPE = {
-    "type": "struct",
-    "fields": [
-        {**IMAGE, "field": "before"},
-        {**IMAGE, "field": "after"},
-        {"type": "string", "optional": False, "field": "op"},
-    ],
-    "optional": False,
-    "name": "cdc.shop.orders.Envelope",
-}
+ENVELOPE = envelope_schema("cdc.shop.orders", FIELDS)
 
 
 def debezium(op: str, pos: int, before: Any, after: Any) -> str:

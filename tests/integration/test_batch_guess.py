@@ -17,39 +17,21 @@ from pyspark.sql import DataFrame, SparkSession
 from config import JobConfig
 from runtime.batch import SourceBatch
 from runtime.routing import route_and_tally, tally_records
+from tests.debezium import envelope_schema
 from tests.handler import source_handler
 
 INT64 = {"type": "int64", "optional": False, "field": "id"}
 TABLES = ("orders", "users")
 
 
-def envelope(table: str, fields: list[str]) -> dict[str, Any]:
-    image = {
-        "type": "struct",
-        "fields": [INT64, *({"type": "string", "optional": True, "field": f} for f in fields)],
-        "optional": True,
-        "name": f"cdc.shop.{table}.Value",
-    }
-    return {
-        "type": "struct",
-        "fields": [
-            {**image, "field": "before"},
-            {**image, "field": "after"},
-            {"type": "string", "optional": False, "field": "op"},
-        ],
-        "optional": False,
-        "name": f"cdc.shop.{table}.Envelope",
-    }
-
-
 def message(table: str, pos: int, row: dict[str, Any]) -> tuple[str, str, str, int, int]:
-    fields = [name for name in row if name != "id"]
+    fields = [{"type": "string", "optional": True, "field": f} for f in row if f != "id"]
     source = {"db": "shop", "table": table, "file": "mysql-bin.000001", "pos": pos, "row": 0,
               "snapshot": "false", "ts_ms": 1_700_000_000_000 + pos}  # fmt: skip
     payload = {"before": None, "after": row, "source": source, "op": "c"}
     key = {"schema": {"type": "struct", "fields": [INT64], "optional": False, "name": "k"},
            "payload": {"id": row["id"]}}  # fmt: skip
-    value = {"schema": envelope(table, fields), "payload": payload}
+    value = {"schema": envelope_schema(f"cdc.shop.{table}", [INT64, *fields]), "payload": payload}
     return json.dumps(key), json.dumps(value), f"cdc.shop.{table}", 0, pos
 
 

@@ -19,6 +19,7 @@ from config import ConfigError, load_config
 from runtime.routing import newest_message
 from runtime.tables import Registry, catalog_of
 from sources.record_schemas import RecordSchemas
+from tests.debezium import envelope_schema
 from transforms.types import debezium_column
 
 SPORTS = Path(__file__).resolve().parents[2] / "conf" / "sports.yaml"
@@ -36,19 +37,7 @@ def field(name: str, kind: str, logical: str | None = None, **parameters: str) -
 
 
 def message(table: str, fields: list[dict[str, Any]], row: dict[str, Any]) -> str:
-    image = {
-        "type": "struct",
-        "fields": fields,
-        "optional": True,
-        "name": f"sports.sports.{table}.Value",
-    }
-    schema = {
-        "type": "struct",
-        "fields": [{**image, "field": "before"}, {**image, "field": "after"},
-                   {"type": "string", "optional": False, "field": "op"}],
-        "optional": False,
-        "name": f"sports.sports.{table}.Envelope",
-    }  # fmt: skip
+    schema = envelope_schema(f"sports.sports.{table}", fields)
     return json.dumps({"schema": schema, "payload": {"before": None, "after": row, "op": "c"}})
 
 
