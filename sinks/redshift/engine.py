@@ -33,15 +33,15 @@ from sinks.crash import crash_point
 from sinks.redshift.connection import ConnectionSettings, DriverExecutor
 from sinks.redshift.copy_staging import as_utc_text, copy_from_executors
 from sinks.redshift.denormalize import Denormalized
-from sinks.redshift.dialect import Column, PostgresDialect, dialect_of
+from sinks.redshift.dialect import Column, dialect_of
 from sinks.redshift.retention import Sweeps, history_sweep
 from sinks.redshift.retry import retrying
 from sinks.redshift.s3_staging import S3Stage, parquet_column
 from sinks.redshift.statements import Executor, Statement, quote
+from sinks.redshift.tables import WarehouseTables
 from sinks.retention import Expiry
-from transforms.names import BOOKKEEPING, COMMIT_TS, DELETED_AT, OP, POS, SEQ
+from transforms.names import BOOKKEEPING, COMMIT_TS, OP, POS, SEQ
 from transforms.ordering import latest_per_key
-from transforms.types import widens
 
 __all__ = ["Staged", "WarehouseEngine"]
 
@@ -107,8 +107,15 @@ class WarehouseEngine:
         self._table = table
         self._keys = list(keys)
         self._denormalized = sorted(denormalized, key=lambda d: d.name)
-        self._known: set[str] | None = None  # the table's columns, once created
-        self._seen: set[tuple[str, str]] = set()  # (column, Spark type) of batches checked
+        self._tables = WarehouseTables(
+            executor,
+            self._dialect,
+            schema,
+            table,
+            self._keys,
+            history=scd_type == 2,
+            denormalized=self._denormalized,
+        )
         self._retry_s = retry_s
         self._history = scd_type == 2
         self._sweeps = Sweeps(expiry or Expiry())
@@ -309,80 +316,11 @@ class WarehouseEngine:
     # ------------------------------------------------------------- tables
 
     def ensure_tables(self, columns: Sequence[Column]) -> None:
-        """Create the table, its key table, the ledger and the denormalized tables it feeds;
-        add the columns a batch brings that the table lacks (a new source column), and
-        widen those the source widened."""
-        seen = {(c.name, c.spark_type) for c in columns}
-        if self._known is not None and seen <= self._seen:
-            return
-        dialect, schema, table = self._dialect, self._schema, self._table
-        if self._known is None:
-            by_name = {c.name: c for c in columns}
-            key_columns = [by_name[k] for k in self._keys]
-            creates = [dialect.create_schema(schema)]
-            if self._history:
-                creates += [
-                    dialect.create_history(schema, table, columns, self._keys),
-                    dialect.create_events(schema, table, key_columns),
-                ]
-            else:
-                creates += [
-                    dialect.create_target(schema, table, columns, self._keys),
-                    dialect.create_keys(schema, table, key_columns),
-                ]
-            creates.append(dialect.create_ledger(schema))
-            creates += [d.create(dialect, schema) for d in self._denormalized]
-            self._executor.transaction(creates)
-            if not self._history:
-                self._stamp_tombstones()
-        found = self._executor.query(dialect.column_types(schema, table))
-        types = {str(name): dialect.spark_type_of(str(kind), p, s) for name, kind, p, s in found}
-        missing = [c for c in columns if c.name not in types]
-        if missing:
-            self._executor.transaction([dialect.add_column(schema, table, c) for c in missing])
-            for column in missing:
-                log.info("warehouse %s: column %s added", table, column.name)
-        self._widen([c for c in columns if _wider(types.get(c.name), c.spark_type)])
-        self._known = {*types, *(c.name for c in missing)}
-        self._seen |= seen
-
-    def _stamp_tombstones(self) -> None:
-        """A key table created before retention existed gets `_deleted_at` (its old
-        tombstones, without a time, are kept until their key changes)."""
-        keys_table = self._table + "__cdc_keys"
-        found = self._executor.query(self._dialect.column_types(self._schema, keys_table))
-        if DELETED_AT not in {str(row[0]) for row in found}:
-            column = Column(DELETED_AT, "timestamp")
-            self._executor.transaction([self._dialect.add_column(self._schema, keys_table, column)])
-
-    def _widen(self, columns: Sequence[Column]) -> None:
-        """A wider type for columns the source widened (a key column in its key table too)."""
-        if not columns:
-            return
-        dialect, schema, table = self._dialect, self._schema, self._table
-        state = table + ("__cdc_events" if self._history else "__cdc_keys")
-        statements = []
-        for column in columns:
-            statements += dialect.widen_column(schema, table, column)
-            if column.name in self._keys:
-                if not isinstance(dialect, PostgresDialect):
-                    raise ValueError(
-                        f"warehouse {table}: key column {column.name} widened at the source; "
-                        "Redshift cannot widen a key column in place: recreate the table"
-                    )
-                statements += dialect.widen_column(schema, state, column)
-        self._executor.transaction(statements)
-        for column in columns:
-            log.warning("warehouse %s: column %s widened to %s", table, column.name,
-                        column.spark_type)  # fmt: skip
+        """The table's tables made to fit `columns` (tables.py)."""
+        self._tables.ensure(columns)
 
     def _committed(self, writer_id: str, batch_id: int) -> bool:
         rows = self._executor.query(
             self._dialect.ledger_counts(self._schema, self._table, writer_id, batch_id)
         )
         return bool(rows)
-
-
-def _wider(current: str | None, wanted: str) -> bool:
-    """Whether the table's column (`current`, None when not judged) must widen."""
-    return current is not None and current != wanted and widens(current, wanted)
