@@ -40,7 +40,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -51,6 +50,8 @@ from typing import Any
 import psycopg
 
 from bench.jdbc_floor import STACK_CONNECTOR, Floor, pause, resume
+from bench.job_log import Batches, Stretch
+from bench.poller import POLL_S, Poller
 from simulators.sports import Simulator, connect
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +60,6 @@ SOURCE = ("127.0.0.1", 3307, "cdc", "cdc", "sports")
 WAREHOUSE = {"host": "127.0.0.1", "port": 5433, "dbname": "warehouse", "user": "warehouse",
              "password": "warehouse"}  # fmt: skip
 KEY = "bench-tokenization-key"
-POLL_S = 0.2
 RESULTS = Path(__file__).parent / "results" / "e2e_latency.json"
 
 
@@ -77,6 +77,7 @@ class Result:
     p95: float
     p99: float
     pipeline: str = "job ticket_activity"  # which table of which pipeline was watched
+    batches: Batches | None = None  # the job's batches meanwhile (its log lines)
 
     @property
     def sustained(self) -> bool:
@@ -99,40 +100,6 @@ def _percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-class Poller(threading.Thread):
-    """Records when each new row first shows in each watched table (pipeline -> table,
-    each with `ticket_id` and `created_at`); a table not created yet is asked again."""
-
-    def __init__(self, tables: dict[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.tables = tables
-        self.seen: dict[str, dict[tuple[int, datetime], float]] = {p: {} for p in tables}
-        self.stop = threading.Event()
-        self.since = datetime.now(UTC).replace(tzinfo=None)  # created_at is UTC, naive
-
-    def run(self) -> None:
-        with psycopg.connect(**WAREHOUSE, autocommit=True) as conn:  # type: ignore[arg-type]
-            while not self.stop.is_set():
-                for pipeline, table in self.tables.items():
-                    self._poll(conn, pipeline, table)
-                time.sleep(POLL_S)
-
-    def _poll(self, conn: psycopg.Connection[tuple[Any, ...]], pipeline: str, table: str) -> None:
-        now = time.time()
-        try:
-            rows = conn.execute(
-                f"SELECT ticket_id, created_at FROM {table} WHERE created_at >= %s",
-                (self.since,),
-            ).fetchall()
-        except psycopg.errors.UndefinedTable:
-            return
-        seen = self.seen[pipeline]
-        for ticket_id, created_at in rows:
-            if (ticket_id, created_at) not in seen:
-                committed = created_at.replace(tzinfo=UTC).timestamp()
-                seen[ticket_id, created_at] = now - committed
 
 
 def _stack(*args: str) -> None:
@@ -174,9 +141,17 @@ def _start_job(schema: str, work: Path, trigger: str) -> subprocess.Popen[bytes]
 
 
 def _measure(
-    simulator: Simulator, poller: Poller, rate: int, duration: float, pipelines: list[str]
+    simulator: Simulator,
+    poller: Poller,
+    rate: int,
+    duration: float,
+    pipelines: list[str],
+    *,
+    log: Path | None = None,
 ) -> list[Result]:
-    """One rate: each of `pipelines`' percentiles over the same inserted rows."""
+    """One rate: each of `pipelines`' percentiles over the same inserted rows, and the
+    job's batches meanwhile (from its `log`)."""
+    stretch = Stretch.start(log) if log is not None else None
     since = datetime.now(UTC).replace(tzinfo=None)
     poller.since = since
     done = simulator.incremental(rate=rate, duration=duration, new_customer_share=0.0)
@@ -194,6 +169,7 @@ def _measure(
         inserted <= set(poller.seen[p]) for p in pipelines
     ):
         time.sleep(0.5)
+    batches = stretch.batches() if stretch is not None else None
     results = []
     for pipeline in pipelines:
         seen = poller.seen[pipeline]
@@ -208,6 +184,7 @@ def _measure(
                 p95=_percentile(latencies, 0.95),
                 p99=_percentile(latencies, 0.99),
                 pipeline=pipeline,
+                batches=None if pipeline == FLOOR else batches,
             )
         )
     return results
@@ -256,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "job sport_event_activity": f'"{schema}".sport_event_activity',
         **({FLOOR: f'public."{floor.table}"'} if floor else {}),
     }
-    poller = Poller(watched)
+    poller = Poller(watched, WAREHOUSE)
     results: list[Result] = []
     try:
         deadline = time.monotonic() + 900
@@ -269,13 +246,13 @@ def main(argv: list[str] | None = None) -> int:
             floor.start()
         poller.start()
         _warm_up(simulator, poller, list(watched))
+        log = work / "job.log"
         for rate in [*rates, *higher]:
             if floor is not None and args.floor == "apart":
-                measured = _apart(simulator, poller, floor, rate, args.duration)
+                measured = _apart(simulator, poller, floor, rate, args.duration, log=log)
             else:
-                measured = _measure(simulator, poller, rate, args.duration, list(watched))
-            for result in measured:
-                print(result.line(_floor_of(measured)), flush=True)
+                measured = _measure(simulator, poller, rate, args.duration, list(watched), log=log)
+            _print_rate(measured)
             results += measured
     finally:
         poller.stop.set()
@@ -293,14 +270,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _apart(
-    simulator: Simulator, poller: Poller, floor: Floor, rate: int, duration: float
+    simulator: Simulator, poller: Poller, floor: Floor, rate: int, duration: float, *, log: Path
 ) -> list[Result]:
     """One rate, the job then the floor, each with the other's connectors paused and
     caught up first with what it missed meanwhile."""
     job = [p for p in poller.tables if p != FLOOR]
     floor.pause()
     _warm_up(simulator, poller, job)
-    measured = _measure(simulator, poller, rate, duration, job)
+    measured = _measure(simulator, poller, rate, duration, job, log=log)
     pause(STACK_CONNECTOR)
     try:
         floor.resume()
@@ -349,6 +326,15 @@ def _events_needed(source: Any, tickets: int) -> int:
     return max(20, events + max(0, tickets - unsold) // 500 + 1)
 
 
+def _print_rate(measured: list[Result]) -> None:
+    """One rate: each table watched, then the job's batches (the same for its tables)."""
+    for result in measured:
+        print(result.line(_floor_of(measured)), flush=True)
+    batches = next((r.batches for r in measured if r.batches is not None), None)
+    if batches is not None:
+        print(f"{measured[0].rate:>6}/s  {batches.line()}", flush=True)
+
+
 def _floor_of(results: list[Result]) -> Result | None:
     return next((r for r in results if r.pipeline == FLOOR), None)
 
@@ -356,8 +342,8 @@ def _floor_of(results: list[Result]) -> Result | None:
 def _summary(results: list[Result], trigger: str) -> None:
     print(f"\nrate (changes/s), p50/p95/p99 source commit -> visible in PostgreSQL "
           f"(job trigger every {trigger})")  # fmt: skip
-    for r in results:
-        print(r.line(_floor_of([x for x in results if x.rate == r.rate])))
+    for rate in dict.fromkeys(r.rate for r in results):
+        _print_rate([r for r in results if r.rate == rate])
     job = [r for r in results if r.pipeline != FLOOR]
     kept: dict[int, bool] = {}
     for r in job:  # a rate is kept when every table of the job kept up at it
