@@ -16,10 +16,12 @@ job group), the growth of the median batch from the small to the large table (1.
 in table size), and the keys whose final row differs from Delta's (the engines must agree:
 0; the naive MERGE, bench/naive.py, keeps no sequence guard or tombstones). Lake, Delta and
 Iceberg (merge-on-read, a Hadoop catalog) are partitioned by year/month/day; the warehouse
-table has the key as primary key.
+table has the key as primary key. The session keeps Spark's adaptive execution, which
+submits a query's stages as jobs of their own; `--adaptive off` plans as Spark plans a
+streaming micro-batch (without it), so jobs per batch are those the job runs.
 
     python -m bench.engines [--sizes 1000000 5000000] [--batches 3]
-                            [--engines lake delta iceberg warehouse naive]
+                            [--engines lake delta iceberg warehouse naive] [--adaptive off]
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ LATE_SHARE = 0.10
 ENGINES = ("lake", "delta", "iceberg", "warehouse", "naive")
 
 
-def session() -> SparkSession:
-    return local_session("bench-engines", driver_memory="8g", shuffle_partitions=8)
+def session(adaptive: bool = True) -> SparkSession:
+    extra = {"spark.sql.adaptive.enabled": str(adaptive).lower()}
+    return local_session("bench-engines", driver_memory="8g", shuffle_partitions=8, extra=extra)
 
 
 def stream(rows: int, batches: int, seed: int = 7) -> list[list[tuple[object, ...]]]:
@@ -186,8 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs=2, default=[1_000_000, 5_000_000])
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument(
+        "--adaptive",
+        choices=("on", "off"),
+        default="on",
+        help="Spark's adaptive execution; off: as a streaming micro-batch is planned",
+    )
     args = parser.parse_args(argv)
-    spark = session()
+    spark = session(adaptive=args.adaptive == "on")
     server = PostgresServer()
     results: dict[str, list[dict[str, float]]] = {e: [] for e in args.engines}
     try:
