@@ -15,7 +15,8 @@ Latency of a row = the moment a poller first sees it in a table minus its `creat
 0.2 s, so a latency is over-estimated by at most that, and it watches three tables: the
 job's replicated `ticket_activity`, the job's denormalized `sport_event_activity`, and
 the floor's table. Each rate prints the three side by side with the job's ratio to the
-floor.
+floor, then the job's batches while it was measured: how many, their median time and
+changes, Spark jobs and phases, from the job's batch log lines (bench/job_log.py).
 
 `--floor apart` (the default) measures the two pipelines one after the other at each
 rate, the other's connectors paused, each pipeline first caught up with what it missed:
