@@ -107,17 +107,17 @@ class WarehouseEngine:
         self._table = table
         self._keys = list(keys)
         self._denormalized = sorted(denormalized, key=lambda d: d.name)
+        self._history = scd_type == 2
         self._tables = WarehouseTables(
             executor,
             self._dialect,
             schema,
             table,
             self._keys,
-            history=scd_type == 2,
+            history=self._history,
             denormalized=self._denormalized,
         )
         self._retry_s = retry_s
-        self._history = scd_type == 2
         self._sweeps = Sweeps(expiry or Expiry())
         self.location = f"{executor.location}/{schema}.{table}"
 
