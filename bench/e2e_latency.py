@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     schema = f"bench_{run_id}"
     work = REPO / "work" / "bench" / schema
     work.mkdir(parents=True)
+    log = work / "job.log"  # _start_job writes it; each rate reads its batches from it
     job = _start_job(schema, work, args.trigger)
     floor = None if args.floor == "none" else Floor(run_id, WAREHOUSE)
     watched = {
@@ -240,14 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 900
         while _count(schema, "ticket") < events * 500:
             if job.poll() is not None or time.monotonic() > deadline:
-                print(f"the job did not load the snapshot; see {work / 'job.log'}")
+                print(f"the job did not load the snapshot; see {log}")
                 return 1
             time.sleep(2)
         if floor is not None:
             floor.start()
         poller.start()
         _warm_up(simulator, poller, list(watched))
-        log = work / "job.log"
         for rate in [*rates, *higher]:
             if floor is not None and args.floor == "apart":
                 measured = _apart(simulator, poller, floor, rate, args.duration, log=log)
