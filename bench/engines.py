@@ -16,12 +16,13 @@ job group), the growth of the median batch from the small to the large table (1.
 in table size), and the keys whose final row differs from Delta's (the engines must agree:
 0; the naive MERGE, bench/naive.py, keeps no sequence guard or tombstones). Lake, Delta and
 Iceberg (merge-on-read, a Hadoop catalog) are partitioned by year/month/day; the warehouse
-table has the key as primary key. The session keeps Spark's adaptive execution, which
-submits a query's stages as jobs of their own; `--adaptive off` plans as Spark plans a
-streaming micro-batch (without it), so jobs per batch are those the job runs.
+table has the key as primary key. The session has the job's settings: no adaptive
+execution, as Spark plans a streaming micro-batch, so jobs per batch are those the job
+runs; `--adaptive on` turns it on to compare (it submits a query's shuffle stages as
+jobs of their own).
 
     python -m bench.engines [--sizes 1000000 5000000] [--batches 3]
-                            [--engines lake delta iceberg warehouse naive] [--adaptive off]
+                            [--engines lake delta iceberg warehouse naive] [--adaptive on]
 """
 
 from __future__ import annotations
@@ -56,19 +57,22 @@ LATE_SHARE = 0.10
 ENGINES = ("lake", "delta", "iceberg", "warehouse", "naive")
 
 
-def session(adaptive: bool = True) -> SparkSession:
+def session(adaptive: bool = False) -> SparkSession:
     extra = {"spark.sql.adaptive.enabled": str(adaptive).lower()}
     return local_session("bench-engines", driver_memory="8g", shuffle_partitions=8, extra=extra)
 
 
-def stream(rows: int, batches: int, seed: int = 7) -> list[list[tuple[object, ...]]]:
-    """`batches` batches of changes; in each, 10% arrive late with the previous batch's
-    sequence values. Sequence values grow with the batch number, positions with arrival."""
+def stream(
+    rows: int, batches: int, seed: int = 7, changes: int = BATCH
+) -> list[list[tuple[object, ...]]]:
+    """`batches` batches of `changes` changes; in each, 10% arrive late with the previous
+    batch's sequence values. Sequence values grow with the batch number, positions with
+    arrival."""
     rng = random.Random(seed)
     out: list[list[tuple[object, ...]]] = []
     for b in range(1, batches + 1):
         batch: list[tuple[object, ...]] = []
-        for n, row in enumerate(change_rows(rows, BATCH, seed=seed + b)):
+        for n, row in enumerate(change_rows(rows, changes, seed=seed + b)):
             key, name, amount, day, op, seq, _pos = row
             era = b - 1 if b > 1 and rng.random() < LATE_SHARE else b
             batch.append((key, name, amount, day, op, f"{era:04d}{seq}", f"s{b:06d}{n:08d}"))
@@ -118,6 +122,7 @@ def measure(
     *,
     rows: int,
     batches: Sequence[DataFrame],
+    changes: int = BATCH,
 ) -> tuple[dict[str, float], Engine | NaiveDeltaMerge]:
     """One engine's numbers on a new table of `rows` rows, and the engine."""
     engine = make(name, spark, work, warehouse)
@@ -142,13 +147,15 @@ def measure(
         "build_s": round(build, 2),
         "median_batch_s": round(median, 2),
         "worst_batch_s": round(max(times), 2),
-        "changes_per_s": round(BATCH / median),
+        "changes_per_s": round(changes / median),
         "jobs_per_batch": statistics.median(jobs),
         "stale": stale,
     }, engine
 
 
-def summary(results: dict[str, list[dict[str, float]]], batches: int) -> dict[str, Any]:
+def summary(
+    results: dict[str, list[dict[str, float]]], batches: int, changes: int = BATCH
+) -> dict[str, Any]:
     """What a run writes: every measurement (`measure`'s, per engine and size, smallest
     first) and each engine's growth of the median batch from the first to the last size."""
     growth = {
@@ -157,7 +164,7 @@ def summary(results: dict[str, list[dict[str, float]]], batches: int) -> dict[st
     }
     return {
         "when": datetime.now().isoformat(timespec="seconds"),
-        "batch_changes": BATCH,
+        "batch_changes": changes,
         "late_share": LATE_SHARE,
         "batches": batches,
         "results": results,
@@ -184,16 +191,43 @@ def write_results(report: dict[str, Any], path: Path = RESULTS) -> Path:
     return path
 
 
+def print_table(report: dict[str, Any]) -> None:
+    """The run's table; "x naive" is the naive MERGE's median batch over the engine's at
+    the same size (above 1.0: faster than the naive MERGE)."""
+    results, growth = report["results"], report["growth"]
+    naive = {r["rows"]: r["median_batch_s"] for r in results.get("naive", [])}
+    header = ("engine", "rows", "changes/s", "median s", "worst s", "build s", "jobs")
+    print(
+        "{:>10} {:>10} {:>10} {:>9} {:>8} {:>8} {:>5} {:>7} {:>8} {:>6}".format(
+            *header, "growth", "x naive", "wrong"
+        )
+    )
+    for name, sizes in results.items():
+        for i, r in enumerate(sizes):
+            wrong = r.get("wrong_keys_vs_delta", "")
+            base = naive.get(r["rows"])
+            ratio = f"{base / r['median_batch_s']:.2f}" if base else ""
+            print(
+                f"{name:>10} {int(r['rows']):>10,} {int(r['changes_per_s']):>10,} "
+                f"{r['median_batch_s']:>9.2f} {r['worst_batch_s']:>8.2f} {r['build_s']:>8.2f} "
+                f"{r['jobs_per_batch']:>5} {growth[name] if i else '':>7} {ratio:>8} {wrong:>6}"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs=2, default=[1_000_000, 5_000_000])
     parser.add_argument("--batches", type=int, default=3)
+    parser.add_argument(
+        "--changes", type=int, default=BATCH, help="changes a batch (default %(default)s)"
+    )
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument(
         "--adaptive",
         choices=("on", "off"),
-        default="on",
-        help="Spark's adaptive execution; off: as a streaming micro-batch is planned",
+        default="off",
+        help="Spark's adaptive execution (the job runs without it, as Spark plans a "
+        "streaming micro-batch; on: to compare)",
     )
     args = parser.parse_args(argv)
     spark = session(adaptive=args.adaptive == "on")
@@ -203,13 +237,20 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="engines-bench-") as tmp:
             work = Path(tmp)
             for rows in args.sizes:
-                frames = [change_frame(spark, b).cache() for b in stream(rows, args.batches)]
+                stream_ = stream(rows, args.batches, changes=args.changes)
+                frames = [change_frame(spark, b).cache() for b in stream_]
                 finals: dict[str, DataFrame | None] = {}
                 for name in args.engines:
                     # Warm up every code path once on a small table, then measure.
                     measure(name, spark, work, server.settings, rows=20_000, batches=frames[:1])
                     measured, engine = measure(
-                        name, spark, work, server.settings, rows=rows, batches=frames
+                        name,
+                        spark,
+                        work,
+                        server.settings,
+                        rows=rows,
+                        batches=frames,
+                        changes=args.changes,
                     )
                     results[name].append(measured)
                     finals[name] = final_table(spark, engine)
@@ -219,22 +260,8 @@ def main(argv: list[str] | None = None) -> int:
                     frame.unpersist()
     finally:
         server.remove()
-    report = summary(results, args.batches)
-    growth = report["growth"]
-    header = ("engine", "rows", "changes/s", "median s", "worst s", "build s", "jobs")
-    print(
-        "{:>10} {:>10} {:>10} {:>9} {:>8} {:>8} {:>5} {:>7} {:>6}".format(
-            *header, "growth", "wrong"
-        )
-    )
-    for name, sizes in results.items():
-        for i, r in enumerate(sizes):
-            wrong = r.get("wrong_keys_vs_delta", "")
-            print(
-                f"{name:>10} {int(r['rows']):>10,} {int(r['changes_per_s']):>10,} "
-                f"{r['median_batch_s']:>9.2f} {r['worst_batch_s']:>8.2f} {r['build_s']:>8.2f} "
-                f"{r['jobs_per_batch']:>5} {growth[name] if i else '':>7} {wrong:>6}"
-            )
+    report = summary(results, args.batches, args.changes)
+    print_table(report)
     print(peak_line(spark))
     print(f"written {write_results(report)}")
     return 0

@@ -19,6 +19,11 @@ SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
     # Partition overwrites are done by the lake engine, never by Spark's discovery.
     "spark.sql.sources.partitionOverwriteMode": "static",
+    # Every query of a batch planned as Spark plans the stream's own micro-batches:
+    # without adaptive execution, which submits each shuffle stage as a Spark job of its
+    # own (a lake batch ran 20 jobs instead of 10, Delta's 40 instead of 21, in the same
+    # time) and re-plans after it. A batch sizes its shuffles itself (runtime/batch.py).
+    "spark.sql.adaptive.enabled": "false",
 }
 
 # Delta's and Iceberg's SQL extensions (MERGE, time travel, Iceberg's CALL procedures) and
