@@ -40,7 +40,9 @@ __all__ = [
     "count",
     "decide",
     "expired",
+    "goes_to",
     "held",
+    "held_at",
     "is_held",
     "key_rows",
     "key_schema",
@@ -56,7 +58,8 @@ def _stored_parts(keys: Sequence[str], parts: Sequence[str]) -> list[str]:
     return [p for p in parts if p not in keys]
 
 
-def _held_at(keys: Sequence[str], part: str) -> Column:
+def held_at(keys: Sequence[str], part: str) -> Column:
+    """The partition value the target holds the key in (a key column is its own)."""
     return _col(part) if part in keys else F.col(f"{HELD}_{part}")
 
 
@@ -181,8 +184,8 @@ def count(
     live = is_held() & ~F.coalesce(F.col(f"{HELD}{DELETED}"), F.lit(False))
     touched = []
     if parts:
-        where = F.struct(*[_text(_held_at(keys, p), as_text).alias(p) for p in parts])
-        goes = F.struct(*[_text(_goes_to(keys, p), as_text).alias(p) for p in parts])
+        where = F.struct(*[_text(held_at(keys, p), as_text).alias(p) for p in parts])
+        goes = F.struct(*[_text(goes_to(keys, p), as_text).alias(p) for p in parts])
         touched = [
             F.collect_set(F.when(accepted & is_held(), where)).alias("old"),
             F.collect_set(F.when(accepted, goes)).alias("new"),
@@ -211,13 +214,13 @@ def _text(value: Column, as_text: bool) -> Column:
     return value.cast("string") if as_text else value
 
 
-def _goes_to(keys: Sequence[str], part: str) -> Column:
+def goes_to(keys: Sequence[str], part: str) -> Column:
     """The partition value of the key after the change: the upsert's, else where it was."""
     if part in keys:
         return _col(part)
     return (
         F.when(F.col(OP) != "D", _col(part))
-        .when(is_held(), _held_at(keys, part))
+        .when(is_held(), held_at(keys, part))
         .otherwise(_col(part))
     )
 
@@ -235,7 +238,7 @@ def key_rows(
             F.col(POS),
             (F.col(OP) == "D").alias(DELETED),
             F.when(F.col(OP) == "D", F.lit(now)).cast(TimestampType()).alias(DELETED_AT),
-            *[_goes_to(keys, p).alias(p) for p in _stored_parts(keys, parts)],
+            *[goes_to(keys, p).alias(p) for p in _stored_parts(keys, parts)],
         )
 
     return transform

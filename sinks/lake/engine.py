@@ -4,9 +4,12 @@ Layout of one table: see files.py. One batch, in steps:
 
 1. **decide**: find the partitions that may hold the batch's keys (key ranges in the
    manifest), read only their key index, keep the changes newer than what is held
-   (sinks/decide.py, shared with Delta), count them;
+   (sinks/decide.py, shared with Delta), count them, and in the same Spark job what
+   they do to each partition's figures (figures.py);
 2. **stage**: rewrite the affected partitions (old partitions of the touched keys and
-   new partitions of the incoming rows), data and key index, into staging;
+   new partitions of the incoming rows), data and key index, into staging (rewrite.py);
+   their figures are the held ones plus the batch's, read back from the staged key
+   index only when a rewritten partition may hold an expired tombstone;
 3. **commit**: write the next manifest naming the new files: the batch is decided;
 4. **publish**: move the staged files into place and mark the commit applied;
 5. **catalog**: register the partitions the commit created or emptied.
@@ -34,6 +37,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -44,21 +48,20 @@ from sinks.catalog import PartitionCatalog
 from sinks.crash import crash_point
 from sinks.decide import (
     Decision,
-    count,
     decide,
-    expired,
     held,
-    key_rows,
     key_schema,
 )
+from sinks.lake.candidates import candidates
 from sinks.lake.columns import cast_to, recorded_schema, table_schema, written_schema
-from sinks.lake.figures import Figures, count_into_empty, read_back
+from sinks.lake.figures import Arrivals, Staged, count_by_partition, read_back, settle
 from sinks.lake.files import TableFiles, join, parquet_names, visible
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
+from sinks.lake.rewrite import data_rows, gone, key_index_rows
 from sinks.retention import Expiry
 from sinks.target import in_parallel
-from transforms.frames import empty_frame, text_frame
-from transforms.names import ACCEPTED, BOOKKEEPING, OP
+from transforms.frames import empty_frame
+from transforms.names import ACCEPTED, BOOKKEEPING
 
 _KEEP_MANIFESTS = 20
 _FILE_THREADS = 16  # partitions whose files the driver moves at once
@@ -138,14 +141,15 @@ class LakeEngine:
         holds = self._held(changes, previous)  # what the table holds of the batch's keys
         decided = changes.transform(decide(self._keys, holds, before)).persist()
         try:
-            decision, fresh = self._count(decided, previous)
+            decision, arrivals = self._count(decided)
             timings["decide_s"] = time.monotonic() - started
             accepted = decided.where(F.col(ACCEPTED))
             affected = self._affected(decision, previous, widened)
             mark = time.monotonic()
             at = (staging, now, before)
-            rewritten = self._stage(
-                accepted, previous, affected, schema, at, n_accepted=decision.accepted, fresh=fresh
+            self._stage(accepted, previous, affected, schema, at, n_accepted=decision.accepted)
+            rewritten = self._staged_entries(
+                staging, affected, self._figures(previous, arrivals, affected, schema, at)
             )
             timings["rewrite_s"] = time.monotonic() - mark
         finally:
@@ -196,32 +200,22 @@ class LakeEngine:
             index = empty_frame(self._spark, schema)
         return index.transform(held(self._keys, self._parts))
 
-    def _count(self, decided: DataFrame, previous: Manifest) -> tuple[Decision, Figures | None]:
-        """The batch's decision; into a table that holds nothing, with the figures of the
-        partitions it stages (figures.py)."""
-        if previous.partitions:
-            return count(decided, self._keys, self._parts, as_text=True), None
-        return count_into_empty(decided, self._keys, self._parts)
+    def _count(self, decided: DataFrame) -> tuple[Decision, dict[str, Arrivals]]:
+        """The batch's decision, and what it does to each partition's key index (by path)."""
+        decision, arrivals = count_by_partition(decided, self._keys, self._parts)
+        return decision, {self._path(values): a for values, a in arrivals.items()}
+
+    def _path(self, values: tuple[str | None, ...]) -> str:
+        return self._files.partition_path(list(values)) if self._parts else ""
 
     def _candidate_partitions(self, changes: DataFrame, manifest: Manifest) -> list[str]:
         """Partitions whose range of the first key holds one of the batch's keys."""
-        ranged = [
+        ranges = [
             (path, e.min_key, e.max_key)
             for path, e in manifest.partitions.items()
-            if e.keys and e.min_key is not None
+            if e.keys and e.min_key is not None and e.max_key is not None
         ]
-        if not ranged:
-            return []
-        first = self._keys[0]
-        key_type = changes.schema[first].dataType
-        ranges = text_frame(self._spark, ranged, ["path", "lo", "hi"]).select(
-            "path", F.col("lo").cast(key_type).alias("lo"), F.col("hi").cast(key_type).alias("hi")
-        )
-        probes = changes.select(F.col(f"`{first}`").alias("k")).distinct()
-        hits = probes.join(
-            F.broadcast(ranges), (F.col("k") >= F.col("lo")) & (F.col("k") <= F.col("hi"))
-        )
-        return sorted(str(r["path"]) for r in hits.select("path").distinct().collect())
+        return candidates(self._spark, changes, self._keys[0], ranges)
 
     def _affected(self, decision: Decision, previous: Manifest, widened: bool) -> set[str]:
         """Partition paths the batch rewrites (those `count` listed the accepted changes
@@ -248,67 +242,80 @@ class LakeEngine:
         at: tuple[str, datetime, datetime | None],
         *,
         n_accepted: int,
-        fresh: Figures | None = None,
-    ) -> dict[str, PartitionEntry]:
+    ) -> None:
         """Write the new content of every affected partition (data and key index) to the
-        staging folder `at[0]`; tombstones are stamped `at[1]`, those before `at[2]` dropped.
-        `fresh`: the staged partitions' figures, known when the table held nothing."""
+        staging folder `at[0]`; tombstones are stamped `at[1]`, those before `at[2]` dropped."""
         staging, now, before = at
         if not affected:
-            return {}
+            return
         existing = [p for p in sorted(affected) if p in previous.partitions]
         # at most this many rows in either staged table: held rows and tombstones of the
         # rewritten partitions, and one per accepted change
         rows = n_accepted + sum(
             previous.partitions[p].rows + previous.partitions[p].tombstones for p in existing
         )
-        touched = accepted.select(*self._keys)
+        marks = gone(accepted, self._keys, self._parts)
+        gather = partial(self._files.gather, rows=rows)
 
-        carried = set(accepted.columns)
-        new_data = accepted.where(F.col(OP) != "D").select(
-            *[
-                F.col(f"`{f.name}`")
-                if f.name in carried
-                else F.lit(None).cast(f.dataType).alias(f.name)
-                for f in schema.fields
-            ]
-        )
         data_files = [
             self._files.data_file(p, n) for p in existing for n in previous.partitions[p].data
         ]
+        old_data = None
         if data_files:
             written = recorded_schema(previous.schema) if previous.schema else schema
             old_data = cast_to(self._files.read(data_files, self.path, written), schema)
-            new_data = old_data.join(touched, self._keys, "left_anti").unionByName(new_data)
-        self._files.write(new_data, f"{staging}/data", rows)
+        new_data = data_rows(accepted, schema, old_data, marks, self._keys)
+        self._files.write(gather(new_data), f"{staging}/data")
 
         index_schema = key_schema(schema, self._keys, self._parts)
-        new_keys = accepted.transform(key_rows(self._keys, self._parts, now))
         key_files = [
             self._files.key_file(p, n) for p in existing for n in previous.partitions[p].keys
         ]
+        old_keys = None
         if key_files:
             written = written_schema(previous, index_schema, self._keys, self._parts)
             old_keys = cast_to(
                 self._files.read(key_files, self._files.keys_root, written), index_schema
             )
-            kept = old_keys.where(~expired(before)).join(touched, self._keys, "left_anti")
-            new_keys = kept.unionByName(new_keys)
-        self._files.write(new_keys, f"{staging}/keys", rows)
-        if fresh is None:
-            staged = self._files.read_folder(f"{staging}/keys", index_schema)
-            fresh = read_back(staged, self._keys, self._parts)
-        return self._staged_entries(staging, affected, fresh)
+        new_keys = key_index_rows(
+            accepted, old_keys, marks, self._keys, self._parts, (now, before), gather
+        )
+        self._files.write(new_keys, f"{staging}/keys")
+
+    def _figures(
+        self,
+        previous: Manifest,
+        arrivals: dict[str, Arrivals],
+        affected: set[str],
+        schema: StructType,
+        at: tuple[str, datetime, datetime | None],
+    ) -> dict[str, Staged]:
+        """The staged partitions' figures: the held ones plus the batch's `arrivals`, or
+        read back from the staged key index when that cannot tell (figures.py)."""
+        staging, now, before = at
+        held = {
+            path: Staged(e.rows, e.tombstones, e.min_key, e.max_key, e.oldest_tombstone)
+            for path, e in previous.partitions.items()
+            if path in affected
+        }
+        first = schema[self._keys[0]].dataType
+        settled = settle(
+            held, arrivals, affected, key_type=first, written=now, expired_before=before
+        )
+        if settled is not None or not affected:
+            return settled or {}
+        index_schema = key_schema(schema, self._keys, self._parts)
+        staged = self._files.read_folder(f"{staging}/keys", index_schema)
+        return {self._path(v): s for v, s in read_back(staged, self._keys, self._parts).items()}
 
     def _staged_entries(
-        self, staging: str, affected: set[str], figures: Figures
+        self, staging: str, affected: set[str], paths: dict[str, Staged]
     ) -> dict[str, PartitionEntry]:
-        """The manifest entries of the staged partitions: their `figures` and their file
-        names (from one recursive listing of each staged folder, not one per partition)."""
-        paths = {
-            self._files.partition_path(list(values)) if self._parts else "": staged
-            for values, staged in figures.items()
-        }
+        """The manifest entries of the staged partitions: their figures (by path) and
+        their file names (from one recursive listing of each staged folder, not one per
+        partition)."""
+        if not affected:
+            return {}
         data = self._storage.list_tree(f"{staging}/data")
         keys = self._storage.list_tree(f"{staging}/keys")
         return {
@@ -319,6 +326,7 @@ class LakeEngine:
                 tombstones=staged.tombstones,
                 min_key=staged.min_key,
                 max_key=staged.max_key,
+                oldest_tombstone=staged.oldest_tombstone,
             )
             for path, staged in paths.items()
             if path in affected

@@ -1,8 +1,9 @@
 """The lake's commit log: one JSON manifest per commit, pure data and logic.
 
 A manifest lists every partition with its data files, its key-index files, its
-live row and tombstone counts, and the range of its first key column (used to
-find which partitions may hold a key without reading them all), and the table's
+live row and tombstone counts, the range of its first key column (used to find
+which partitions may hold a key without reading them all) and when its oldest
+tombstone was written (whether a rewrite drops expired ones), and the table's
 schema (Spark's JSON form), so that a new source column is noticed. While `pending`
 is set, the commit is decided but its files may not all be in place yet: a
 restarted job rolls it forward.
@@ -23,6 +24,9 @@ class PartitionEntry:
     tombstones: int
     min_key: str | None
     max_key: str | None
+    # when its oldest tombstone was written (microseconds since 1970): a rewrite can then
+    # tell whether it drops expired ones; None: none left, or not known
+    oldest_tombstone: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class Manifest:
                 tombstones=int(e["tombstones"]),
                 min_key=e["min_key"],
                 max_key=e["max_key"],
+                oldest_tombstone=e.get("oldest_tombstone"),
             )
             for path, e in raw["partitions"].items()
         }
