@@ -37,7 +37,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -57,7 +56,7 @@ from sinks.lake.columns import cast_to, recorded_schema, table_schema, written_s
 from sinks.lake.figures import Arrivals, Staged, count_by_partition, read_back, settle
 from sinks.lake.files import TableFiles, join, parquet_names, visible
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
-from sinks.lake.rewrite import data_rows, gone, key_index_rows
+from sinks.lake.rewrite import data_rows, key_index_rows, touched
 from sinks.retention import Expiry
 from sinks.target import in_parallel
 from transforms.frames import empty_frame
@@ -254,8 +253,7 @@ class LakeEngine:
         rows = n_accepted + sum(
             previous.partitions[p].rows + previous.partitions[p].tombstones for p in existing
         )
-        marks = gone(accepted, self._keys, self._parts)
-        gather = partial(self._files.gather, rows=rows)
+        gone = touched(accepted, self._keys)
 
         data_files = [
             self._files.data_file(p, n) for p in existing for n in previous.partitions[p].data
@@ -264,8 +262,8 @@ class LakeEngine:
         if data_files:
             written = recorded_schema(previous.schema) if previous.schema else schema
             old_data = cast_to(self._files.read(data_files, self.path, written), schema)
-        new_data = data_rows(accepted, schema, old_data, marks, self._keys)
-        self._files.write(gather(new_data), f"{staging}/data")
+        new_data = data_rows(accepted, schema, old_data, gone)
+        self._files.write(new_data, f"{staging}/data", rows)
 
         index_schema = key_schema(schema, self._keys, self._parts)
         key_files = [
@@ -278,9 +276,9 @@ class LakeEngine:
                 self._files.read(key_files, self._files.keys_root, written), index_schema
             )
         new_keys = key_index_rows(
-            accepted, old_keys, marks, self._keys, self._parts, (now, before), gather
+            accepted, old_keys, gone, self._keys, self._parts, at=(now, before)
         )
-        self._files.write(new_keys, f"{staging}/keys")
+        self._files.write(new_keys, f"{staging}/keys", rows)
 
     def _figures(
         self,

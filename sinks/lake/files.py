@@ -77,24 +77,22 @@ class TableFiles:
     def read_folder(self, folder: str, schema: StructType) -> DataFrame:
         return self._spark.read.schema(schema).option("basePath", folder).parquet(folder)
 
-    def gather(self, df: DataFrame, rows: int) -> DataFrame:
-        """`df` with each partition's rows in one task, so that it gets one file (or a
-        few, above the row limit): shuffled by partition, or, when `df` has at most `rows`
-        rows and they fit one task (`ONE_TASK_ROWS`), read by a single task that sorts
-        them itself: a shuffle is a stage of its own, a fixed cost that a small table's
-        batch pays for a few rows."""
-        parts = [F.col(f"`{p}`") for p in self._parts]
-        if parts and rows <= ONE_TASK_ROWS:
-            return df.coalesce(1)
-        if parts:
-            return df.repartition(*parts)
-        return df
+    def write(self, df: DataFrame, folder: str, rows: int) -> None:
+        """Overwrite `folder` with `df`, one folder a partition, files of bounded size.
 
-    def write(self, gathered: DataFrame, folder: str) -> None:
-        """Overwrite `folder` with a `gather`ed frame, one folder a partition, files of
-        bounded size."""
+        Rows are gathered by partition so that each partition gets one file (or a few,
+        above the row limit): shuffled by partition, or, when `df` has at most `rows` rows
+        and they fit one task (`ONE_TASK_ROWS`), read by a single task that sorts them
+        itself: a shuffle is a stage of its own, a fixed cost that a small table's batch
+        pays for a few rows."""
+        parts = [F.col(f"`{p}`") for p in self._parts]
+        writer_df = df
+        if parts and rows <= ONE_TASK_ROWS:
+            writer_df = df.coalesce(1)
+        elif parts:
+            writer_df = df.repartition(*parts)
         (
-            gathered.write.mode("overwrite")
+            writer_df.write.mode("overwrite")
             .option("maxRecordsPerFile", self._max_records)
             .partitionBy(*self._parts)
             .parquet(folder)
