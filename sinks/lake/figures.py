@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -71,10 +71,7 @@ Changes = dict[tuple[str | None, ...], Arrivals]
 
 def micros(moment: datetime) -> int:
     """An instant in microseconds since 1970, as the manifest records tombstone times."""
-    return (moment.astimezone(UTC) - _EPOCH) // _ONE_US
-
-
-_ONE_US = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+    return (moment.astimezone(UTC) - _EPOCH) // timedelta(microseconds=1)
 
 
 def count_by_partition(
@@ -97,14 +94,7 @@ def count_by_partition(
             key.alias("key"),
         )
 
-    blank = [F.lit(None).cast("string") for _ in parts]
-    total = F.struct(
-        F.lit(0).alias("kind"),
-        *[b.alias(f"p{i}") for i, b in enumerate(blank)],
-        (accepted & ~delete).cast("int").alias("live"),
-        (accepted & delete).cast("int").alias("dead"),
-        none.alias("key"),
-    )
+    total = entry(0, [F.lit(None) for _ in parts], accepted & ~delete, accepted & delete, none)
     where = [held_at(keys, p) for p in parts]
     leaves = F.when(
         accepted & is_held(),
