@@ -169,13 +169,10 @@ def count(
     decided: DataFrame,
     keys: Sequence[str] = (),
     parts: Sequence[str] = (),
-    *,
-    as_text: bool = False,
 ) -> Decision:
     """Tally a `decide` output in one Spark job; with the table's `keys` and partition
     columns `parts`, list in the same job the partitions the accepted changes touch: where
-    each key is and where it goes, as values of the columns' types or, `as_text`, as
-    Spark's text of them (what a partition's folder name holds).
+    each key is and where it goes, as values of the columns' types.
 
     A key is live when the key table holds it without a tombstone: an accepted upsert of
     a key that is not adds a row, an accepted delete of one that is removes one.
@@ -184,8 +181,8 @@ def count(
     live = is_held() & ~F.coalesce(F.col(f"{HELD}{DELETED}"), F.lit(False))
     touched = []
     if parts:
-        where = F.struct(*[_text(held_at(keys, p), as_text).alias(p) for p in parts])
-        goes = F.struct(*[_text(goes_to(keys, p), as_text).alias(p) for p in parts])
+        where = F.struct(*[held_at(keys, p).alias(p) for p in parts])
+        goes = F.struct(*[goes_to(keys, p).alias(p) for p in parts])
         touched = [
             F.collect_set(F.when(accepted & is_held(), where)).alias("old"),
             F.collect_set(F.when(accepted, goes)).alias("new"),
@@ -208,10 +205,6 @@ def count(
         int(row["net"] or 0),
         tuple(partitions),
     )
-
-
-def _text(value: Column, as_text: bool) -> Column:
-    return value.cast("string") if as_text else value
 
 
 def goes_to(keys: Sequence[str], part: str) -> Column:
