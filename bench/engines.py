@@ -8,7 +8,11 @@ one initial batch; then a stream of batches of 10,000 changes: 40% inserts, 45%
 updates of the last week (5% of them move a row to another day), 10% deletes, repeated
 changes of one key, a few updates of old days. 10% of every batch's changes arrive one
 batch late (they carry the previous batch's sequence values): out-of-order delivery the
-sequence guard must sort out. The same batches, in the same order, reach every engine.
+sequence guard must sort out. The same batches, in the same order, reach every engine,
+interleaved: every engine takes batch 1, then every engine batch 2, the order rotated
+each batch, so that the JVM's warming and the machine's drift fall on all of them alike
+(run one engine after another, the first ran on the coldest JVM and the naive MERGE,
+last, on the warmest).
 
 Reported per engine and size: throughput (changes per second of batch wall time, median
 batch), batch latency (median and worst batch), Spark jobs per batch (median, counted by
@@ -21,7 +25,7 @@ execution, as Spark plans a streaming micro-batch, so jobs per batch are those t
 runs; `--adaptive on` turns it on to compare (it submits a query's shuffle stages as
 jobs of their own).
 
-    python -m bench.engines [--sizes 1000000 5000000] [--batches 3]
+    python -m bench.engines [--sizes 1000000 5000000] [--batches 5]
                             [--engines lake delta iceberg warehouse naive] [--adaptive on]
 """
 
@@ -114,8 +118,15 @@ def final_table(spark: SparkSession, engine: Engine | NaiveDeltaMerge) -> DataFr
     return None
 
 
+def interleaved(names: Sequence[str], batch: int) -> list[str]:
+    """The order in which the engines take batch `batch`: rotated by one each batch, so
+    that no engine always runs first (on the coldest JVM) or last."""
+    shift = batch % len(names)
+    return [*names[shift:], *names[:shift]]
+
+
 def measure(
-    name: str,
+    names: Sequence[str],
     spark: SparkSession,
     work: Path,
     warehouse: ConnectionSettings,
@@ -123,24 +134,52 @@ def measure(
     rows: int,
     batches: Sequence[DataFrame],
     changes: int = BATCH,
-) -> tuple[dict[str, float], Engine | NaiveDeltaMerge]:
-    """One engine's numbers on a new table of `rows` rows, and the engine."""
-    engine = make(name, spark, work, warehouse)
-    build = timed(lambda: engine.apply(base_rows(spark, rows), 0, "bench"))
-    times, jobs, stale = [], [], 0
-    tracker = spark.sparkContext.statusTracker()
+) -> dict[str, tuple[dict[str, float], Engine | NaiveDeltaMerge]]:
+    """Each engine's numbers on a new table of `rows` rows, and the engine. Every engine
+    takes batch 1, then every engine batch 2, and so on (`interleaved`): the machine's
+    drift and the JVM's warming fall on all of them alike."""
+    engines: dict[str, Engine | NaiveDeltaMerge] = {}
+    builds: dict[str, float] = {}
+    for name in names:
+        engines[name], builds[name] = _built(make(name, spark, work, warehouse), spark, rows)
+    runs: dict[str, list[tuple[float, int, int]]] = {name: [] for name in names}
     for i, batch in enumerate(batches, start=1):
-        outcome: dict[str, int] = {}
-        group = f"bench-{uuid.uuid4().hex}"
+        for name in interleaved(names, i):
+            runs[name].append(_batch(spark, engines[name], batch, i, name))
+    return {
+        name: (_numbers(rows, builds[name], runs[name], changes), engines[name]) for name in names
+    }
 
-        def run(i: int = i, batch: DataFrame = batch, outcome: dict[str, int] = outcome) -> None:
-            outcome["stale"] = engine.apply(batch, i, "bench").stale
 
-        spark.sparkContext.setJobGroup(group, f"{name} batch {i}")
-        times.append(timed(run))
-        spark.sparkContext.setJobGroup("bench", "bench")
-        jobs.append(len(tracker.getJobIdsForGroup(group)))
-        stale += outcome["stale"]
+def _built(
+    engine: Engine | NaiveDeltaMerge, spark: SparkSession, rows: int
+) -> tuple[Engine | NaiveDeltaMerge, float]:
+    """The engine with its table loaded (`rows` rows, batch 0), and the load's time."""
+    return engine, timed(lambda: engine.apply(base_rows(spark, rows), 0, "bench"))
+
+
+def _batch(
+    spark: SparkSession, engine: Engine | NaiveDeltaMerge, batch: DataFrame, i: int, name: str
+) -> tuple[float, int, int]:
+    """One batch into one engine: its wall time, Spark jobs (by job group) and stale
+    changes."""
+    outcome: dict[str, int] = {}
+    group = f"bench-{uuid.uuid4().hex}"
+
+    def run() -> None:
+        outcome["stale"] = engine.apply(batch, i, "bench").stale
+
+    spark.sparkContext.setJobGroup(group, f"{name} batch {i}")
+    elapsed = timed(run)
+    spark.sparkContext.setJobGroup("bench", "bench")
+    jobs = len(spark.sparkContext.statusTracker().getJobIdsForGroup(group))
+    return elapsed, jobs, outcome["stale"]
+
+
+def _numbers(
+    rows: int, build: float, runs: list[tuple[float, int, int]], changes: int
+) -> dict[str, float]:
+    times = [t for t, _, _ in runs]
     median = statistics.median(times)
     return {
         "rows": rows,
@@ -148,9 +187,9 @@ def measure(
         "median_batch_s": round(median, 2),
         "worst_batch_s": round(max(times), 2),
         "changes_per_s": round(changes / median),
-        "jobs_per_batch": statistics.median(jobs),
-        "stale": stale,
-    }, engine
+        "jobs_per_batch": statistics.median(j for _, j, _ in runs),
+        "stale": sum(s for _, _, s in runs),
+    }
 
 
 def summary(
@@ -217,7 +256,7 @@ def print_table(report: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs=2, default=[1_000_000, 5_000_000])
-    parser.add_argument("--batches", type=int, default=3)
+    parser.add_argument("--batches", type=int, default=5)
     parser.add_argument(
         "--changes", type=int, default=BATCH, help="changes a batch (default %(default)s)"
     )
@@ -239,22 +278,22 @@ def main(argv: list[str] | None = None) -> int:
             for rows in args.sizes:
                 stream_ = stream(rows, args.batches, changes=args.changes)
                 frames = [change_frame(spark, b).cache() for b in stream_]
+                # Warm up every code path once on a small table, then measure.
+                measure(args.engines, spark, work, server.settings, rows=20_000, batches=frames[:1])
+                measured = measure(
+                    args.engines,
+                    spark,
+                    work,
+                    server.settings,
+                    rows=rows,
+                    batches=frames,
+                    changes=args.changes,
+                )
                 finals: dict[str, DataFrame | None] = {}
-                for name in args.engines:
-                    # Warm up every code path once on a small table, then measure.
-                    measure(name, spark, work, server.settings, rows=20_000, batches=frames[:1])
-                    measured, engine = measure(
-                        name,
-                        spark,
-                        work,
-                        server.settings,
-                        rows=rows,
-                        batches=frames,
-                        changes=args.changes,
-                    )
-                    results[name].append(measured)
+                for name, (numbers, engine) in measured.items():
+                    results[name].append(numbers)
                     finals[name] = final_table(spark, engine)
-                    print(f"  {name} {rows:,} rows: {results[name][-1]}", flush=True)
+                    print(f"  {name} {rows:,} rows: {numbers}", flush=True)
                 compare_with_delta(finals, results)
                 for frame in frames:
                     frame.unpersist()
