@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import reduce
-from operator import and_
+from operator import and_, or_
 from typing import Any
 
 from pyspark.sql import Column
@@ -18,7 +18,15 @@ from pyspark.sql.types import StructType
 
 from transforms.types import quote
 
-__all__ = ["in_partitions", "quote", "same_keys", "source", "target", "within"]
+__all__ = [
+    "in_partitions",
+    "in_partitions_pushed",
+    "quote",
+    "same_keys",
+    "source",
+    "target",
+    "within",
+]
 
 
 def target(name: str) -> Column:
@@ -62,3 +70,40 @@ def in_partitions(
         for row in values
     ]
     return F.struct(*[column(n).alias(n) for n in names]).isin(*listed)
+
+
+def in_partitions_pushed(
+    partitions: StructType,
+    values: Sequence[Sequence[Any]],
+    column: Callable[[str], Column] = target,
+) -> Column:
+    """`in_partitions` as one conjunction of equalities per partition, OR-ed: the form
+    Spark hands to a data source as filters. Iceberg skips files by such a filter, but
+    not by a `struct IN`, which it never receives: with that, a MERGE read every file of
+    the key range, and its cost grew with the table."""
+    if not values:
+        return F.lit(False)
+    return _balanced(
+        or_,
+        [
+            reduce(
+                and_,
+                [
+                    column(f.name).isNull()
+                    if v is None
+                    else column(f.name) == F.lit(v).cast(f.dataType)
+                    for f, v in zip(partitions.fields, row, strict=True)
+                ],
+            )
+            for row in values
+        ],
+    )
+
+
+def _balanced(op: Callable[[Column, Column], Column], terms: Sequence[Column]) -> Column:
+    """`terms` combined by `op` as a balanced tree: a long chain would be as deep as the
+    list, and Spark walks expression trees recursively."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return op(_balanced(op, terms[:middle]), _balanced(op, terms[middle:]))

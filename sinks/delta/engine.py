@@ -16,8 +16,8 @@ VACUUM of the published table ignore.
 
 One batch opens like every Delta batch (table.py): read the key table at its current
 version (pinned) for the batch's key range and, partitioned, only the partitions whose
-files may hold one of the batch's keys (key_files.py); keep the last change per key that is newer
-than what is held (sinks/decide.py, shared with the lake), then
+files may hold one of the batch's keys (sinks/file_ranges.py); keep the last change per
+key that is newer than what is held (sinks/decide.py, shared with the lake), then
 1. MERGE the accepted changes into the published table: one commit, so readers see
    the batch whole;
 2. MERGE them into the key table: one commit.
@@ -69,15 +69,11 @@ from pyspark.sql.types import StructType
 from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.decide import count, decide, expired, held, key_rows, key_schema
-from sinks.delta.key_files import (
-    PRUNE_FROM_FILES,
-    file_ranges,
-    may_hold_expired,
-    summary_with_partitions,
-)
+from sinks.delta.key_files import file_ranges
 from sinks.delta.log import file_count, session_settings
 from sinks.delta.merge import append, merge_changes, merge_keys
 from sinks.delta.table import DeltaTables
+from sinks.file_ranges import PRUNE_FROM_FILES, may_hold_expired, summary_with_partitions
 from sinks.merge_scope import in_partitions, same_keys, target, within
 from transforms.names import ACCEPTED, OP
 
@@ -137,7 +133,7 @@ class DeltaEngine(DeltaTables):
 
     def _statistics_serve(self, spark: SparkSession) -> bool:
         """Whether Delta's file statistics of the key table answer this batch's questions
-        (key_files.py): they hold its first key (not a partition column), and the table
+        (sinks/file_ranges.py): they hold its first key (not a partition column), and the table
         has files enough that asking costs less than reading them."""
         return (
             self._keys[0] not in self._parts
@@ -214,8 +210,8 @@ class DeltaEngine(DeltaTables):
     ) -> bool:
         """Whether the key table's MERGE scope may hold an expired tombstone: never with
         tombstones kept forever; asked of Delta's file statistics for a key table of many
-        files (key_files.py); assumed for a small one, where the question costs more than
-        the clause."""
+        files (sinks/file_ranges.py); assumed for a small one, where the question costs
+        more than the clause."""
         if before is None:
             return False
         if not self._statistics_serve(accepted.sparkSession):

@@ -84,11 +84,20 @@ def _expired(before: datetime | None) -> Column:
 
 
 def merge_keys_sql(
-    table: str, source: str, on: Column, *, scope: Column, expired_before: datetime | None
+    table: str,
+    source: str,
+    on: Column,
+    *,
+    scope: Column,
+    expired_before: datetime | None,
+    delete_expired: bool = True,
 ) -> str:
     """Record accepted changes (`stored` names) in the key table; a held newer state is
-    never replaced unless it is an expired tombstone, and in the same commit the expired
-    tombstones of other keys within `scope` (target columns only) are deleted."""
+    never replaced unless it is an expired tombstone, and in the same commit, with
+    `delete_expired`, the expired tombstones of other keys within `scope` (target columns
+    only) are deleted. That clause makes Spark read every file of the key table (a row
+    outside the scope is still a row the clause must see), so the caller drops it when it
+    knows the scope holds no expired tombstone (sinks/file_ranges.py)."""
     pos = STORED[POS]
     newer = newer_than(F.col(f"s.{SEQ}"), F.col(f"s.{pos}"), F.col(f"t.{SEQ}"), F.col(f"t.{pos}"))
     expired = _expired(expired_before)
@@ -97,7 +106,7 @@ def merge_keys_sql(
         f"WHEN MATCHED AND ({sql_of(newer | expired)}) THEN UPDATE SET * "
         "WHEN NOT MATCHED THEN INSERT *"
     )
-    if expired_before is None:  # tombstones never expire: nothing to delete
+    if expired_before is None or not delete_expired:  # nothing to delete
         return statement
     return f"{statement} WHEN NOT MATCHED BY SOURCE AND ({sql_of(scope & expired)}) THEN DELETE"
 

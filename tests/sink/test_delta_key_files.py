@@ -1,7 +1,7 @@
-"""What Delta's file statistics decide (sinks/delta/key_files.py): the key-table read takes
-only the partitions whose files may hold a batch's keys and decides exactly as with the
-key range alone; the key table's MERGE deletes expired tombstones only when its scope may
-hold one, and retention keeps its contract."""
+"""What Delta's file statistics decide (sinks/file_ranges.py over sinks/delta/key_files.py):
+the key-table read takes only the partitions whose files may hold a batch's keys and
+decides exactly as with the key range alone; the key table's MERGE deletes expired
+tombstones only when its scope may hold one, and retention keeps its contract."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pyspark.sql.types import IntegerType, StructField, StructType
 
 import sinks.delta.engine as delta_engine
 from sinks.delta import DeltaEngine
-from sinks.delta.key_files import may_hold_expired
+from sinks.file_ranges import may_hold_expired
 from sinks.retention import Expiry
 from sinks.table_pair import OpenBatch
 from tests.contract import test_retention
@@ -168,8 +168,7 @@ def test_whether_the_scope_may_hold_an_expired_tombstone_is_one_spark_job(
     """Asked of the key table's files; the only file that may answer yes is the last of
     eight partitions, which `isEmpty` would reach after a job per partition it tries."""
     ranges = spark.createDataFrame(
-        [(k * 10, k * 10 + 9, None, True, k) for k in range(15)]
-        + [(150, 159, oldest, True, 15)],
+        [(k * 10, k * 10 + 9, None, True, k) for k in range(15)] + [(150, 159, oldest, True, 15)],
         "lo bigint, hi bigint, oldest_tombstone timestamp, has_stats boolean, p int",
     ).repartition(8, "p")
     parts = StructType([StructField("p", IntegerType())])
