@@ -64,24 +64,32 @@ def may_hold_expired(
 def summary_with_partitions(
     changes: DataFrame, first: str, ranges: DataFrame, parts: StructType, *, pushed: bool = False
 ) -> tuple[Any, Any, int, Column]:
-    """In one Spark action: the lowest and highest `first` key of the batch, its count of
-    changes, and a condition on the key table's partition columns that holds for the
-    partitions whose files may hold one of the batch's `first` keys (`pushed`: in the
-    form a data source receives as filters, sinks/merge_scope.py)."""
+    """In one Spark action (two jobs: the ranges' broadcast, then the batch's): the lowest
+    and highest `first` key of the batch, its count of changes, and a condition on the key
+    table's partition columns that holds for the partitions whose files may hold one of
+    the batch's `first` keys (`pushed`: in the form a data source receives as filters,
+    sinks/merge_scope.py)."""
     k = _plain(first)
-    summary = changes.agg(F.min(k).alias("low"), F.max(k).alias("high"), F.count(F.lit(1)))
-    probes = changes.select(k.alias("__k")).where(F.col("__k").isNotNull()).distinct()
-    may_hold = _overlaps(F.col("__k"), F.col("__k"))
-    names = parts.fieldNames()
-    found = probes.join(F.broadcast(ranges), may_hold).agg(
-        F.collect_set(F.struct(*[_plain(n) for n in names])).alias("parts")
+    # Each key once, with its changes counted; beside it, the partitions of the files that
+    # may hold it (the left join keeps keys no file holds: they count, and bound the
+    # range). A joined file always has `has_stats`: a row without it found none, and its
+    # partition columns are not a NULL partition's values. The joined rows stay where the
+    # first grouping put each key, so all of it is one job beside the broadcast's.
+    keys = changes.groupBy(k.alias("__k")).agg(F.count(F.lit(1)).alias("__n"))
+    joined = keys.join(F.broadcast(ranges), _overlaps(F.col("__k"), F.col("__k")), "left")
+    partition = F.struct(*[_plain(n) for n in parts.fieldNames()])
+    per_key = joined.groupBy("__k").agg(
+        F.first("__n").alias("__n"),
+        F.collect_set(F.when(F.col("has_stats").isNotNull(), partition)).alias("__parts"),
     )
-    row = summary.crossJoin(found).first()
+    row = per_key.agg(
+        F.min("__k"), F.max("__k"), F.sum("__n"), F.flatten(F.collect_list("__parts"))
+    ).first()
     assert row is not None
-    listed: Sequence[Sequence[Any]] = [tuple(p) for p in row["parts"]]
+    listed: Sequence[Sequence[Any]] = sorted({tuple(p) for p in row[3] or []}, key=repr)
     listing = in_partitions_pushed if pushed else in_partitions
     condition = listing(parts, listed, _plain)
-    return row[0], row[1], int(row[2]), condition
+    return row[0], row[1], int(row[2] or 0), condition
 
 
 def _plain(name: str) -> Column:

@@ -5,26 +5,22 @@ tombstones only when its scope may hold one, and retention keeps its contract.""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import IntegerType, StructField, StructType
 
 import sinks.delta.engine as delta_engine
 from sinks.delta import DeltaEngine
-from sinks.file_ranges import may_hold_expired
 from sinks.retention import Expiry
 from sinks.table_pair import OpenBatch
 from tests.contract import test_retention
 from tests.contract.targets import delta_target
 from tests.sink.test_delta import changes, engine, state
-from tests.unit.test_parquet_widening import spark_jobs
 
 NEVER = 10**9  # a file count no test table reaches: the key range alone
 
@@ -159,20 +155,3 @@ def test_the_key_merge_deletes_expired_tombstones_only_when_its_scope_may_hold_o
     forever.apply([(1, None, None, "D", "2", "p2"), (2, "b", 1, "I", "2", "p3")], 1)
     forever.apply([(2, "b2", 1, "U", "3", "p4")], 2)
     assert _expiry_clauses(spark, forever.engine.state_path) == "[]"  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize(("oldest", "expected"), [(datetime(2020, 1, 1), True), (None, False)])
-def test_whether_the_scope_may_hold_an_expired_tombstone_is_one_spark_job(
-    spark: SparkSession, oldest: datetime | None, expected: bool
-) -> None:
-    """Asked of the key table's files; the only file that may answer yes is the last of
-    eight partitions, which `isEmpty` would reach after a job per partition it tries."""
-    ranges = spark.createDataFrame(
-        [(k * 10, k * 10 + 9, None, True, k) for k in range(15)] + [(150, 159, oldest, True, 15)],
-        "lo bigint, hi bigint, oldest_tombstone timestamp, has_stats boolean, p int",
-    ).repartition(8, "p")
-    parts = StructType([StructField("p", IntegerType())])
-    with spark_jobs(spark, f"expiry-{uuid.uuid4().hex}") as jobs:
-        answer = may_hold_expired(ranges, parts, [(15,), (3,)], (0, 200), datetime(2021, 1, 1))
-    assert answer is expected
-    assert len(jobs) == 1

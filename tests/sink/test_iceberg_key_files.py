@@ -26,6 +26,7 @@ from sinks.table_pair import OpenBatch
 from tests.contract import test_retention
 from tests.contract.targets import iceberg_target
 from tests.sink.test_iceberg import changes, engine
+from tests.unit.test_parquet_widening import spark_jobs
 
 NEVER = 10**9  # a file count no test table reaches: the key range alone
 
@@ -205,3 +206,30 @@ def test_a_merge_scope_of_listed_partitions_reaches_icebergs_file_skipping(
     )
     assert {r["id"] for r in pushed.collect()} == {3, 10}
     assert {r["id"] for r in table.where(in_partitions(days, listed, F.col)).collect()} == {3, 10}
+
+
+def test_a_steady_batch_asking_the_metrics_runs_in_at_most_eight_spark_jobs(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The jobs budget of a batch (docs/design.md), with every question asked of the
+    metrics: the key range and the partitions that may hold the keys (the broadcast of the
+    files' ranges, then the batch's job), the decision's count, whether the key MERGE's
+    scope may hold an expired tombstone, and the two MERGEs."""
+    monkeypatch.setattr(iceberg_engine, "PRUNE_FROM_FILES", 0)
+    iceberg = engine(spark, unique(tmp_path))
+    iceberg.apply(changes(spark, [(k, "a", k % 10, "I", "1", f"p{k}") for k in range(40)]), 0, "w")
+    iceberg.apply(
+        changes(spark, [(k, "b", k % 10, "U", "2", f"q{k}") for k in range(0, 40, 3)]), 1, "w"
+    )
+    batch = changes(
+        spark,
+        [
+            (1, "c", 4, "U", "3", "r1"),
+            (2, None, None, "D", "3", "r2"),
+            (55, "n", 5, "I", "3", "r3"),
+        ],
+    )
+    with spark_jobs(spark, f"iceberg-steady-{uuid.uuid4().hex}") as jobs:
+        result = iceberg.apply(batch, 2, "w")
+    assert (result.upserts, result.deletes) == (2, 1)
+    assert len(jobs) <= 8
