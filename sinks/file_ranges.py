@@ -21,23 +21,26 @@ first key's bounds; null: unknown, meets every key), `oldest_tombstone` (the low
 `_deleted_at`; null: no tombstone with a time), `has_stats` (false: the file may hold
 anything) and the partition columns (sinks/delta/key_files.py, sinks/iceberg/key_files.py).
 The ranges are asked only of a key table of more than `PRUNE_FROM_FILES` files: below
-that, reading the key range's files is cheaper than the question.
+that, reading the key range's files is cheaper than the question. `StatisticsPruned` asks
+both questions for the table pairs whose formats keep such statistics (Delta, Iceberg).
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StructField, StructType
 
 from sinks.merge_scope import in_partitions, in_partitions_pushed
+from sinks.table_pair import TablePair
 from transforms.types import quote
 
-__all__ = ["PRUNE_FROM_FILES", "may_hold_expired", "summary_with_partitions"]
+__all__ = ["PRUNE_FROM_FILES", "StatisticsPruned", "may_hold_expired", "summary_with_partitions"]
 
 PRUNE_FROM_FILES = 64
 
@@ -90,6 +93,69 @@ def summary_with_partitions(
     listing = in_partitions_pushed if pushed else in_partitions
     condition = listing(parts, listed, _plain)
     return row[0], row[1], int(row[2] or 0), condition
+
+
+class StatisticsPruned(TablePair):
+    """A table pair whose state table's format keeps per-file statistics: for a key table of
+    more than `PRUNE_FROM_FILES` files whose first key is not a partition column, the
+    state read is cut to the partitions that may hold the batch's keys (partitioned
+    tables), and the key MERGE's expiry clause is asked for; a smaller one gets neither,
+    where asking costs more than it saves. The format gives its file count and its
+    ranges frame."""
+
+    _parts: list[str]
+    # Whether the state read's partition condition must be one a data source receives as
+    # a filter (Iceberg; Delta evaluates any condition on its own file list).
+    pushed_partitions: ClassVar[bool] = False
+
+    @abstractmethod
+    def _state_files(self, spark: SparkSession) -> int:
+        """Files of the state table at its current version (no Spark job where the
+        format can say so)."""
+
+    @abstractmethod
+    def _state_ranges(self, spark: SparkSession, key: StructField, parts: StructType) -> DataFrame:
+        """The state table's files as the ranges frame of this module."""
+
+    def _summary(self, changes: DataFrame) -> tuple[Any, Any, int, Column | None]:
+        """The key range and count, and (a partitioned key table that statistics serve)
+        the partitions whose files may hold the batch's keys, from the same Spark action."""
+        spark = changes.sparkSession
+        if self._memory.empty or not self._parts or not self._statistics_serve(spark):
+            return super()._summary(changes)
+        ranges, parts = self._file_ranges(changes)
+        return summary_with_partitions(
+            changes, self._keys[0], ranges, parts, pushed=self.pushed_partitions
+        )
+
+    def _may_hold_expired(
+        self,
+        accepted: DataFrame,
+        partitions: tuple[tuple[Any, ...], ...],
+        bounds: tuple[Any, Any],
+        before: datetime | None,
+    ) -> bool:
+        """Whether the key table's MERGE scope may hold an expired tombstone: never with
+        tombstones kept forever; asked of the statistics when they serve; assumed
+        otherwise."""
+        if before is None:
+            return False
+        if not self._statistics_serve(accepted.sparkSession):
+            return True
+        ranges, parts = self._file_ranges(accepted)
+        return may_hold_expired(ranges, parts, list(partitions), bounds, before)
+
+    def _statistics_serve(self, spark: SparkSession) -> bool:
+        """Whether the statistics answer this batch's questions: they hold its first key
+        (not a partition column), and the table has files enough that asking costs less
+        than reading them."""
+        return self._keys[0] not in self._parts and self._state_files(spark) > PRUNE_FROM_FILES
+
+    def _file_ranges(self, changes: DataFrame) -> tuple[DataFrame, StructType]:
+        """The state table's ranges frame and its partition columns."""
+        parts = StructType([changes.schema[p] for p in self._parts])
+        key = changes.schema[self._keys[0]]
+        return self._state_ranges(changes.sparkSession, key, parts), parts
 
 
 def _plain(name: str) -> Column:

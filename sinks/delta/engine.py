@@ -62,9 +62,9 @@ from datetime import datetime
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StructField, StructType
 
 from sinks.base import BatchResult
 from sinks.crash import crash_point
@@ -73,7 +73,7 @@ from sinks.delta.key_files import file_ranges
 from sinks.delta.log import file_count, session_settings
 from sinks.delta.merge import append, merge_changes, merge_keys
 from sinks.delta.table import DeltaTables
-from sinks.file_ranges import PRUNE_FROM_FILES, may_hold_expired, summary_with_partitions
+from sinks.file_ranges import StatisticsPruned
 from sinks.merge_scope import in_partitions, same_keys, target, within
 from transforms.names import ACCEPTED, OP
 
@@ -85,7 +85,7 @@ from transforms.names import ACCEPTED, OP
 _SOURCE_AS_IS = {"spark.databricks.delta.merge.materializeSource": "none"}
 
 
-class DeltaEngine(DeltaTables):
+class DeltaEngine(StatisticsPruned, DeltaTables):
     """One Delta table; create one per table and reuse it for every batch."""
 
     state_name = "keys"
@@ -121,30 +121,6 @@ class DeltaEngine(DeltaTables):
         rows = self._applied(changes.sparkSession, writer_id, batch_id, decision.net_rows)
         timings["total_s"] = time.monotonic() - started
         return decision.result(batch_id, partitions=partitions, rows=rows, timings=timings)
-
-    def _summary(self, changes: DataFrame) -> tuple[Any, Any, int, Column | None]:
-        """The key range and count, and (a partitioned key table that statistics serve)
-        the partitions whose files may hold the batch's keys, from the same Spark action."""
-        spark = changes.sparkSession
-        if self._memory.empty or not self._parts or not self._statistics_serve(spark):
-            return super()._summary(changes)
-        ranges, parts = self._file_ranges(changes)
-        return summary_with_partitions(changes, self._keys[0], ranges, parts)
-
-    def _statistics_serve(self, spark: SparkSession) -> bool:
-        """Whether Delta's file statistics of the key table answer this batch's questions
-        (sinks/file_ranges.py): they hold its first key (not a partition column), and the table
-        has files enough that asking costs less than reading them."""
-        return (
-            self._keys[0] not in self._parts
-            and file_count(spark, self.state_path) > PRUNE_FROM_FILES
-        )
-
-    def _file_ranges(self, changes: DataFrame) -> tuple[DataFrame, StructType]:
-        """The key table's files (key_files.file_ranges) and its partition columns."""
-        parts = StructType([changes.schema[p] for p in self._parts])
-        key = changes.schema[self._keys[0]]
-        return file_ranges(changes.sparkSession, self.state_path, key, parts), parts
 
     def _commit(
         self,
@@ -201,23 +177,11 @@ class DeltaEngine(DeltaTables):
         crash_point("delta.after_commit")
         return touched
 
-    def _may_hold_expired(
-        self,
-        accepted: DataFrame,
-        partitions: tuple[tuple[Any, ...], ...],
-        bounds: tuple[Any, Any],
-        before: datetime | None,
-    ) -> bool:
-        """Whether the key table's MERGE scope may hold an expired tombstone: never with
-        tombstones kept forever; asked of Delta's file statistics for a key table of many
-        files (sinks/file_ranges.py); assumed for a small one, where the question costs
-        more than the clause."""
-        if before is None:
-            return False
-        if not self._statistics_serve(accepted.sparkSession):
-            return True
-        ranges, parts = self._file_ranges(accepted)
-        return may_hold_expired(ranges, parts, list(partitions), bounds, before)
+    def _state_files(self, spark: SparkSession) -> int:
+        return file_count(spark, self.state_path)
+
+    def _state_ranges(self, spark: SparkSession, key: StructField, parts: StructType) -> DataFrame:
+        return file_ranges(spark, self.state_path, key, parts)
 
     def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
         published = StructType([changes.schema[c] for c in payload])

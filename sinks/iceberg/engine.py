@@ -52,11 +52,11 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StructField, StructType
 
 from sinks.base import BatchResult
 from sinks.decide import count, decide, held, key_rows, key_schema
-from sinks.file_ranges import PRUNE_FROM_FILES, may_hold_expired, summary_with_partitions
+from sinks.file_ranges import StatisticsPruned
 from sinks.iceberg.catalog import partition_fields
 from sinks.iceberg.key_files import data_files, file_ranges
 from sinks.iceberg.merge import insert_sql, merge_changes_sql, merge_keys_sql, stored
@@ -67,11 +67,12 @@ from transforms.names import ACCEPTED, OP
 __all__ = ["IcebergEngine"]
 
 
-class IcebergEngine(IcebergTables):
+class IcebergEngine(StatisticsPruned, IcebergTables):
     """One Iceberg table and its key table; create one per table and reuse it."""
 
     state_name = "keys"
     crash_prefix = "iceberg"
+    pushed_partitions = True  # a struct IN never reaches Iceberg's file skipping
 
     @property
     def key_table(self) -> str:
@@ -151,49 +152,6 @@ class IcebergEngine(IcebergTables):
         self._commit_pair(spark, batch, statements, views, timings)
         return touched
 
-    def _summary(self, changes: DataFrame) -> tuple[Any, Any, int, Column | None]:
-        """The key range and count, and (a partitioned key table that statistics serve)
-        the partitions whose files may hold the batch's keys, from the same Spark action."""
-        if self._memory.empty or not self._statistics_serve(changes.sparkSession):
-            return super()._summary(changes)
-        ranges, parts = self._file_ranges(changes)
-        return summary_with_partitions(changes, self._keys[0], ranges, parts, pushed=True)
-
-    def _statistics_serve(self, spark: SparkSession) -> bool:
-        """Whether Iceberg's file metrics of the key table answer this batch's questions
-        (sinks/file_ranges.py): the key table is partitioned by the published table's
-        columns, not by its first key, and has files enough that asking costs less than
-        reading them."""
-        return (
-            bool(self._parts)
-            and self._keys[0] not in self._parts
-            and data_files(self._load(spark, self.key_table)) > PRUNE_FROM_FILES
-        )
-
-    def _file_ranges(self, changes: DataFrame) -> tuple[DataFrame, StructType]:
-        """The key table's data files (key_files.file_ranges) and its partition columns."""
-        parts = StructType([changes.schema[p] for p in self._parts])
-        name = self._catalog.table(self.key_table)
-        key = changes.schema[self._keys[0]]
-        return file_ranges(changes.sparkSession, name, key, parts), parts
-
-    def _may_hold_expired(
-        self,
-        accepted: DataFrame,
-        partitions: tuple[tuple[Any, ...], ...],
-        bounds: tuple[Any, Any],
-        before: datetime | None,
-    ) -> bool:
-        """Whether the key table's MERGE scope may hold an expired tombstone: never with
-        tombstones kept forever; asked of Iceberg's file metrics for a key table of many
-        files; assumed for a small one, where the question costs more than the clause."""
-        if before is None:
-            return False
-        if not self._statistics_serve(accepted.sparkSession):
-            return True
-        ranges, parts = self._file_ranges(accepted)
-        return may_hold_expired(ranges, parts, list(partitions), bounds, before)
-
     def _scope(
         self,
         accepted: DataFrame,
@@ -207,6 +165,12 @@ class IcebergEngine(IcebergTables):
             return scope, 1
         types = StructType([accepted.schema[p] for p in self._parts])
         return scope & in_partitions_pushed(types, list(partitions)), len(partitions)
+
+    def _state_files(self, spark: SparkSession) -> int:
+        return data_files(self._load(spark, self.key_table))
+
+    def _state_ranges(self, spark: SparkSession, key: StructField, parts: StructType) -> DataFrame:
+        return file_ranges(spark, self._catalog.table(self.key_table), key, parts)
 
     def _schemas(self, changes: DataFrame, payload: list[str]) -> tuple[StructType, StructType]:
         published = StructType([changes.schema[c] for c in payload])

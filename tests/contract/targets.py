@@ -89,10 +89,13 @@ def iceberg_target(
     expiry: Expiry | None = None,
     write_mode: str = "merge-on-read",
     scd_type: int = 1,
+    *,
+    partition_by: Sequence[str] | None = None,
 ) -> Target:
     """An Iceberg table in a Hadoop catalog of its own, read back by PyIceberg (not Spark)
     from its latest metadata file, the way a reader without a catalog service reads it.
-    Type 1 is partitioned by `day`; the history (SCD type 2) is not, like Delta's."""
+    Type 1 is partitioned by `day` unless `partition_by` says otherwise; the history (SCD
+    type 2) is not, like Delta's."""
     name = uuid.uuid4().hex[:8]
     warehouse = root / f"iceberg-{name}"
     engine = (IcebergHistoryEngine if scd_type == 2 else IcebergEngine)(
@@ -100,7 +103,9 @@ def iceberg_target(
         str(warehouse),
         table="t",
         keys=["id"],
-        partition_by=[] if scd_type == 2 else ["day"],
+        partition_by=(
+            partition_by if partition_by is not None else [] if scd_type == 2 else ["day"]
+        ),
         spark_catalog=f"iceberg_{name}",
         write_mode=write_mode,
         expiry=expiry,

@@ -8,21 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-import sinks.delta.engine as delta_engine
-from sinks.delta import DeltaEngine
+from sinks import file_ranges
 from sinks.retention import Expiry
-from sinks.table_pair import OpenBatch
 from tests.contract import test_retention
 from tests.contract.targets import delta_target
+from tests.sink.statistics_cases import EXPIRING, MOVED, NEVER, apply_moves, opened_state
 from tests.sink.test_delta import changes, engine, state
-
-NEVER = 10**9  # a file count no test table reaches: the key range alone
 
 
 def files_read(df: DataFrame) -> int:
@@ -38,18 +34,12 @@ def files_read(df: DataFrame) -> int:
     return total
 
 
-def opened_state(delta: DeltaEngine, batch: DataFrame, batch_id: int) -> DataFrame:
-    opened = delta._open(batch, batch_id, "w")
-    assert isinstance(opened, OpenBatch), opened
-    return opened.state
-
-
 @pytest.mark.parametrize(("prune_from", "read"), [(0, 2), (NEVER, 10)])
 def test_key_table_read_skips_partitions_whose_files_cannot_hold_the_batch_keys(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prune_from: int, read: int
 ) -> None:
     """Keys 1 and 10 span the key range of all ten days; their files are two of them."""
-    monkeypatch.setattr(delta_engine, "PRUNE_FROM_FILES", prune_from)
+    monkeypatch.setattr(file_ranges, "PRUNE_FROM_FILES", prune_from)
     delta = engine(spark, str(tmp_path / "t"))
     delta.apply(changes(spark, [(k, "a", k, "I", "1", f"p{k}") for k in range(1, 11)]), 0, "w")
     batch = changes(spark, [(1, "b", 1, "U", "2", "q1"), (10, None, None, "D", "2", "q2")])
@@ -66,51 +56,12 @@ def test_pruned_reads_hold_what_the_key_range_alone_holds_for_the_batch_keys(
     key-table rows of its keys that the decision reads are the same whether the engine
     prunes from the first file or never (the decision is a function of them), and the
     batches applied with pruning leave the rows they should."""
-    batches: list[list[tuple[Any, ...]]] = [
-        [(k, "a", k % 4, "I", "1", f"p{k}") for k in range(1, 9)] + [(9, "n", None, "I", "1", "p")],
-        [(1, "b", 3, "U", "2", "q1"), (9, "n2", 1, "U", "2", "q2"), (2, None, None, "D", "2", "q")],
-        [
-            (2, "c", 0, "I", "3", "r1"),
-            (1, "late", 0, "U", "1", "r2"),
-            (50, None, None, "D", "3", "r"),
-        ],
-        [
-            (3, None, None, "D", "2", "s1"),
-            (8, "z", None, "U", "4", "s2"),
-            (4, "x", 2, "U", "0", "s"),
-        ],
-        [
-            (3, "old", 3, "U", "1", "t1"),
-            (8, "y", 2, "U", "5", "t2"),
-            (7, None, None, "D", "5", "t"),
-        ],
-    ]
     path = str(tmp_path / "t")
-    delta = engine(spark, path)
-    for batch_id, rows in enumerate(batches):
-        batch, keys = changes(spark, rows), {r[0] for r in rows}
-        if batch_id:
-            held: dict[int, set[tuple[object, ...]]] = {}
-            for prune_from in (0, NEVER):
-                monkeypatch.setattr(delta_engine, "PRUNE_FROM_FILES", prune_from)
-                read = opened_state(delta, batch, batch_id).collect()
-                held[prune_from] = {tuple(r) for r in read if r["id"] in keys}
-            assert held[0] == held[NEVER]
-            assert {r[0] for r in held[0]} >= keys - {50}  # every key it has seen
-        monkeypatch.setattr(delta_engine, "PRUNE_FROM_FILES", 0)
-        delta.apply(batch, batch_id, "w")
-    assert state(spark, path) == {
-        (1, "b", 3), (2, "c", 0), (4, "a", 0), (5, "a", 1), (6, "a", 2), (8, "y", 2), (9, "n2", 1)
-    }  # fmt: skip
+    apply_moves(engine(spark, path), lambda rows: changes(spark, rows), monkeypatch)
+    assert state(spark, path) == MOVED
 
 
-@pytest.mark.parametrize(
-    "scenario",
-    [
-        test_retention.test_expired_tombstones_leave_the_state_in_the_commit_of_a_batch_that_reaches_them,
-        test_retention.test_late_change_after_its_tombstone_expired_resurrects_the_row,
-    ],
-)
+@pytest.mark.parametrize("scenario", EXPIRING)
 def test_retention_holds_when_statistics_decide_the_expiry_clause(
     spark: SparkSession,
     tmp_path: Path,
@@ -120,7 +71,7 @@ def test_retention_holds_when_statistics_decide_the_expiry_clause(
     """The contract's retention scenarios where a tombstone expires, with the key table's
     statistics asked from its first file whether its MERGE needs the clause that deletes
     expired tombstones (the others never reach the question)."""
-    monkeypatch.setattr(delta_engine, "PRUNE_FROM_FILES", 0)
+    monkeypatch.setattr(file_ranges, "PRUNE_FROM_FILES", 0)
     scenario(lambda expiry: delta_target(spark, tmp_path, expiry=expiry))
 
 
@@ -136,7 +87,7 @@ def test_the_key_merge_deletes_expired_tombstones_only_when_its_scope_may_hold_o
 ) -> None:
     """Without the clause Delta rewrites only the files the batch's keys are in; with it,
     every file of the scope. Tombstones kept forever never need it."""
-    monkeypatch.setattr(delta_engine, "PRUNE_FROM_FILES", 0)
+    monkeypatch.setattr(file_ranges, "PRUNE_FROM_FILES", 0)
     clock = test_retention.Clock()
     t = delta_target(spark, tmp_path, expiry=Expiry(tombstones=test_retention.WEEK, clock=clock))
     state_path = t.engine.state_path  # type: ignore[attr-defined]

@@ -18,17 +18,16 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StructField, StructType
 
 import sinks.iceberg.engine as iceberg_engine
+from sinks import file_ranges
 from sinks.iceberg import IcebergEngine
 from sinks.iceberg.merge import merge_keys_sql
 from sinks.merge_scope import in_partitions, in_partitions_pushed
 from sinks.retention import Expiry
-from sinks.table_pair import OpenBatch
 from tests.contract import test_retention
 from tests.contract.targets import iceberg_target
+from tests.sink.statistics_cases import EXPIRING, MOVED, NEVER, apply_moves, opened_state
 from tests.sink.test_iceberg import changes, engine
 from tests.unit.test_parquet_widening import spark_jobs
-
-NEVER = 10**9  # a file count no test table reaches: the key range alone
 
 
 def data_files_read(df: DataFrame) -> int:
@@ -58,12 +57,6 @@ def files_of_days(spark: SparkSession, table: str, days: set[int | None] | None 
     return sum(1 for day in listed if days is None or day in days)
 
 
-def opened_state(iceberg: IcebergEngine, batch: DataFrame, batch_id: int) -> DataFrame:
-    opened = iceberg._open(batch, batch_id, "w")
-    assert isinstance(opened, OpenBatch), opened
-    return opened.state
-
-
 def published(spark: SparkSession, iceberg: IcebergEngine) -> set[tuple[object, ...]]:
     rows = spark.table(iceberg.catalog.table(iceberg.table)).select("id", "name", "day")
     return {tuple(r) for r in rows.collect()}
@@ -74,7 +67,7 @@ def test_key_table_read_skips_partitions_whose_files_cannot_hold_the_batch_keys(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prune_from: int
 ) -> None:
     """Keys 1 and 10 span the key range of all ten days; their files are those of two."""
-    monkeypatch.setattr(iceberg_engine, "PRUNE_FROM_FILES", prune_from)
+    monkeypatch.setattr(file_ranges, "PRUNE_FROM_FILES", prune_from)
     iceberg = engine(spark, unique(tmp_path))
     iceberg.apply(changes(spark, [(k, "a", k, "I", "1", f"p{k}") for k in range(1, 11)]), 0, "w")
     batch = changes(spark, [(1, "b", 1, "U", "2", "q1"), (10, None, None, "D", "2", "q2")])
@@ -94,61 +87,27 @@ def test_pruned_reads_hold_what_the_key_range_alone_holds_for_the_batch_keys(
     key-table rows of its keys that the decision reads are the same whether the engine
     prunes from the first file or never, and the batches applied with pruning leave the
     rows they should."""
-    batches: list[list[tuple[Any, ...]]] = [
-        [(k, "a", k % 4, "I", "1", f"p{k}") for k in range(1, 9)] + [(9, "n", None, "I", "1", "p")],
-        [(1, "b", 3, "U", "2", "q1"), (9, "n2", 1, "U", "2", "q2"), (2, None, None, "D", "2", "q")],
-        [
-            (2, "c", 0, "I", "3", "r1"),
-            (1, "late", 0, "U", "1", "r2"),
-            (50, None, None, "D", "3", "r"),
-        ],
-        [
-            (3, None, None, "D", "2", "s1"),
-            (8, "z", None, "U", "4", "s2"),
-            (4, "x", 2, "U", "0", "s"),
-        ],
-        [
-            (3, "old", 3, "U", "1", "t1"),
-            (8, "y", 2, "U", "5", "t2"),
-            (7, None, None, "D", "5", "t"),
-        ],
-    ]
     iceberg = engine(spark, unique(tmp_path))
-    for batch_id, rows in enumerate(batches):
-        batch, keys = changes(spark, rows), {r[0] for r in rows}
-        if batch_id:
-            held: dict[int, set[tuple[object, ...]]] = {}
-            for prune_from in (0, NEVER):
-                monkeypatch.setattr(iceberg_engine, "PRUNE_FROM_FILES", prune_from)
-                read = opened_state(iceberg, batch, batch_id).collect()
-                held[prune_from] = {tuple(r) for r in read if r["id"] in keys}
-            assert held[0] == held[NEVER]
-            assert {r[0] for r in held[0]} >= keys - {50}  # every key it has seen
-        monkeypatch.setattr(iceberg_engine, "PRUNE_FROM_FILES", 0)
-        iceberg.apply(batch, batch_id, "w")
-    assert published(spark, iceberg) == {
-        (1, "b", 3), (2, "c", 0), (4, "a", 0), (5, "a", 1), (6, "a", 2), (8, "y", 2), (9, "n2", 1)
-    }  # fmt: skip
+    apply_moves(iceberg, lambda rows: changes(spark, rows), monkeypatch)
+    assert published(spark, iceberg) == MOVED
 
 
-@pytest.mark.parametrize(
-    "scenario",
-    [
-        test_retention.test_expired_tombstones_leave_the_state_in_the_commit_of_a_batch_that_reaches_them,
-        test_retention.test_late_change_after_its_tombstone_expired_resurrects_the_row,
-    ],
-)
+@pytest.mark.parametrize("scenario", EXPIRING)
+@pytest.mark.parametrize("partition_by", [["day"], []])
 def test_retention_holds_when_metrics_decide_the_expiry_clause(
     spark: SparkSession,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     scenario: Callable[[test_retention.Make], None],
+    partition_by: list[str],
 ) -> None:
     """The contract's retention scenarios where a tombstone expires, with the key table's
     metrics asked from its first file whether its MERGE needs the clause that deletes
-    expired tombstones (the others never reach the question)."""
-    monkeypatch.setattr(iceberg_engine, "PRUNE_FROM_FILES", 0)
-    scenario(lambda expiry: iceberg_target(spark, tmp_path, expiry=expiry))
+    expired tombstones; unpartitioned too, where the metrics bound the key range alone."""
+    monkeypatch.setattr(file_ranges, "PRUNE_FROM_FILES", 0)
+    scenario(
+        lambda expiry: iceberg_target(spark, tmp_path, expiry=expiry, partition_by=partition_by)
+    )
 
 
 def test_the_key_merge_deletes_expired_tombstones_only_when_its_scope_may_hold_one(
@@ -156,7 +115,7 @@ def test_the_key_merge_deletes_expired_tombstones_only_when_its_scope_may_hold_o
 ) -> None:
     """The clause makes Spark read every file of the key table; tombstones kept forever
     never need it."""
-    monkeypatch.setattr(iceberg_engine, "PRUNE_FROM_FILES", 0)
+    monkeypatch.setattr(file_ranges, "PRUNE_FROM_FILES", 0)
     asked: list[bool] = []
     real = merge_keys_sql
 
@@ -215,7 +174,7 @@ def test_a_steady_batch_asking_the_metrics_runs_in_at_most_eight_spark_jobs(
     metrics: the key range and the partitions that may hold the keys (the broadcast of the
     files' ranges, then the batch's job), the decision's count, whether the key MERGE's
     scope may hold an expired tombstone, and the two MERGEs."""
-    monkeypatch.setattr(iceberg_engine, "PRUNE_FROM_FILES", 0)
+    monkeypatch.setattr(file_ranges, "PRUNE_FROM_FILES", 0)
     iceberg = engine(spark, unique(tmp_path))
     iceberg.apply(changes(spark, [(k, "a", k % 10, "I", "1", f"p{k}") for k in range(40)]), 0, "w")
     iceberg.apply(
