@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from pyspark.sql import SparkSession
 
-import sinks.lake.engine as lake_engine
+import sinks.lake.publish as lake_publish
 from config import AwsConfig
 from local.aws_servers import LOCAL_ENV, start_moto
 from runtime.session import configure_s3, local_session
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spark = session(moto.endpoint)
         s3 = boto3.client("s3", endpoint_url=moto.endpoint)
-        threads = lake_engine._FILE_THREADS
+        threads = lake_publish._FILE_THREADS
         settings = {"one at a time": 1, f"{threads} at once": threads}
         engines: dict[str, LakeEngine] = {}
         for name in settings:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for version in range(args.repeat + 1):
             for name, count in settings.items():
-                lake_engine._FILE_THREADS = count
+                lake_publish._FILE_THREADS = count
                 result = engines[name].apply(batch(spark, args.partitions, version), version, "w")
                 if version == 0:
                     continue  # the load: not measured

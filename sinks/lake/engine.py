@@ -5,7 +5,9 @@ Layout of one table: see files.py. One batch, in steps:
 1. **decide**: find the partitions that may hold the batch's keys (key ranges in the
    manifest), read only their key index, keep the changes newer than what is held
    (sinks/decide.py, shared with Delta), count them, and in the same Spark job what
-   they do to each partition's figures (figures.py);
+   they do to each partition's figures (figures.py); a table's first batch (the table
+   holds nothing, so every change kept is accepted) is counted after step 2 instead,
+   from the files it staged (load.py);
 2. **stage**: rewrite the affected partitions (old partitions of the touched keys and
    new partitions of the incoming rows), data and key index, into staging (rewrite.py);
    their figures are the held ones plus the batch's, read back from the staged key
@@ -28,7 +30,7 @@ repeatable copy-then-delete that a restart finishes. With a catalog, at start th
 catalog is reconciled with the manifest (see sinks/catalog.py).
 
 The driver lists the staged files of step 2 with one recursive listing per folder, and
-moves the files of step 4 for `_FILE_THREADS` partitions at once: a few requests each,
+moves the files of step 4 for several partitions at once (publish.py): a few requests each,
 tens of milliseconds apiece on S3.
 """
 
@@ -54,16 +56,14 @@ from sinks.decide import (
 from sinks.lake.candidates import candidates
 from sinks.lake.columns import cast_to, recorded_schema, table_schema, written_schema
 from sinks.lake.figures import Arrivals, Staged, count_by_partition, read_back, settle
-from sinks.lake.files import TableFiles, join, parquet_names, visible
+from sinks.lake.files import TableFiles, parquet_names
+from sinks.lake.load import stage_new
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
+from sinks.lake.publish import forget_old_manifests, publish
 from sinks.lake.rewrite import data_rows, key_index_rows, touched
 from sinks.retention import Expiry
-from sinks.target import in_parallel
 from transforms.frames import empty_frame
 from transforms.names import ACCEPTED, BOOKKEEPING
-
-_KEEP_MANIFESTS = 20
-_FILE_THREADS = 16  # partitions whose files the driver moves at once
 
 
 class LakeEngine:
@@ -114,7 +114,7 @@ class LakeEngine:
                 self._storage.read_text(self._files.manifest_file(versions[-1]))
             )
             if not self._storage.exists(self._files.applied_marker(manifest.version)):
-                self._publish(manifest)
+                publish(self._files, manifest)
             manifest = applied(manifest)
         self._storage.delete(self._files.staging_root, recursive=True)
         self._manifest = manifest
@@ -136,23 +136,10 @@ class LakeEngine:
         schema, widened = table_schema(previous.schema, batch_schema, f"lake table {self.path}")
         staging = self._files.staging(previous.version + 1)
         now = self._expiry.now()
-        before = self._expiry.tombstones_before(now)  # tombstones written before it: expired
-        holds = self._held(changes, previous)  # what the table holds of the batch's keys
-        decided = changes.transform(decide(self._keys, holds, before)).persist()
-        try:
-            decision, arrivals = self._count(decided)
-            timings["decide_s"] = time.monotonic() - started
-            accepted = decided.where(F.col(ACCEPTED))
-            affected = self._affected(decision, previous, widened)
-            mark = time.monotonic()
-            at = (staging, now, before)
-            self._stage(accepted, previous, affected, schema, at, n_accepted=decision.accepted)
-            rewritten = self._staged_entries(
-                staging, affected, self._figures(previous, arrivals, affected, schema, at)
-            )
-            timings["rewrite_s"] = time.monotonic() - mark
-        finally:
-            decided.unpersist()
+        at = (staging, now, self._expiry.tombstones_before(now))
+        decision, affected, rewritten = self._decide_and_stage(
+            changes, previous, (schema, widened), at, timings
+        )
         crash_point("lake.after_staging")
 
         manifest = next_manifest(
@@ -169,18 +156,65 @@ class LakeEngine:
         )
         crash_point("lake.after_commit")
         mark = time.monotonic()
-        self._publish(manifest)
+        publish(self._files, manifest)
         self._manifest = applied(manifest)
         timings["publish_s"] = time.monotonic() - mark
         if self._catalog is not None:
             mark = time.monotonic()
             self._register(previous, manifest, schema)
             timings["catalog_s"] = time.monotonic() - mark
-        self._forget_old_manifests(manifest.version)
+        forget_old_manifests(self._files, manifest.version)
         timings["total_s"] = time.monotonic() - started
         return decision.result(
             batch_id, partitions=len(affected), rows=manifest.rows, timings=timings
         )
+
+    # ------------------------------------------------------- 1. and 2.
+
+    def _decide_and_stage(
+        self,
+        changes: DataFrame,
+        previous: Manifest,
+        table: tuple[StructType, bool],
+        at: tuple[str, datetime, datetime | None],
+        timings: dict[str, float],
+    ) -> tuple[Decision, set[str], dict[str, PartitionEntry]]:
+        """Decide the batch and stage what it writes (`table`: the table's schema, and
+        whether the batch widens it); its decision, the partitions it rewrites, and their
+        manifest entries. Into a table that holds nothing, staged first and counted from
+        what it staged (load.py)."""
+        started = time.monotonic()
+        schema, widened = table
+        staging, now, before = at
+        holds = self._held(changes, previous)  # what the table holds of the batch's keys
+        decided = changes.transform(decide(self._keys, holds, before)).persist()
+        try:
+            if not previous.partitions:
+                timings["decide_s"] = time.monotonic() - started
+                accepted = decided.where(F.col(ACCEPTED))
+                decision, figures = stage_new(
+                    self._files,
+                    accepted,
+                    schema,
+                    keys=self._keys,
+                    parts=self._parts,
+                    at=(staging, now),
+                )
+                timings["rewrite_s"] = time.monotonic() - started - timings["decide_s"]
+                return decision, set(figures), self._staged_entries(staging, set(figures), figures)
+            decision, arrivals = self._count(decided)
+            timings["decide_s"] = time.monotonic() - started
+            accepted = decided.where(F.col(ACCEPTED))
+            affected = self._affected(decision, previous, widened)
+            mark = time.monotonic()
+            self._stage(accepted, previous, affected, schema, at, n_accepted=decision.accepted)
+            rewritten = self._staged_entries(
+                staging, affected, self._figures(previous, arrivals, affected, schema, at)
+            )
+            timings["rewrite_s"] = time.monotonic() - mark
+            return decision, affected, rewritten
+        finally:
+            decided.unpersist()
 
     # ------------------------------------------------------------ 1. decide
 
@@ -329,44 +363,6 @@ class LakeEngine:
             for path, staged in paths.items()
             if path in affected
         }
-
-    # ----------------------------------------------------------- 4. publish
-
-    def _publish(self, manifest: Manifest) -> None:
-        """Move a committed manifest's staged files into place; safe to repeat."""
-        pending = manifest.pending
-        if pending is None:
-            return
-        paths = {path: path for path in pending.partitions}
-        in_parallel(paths, lambda path: self._publish_partition(manifest, path), _FILE_THREADS)
-        self._storage.write_text_atomic(self._files.applied_marker(manifest.version), "")
-        self._storage.delete(pending.staging, recursive=True)
-
-    def _publish_partition(self, manifest: Manifest, path: str) -> None:
-        """Put one partition's staged files in place and remove those it no longer has."""
-        assert manifest.pending is not None
-        entry = manifest.partitions.get(path)
-        for kind, root, wanted in (
-            ("data", self.path, entry.data if entry else ()),
-            ("keys", self._files.keys_root, entry.keys if entry else ()),
-        ):
-            folder = join(root, path)
-            staged = join(f"{manifest.pending.staging}/{kind}", path)
-            for name in wanted:
-                self._storage.move(f"{staged}/{name}", f"{folder}/{name}")
-            crash_point("lake.mid_publish")
-            present = self._storage.list_names(folder)
-            for name in parquet_names(present):
-                if name not in wanted:
-                    self._storage.delete(f"{folder}/{name}")
-            if path and not wanted and not visible(self._storage.list_names(folder)):
-                self._storage.delete(folder, recursive=True)
-
-    def _forget_old_manifests(self, version: int) -> None:
-        for old in self._files.versions():
-            if old <= version - _KEEP_MANIFESTS:
-                self._storage.delete(self._files.manifest_file(old))
-                self._storage.delete(self._files.applied_marker(old))
 
     # ----------------------------------------------------------- 5. catalog
 

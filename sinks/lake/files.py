@@ -19,8 +19,20 @@ from pyspark.sql.types import StructType
 from sinks.storage import Storage
 
 ONE_TASK_ROWS = 100_000  # rows a write gathers in one task rather than by a shuffle
+# When the rows are not counted (a table's first batch, sinks/lake/load.py): the size
+# Spark's optimizer estimates for them (exact for cached frames, the files' size for a
+# read; unknown, so shuffled, otherwise)
+ONE_TASK_BYTES = 16 * 1024 * 1024
 
-__all__ = ["ONE_TASK_ROWS", "TableFiles", "join", "parquet_names", "partition_path", "visible"]
+__all__ = [
+    "ONE_TASK_BYTES",
+    "ONE_TASK_ROWS",
+    "TableFiles",
+    "join",
+    "parquet_names",
+    "partition_path",
+    "visible",
+]
 
 
 class TableFiles:
@@ -77,17 +89,17 @@ class TableFiles:
     def read_folder(self, folder: str, schema: StructType) -> DataFrame:
         return self._spark.read.schema(schema).option("basePath", folder).parquet(folder)
 
-    def write(self, df: DataFrame, folder: str, rows: int) -> None:
+    def write(self, df: DataFrame, folder: str, rows: int | None) -> None:
         """Overwrite `folder` with `df`, one folder a partition, files of bounded size.
 
         Rows are gathered by partition so that each partition gets one file (or a few,
         above the row limit): shuffled by partition, or, when `df` has at most `rows` rows
-        and they fit one task (`ONE_TASK_ROWS`), read by a single task that sorts them
-        itself: a shuffle is a stage of its own, a fixed cost that a small table's batch
-        pays for a few rows."""
+        (None: not known) and they fit one task (`ONE_TASK_ROWS`), read by a single task
+        that sorts them itself: a shuffle is a stage of its own, a fixed cost that a small
+        table's batch pays for a few rows."""
         parts = [F.col(f"`{p}`") for p in self._parts]
         writer_df = df
-        if parts and rows <= ONE_TASK_ROWS:
+        if parts and _one_task(df, rows):
             writer_df = df.coalesce(1)
         elif parts:
             writer_df = df.repartition(*parts)
@@ -97,6 +109,14 @@ class TableFiles:
             .partitionBy(*self._parts)
             .parquet(folder)
         )
+
+
+def _one_task(df: DataFrame, rows: int | None) -> bool:
+    """Whether `df` (at most `rows` rows; None: not counted) fits one task."""
+    if rows is not None:
+        return rows <= ONE_TASK_ROWS
+    estimate = df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()
+    return int(estimate) <= ONE_TASK_BYTES
 
 
 # The characters Spark escapes in a partition folder's name as %XX (ExternalCatalogUtils).

@@ -189,7 +189,8 @@ def test_a_small_batch_is_written_without_a_shuffle_one_file_a_partition(
     update = [(i, f"u{i}", i % 7, "U", "2", f"q{i:03d}") for i in range(0, 60, 3)]
     stages = {}
     for side, limit in (("one task", 1_000), ("shuffled", 0)):
-        monkeypatch.setattr(files, "ONE_TASK_ROWS", limit)
+        monkeypatch.setattr(files, "ONE_TASK_ROWS", limit)  # counted: a later batch
+        monkeypatch.setattr(files, "ONE_TASK_BYTES", limit * 1_000)  # the first (load.py)
         lake = engine(spark, tmp_path / side)
         with spark_jobs(spark, f"first-batch-{uuid.uuid4().hex}") as jobs:
             lake.apply(batch, 0, "w")

@@ -67,17 +67,22 @@ def check(lake: LakeEngine, truth: Truth) -> None:
             assert oldest is not None and e.oldest_tombstone <= oldest, folder
 
 
-@pytest.fixture
-def read_backs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One entry per read of a staged key index."""
+def counted_read_backs(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[int]:
+    """One entry per read of a staged key index by `module`."""
     seen: list[int] = []
 
     def counted(*args: Any) -> figures.Figures:
         seen.append(1)
         return figures.read_back(*args)
 
-    monkeypatch.setattr(lake_engine, "read_back", counted)
+    monkeypatch.setattr(module, "read_back", counted)
     return seen
+
+
+@pytest.fixture
+def read_backs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per read of a staged key index by a batch after the first."""
+    return counted_read_backs(monkeypatch, lake_engine)
 
 
 def test_a_batch_settles_its_figures_from_its_decision_without_reading_them_back(
