@@ -75,13 +75,20 @@ def lake_scaling(sizes: Sequence[LakeSize], out: Path) -> Path:
     return _save(fig, out)
 
 
+_TABLE_SHAPES = {
+    "source": "one query",
+    "per-table": "one query per table",
+    "plain": "plain floor (a Spark write per table)",
+}
+
+
 def tables_cost(runs: Sequence[TablesRun], out: Path) -> Path:
     """Wall time of the same data spread over more tables, per target and shape."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for target, shape in dict.fromkeys((r.target, r.shape) for r in runs):
         mine = sorted((r for r in runs if (r.target, r.shape) == (target, shape)),
                       key=lambda r: r.tables)  # fmt: skip
-        label = f"{target}, " + ("one query" if shape == "source" else "one query per table")
+        label = f"{target}, " + _TABLE_SHAPES.get(shape, shape)
         ax.plot([r.tables for r in mine], [r.wall_s for r in mine], marker="o", label=label)
     ax.set_xscale("log")
     ax.set_xlabel("tables (same rows and changes in all)")

@@ -56,7 +56,7 @@ class TablesRun:
 
     tables: int
     target: str
-    shape: str  # "source" (one query) or "per-table" (the baseline)
+    shape: str  # "source" (one query), "plain" (the floor) or "per-table" (the old shape)
     wall_s: float
 
 

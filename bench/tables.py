@@ -7,14 +7,20 @@ the job, in a process of its own, printed side by side: wall time, Spark jobs, p
 memory of the driver (its JVM). Targets: the Parquet lake, and the warehouse (a
 throwaway PostgreSQL standing in for Redshift).
 
-The naive baseline is the shape before whole-database mode: one query per table, each
-over its own landing folder with its own checkpoint and fixed cost (run here one after
-another in the same session, `--baseline-tables`, 20 by default: at 200 it would take
-most of an hour). The goal: 200 tables in at most 2x the time of 1 table with the same
-data.
+Two baselines. The plain floor, at every table count: each table's files read, the last
+change per key kept, the rows written (partition-less Parquet on the lake, a new table
+over JDBC on the warehouse), one Spark job per table, four tables at a time as the job
+applies them, none of the guarantees: what any tool that writes each table with its own
+Spark write costs at least. And the shape before whole-database mode: one query per
+table, each over its own landing folder with its own checkpoint and fixed cost (run here
+one after another in the same session, `--baseline-tables`, 20 by default: at 200 it
+would take most of an hour). The goal: 200 tables in at most 2x the time of 1 table
+with the same data.
 
     python -m bench.tables [--tables 1 20 200] [--targets lake warehouse]
                            [--rows 20000] [--changes 10000] [--baseline-tables 20]
+
+`--baseline-tables` with no number runs no query-per-table baseline (the floor always runs).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from bench.processes import run_case
 
 RESULTS = Path(__file__).parent / "results" / "tables.json"
 COLUMNS = [("id", "int"), ("name", "string"), ("qty", "int"), ("placed", "string")]
+PLAIN_THREADS = 4  # tables the floor writes at once: as many as the job applies at once
 
 
 def landing(root: Path, tables: int, rows: int, changes: int, seed: int = 7) -> None:
@@ -78,8 +85,8 @@ def one(
     tables: int, target_kind: str, shape: str, *, rows: int, changes: int, port: int | None
 ) -> dict[str, Any]:
     """One run, in this process (the parent starts one process per run). `shape` is
-    "source" (one query for every table) or "per-table" (the baseline: one query per
-    table, each over its own landing folder)."""
+    "source" (one query for every table), "per-table" (the baseline: one query per
+    table, each over its own landing folder) or "plain" (the floor: `plain_tables`)."""
     from config import JobConfig
     from config.secrets import read_secrets
     from runtime.runner import run
@@ -87,16 +94,10 @@ def one(
 
     work = Path(tempfile.mkdtemp(prefix=f"bench-tables-{tables}-"))
     landing(work / "landing", tables, rows, changes)
-    target: dict[str, Any] = {"kind": "lake", "path": str(work / "lake")}
-    if target_kind == "warehouse":
-        target = {"kind": "redshift", "dialect": "postgres", "host": "127.0.0.1", "port": port,
-                  "database": "warehouse", "user": "warehouse", "schema": f"b{tables}{shape[0]}",
-                  "password_env": "BENCH_WAREHOUSE_PASSWORD"}  # fmt: skip
-        os.environ["BENCH_WAREHOUSE_PASSWORD"] = "unused-with-trust-auth"
+    target = _target(target_kind, work, f"b{tables}{shape[:2]}", port)
     names = [f"t{t:03d}" for t in range(tables)]
-    if shape == "source":
-        runs = [(work, work / "landing", names)]
-    else:  # each table's folder moved under a landing root of its own
+    runs = [(work, work / "landing", names)]
+    if shape == "per-table":  # each table's folder moved under a landing root of its own
         runs = []
         for name in names:
             root = work / "per-table" / name
@@ -113,6 +114,9 @@ def one(
     jobs_before = store.jobsList(None).size()
     started = time.perf_counter()
     applied, errors = 0, []
+    if shape == "plain":
+        plain_tables(spark, work / "landing", names, target)
+        runs = []
     for run_work, root, run_names in runs:
         job = JobConfig.model_validate(config(run_work, root, run_names, target))
         job = job.with_secrets(read_secrets(job.secret_variables, os.environ))
@@ -168,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         extra = ["--rows", str(args.rows), "--changes", str(args.changes)]
         for target in args.targets:
             for tables in args.tables:
-                shapes = ["source"] + (["per-table"] if tables in args.baseline_tables else [])
+                shapes = ["plain", "source"]
+                shapes += ["per-table"] if tables in args.baseline_tables else []
                 for shape in shapes:
                     case = [str(tables), target, shape, port, *extra]
                     results.append(run_case("bench.tables", case))
@@ -180,6 +185,48 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _target(kind: str, work: Path, schema: str, port: int | None) -> dict[str, Any]:
+    """The job's target section: a lake under `work`, or a warehouse `schema`."""
+    if kind != "warehouse":
+        return {"kind": "lake", "path": str(work / "lake")}
+    os.environ["BENCH_WAREHOUSE_PASSWORD"] = "unused-with-trust-auth"
+    return {"kind": "redshift", "dialect": "postgres", "host": "127.0.0.1", "port": port,
+            "database": "warehouse", "user": "warehouse", "schema": schema,
+            "password_env": "BENCH_WAREHOUSE_PASSWORD"}  # fmt: skip
+
+
+def plain_tables(spark: Any, root: Path, names: list[str], target: dict[str, Any]) -> None:
+    """The floor: each table's load and CDC files read, the last change per key kept
+    (loads first, then file and row order), deletes dropped, the rows written; one Spark
+    job a table, `PLAIN_THREADS` tables at a time."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from sinks.target import in_parallel
+
+    columns = ", ".join(f"{n} {k}" for n, k in COLUMNS)
+
+    def one_table(name: str) -> None:
+        folder = root / "bench" / name
+        where = F.input_file_name().alias("_file"), F.monotonically_increasing_id().alias("_row")
+        cdc = spark.read.csv(f"{folder}/2*.csv", schema=f"op string, {columns}")
+        load = spark.read.csv(f"{folder}/LOAD*.csv", schema=columns)
+        rows = cdc.select("*", *where).unionByName(load.select(F.lit("L").alias("op"), "*", *where))
+        order = Window.partitionBy("id").orderBy(
+            (F.col("op") != "L").desc(), F.col("_file").desc(), F.col("_row").desc()
+        )
+        last = rows.withColumn("__n", F.row_number().over(order)).where("__n = 1 AND op != 'D'")
+        kept = last.drop("__n", "op", "_file", "_row")
+        if target["kind"] == "lake":
+            kept.write.parquet(f"{target['path']}/{name}")
+        else:
+            url = f"jdbc:postgresql://{target['host']}:{target['port']}/{target['database']}"
+            kept.write.jdbc(url, f"public.{target['schema']}_{name}", properties={
+                "user": target["user"], "driver": "org.postgresql.Driver"})  # fmt: skip
+
+    in_parallel({n: n for n in names}, one_table, PLAIN_THREADS)
+
+
 def write_results(results: list[dict[str, Any]], path: Path = RESULTS) -> Path:
     """Every run (`one`'s result) as JSON (bench/results/tables.json; bench.report draws it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,15 +234,28 @@ def write_results(results: list[dict[str, Any]], path: Path = RESULTS) -> Path:
     return path
 
 
+_SHAPES = {"source": "one query", "plain": "plain floor", "per-table": "query per table"}
+
+
 def _line(result: dict[str, Any], results: list[dict[str, Any]]) -> str:
-    base = next(r for r in results if r["target"] == result["target"])
+    """One run, with its time against the same shape's 1 table and, for the job, against
+    the plain floor of the same tables."""
+    same = [r for r in results if r["target"] == result["target"]]
+    own = "plain" if result["shape"] == "plain" else "source"
+    base = next(r for r in same if r["shape"] == own)
     ratio = result["wall_s"] / base["wall_s"] if base["wall_s"] else float("nan")
-    shape = "one query" if result["shape"] == "source" else "per table (baseline)"
+    floor = next(
+        (r for r in same if r["shape"] == "plain" and r["tables"] == result["tables"]), None
+    )
+    versus = ""
+    if result["shape"] == "source" and floor and floor["wall_s"]:
+        versus = f", {result['wall_s'] / floor['wall_s']:4.2f}x plain"
     return (
-        f"{result['target']:<9} {result['tables']:>4} tables, {shape:<20} "
-        f"{result['wall_s']:>7.1f} s ({ratio:5.2f}x 1 table)  "
+        f"{result['target']:<9} {result['tables']:>4} tables, {_SHAPES[result['shape']]:<15} "
+        f"{result['wall_s']:>7.1f} s ({ratio:5.2f}x 1 table{versus})  "
         f"{result['spark_jobs']:>6} Spark jobs  "
-        f"driver {result['driver_peak_mb']:>5} MB  {result['changes_applied']} changes applied"
+        f"driver {result['driver_peak_mb']:>5} MB"
+        + (f"  {result['changes_applied']} changes applied" if result["shape"] != "plain" else "")
         + (f"  ERRORS {len(result['errors'])}" if result["errors"] else "")
     )
 
