@@ -55,9 +55,9 @@ from sinks.decide import (
 )
 from sinks.lake.candidates import candidates
 from sinks.lake.columns import cast_to, recorded_schema, table_schema, written_schema
-from sinks.lake.figures import Arrivals, Staged, count_by_partition, read_back, settle
+from sinks.lake.figures import Arrivals, Staged, count_by_partition, settle
 from sinks.lake.files import TableFiles, parquet_names
-from sinks.lake.load import stage_new
+from sinks.lake.load import stage_new, staged_figures
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
 from sinks.lake.publish import forget_old_manifests, publish
 from sinks.lake.rewrite import data_rows, key_index_rows, touched
@@ -336,9 +336,7 @@ class LakeEngine:
         )
         if settled is not None or not affected:
             return settled or {}
-        index_schema = key_schema(schema, self._keys, self._parts)
-        staged = self._files.read_folder(f"{staging}/keys", index_schema)
-        return {self._path(v): s for v, s in read_back(staged, self._keys, self._parts).items()}
+        return staged_figures(self._files, staging, schema, keys=self._keys, parts=self._parts)
 
     def _staged_entries(
         self, staging: str, affected: set[str], paths: dict[str, Staged]

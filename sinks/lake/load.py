@@ -35,7 +35,7 @@ from sinks.lake.files import TableFiles, join, parquet_names
 from sinks.lake.rewrite import data_rows, key_index_rows, touched
 from transforms.names import DELETED_AT
 
-__all__ = ["FOOTER_FILES", "footer_figures", "stage_new"]
+__all__ = ["FOOTER_FILES", "footer_figures", "stage_new", "staged_figures"]
 
 # Staged key files read by their footers; more are read back by one Spark job, which
 # reads hundreds of footers in less time than the driver's calls into the JVM would.
@@ -71,13 +71,26 @@ def stage_new(
         first = schema[keys[0]].dataType
         figures = footer_figures(spark, staged, columns, first, written=now)
     if figures is None:
-        index = files.read_folder(f"{staging}/keys", key_schema(schema, keys, parts))
-        by_values = read_back(index, keys, parts)
-        figures = {files.partition_path(list(v)) if parts else "": f for v, f in by_values.items()}
+        figures = staged_figures(files, staging, schema, keys=keys, parts=parts)
     figures = {path: f for path, f in figures.items() if f.rows or f.tombstones}
     upserts = sum(f.rows for f in figures.values())
     deletes = sum(f.tombstones for f in figures.values())
     return Decision(upserts + deletes, upserts, deletes, net_rows=upserts), figures
+
+
+def staged_figures(
+    files: TableFiles,
+    staging: str,
+    schema: StructType,
+    *,
+    keys: Sequence[str],
+    parts: Sequence[str],
+) -> dict[str, Staged]:
+    """The figures (by partition path) of the key index staged under `staging`, read back
+    with Spark (one job): after any batch whose figures cannot be told otherwise."""
+    index = files.read_folder(f"{staging}/keys", key_schema(schema, keys, parts))
+    by_values = read_back(index, keys, parts)
+    return {files.partition_path(list(v)) if parts else "": f for v, f in by_values.items()}
 
 
 def footer_figures(

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from sinks.lake import LakeEngine, figures
-from sinks.lake import engine as lake_engine
+from sinks.lake import LakeEngine, figures, load
 from sinks.lake.figures import micros
 from sinks.retention import Expiry
 from tests.sink.test_lake import changes, spark_state
@@ -67,22 +66,22 @@ def check(lake: LakeEngine, truth: Truth) -> None:
             assert oldest is not None and e.oldest_tombstone <= oldest, folder
 
 
-def counted_read_backs(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[int]:
-    """One entry per read of a staged key index by `module`."""
+def counted_read_backs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per read of a staged key index (sinks/lake/load.py `staged_figures`)."""
     seen: list[int] = []
 
     def counted(*args: Any) -> figures.Figures:
         seen.append(1)
         return figures.read_back(*args)
 
-    monkeypatch.setattr(module, "read_back", counted)
+    monkeypatch.setattr(load, "read_back", counted)
     return seen
 
 
 @pytest.fixture
 def read_backs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One entry per read of a staged key index by a batch after the first."""
-    return counted_read_backs(monkeypatch, lake_engine)
+    """One entry per read of a staged key index."""
+    return counted_read_backs(monkeypatch)
 
 
 def test_a_batch_settles_its_figures_from_its_decision_without_reading_them_back(

@@ -32,7 +32,7 @@ ROWS = [
 @pytest.fixture
 def read_backs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per read of a staged key index by the first batch."""
-    return counted_read_backs(monkeypatch, load)
+    return counted_read_backs(monkeypatch)
 
 
 def lake(spark: SparkSession, path: Path) -> LakeEngine:
