@@ -192,7 +192,7 @@ class LakeEngine:
             if not previous.partitions:
                 timings["decide_s"] = time.monotonic() - started
                 accepted = decided.where(F.col(ACCEPTED))
-                decision, figures = stage_new(
+                decision, figures, listed = stage_new(
                     self._files,
                     accepted,
                     schema,
@@ -201,7 +201,8 @@ class LakeEngine:
                     at=(staging, now),
                 )
                 timings["rewrite_s"] = time.monotonic() - started - timings["decide_s"]
-                return decision, set(figures), self._staged_entries(staging, set(figures), figures)
+                entries = self._staged_entries(staging, set(figures), figures, keys=listed)
+                return decision, set(figures), entries
             decision, arrivals = self._count(decided)
             timings["decide_s"] = time.monotonic() - started
             accepted = decided.where(F.col(ACCEPTED))
@@ -310,7 +311,7 @@ class LakeEngine:
                 self._files.read(key_files, self._files.keys_root, written), index_schema
             )
         new_keys = key_index_rows(
-            accepted, old_keys, gone, self._keys, self._parts, at=(now, before)
+            accepted, self._keys, self._parts, at=(now, before), held=old_keys, gone=gone
         )
         self._files.write(new_keys, f"{staging}/keys", rows)
 
@@ -339,15 +340,21 @@ class LakeEngine:
         return staged_figures(self._files, staging, schema, keys=self._keys, parts=self._parts)
 
     def _staged_entries(
-        self, staging: str, affected: set[str], paths: dict[str, Staged]
+        self,
+        staging: str,
+        affected: set[str],
+        paths: dict[str, Staged],
+        *,
+        keys: dict[str, list[str]] | None = None,
     ) -> dict[str, PartitionEntry]:
         """The manifest entries of the staged partitions: their figures (by path) and
         their file names (from one recursive listing of each staged folder, not one per
-        partition)."""
+        partition; `keys`: the key folder's, when the caller listed it already)."""
         if not affected:
             return {}
         data = self._storage.list_tree(f"{staging}/data")
-        keys = self._storage.list_tree(f"{staging}/keys")
+        if keys is None:
+            keys = self._storage.list_tree(f"{staging}/keys")
         return {
             path: PartitionEntry(
                 data=tuple(parquet_names(data.get(path, ()))),

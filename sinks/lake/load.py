@@ -32,7 +32,7 @@ from pyspark.sql.types import DataType, IntegralType, StringType, StructType
 from sinks.decide import Decision, key_schema
 from sinks.lake.figures import Staged, micros, read_back
 from sinks.lake.files import TableFiles, join, parquet_names
-from sinks.lake.rewrite import data_rows, key_index_rows, touched
+from sinks.lake.rewrite import data_rows, key_index_rows
 from transforms.names import DELETED_AT
 
 __all__ = ["FOOTER_FILES", "footer_figures", "stage_new", "staged_figures"]
@@ -50,19 +50,19 @@ def stage_new(
     keys: Sequence[str],
     parts: Sequence[str],
     at: tuple[str, datetime],
-) -> tuple[Decision, dict[str, Staged]]:
+) -> tuple[Decision, dict[str, Staged], dict[str, list[str]]]:
     """Write the batch's data and key index to the staging folder `at[0]` (tombstones
-    stamped `at[1]`), then the staged partitions' figures (by path) and the decision."""
+    stamped `at[1]`); the decision, the staged partitions' figures (by path), and the
+    staged key folder's listing (file names by partition path) for the manifest."""
     staging, now = at
-    gone = touched(accepted, keys)  # no key is held: nothing is taken away
-    files.write(data_rows(accepted, schema, None, gone), f"{staging}/data", None)
-    files.write(
-        key_index_rows(accepted, None, gone, keys, parts, at=(now, None)), f"{staging}/keys", None
-    )
+    # No key is held: nothing is taken away from any partition.
+    files.write(data_rows(accepted, schema), f"{staging}/data", None)
+    files.write(key_index_rows(accepted, keys, parts, at=(now, None)), f"{staging}/keys", None)
     spark = accepted.sparkSession
+    listed = files.storage.list_tree(f"{staging}/keys")
     staged = {
         path: [f"{join(f'{staging}/keys', path)}/{name}" for name in parquet_names(names)]
-        for path, names in files.storage.list_tree(f"{staging}/keys").items()
+        for path, names in listed.items()
     }
     figures = None
     if sum(len(names) for names in staged.values()) <= FOOTER_FILES:
@@ -75,7 +75,7 @@ def stage_new(
     figures = {path: f for path, f in figures.items() if f.rows or f.tombstones}
     upserts = sum(f.rows for f in figures.values())
     deletes = sum(f.tombstones for f in figures.values())
-    return Decision(upserts + deletes, upserts, deletes, net_rows=upserts), figures
+    return Decision(upserts + deletes, upserts, deletes, net_rows=upserts), figures, listed
 
 
 def staged_figures(

@@ -30,11 +30,14 @@ def touched(accepted: DataFrame, keys: Sequence[str]) -> DataFrame:
 
 
 def data_rows(
-    accepted: DataFrame, schema: StructType, held: DataFrame | None, gone: DataFrame
+    accepted: DataFrame,
+    schema: StructType,
+    held: DataFrame | None = None,
+    gone: DataFrame | None = None,
 ) -> DataFrame:
     """The published rows of the rewritten partitions: the `held` ones (None: none) whose
-    key is not `gone`, and the accepted upserts, with `schema`'s columns (NULL for a
-    column the batch does not carry)."""
+    key is not `gone` (`touched`, given with `held`), and the accepted upserts, with
+    `schema`'s columns (NULL for a column the batch does not carry)."""
     carried = set(accepted.columns)
     new = accepted.where(F.col(OP) != "D").select(
         *[
@@ -44,25 +47,28 @@ def data_rows(
     )
     if held is None:
         return new
+    assert gone is not None, "held rows are rewritten less the keys a batch takes away"
     return held.join(gone, gone.columns, "left_anti").unionByName(new)
 
 
 def key_index_rows(
     accepted: DataFrame,
-    held: DataFrame | None,
-    gone: DataFrame,
     keys: Sequence[str],
     parts: Sequence[str],
     *,
     at: tuple[datetime, datetime | None],
+    held: DataFrame | None = None,
+    gone: DataFrame | None = None,
 ) -> DataFrame:
     """The key index of the rewritten partitions: the `held` rows (None: none) whose key
-    is not `gone` and that are not a tombstone written before `at[1]` (expired), and a
-    row for each accepted change, tombstones stamped `at[0]`."""
+    is not `gone` (`touched`, given with `held`) and that are not a tombstone written
+    before `at[1]` (expired), and a row for each accepted change, tombstones stamped
+    `at[0]`."""
     now, before = at
     new = accepted.transform(key_rows(keys, parts, now))
     if held is None:
         return new
+    assert gone is not None, "held rows are rewritten less the keys a batch takes away"
     return held.where(~expired(before)).join(gone, gone.columns, "left_anti").unionByName(new)
 
 
