@@ -23,6 +23,15 @@ anything) and the partition columns (sinks/delta/key_files.py, sinks/iceberg/key
 The ranges are asked only of a key table of more than `PRUNE_FROM_FILES` files: below
 that, reading the key range's files is cheaper than the question. `StatisticsPruned` asks
 both questions for the table pairs whose formats keep such statistics (Delta, Iceberg).
+It collects a batch's ranges into the driver once (`collected`: the job that read the
+format's file list for the broadcast) and asks both questions of that copy: the expiry
+question is a filter of rows the driver holds (no Spark job), and the file list is read
+once a batch, not twice (on an object store, Iceberg's metadata table reads every
+manifest again). Broadcasting the copy into the summary's join is still a small job of
+its own (Spark collects even a local relation through a job to broadcast it), so a
+batch runs as many jobs as before. The key table does not change between the two
+questions: its MERGE is the batch's last commit. The copy is what a broadcast of the
+ranges holds on the driver anyway: a row of a few fields per file of the key table.
 """
 
 from __future__ import annotations
@@ -34,15 +43,25 @@ from typing import Any, ClassVar
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType
+from pyspark.sql.types import IntegralType, StructField, StructType
 
+from sinks.key_spans import meeting, spans
 from sinks.merge_scope import in_partitions, in_partitions_pushed
 from sinks.table_pair import TablePair
 from transforms.types import quote
 
-__all__ = ["PRUNE_FROM_FILES", "StatisticsPruned", "may_hold_expired", "summary_with_partitions"]
+__all__ = [
+    "PRUNE_FROM_FILES",
+    "StatisticsPruned",
+    "collected",
+    "may_hold_expired",
+    "summary_with_partitions",
+]
 
 PRUNE_FROM_FILES = 64
+# Files whose ranges the driver matches with a batch's key spans; a key table of more is
+# joined with the batch's keys on the executors.
+DRIVER_RANGES = 100_000
 
 
 def may_hold_expired(
@@ -52,26 +71,44 @@ def may_hold_expired(
     bounds: tuple[Any, Any],
     before: datetime,
 ) -> bool:
-    """Whether a file of `ranges` within the key range `bounds` and, if the table is
-    partitioned, the `partitions` may hold a tombstone written before `before`. One
-    small Spark job over the format's metadata (a count: `isEmpty` tries one partition,
-    then more, a job each)."""
+    """Whether a file of `ranges` (`collected`) within the key range `bounds` and, if the
+    table is partitioned, the `partitions` may hold a tombstone written before `before`.
+    Filtered where the driver holds the ranges: no Spark job."""
     scope = _overlaps(F.lit(bounds[0]), F.lit(bounds[1]))
     if parts.fields:
         scope = scope & in_partitions(parts, partitions, _plain)
     expired = ~F.col("has_stats") | (F.col("oldest_tombstone") < F.lit(before))
-    row = ranges.agg(F.count(F.when(scope & expired, 1))).first()
-    return row is not None and int(row[0]) > 0
+    return bool(ranges.where(scope & expired).limit(1).collect())
+
+
+def collected(ranges: DataFrame) -> DataFrame:
+    """`ranges` collected into the driver (one Spark job) and given back as a local
+    relation, which Spark filters without a job. Kept in the JVM: a row a file, never
+    converted to Python."""
+    spark = ranges.sparkSession
+    jdf = ranges._jdf
+    return DataFrame(spark._jsparkSession.createDataFrame(jdf.collectAsList(), jdf.schema()), spark)
 
 
 def summary_with_partitions(
     changes: DataFrame, first: str, ranges: DataFrame, parts: StructType, *, pushed: bool = False
 ) -> tuple[Any, Any, int, Column]:
-    """In one Spark action (two jobs: the ranges' broadcast, then the batch's): the lowest
-    and highest `first` key of the batch, its count of changes, and a condition on the key
-    table's partition columns that holds for the partitions whose files may hold one of
-    the batch's `first` keys (`pushed`: in the form a data source receives as filters,
-    sinks/merge_scope.py)."""
+    """The lowest and highest `first` key of the batch, its count of changes, and a
+    condition on the key table's partition columns that holds for the partitions whose
+    files may hold one of the batch's `first` keys (`pushed`: in the form a data source
+    receives as filters, sinks/merge_scope.py).
+
+    A whole-number key, with `ranges` `collected` and at most `DRIVER_RANGES` of them:
+    the batch's keys summed up as spans in one Spark job and the files that meet them
+    found on the driver (sinks/key_spans.py). Otherwise one Spark action of two jobs
+    (the ranges' broadcast, then the batch's) that joins each key with the files'
+    ranges on the executors."""
+    listing = in_partitions_pushed if pushed else in_partitions
+    if isinstance(changes.schema[first].dataType, IntegralType):
+        spanned = _by_spans(changes, first, ranges, parts)
+        if spanned is not None:
+            low, high, count, found = spanned
+            return low, high, count, listing(parts, found, _plain)
     k = _plain(first)
     # Each key once, with its changes counted; beside it, the partitions of the files that
     # may hold it (the left join keeps keys no file holds: they count, and bound the
@@ -90,9 +127,30 @@ def summary_with_partitions(
     ).first()
     assert row is not None
     listed: Sequence[Sequence[Any]] = sorted({tuple(p) for p in row[3] or []}, key=repr)
-    listing = in_partitions_pushed if pushed else in_partitions
-    condition = listing(parts, listed, _plain)
-    return row[0], row[1], int(row[2] or 0), condition
+    return row[0], row[1], int(row[2] or 0), listing(parts, listed, _plain)
+
+
+def _by_spans(
+    changes: DataFrame, first: str, ranges: DataFrame, parts: StructType
+) -> tuple[int | None, int | None, int, list[tuple[Any, ...]]] | None:
+    """`summary_with_partitions` by spans (the partitions as their values); None when the
+    ranges are too many to match on the driver, or none knows its keys."""
+    rows = ranges.limit(DRIVER_RANGES + 1).collect()  # collected: no Spark job
+    if len(rows) > DRIVER_RANGES:
+        return None
+    names = parts.fieldNames()
+    known = [
+        (tuple(r[n] for n in names), int(r["lo"]), int(r["hi"]))
+        for r in rows
+        if r["lo"] is not None and r["hi"] is not None
+    ]
+    if not known:
+        return None
+    # A file whose statistics lack a bound may hold any key.
+    anywhere = {tuple(r[n] for n in names) for r in rows if r["lo"] is None or r["hi"] is None}
+    summed = spans(changes, first, min(lo for _, lo, _ in known), max(hi for _, _, hi in known))
+    found = meeting(known, summed.spans) | (anywhere if summed.spans else set())
+    return summed.low, summed.high, summed.changes, sorted(found, key=repr)
 
 
 class StatisticsPruned(TablePair):
@@ -107,6 +165,8 @@ class StatisticsPruned(TablePair):
     # Whether the state read's partition condition must be one a data source receives as
     # a filter (Iceberg; Delta evaluates any condition on its own file list).
     pushed_partitions: ClassVar[bool] = False
+    # The state table's ranges as collected for the batch being applied (None: not asked)
+    _ranges: DataFrame | None = None
 
     @abstractmethod
     def _state_files(self, spark: SparkSession) -> int:
@@ -121,6 +181,7 @@ class StatisticsPruned(TablePair):
         """The key range and count, and (a partitioned key table that statistics serve)
         the partitions whose files may hold the batch's keys, from the same Spark action."""
         spark = changes.sparkSession
+        self._ranges = None  # a new batch: the key table may have changed since the last
         if self._memory.empty or not self._parts or not self._statistics_serve(spark):
             return super()._summary(changes)
         ranges, parts = self._file_ranges(changes)
@@ -136,11 +197,11 @@ class StatisticsPruned(TablePair):
         before: datetime | None,
     ) -> bool:
         """Whether the key table's MERGE scope may hold an expired tombstone: never with
-        tombstones kept forever; asked of the statistics when they serve; assumed
-        otherwise."""
+        tombstones kept forever; asked of the statistics when they serve (of the ranges
+        the batch's summary collected, when it did); assumed otherwise."""
         if before is None:
             return False
-        if not self._statistics_serve(accepted.sparkSession):
+        if self._ranges is None and not self._statistics_serve(accepted.sparkSession):
             return True
         ranges, parts = self._file_ranges(accepted)
         return may_hold_expired(ranges, parts, list(partitions), bounds, before)
@@ -152,10 +213,12 @@ class StatisticsPruned(TablePair):
         return self._keys[0] not in self._parts and self._state_files(spark) > PRUNE_FROM_FILES
 
     def _file_ranges(self, changes: DataFrame) -> tuple[DataFrame, StructType]:
-        """The state table's ranges frame and its partition columns."""
+        """The state table's ranges, `collected` once a batch, and its partition columns."""
         parts = StructType([changes.schema[p] for p in self._parts])
-        key = changes.schema[self._keys[0]]
-        return self._state_ranges(changes.sparkSession, key, parts), parts
+        if self._ranges is None:
+            key = changes.schema[self._keys[0]]
+            self._ranges = collected(self._state_ranges(changes.sparkSession, key, parts))
+        return self._ranges, parts
 
 
 def _plain(name: str) -> Column:

@@ -6,21 +6,13 @@ import random
 
 from pyspark.sql import SparkSession
 
-from sinks.lake.candidates import candidates, meeting
+from sinks.lake.candidates import candidates
 
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
 def exact(ranges: list[tuple[str, str, str]], keys: list[int]) -> set[str]:
     return {p for p, lo, hi in ranges if any(int(lo) <= k <= int(hi) for k in keys)}
-
-
-def test_a_range_meets_a_span_it_overlaps_ends_included_and_not_one_in_a_gap() -> None:
-    spans = [(10, 20), (40, 40), (100, 150)]
-    ranges = [("a", 0, 9), ("b", 20, 30), ("c", 21, 39), ("d", 35, 45), ("e", 151, 900)]
-    ranges += [("f", 120, 130), ("g", -5, 1000)]
-    assert meeting(ranges, spans) == {"b", "d", "f", "g"}
-    assert meeting(ranges, []) == set()
 
 
 def test_whole_number_keys_find_every_range_holding_one_and_stay_close_to_exact(
