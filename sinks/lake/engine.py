@@ -47,12 +47,7 @@ from pyspark.sql.types import StructType
 from sinks.base import BatchResult
 from sinks.catalog import PartitionCatalog
 from sinks.crash import crash_point
-from sinks.decide import (
-    Decision,
-    decide,
-    held,
-    key_schema,
-)
+from sinks.decide import Decision, decide, decide_first, held, key_schema
 from sinks.lake.candidates import candidates
 from sinks.lake.columns import cast_to, recorded_schema, table_schema, written_schema
 from sinks.lake.figures import Arrivals, Staged, count_by_partition, settle
@@ -186,8 +181,11 @@ class LakeEngine:
         started = time.monotonic()
         schema, widened = table
         staging, now, before = at
-        holds = self._held(changes, previous)  # what the table holds of the batch's keys
-        decided = changes.transform(decide(self._keys, holds, before)).persist()
+        if previous.partitions:
+            holds = self._held(changes, previous)  # what the table holds of the batch's keys
+            decided = changes.transform(decide(self._keys, holds, before)).persist()
+        else:
+            decided = changes.transform(decide_first(self._keys, self._parts)).persist()
         try:
             if not previous.partitions:
                 timings["decide_s"] = time.monotonic() - started
