@@ -21,7 +21,7 @@ from config import ConfigError, IcebergTarget, load_config
 from sinks.crash import SimulatedCrashError
 from sinks.factory import make_engine
 from sinks.iceberg import IcebergEngine, IcebergHistoryEngine
-from sinks.iceberg.catalog import TARGET_FILE_SIZE
+from sinks.iceberg.catalog import OPEN_FILE_COST, TARGET_FILE_SIZE
 from tests.contract.targets import iceberg_rows
 
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
@@ -123,6 +123,38 @@ def test_a_tiny_target_file_size_splits_a_partition_into_several_files_the_defau
             assert len(files) == 1, name
         else:
             assert len(files) > 1 and max(f.record_count for f in files) <= 1_000, name
+
+
+def test_the_engines_tables_pack_small_files_and_their_deletes_into_fewer_read_tasks(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Merge-on-read: five batches update a key of one partition, each adding a data file
+    and a delete file for the file that held the key. Iceberg weighs a small file as the
+    open cost times one plus its delete files, and packs a scan's files into tasks of
+    (here) 16 MiB: at its default cost (4 MiB) the six files take several tasks; at the
+    cost the engine sets on its tables, fewer, whatever reads them."""
+    root = tmp_path / "packed"
+    table = IcebergEngine(
+        spark, str(root), table="t", keys=["id"], partition_by=["day"],
+        spark_catalog=f"iceberg_{root.name}",
+    )  # fmt: skip
+    table.apply(changes(spark, [(i, f"n{i}", 1, "I", "1", f"p{i:03d}") for i in range(20)]), 0, "w")
+    for b in range(1, 6):
+        table.apply(changes(spark, [(b, f"v{b}", 1, "U", str(b + 1), f"q{b}")]), b, "w")
+
+    for name in ("t", "t__cdc_keys"):
+        assert _table(root, name).properties.get(OPEN_FILE_COST) == str(1024 * 1024), name
+        files = len(list(_table(root, name).scan().plan_files()))
+        sql_name = f"iceberg_{root.name}.cdc.{name}"
+        tasks = spark.table(sql_name).rdd.getNumPartitions()
+        at_default = (
+            spark.read.option("file-open-cost", str(4 * 1024 * 1024))
+            .table(sql_name)
+            .rdd.getNumPartitions()
+        )
+        assert files == 6, name
+        assert tasks < at_default, name
+    assert {r[1] for r in iceberg_rows(root / "cdc" / "t", ("id", "name"))} >= {"v5", "n19"}
 
 
 @pytest.mark.parametrize("kind", [IcebergEngine, IcebergHistoryEngine])
