@@ -24,15 +24,16 @@ anything) and the partition columns (sinks/delta/key_files.py, sinks/iceberg/key
 The ranges are asked only of a key table of more than `PRUNE_FROM_FILES` files: below
 that, reading the key range's files is cheaper than the question. `StatisticsPruned` asks
 both questions for the table pairs whose formats keep such statistics (Delta, Iceberg).
-It collects a batch's ranges into the driver once (`collected`: the job that read the
-format's file list for the broadcast) and asks both questions of that copy: the expiry
+It collects a batch's ranges into the driver once (`collected`, one Spark job) and asks
+both questions of that copy: the partitions of a whole-number key come from the batch's
+key spans matched on the driver (one Spark job over the batch, no broadcast), the expiry
 question is a filter of rows the driver holds (no Spark job), and the file list is read
-once a batch, not twice (on an object store, Iceberg's metadata table reads every
-manifest again). Broadcasting the copy into the summary's join is still a small job of
-its own (Spark collects even a local relation through a job to broadcast it), so a
-batch runs as many jobs as before. The key table does not change between the two
-questions: its MERGE is the batch's last commit. The copy is what a broadcast of the
-ranges holds on the driver anyway: a row of a few fields per file of the key table.
+once a batch, not twice (on an object store, Iceberg's metadata table would read every
+manifest again). Any other key type joins the batch's keys with the copy broadcast (a
+small job of its own: Spark collects even a local relation through a job to broadcast
+it). The key table does not change between the two questions: its MERGE is the batch's
+last commit. The copy is what a broadcast of the ranges would hold on the driver anyway:
+a row of a few fields per file of the key table.
 """
 
 from __future__ import annotations
