@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sinks.base import BatchResult
+from sinks.decide import decide, decide_first, held
 from sinks.memory import Committed
 from sinks.merge_scope import within
 from transforms.names import BOOKKEEPING
@@ -46,9 +48,11 @@ class OpenBatch:
 
 
 class TablePair(ABC):
-    """A published table and its state table; subclasses set `_keys` and `_memory`."""
+    """A published table and its state table; subclasses set `_keys`, `_parts` and
+    `_memory`."""
 
     _keys: list[str]
+    _parts: list[str]
     _memory: Committed
 
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
@@ -112,6 +116,16 @@ class TablePair(ABC):
         return OpenBatch(
             payload=payload, arrived=arrived, bounds=(low, high), state=state, empty=empty
         )
+
+    def _decided(
+        self, changes: DataFrame, batch: OpenBatch, expired_before: datetime | None
+    ) -> DataFrame:
+        """The batch's decision (sinks/decide.py), persisted: without joins into tables
+        that hold nothing (`batch.empty`), nothing to guard against."""
+        if batch.empty:
+            return changes.transform(decide_first(self._keys, self._parts)).persist()
+        held_rows = batch.state.transform(held(self._keys, self._parts))
+        return changes.transform(decide(self._keys, held_rows, expired_before)).persist()
 
     def _applied(self, spark: SparkSession, writer_id: str, batch_id: int, net_rows: int) -> int:
         """Remember a batch applied whole; the published table's rows after it."""

@@ -68,7 +68,7 @@ from pyspark.sql.types import StructField, StructType
 
 from sinks.base import BatchResult
 from sinks.crash import crash_point
-from sinks.decide import count, decide, decide_first, expired, held, key_rows, key_schema
+from sinks.decide import count, expired, key_rows, key_schema
 from sinks.delta.key_files import file_ranges
 from sinks.delta.log import file_count, session_settings
 from sinks.delta.merge import append, merge_changes, merge_keys
@@ -97,11 +97,7 @@ class DeltaEngine(StatisticsPruned, DeltaTables):
             return batch
         now = self._expiry.now()
         before = self._expiry.tombstones_before(now)
-        if batch.empty:  # nothing held, nothing to guard against
-            decided = changes.transform(decide_first(self._keys, self._parts)).persist()
-        else:
-            held_rows = batch.state.transform(held(self._keys, self._parts))
-            decided = changes.transform(decide(self._keys, held_rows, before)).persist()
+        decided = self._decided(changes, batch, before)
         timings: dict[str, float] = {}
         try:
             decision = count(decided, self._keys, self._parts)

@@ -55,7 +55,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
 from sinks.base import BatchResult
-from sinks.decide import count, decide, decide_first, held, key_rows, key_schema
+from sinks.decide import count, key_rows, key_schema
 from sinks.file_ranges import StatisticsPruned
 from sinks.iceberg.catalog import partition_fields
 from sinks.iceberg.key_files import data_files, file_ranges
@@ -85,11 +85,7 @@ class IcebergEngine(StatisticsPruned, IcebergTables):
             return batch
         now = self._expiry.now()
         before = self._expiry.tombstones_before(now)
-        if batch.empty:  # nothing held, nothing to guard against
-            decided = changes.transform(decide_first(self._keys, self._parts)).persist()
-        else:
-            held_rows = batch.state.transform(held(self._keys, self._parts))
-            decided = changes.transform(decide(self._keys, held_rows, before)).persist()
+        decided = self._decided(changes, batch, before)
         timings: dict[str, float] = {}
         try:
             decision = count(decided, self._keys, self._parts)

@@ -181,26 +181,11 @@ class LakeEngine:
         started = time.monotonic()
         schema, widened = table
         staging, now, before = at
-        if previous.partitions:
-            holds = self._held(changes, previous)  # what the table holds of the batch's keys
-            decided = changes.transform(decide(self._keys, holds, before)).persist()
-        else:
-            decided = changes.transform(decide_first(self._keys, self._parts)).persist()
+        if not previous.partitions:
+            return self._stage_first(changes, schema, (staging, now), timings)
+        holds = self._held(changes, previous)  # what the table holds of the batch's keys
+        decided = changes.transform(decide(self._keys, holds, before)).persist()
         try:
-            if not previous.partitions:
-                timings["decide_s"] = time.monotonic() - started
-                accepted = decided.where(F.col(ACCEPTED))
-                decision, figures, listed = stage_new(
-                    self._files,
-                    accepted,
-                    schema,
-                    keys=self._keys,
-                    parts=self._parts,
-                    at=(staging, now),
-                )
-                timings["rewrite_s"] = time.monotonic() - started - timings["decide_s"]
-                entries = self._staged_entries(staging, set(figures), figures, keys=listed)
-                return decision, set(figures), entries
             decision, arrivals = self._count(decided)
             timings["decide_s"] = time.monotonic() - started
             accepted = decided.where(F.col(ACCEPTED))
@@ -212,6 +197,29 @@ class LakeEngine:
             )
             timings["rewrite_s"] = time.monotonic() - mark
             return decision, affected, rewritten
+        finally:
+            decided.unpersist()
+
+    def _stage_first(
+        self,
+        changes: DataFrame,
+        schema: StructType,
+        at: tuple[str, datetime],
+        timings: dict[str, float],
+    ) -> tuple[Decision, set[str], dict[str, PartitionEntry]]:
+        """`_decide_and_stage` into a table that holds nothing (load.py): decided without
+        joins, staged, then counted from what it staged."""
+        started = time.monotonic()
+        decided = changes.transform(decide_first(self._keys, self._parts)).persist()
+        try:
+            accepted = decided.where(F.col(ACCEPTED))
+            timings["decide_s"] = time.monotonic() - started
+            decision, figures, listed = stage_new(
+                self._files, accepted, schema, keys=self._keys, parts=self._parts, at=at
+            )
+            timings["rewrite_s"] = time.monotonic() - started - timings["decide_s"]
+            entries = self._staged_entries(at[0], set(figures), figures, keys=listed)
+            return decision, set(figures), entries
         finally:
             decided.unpersist()
 
