@@ -128,3 +128,28 @@ def test_a_guess_the_routing_proves_wrong_is_decoded_again_or_let_go(
     assert stream.rows("users") == {7: {"id": 7, "item": "ann"}}
     assert len(stream.rows("orders")) == 2
     assert persisted(spark) == cached
+
+
+def test_the_records_kept_for_the_apply_hold_the_raw_record_of_rejects_only(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept: list[list[tuple[int | None, str | None]]] = []
+
+    def tallied(records: dict[str, DataFrame]) -> Any:
+        for frame in records.values():
+            kept.append([(r["id"], r["_raw"]) for r in frame.select("id", "_raw").collect()])
+        return tally_records(records)
+
+    monkeypatch.setattr("runtime.batch.tally_records", tallied)
+    stream = Stream(spark, tmp_path)
+    key, value, topic, partition, _ = message("orders", 1, {"id": 2, "item": "ink"})
+    bad = value.replace('"ink"', '"ink", "broken')  # not JSON: rejected
+    # The newest message describes the table (its schema): the good one.
+    batch = stream.batch([(key, bad, topic, partition, 1),
+                          message("orders", 2, {"id": 1, "item": "pen"})])  # fmt: skip
+
+    assert batch.tables[0].quarantined == 1 and batch.tables[0].read_by_op == {"I": 1}
+    assert [sorted(rows, key=str) for rows in kept] == [[(1, None), (None, bad)]]
+    entries = pads.dataset(str(tmp_path / "quarantine" / "orders"), format="json").to_table()
+    assert entries.column("raw_record").to_pylist() == [bad]
+    assert stream.rows("orders") == {1: {"id": 1, "item": "pen"}}
