@@ -117,12 +117,15 @@ def decide(
 
     `held_rows` is `held(...)` of the key table; a key it lacks was never seen. It is
     first cut down to the batch's keys (a semi-join Spark broadcasts when the batch
-    is small), so the key table is scanned but never shuffled.
+    is small), so the key table is scanned but never shuffled. Those keys are taken from
+    the changes as they came, not from their last change per key: the same keys, without
+    computing that window a second time for the broadcast's own Spark job (5-8% of a
+    batch on the engines' benchmark, docs/benchmarks.md).
     """
 
     def transform(changes: DataFrame) -> DataFrame:
         latest = changes.transform(latest_per_key(keys))
-        ours = held_rows.join(latest.select(*[_col(k) for k in keys]), list(keys), "left_semi")
+        ours = held_rows.join(changes.select(*[_col(k) for k in keys]), list(keys), "left_semi")
         joined = latest.join(ours, list(keys), "left")
         guard = newer_than(F.col(SEQ), F.col(POS), F.col(f"{HELD}{SEQ}"), F.col(f"{HELD}{POS}"))
         return joined.withColumn(ACCEPTED, guard | expired(expired_before, HELD))
