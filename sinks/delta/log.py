@@ -30,6 +30,7 @@ __all__ = [
     "idempotent",
     "log_state",
     "session_settings",
+    "table_version",
 ]
 
 TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
@@ -52,6 +53,11 @@ def log_state(spark: SparkSession, path: str, writer_id: str) -> LogState:
     return LogState(
         version=int(txn.snapshot().version()), last_batch=int(txn.txnVersion(writer_id))
     )
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """The table's current version, from its log's listing (-1: no table yet)."""
+    return int(_transaction(spark, path).snapshot().version())
 
 
 def file_count(spark: SparkSession, path: str) -> int:
