@@ -1,7 +1,8 @@
 """One source batch into the warehouse: every table's changes in ONE transaction.
 
-1. stage every table's changes (concurrently: each loads its own staging table from the
-   executors or S3);
+1. stage every table's changes: into PostgreSQL, every table's staging table created in
+   one transaction and filled by ONE Spark job (copy_batch.py); through S3 (Redshift),
+   several tables at a time, each with its own Spark write;
 2. one transaction: the LOCKs of the denormalized tables the batch feeds, then each
    table's merge, denormalized refresh and ledger row, in the order the tables came;
 3. read each table's counts from the ledger, drop the staging tables.
@@ -21,6 +22,7 @@ from pyspark.sql import DataFrame
 
 from sinks.base import BatchResult, Engine
 from sinks.crash import crash_point
+from sinks.redshift.copy_batch import copy_tables
 from sinks.redshift.engine import Staged, WarehouseEngine
 from sinks.redshift.retry import retrying
 from sinks.redshift.statements import Statement
@@ -58,11 +60,14 @@ class WarehouseBatch:
         batch_id: int,
         writer_id: str,
     ) -> dict[str, BatchResult]:
-        staged: dict[str, Staged] = in_parallel(
-            {t: (engines[t], changes) for t, (_, changes) in batch.items()},
+        copied = {t: pair for t, pair in batch.items() if engines[t].copies}
+        staged = self._copy_all(copied, engines, batch_id, writer_id)
+        staged |= in_parallel(
+            {t: (engines[t], changes) for t, (_, changes) in batch.items() if t not in copied},
             lambda pair: pair[0].stage(pair[1], batch_id, writer_id),
             self._parallel,
         )
+        staged = {t: staged[t] for t in batch}  # the order the tables came in
         crash_point("warehouse.after_staging")
         pending = [t for t, s in staged.items() if not s.skipped]
         refreshed: dict[str, int] = {}
@@ -86,3 +91,31 @@ class WarehouseBatch:
                     refreshed[owner] = refreshed.get(owner, 0) + rows
         crash_point("warehouse.after_commit")
         return {t: engines[t].finish(staged[t], refreshed.get(t, 0)) for t in staged}
+
+    def _copy_all(
+        self,
+        batch: Mapping[str, tuple[Engine, DataFrame]],
+        engines: Mapping[str, WarehouseEngine],
+        batch_id: int,
+        writer_id: str,
+    ) -> dict[str, Staged]:
+        """Step 1 for the tables staged by COPY from the executors: their staging tables
+        created in one transaction, then filled by one Spark job (copy_batch.py)."""
+        if not batch:
+            return {}
+        staged = {t: engines[t].prepare(changes, batch_id, writer_id) for t, (_, changes)
+                  in batch.items()}  # fmt: skip
+        creates, parts = [], []
+        for table, (_, changes) in batch.items():
+            if not staged[table].skipped:
+                create, part = engines[table].copy_part(changes, staged[table])
+                creates += create
+                parts.append(part)
+        if parts:
+            first = engines[next(iter(batch))]
+            first.executor.transaction(creates)
+            copy_tables(first.settings, parts)
+        done = time.monotonic()
+        for one in staged.values():
+            one.timings["stage_s"] = done - one.started
+        return staged

@@ -4,7 +4,8 @@ Per batch, in steps:
 
 1. **stage**: collapse to the last change per key (Spark; SCD type 2 keeps every change)
    and load it into a staging table from the executors (PostgreSQL: COPY FROM STDIN per
-   partition, copy_staging.py; Redshift: Parquet on S3, then one COPY, s3_staging.py);
+   partition, copy_batch.py, every table of a source batch in one Spark job; Redshift:
+   Parquet on S3, then one COPY, s3_staging.py);
 2. **merge**: in ONE transaction, keep the changes newer than what the key table holds,
    delete and insert them in the published table, update the key table (tombstones),
    refresh the denormalized tables it feeds, and record (table, writer, batch) with its
@@ -31,7 +32,7 @@ from pyspark.sql import DataFrame
 from sinks.base import BatchResult
 from sinks.crash import crash_point
 from sinks.redshift.connection import ConnectionSettings, DriverExecutor
-from sinks.redshift.copy_staging import as_utc_text, copy_from_executors
+from sinks.redshift.copy_batch import CopyPart, copy_tables
 from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import Column, dialect_of
 from sinks.redshift.retention import Sweeps, history_sweep
@@ -164,25 +165,60 @@ class WarehouseEngine:
     def stage(self, changes: DataFrame, batch_id: int, writer_id: str) -> Staged:
         """Step 1: the table's tables exist and the batch is in a fresh staging table
         (nothing staged when the ledger says the batch was applied already)."""
+        staged = self.prepare(changes, batch_id, writer_id)
+        if staged.skipped:
+            return staged
+        create, part = self.copy_part(changes, staged)
+        if self.copies:
+            self._executor.transaction(create)
+            copy_tables(self.settings, [part])
+        else:
+            staged.folder = self._stage_s3(changes, create, staged)
+        staged.timings["stage_s"] = time.monotonic() - staged.started
+        return staged
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """The driver connection the executors' COPY streams use."""
+        assert self._settings is not None  # a COPY-staged engine has them (__init__)
+        return self._settings
+
+    @property
+    def copies(self) -> bool:
+        """Whether it stages by COPY FROM STDIN from the executors (PostgreSQL), which
+        batch.py does for every table of a batch in one Spark job (copy_batch.py)."""
+        return self._staging is None
+
+    def prepare(self, changes: DataFrame, batch_id: int, writer_id: str) -> Staged:
+        """Step 1 up to the staging: the table's tables fit the batch's columns, and the
+        ledger says whether the batch was applied already (then `skipped`)."""
         started = time.monotonic()
         payload = [c for c in changes.columns if c not in BOOKKEEPING]
-        columns = [Column(c, changes.schema[c].dataType.simpleString()) for c in payload]
-        self.ensure_tables(columns)
+        self.ensure_tables(self._columns(changes, payload))
         stage = f"{self._table}__stage_{batch_id}"
         staged = Staged(stage, payload, batch_id, writer_id, started=started)
-        if self._committed(writer_id, batch_id):
-            staged.skipped = True
-            return staged
-        staged.folder = self._stage(
-            changes,
-            payload=payload,
-            columns=columns,
-            stage=stage,
-            batch_id=batch_id,
-            writer_id=writer_id,
-        )
-        staged.timings["stage_s"] = time.monotonic() - started
+        staged.skipped = self._committed(writer_id, batch_id)
         return staged
+
+    def copy_part(self, changes: DataFrame, staged: Staged) -> tuple[list[Statement], CopyPart]:
+        """The statements that create the batch's staging table, and what copy_batch.py
+        loads into it: the per-table step 1 of a batch staged in one Spark job."""
+        create = [
+            self._dialect.drop_table(self._schema, staged.stage),
+            self._dialect.create_stage(
+                self._schema,
+                staged.stage,
+                self._columns(changes, staged.payload),
+                commit_ts=self._history,
+            ),
+        ]
+        names = [*staged.payload, *_STAGE_COLUMNS, *([COMMIT_TS] if self._history else [])]
+        target = f"{quote(self._schema)}.{quote(staged.stage)}"
+        return create, CopyPart(target, names, changes, self._keys, every_change=self._history)
+
+    @staticmethod
+    def _columns(changes: DataFrame, payload: Sequence[str]) -> list[Column]:
+        return [Column(c, changes.schema[c].dataType.simpleString()) for c in payload]
 
     def locks(self) -> list[Statement]:
         """The LOCKs a merge of this table takes first: its denormalized tables'."""
@@ -218,42 +254,19 @@ class WarehouseEngine:
 
     # -------------------------------------------------------------- 1. stage
 
-    def _stage(
-        self,
-        changes: DataFrame,
-        *,
-        payload: Sequence[str],
-        columns: Sequence[Column],
-        stage: str,
-        batch_id: int,
-        writer_id: str,
-    ) -> str | None:
-        """Load the batch into a fresh staging table; the S3 folder it used, if any.
+    def _stage_s3(self, changes: DataFrame, create: Sequence[Statement], staged: Staged) -> str:
+        """Load the batch into a fresh staging table through S3; the folder it used.
 
         Type 1 stages the last change per key; type 2 every change (each is a version).
         """
-        staged = changes if self._history else changes.transform(latest_per_key(self._keys))
+        assert self._staging is not None
+        latest = changes if self._history else changes.transform(latest_per_key(self._keys))
         commit_ts = [COMMIT_TS] if self._history else []
-        create = [
-            self._dialect.drop_table(self._schema, stage),
-            self._dialect.create_stage(self._schema, stage, columns, commit_ts=self._history),
-        ]
-        if self._staging is None:
-            assert self._settings is not None  # checked in __init__
-            self._executor.transaction(create)
-            rows = staged.select(
-                *[as_utc_text(changes, c) for c in payload],
-                *_STAGE_COLUMNS,
-                *[as_utc_text(changes, c) for c in commit_ts],
-            )
-            target = f"{quote(self._schema)}.{quote(stage)}"
-            copy_from_executors(self._settings, rows, target)
-            return None
-        rows = staged.select(
-            *[parquet_column(changes, c) for c in payload], *_STAGE_COLUMNS, *commit_ts
+        rows = latest.select(
+            *[parquet_column(changes, c) for c in staged.payload], *_STAGE_COLUMNS, *commit_ts
         )
-        folder = self._staging.write(rows, self._table, writer_id, batch_id)
-        load = self._staging.load(self._dialect, self._schema, stage, folder)
+        folder = self._staging.write(rows, self._table, staged.writer_id, staged.batch_id)
+        load = self._staging.load(self._dialect, self._schema, staged.stage, folder)
         self._executor.transaction([*create, *load])
         return folder
 

@@ -1,0 +1,127 @@
+"""Stage every table of a source batch into PostgreSQL in ONE Spark job.
+
+Staged table by table, a batch of 200 tables ran 200 Spark jobs (each a shuffle for the
+last change per key and a COPY per partition), and a Spark job has a fixed cost that a
+table of a few hundred changes does not amortize (docs/benchmarks.md, *What a table
+costs*). Here the tables' changes travel as text in one frame: one shuffle keeps the
+last change of each (table, key), every partition streams its rows into the staging
+tables they belong to, a `COPY ... FROM STDIN` per table it holds.
+
+Text loses nothing the staging columns can hold: the warehouse's column types are
+scalars and decimals (dialect.py), whose Spark text PostgreSQL parses back to the same
+value; timestamps travel in the session's time zone (UTC), like the per-table path.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, Row
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, FloatType
+
+from sinks.redshift.connection import ConnectionSettings
+from sinks.redshift.statements import quote
+from transforms.names import POS, SEQ
+from transforms.ordering import latest_per_key
+
+__all__ = ["CopyPart", "copy_tables", "staged_text"]
+
+_TABLE, _KEY, _VALUES = "__table", "__key", "__values"
+
+
+@dataclass(frozen=True)
+class CopyPart:
+    """One table's part of the batch: its changes and the staging table they go to."""
+
+    target: str  # the staging table, qualified and quoted
+    columns: Sequence[str]  # the staging table's columns, in the order they are sent
+    changes: DataFrame  # holds every column of `columns`
+    keys: Sequence[str]
+    every_change: bool = False  # SCD type 2: every change is a version, none collapsed
+
+
+def staged_text(parts: Sequence[CopyPart]) -> DataFrame:
+    """(table index, values as text) of every part: the last change per key of each
+    table (every change of an `every_change` one), grouped by table in each partition."""
+    latest: list[DataFrame] = []
+    every: list[DataFrame] = []
+    for index, part in enumerate(parts):
+        rows = part.changes.select(
+            F.lit(index).alias(_TABLE),
+            F.array(*[_key_text(part.changes, k) for k in part.keys]).alias(_KEY),
+            F.array(*[_text(part.changes, c) for c in part.columns]).alias(_VALUES),
+            F.col(SEQ),
+            F.col(POS),
+        )
+        (every if part.every_change else latest).append(rows)
+    frames = [_few(_union(latest)).transform(latest_per_key([_TABLE, _KEY]))] if latest else []
+    frames += [_few(_union(every))] if every else []
+    return _union(frames).select(_TABLE, _VALUES).sortWithinPartitions(_TABLE)
+
+
+def copy_tables(settings: ConnectionSettings, parts: Sequence[CopyPart]) -> None:
+    """Every part into its staging table (created already), in one Spark job."""
+    if not parts:
+        return
+    targets = {i: (p.target, list(p.columns)) for i, p in enumerate(parts)}
+    staged_text(parts).foreachPartition(lambda rows: _copy(settings, targets, rows))
+
+
+def _copy(
+    settings: ConnectionSettings,
+    targets: Mapping[int, tuple[str, Sequence[str]]],
+    rows: Iterator[Row],
+) -> None:
+    """Runs on an executor: one connection, a COPY for each table the partition holds."""
+    first = next(rows, None)
+    if first is None:
+        return  # an empty partition needs no connection
+    conn = settings.connect()
+    try:
+        with conn.cursor() as cur:
+            for index, group in itertools.groupby(
+                itertools.chain([first], rows), key=lambda row: row[_TABLE]
+            ):
+                target, names = targets[index]
+                columns = ", ".join(quote(n) for n in names)
+                with cur.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+                    for row in group:
+                        copy.write_row(row[_VALUES])
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _text(df: DataFrame, name: str) -> Column:
+    """A column as the text PostgreSQL reads back into the staging column's type.
+    Timestamps in the session's time zone (UTC, runtime/session.py): as Python datetimes
+    they would be shifted to the executor's local time zone."""
+    if df.schema[name].dataType.simpleString() == "timestamp":
+        return F.date_format(F.col(f"`{name}`"), "yyyy-MM-dd HH:mm:ss.SSSSSS")
+    return F.col(f"`{name}`").cast("string")
+
+
+def _key_text(df: DataFrame, name: str) -> Column:
+    """A key column as text that is equal exactly when the keys are: -0.0 is 0.0."""
+    if isinstance(df.schema[name].dataType, FloatType | DoubleType):
+        return (F.col(f"`{name}`") + F.lit(0.0)).cast("string")
+    return _text(df, name)
+
+
+def _few(frame: DataFrame) -> DataFrame:
+    """The tables' rows read in as many tasks as there are cores: each table's records are
+    a partition or more of their own, and a task per table cost 200 tasks at 200 tables
+    (9.8 s where 4 tasks take 1.6 s)."""
+    return frame.coalesce(frame.sparkSession.sparkContext.defaultParallelism)
+
+
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
+    """The frames' rows in one frame, unioned pairwise: a chain of 200 unions is
+    analysed 200 times over a growing plan."""
+    while len(frames) > 1:
+        frames = [reduce(DataFrame.unionAll, frames[i : i + 2]) for i in range(0, len(frames), 2)]
+    return frames[0]
