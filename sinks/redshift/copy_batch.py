@@ -19,9 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame, Row
-from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, FloatType
+from pyspark.sql import DataFrame, Row
+from pyspark.sql.types import DataType, DoubleType, FloatType, TimestampType
 
 from sinks.redshift.connection import ConnectionSettings
 from sinks.redshift.statements import quote
@@ -50,12 +49,17 @@ def staged_text(parts: Sequence[CopyPart]) -> DataFrame:
     latest: list[DataFrame] = []
     every: list[DataFrame] = []
     for index, part in enumerate(parts):
-        rows = part.changes.select(
-            F.lit(index).alias(_TABLE),
-            F.array(*[_key_text(part.changes, k) for k in part.keys]).alias(_KEY),
-            F.array(*[_text(part.changes, c) for c in part.columns]).alias(_VALUES),
-            F.col(SEQ),
-            F.col(POS),
+        types = {f.name: f.dataType for f in part.changes.schema.fields}
+        keys = ", ".join(_key_text(k, types[k]) for k in part.keys)
+        values = ", ".join(_text(c, types[c]) for c in part.columns)
+        # One expression a column, sent as SQL text: built as Column objects, a table of
+        # ten columns cost about 60 calls into the JVM (21 ms a table, 4 s at 200).
+        rows = part.changes.selectExpr(
+            f"{index} AS {_TABLE}",
+            f"array({keys}) AS {_KEY}",
+            f"array({values}) AS {_VALUES}",
+            _quoted(SEQ),
+            _quoted(POS),
         )
         (every if part.every_change else latest).append(rows)
     frames = [_few(_union(latest)).transform(latest_per_key([_TABLE, _KEY]))] if latest else []
@@ -96,20 +100,24 @@ def _copy(
         conn.close()
 
 
-def _text(df: DataFrame, name: str) -> Column:
-    """A column as the text PostgreSQL reads back into the staging column's type.
+def _text(name: str, data_type: DataType) -> str:
+    """A column as the text PostgreSQL reads back into the staging column's type (SQL).
     Timestamps in the session's time zone (UTC, runtime/session.py): as Python datetimes
     they would be shifted to the executor's local time zone."""
-    if df.schema[name].dataType.simpleString() == "timestamp":
-        return F.date_format(F.col(f"`{name}`"), "yyyy-MM-dd HH:mm:ss.SSSSSS")
-    return F.col(f"`{name}`").cast("string")
+    if isinstance(data_type, TimestampType):
+        return f"date_format({_quoted(name)}, 'yyyy-MM-dd HH:mm:ss.SSSSSS')"
+    return f"CAST({_quoted(name)} AS STRING)"
 
 
-def _key_text(df: DataFrame, name: str) -> Column:
-    """A key column as text that is equal exactly when the keys are: -0.0 is 0.0."""
-    if isinstance(df.schema[name].dataType, FloatType | DoubleType):
-        return (F.col(f"`{name}`") + F.lit(0.0)).cast("string")
-    return _text(df, name)
+def _key_text(name: str, data_type: DataType) -> str:
+    """A key column as text that is equal exactly when the keys are: -0.0 is 0.0 (SQL)."""
+    if isinstance(data_type, FloatType | DoubleType):
+        return f"CAST({_quoted(name)} + 0.0D AS STRING)"
+    return _text(name, data_type)
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _few(frame: DataFrame) -> DataFrame:
