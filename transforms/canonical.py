@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 from config import TableConfig, Tokenization
 from config.privacy import is_email_like
 from transforms.derive import add_derived
+from transforms.frames import empty_frame
 from transforms.names import APPLIED_OPS, COMMIT_TS, ERROR, OP, OP_LOAD, POS, SEQ
 from transforms.privacy import protect
 from transforms.sequence import encode_sequence
@@ -53,13 +54,24 @@ def canonical_changes(
 def output_types(spark: SparkSession, table: TableConfig) -> dict[str, str]:
     """The Spark type of every target column, from the config alone: no data is read.
 
-    Runs `canonical_changes` on an empty frame of typed records, so derived columns
-    and protection rules give exactly the types a batch will have.
+    Without derived columns or protection rules, a target column is its declared column,
+    typed as declared (the config keeps types as Spark's simple strings). Otherwise
+    `analysed_types` has Spark analyse the table's changes; that costs 15-30 ms a table,
+    seconds at the start of a job of hundreds of tables (docs/benchmarks.md, *What a table
+    costs*).
+    """
+    if table.derived or table.protect:
+        return analysed_types(spark, table)
+    kept = set(table.output_columns)
+    return {c.name: c.type for c in table.columns or [] if c.name in kept}
+
+
+def analysed_types(spark: SparkSession, table: TableConfig) -> dict[str, str]:
+    """`output_types` by running `canonical_changes` on an empty frame of typed records,
+    so that derived columns and protection rules give exactly the types a batch will have.
     """
     declared = ", ".join(f"`{c.name}` {c.type}" for c in table.columns or [])
-    empty = spark.createDataFrame(
-        [], f"{OP} string, {declared}, {COMMIT_TS} timestamp, {POS} string"
-    )
+    empty = empty_frame(spark, f"{OP} string, {declared}, {COMMIT_TS} timestamp, {POS} string")
     # Only the plan is analysed; the key of an hmac rule never meets a value here.
     changes = empty.transform(canonical_changes(table, Tokenization(key=b"types-only")))
     return {

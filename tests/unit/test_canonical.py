@@ -10,11 +10,11 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config import JobConfig
+from config import JobConfig, TableConfig
 from config.load import load_config
 from runtime.decoding import SourceFormat
 from runtime.tables import Replica
-from transforms.canonical import canonical_changes, split_rejected
+from transforms.canonical import analysed_types, canonical_changes, output_types, split_rejected
 
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
 LOAD = "/x/public/cases/LOAD00000001.csv"
@@ -232,3 +232,29 @@ def test_control_and_other_table_records_are_in_neither_output(spark: SparkSessi
     expected = spark.createDataFrame([(insert, "I")], "_raw string, _op string")
     assert_df_equality(good.select("_raw", "_op"), expected, ignore_nullable=True)
     assert rejected.isEmpty()
+
+
+def _table(**extra: object) -> TableConfig:
+    types = ["string", "boolean", "tinyint", "smallint", "int", "bigint", "float", "double",
+             "date", "timestamp", "decimal(38,18)"]  # fmt: skip
+    columns = [{"name": "id", "type": "bigint"}, *({"name": f"c{i}", "type": t}
+               for i, t in enumerate(types))]  # fmt: skip
+    return TableConfig.model_validate({"name": "t", "keys": ["id"], "columns": columns, **extra})
+
+
+def test_target_types_of_a_table_without_derived_or_protected_columns_are_as_spark_has_them(
+    spark: SparkSession,
+) -> None:
+    table = _table(except_column_list=["c3"])
+    found = output_types(spark, table)
+    assert found == analysed_types(spark, table)
+    assert list(found) == [n for n in table.output_columns]
+    assert "c3" not in found
+
+
+def test_target_types_follow_derived_columns(spark: SparkSession) -> None:
+    table = _table(
+        derived=[{"name": "c4", "expr": "cast(c4 as bigint)"}, {"name": "half", "expr": "id / 2"}]
+    )
+    found = output_types(spark, table)
+    assert (found["c4"], found["half"], found["c5"]) == ("bigint", "double", "bigint")
