@@ -26,6 +26,7 @@ from sinks.redshift.connection import ConnectionSettings
 from sinks.redshift.statements import quote
 from transforms.names import POS, SEQ
 from transforms.ordering import latest_per_key
+from transforms.types import quote as spark_name
 
 __all__ = ["CopyPart", "copy_tables", "staged_text"]
 
@@ -58,8 +59,8 @@ def staged_text(parts: Sequence[CopyPart]) -> DataFrame:
             f"{index} AS {_TABLE}",
             f"array({keys}) AS {_KEY}",
             f"array({values}) AS {_VALUES}",
-            _quoted(SEQ),
-            _quoted(POS),
+            spark_name(SEQ),
+            spark_name(POS),
         )
         (every if part.every_change else latest).append(rows)
     frames = [_few(_union(latest)).transform(latest_per_key([_TABLE, _KEY]))] if latest else []
@@ -105,19 +106,15 @@ def _text(name: str, data_type: DataType) -> str:
     Timestamps in the session's time zone (UTC, runtime/session.py): as Python datetimes
     they would be shifted to the executor's local time zone."""
     if isinstance(data_type, TimestampType):
-        return f"date_format({_quoted(name)}, 'yyyy-MM-dd HH:mm:ss.SSSSSS')"
-    return f"CAST({_quoted(name)} AS STRING)"
+        return f"date_format({spark_name(name)}, 'yyyy-MM-dd HH:mm:ss.SSSSSS')"
+    return f"CAST({spark_name(name)} AS STRING)"
 
 
 def _key_text(name: str, data_type: DataType) -> str:
     """A key column as text that is equal exactly when the keys are: -0.0 is 0.0 (SQL)."""
     if isinstance(data_type, FloatType | DoubleType):
-        return f"CAST({_quoted(name)} + 0.0D AS STRING)"
+        return f"CAST({spark_name(name)} + 0.0D AS STRING)"
     return _text(name, data_type)
-
-
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _few(frame: DataFrame) -> DataFrame:
