@@ -168,12 +168,12 @@ class WarehouseEngine:
         staged = self.prepare(changes, batch_id, writer_id)
         if staged.skipped:
             return staged
-        create, part = self.copy_part(changes, staged)
         if self.copies:
+            create, part = self.copy_part(changes, staged)
             self._executor.transaction(create)
             copy_tables(self.settings, [part])
         else:
-            staged.folder = self._stage_s3(changes, create, staged)
+            staged.folder = self._stage_s3(changes, staged)
         staged.timings["stage_s"] = time.monotonic() - staged.started
         return staged
 
@@ -203,18 +203,18 @@ class WarehouseEngine:
     def copy_part(self, changes: DataFrame, staged: Staged) -> tuple[list[Statement], CopyPart]:
         """The statements that create the batch's staging table, and what copy_batch.py
         loads into it: the per-table step 1 of a batch staged in one Spark job."""
-        create = [
-            self._dialect.drop_table(self._schema, staged.stage),
-            self._dialect.create_stage(
-                self._schema,
-                staged.stage,
-                self._columns(changes, staged.payload),
-                commit_ts=self._history,
-            ),
-        ]
         names = [*staged.payload, *_STAGE_COLUMNS, *([COMMIT_TS] if self._history else [])]
         target = f"{quote(self._schema)}.{quote(staged.stage)}"
-        return create, CopyPart(target, names, changes, self._keys, every_change=self._history)
+        part = CopyPart(target, names, changes, self._keys, every_change=self._history)
+        return self._create_stage(changes, staged), part
+
+    def _create_stage(self, changes: DataFrame, staged: Staged) -> list[Statement]:
+        """The batch's staging table, fresh: dropped if a crashed run left it, created."""
+        dialect, columns = self._dialect, self._columns(changes, staged.payload)
+        return [
+            dialect.drop_table(self._schema, staged.stage),
+            dialect.create_stage(self._schema, staged.stage, columns, commit_ts=self._history),
+        ]
 
     @staticmethod
     def _columns(changes: DataFrame, payload: Sequence[str]) -> list[Column]:
@@ -254,7 +254,7 @@ class WarehouseEngine:
 
     # -------------------------------------------------------------- 1. stage
 
-    def _stage_s3(self, changes: DataFrame, create: Sequence[Statement], staged: Staged) -> str:
+    def _stage_s3(self, changes: DataFrame, staged: Staged) -> str:
         """Load the batch into a fresh staging table through S3; the folder it used.
 
         Type 1 stages the last change per key; type 2 every change (each is a version).
@@ -267,7 +267,7 @@ class WarehouseEngine:
         )
         folder = self._staging.write(rows, self._table, staged.writer_id, staged.batch_id)
         load = self._staging.load(self._dialect, self._schema, staged.stage, folder)
-        self._executor.transaction([*create, *load])
+        self._executor.transaction([*self._create_stage(changes, staged), *load])
         return folder
 
     # -------------------------------------------------------------- 2. merge
