@@ -34,6 +34,7 @@ from runtime.routing import (
     route_and_tally,
     tally_records,
 )
+from runtime.sizing import ROWS_PER_TASK, compact, shuffle_partitions
 from runtime.tables import Registry, Replica
 from sinks.base import BatchResult, Engine
 from sinks.quarantine import write_quarantine
@@ -52,9 +53,8 @@ from transforms.names import (
 from transforms.route import UNROUTED
 from transforms.types import SourceColumn
 
-__all__ = ["SourceBatch", "SourceBatchHandler", "compact", "shuffle_partitions"]
+__all__ = ["SourceBatch", "SourceBatchHandler"]
 
-ROWS_PER_TASK = 100_000  # a table's records per task of its apply (a few tens of MB)
 SHUFFLE = "spark.sql.shuffle.partitions"
 
 _RESUME = (
@@ -179,7 +179,9 @@ class SourceBatchHandler:
             with phase("route_s"):
                 guessed = self._guess(routed)
                 found, tallies = route_and_tally(
-                    self._seen(routed), {name: g.records for name, g in guessed.items()}
+                    self._seen(routed),
+                    {name: g.records for name, g in guessed.items()},
+                    self._parallel,
                 )
                 seen = self._tables(found, routed, summary)
                 tables = {r.name: r for r, _ in seen}
@@ -226,10 +228,11 @@ class SourceBatchHandler:
         Parquet files, whose decoding lists the batch's files first."""
         if self._registry.from_files:
             return {}
-        return {
-            r.name: _Guess(r.config, r.columns, r.stopped, self._records(routed, r, 1))
-            for r in self._recent
-        }
+        return in_parallel(
+            {r.name: r for r in self._recent},
+            lambda r: _Guess(r.config, r.columns, r.stopped, self._records(routed, r, 1)),
+            self._parallel,
+        )
 
     def _seen(self, routed: DataFrame) -> DataFrame:
         """The routing aggregate: records and fields seen per source table (and the newest
@@ -303,6 +306,7 @@ class SourceBatchHandler:
         table's as the routing's job counted them, unless the routing changed it; the
         others' counted in one more job. A guess the batch did not need is let go."""
         counted: dict[str, list[Row]] = {}
+        todo: dict[str, tuple[Replica, int]] = {}
         for replica, count in seen:
             guess = guessed.pop(replica.name, None)
             if guess is not None and guess.holds(replica, count):
@@ -311,11 +315,16 @@ class SourceBatchHandler:
                 continue
             if guess is not None:
                 guess.records.unpersist()
-            records[replica.name] = self._records(routed, replica, count)
+            todo[replica.name] = (replica, count)
         for guess in guessed.values():
             guess.records.unpersist()
         guessed.clear()
-        counted.update(tally_records({n: f for n, f in records.items() if n not in counted}))
+        # Each table's query is built by the driver (calls into the JVM, Spark's analysis
+        # of each step): several tables at once keep both busy.
+        records.update(in_parallel(todo, lambda t: self._records(routed, *t), self._parallel))
+        counted.update(
+            tally_records({n: f for n, f in records.items() if n not in counted}, self._parallel)
+        )
         return counted
 
     def _records(self, routed: DataFrame, replica: Replica, count: int) -> DataFrame:
@@ -359,25 +368,6 @@ class SourceBatchHandler:
     def _changes(self, table: _Table) -> DataFrame:
         good, _ = split_rejected(table.records)
         return good.transform(canonical_changes(table.replica.config, self._tokens))
-
-
-def compact(frame: DataFrame, rows: int) -> DataFrame:
-    """A table's `rows` records in as many partitions as they need (`ROWS_PER_TASK`), never
-    more than they have. A table's records are spread over every partition of the batch,
-    mostly empty ones when a batch holds many tables, and each partition costs a task in
-    every stage of the table's apply (at 200 tables, 17 tasks per write instead of 5, and
-    twice the writes' time) and a cached block (2,600 at 200 tables instead of 200:
-    docs/benchmarks.md). Applied before the records are persisted."""
-    return frame.coalesce(max(1, -(-rows // ROWS_PER_TASK)))
-
-
-def shuffle_partitions(rows: int, cores: int, ceiling: int) -> int:
-    """A batch's shuffle partitions: as many as its `rows` records need (`ROWS_PER_TASK`),
-    at least one per core, at most the session's setting (`ceiling`). A small batch in the
-    setting's partitions (4 per core by default) paid a task per empty partition in every
-    shuffle: at 1,000 changes/s, about a third of each batch's time (docs/benchmarks.md).
-    The stream's session plans without adaptive execution, which would size them itself."""
-    return max(1, min(ceiling, max(cores, -(-rows // ROWS_PER_TASK))))
 
 
 def _metrics(

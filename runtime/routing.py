@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
-from transforms.frames import union_by_name
+from sinks.target import in_parallel
+from transforms.frames import union_all
 from transforms.names import COMMIT_TS, ERROR, FILE, OP, SOURCE_SCHEMA, SOURCE_TABLE
 from transforms.position import file_start_position
+from transforms.types import sql_string
 
 __all__ = [
     "Seen",
@@ -61,21 +63,25 @@ def merge_seen(
     return merged
 
 
-def _tally_frame(records: Mapping[str, DataFrame]) -> DataFrame:
+def _tally_frame(records: Mapping[str, DataFrame], parallel: int) -> DataFrame:
     """Every table's records counted by operation and outcome, with their commit times'
     span. The records are read in as many tasks as there are cores, not one task per table
-    and partition, which at 200 tables cost five times the counting (docs/benchmarks.md)."""
-    parts = [
-        frame.select(
-            F.lit(name).alias(_REPLICA),
-            F.col(OP),
-            F.col(ERROR).isNull().alias("ok"),
-            F.col(COMMIT_TS).cast("timestamp").alias(COMMIT_TS),
+    and partition, which at 200 tables cost five times the counting (docs/benchmarks.md).
+    Each table's part is one select in SQL text (one call into the JVM), `parallel` built
+    at once; the parts are alike, so they are united by position."""
+
+    def part(item: tuple[str, DataFrame]) -> DataFrame:
+        name, frame = item
+        return frame.selectExpr(
+            f"{sql_string(name)} AS {_REPLICA}",
+            OP,
+            f"{ERROR} IS NULL AS ok",
+            f"CAST({COMMIT_TS} AS timestamp) AS {COMMIT_TS}",
         )
-        for name, frame in records.items()
-    ]
+
+    parts = list(in_parallel({n: (n, f) for n, f in records.items()}, part, parallel).values())
     return (
-        union_by_name(parts)
+        union_all(parts)
         .coalesce(parts[0].sparkSession.sparkContext.defaultParallelism)
         .groupBy(_REPLICA, OP, "ok")
         .agg(
@@ -91,17 +97,17 @@ def _by_table(rows: Iterable[Row]) -> dict[str, list[Row]]:
     return tallies
 
 
-def tally_records(records: Mapping[str, DataFrame]) -> dict[str, list[Row]]:
+def tally_records(records: Mapping[str, DataFrame], parallel: int = 1) -> dict[str, list[Row]]:
     """Every table's counts (rows of `_op`, `ok`, `n`, `lo`, `hi`), in ONE Spark job for
     the whole batch (a job per table costs its fixed time per table); the job also fills
-    each table's persisted records."""
+    each table's persisted records. `parallel`: tables whose part is built at once."""
     if not records:
         return {}
-    return _by_table(_tally_frame(records).collect())
+    return _by_table(_tally_frame(records, parallel).collect())
 
 
 def route_and_tally(
-    seen: DataFrame, records: Mapping[str, DataFrame]
+    seen: DataFrame, records: Mapping[str, DataFrame], parallel: int = 1
 ) -> tuple[list[Row], dict[str, list[Row]]]:
     """The routing aggregate's rows (`seen`) and the counts of the guessed tables'
     `records`, in ONE Spark job: a union of both aggregates, each row tagged with its
@@ -110,7 +116,7 @@ def route_and_tally(
         return seen.collect(), {}
     rows = (
         seen.withColumn(_PART, F.lit("seen"))
-        .unionByName(_tally_frame(records).withColumn(_PART, F.lit("tally")), True)
+        .unionByName(_tally_frame(records, parallel).withColumn(_PART, F.lit("tally")), True)
         .collect()
     )
     routed = [row for row in rows if row[_PART] == "seen"]

@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-__all__ = ["empty_frame", "selects_built_once", "text_frame", "union_by_name"]
+__all__ = ["empty_frame", "selects_built_once", "text_frame", "union_all", "union_by_name"]
 
 
 def empty_frame(spark: SparkSession, schema: StructType | str) -> DataFrame:
@@ -42,14 +42,28 @@ def text_frame(
 
 
 def union_by_name(frames: Sequence[DataFrame]) -> DataFrame:
-    """The rows of every frame (at least one), in order, columns matched by name; joined
-    pairwise as a balanced tree: Spark checks a union's whole plan at each step, so a chain
-    of N frames costs N times N (200 tables' frames: 5.5 s as a chain, 1.1 s as a tree)."""
+    """The rows of every frame (at least one), in order, columns matched by name."""
+    return _pairwise(frames, DataFrame.unionByName)
+
+
+def union_all(frames: Sequence[DataFrame]) -> DataFrame:
+    """The rows of every frame (at least one), in order, columns matched by position:
+    frames built alike, whose columns come in the same order. Cheaper to analyse than
+    `union_by_name` (200 tables' counting frames: 1.5 s against 1.8-2.0 s)."""
+    return _pairwise(frames, DataFrame.union)
+
+
+def _pairwise(
+    frames: Sequence[DataFrame], unite: Callable[[DataFrame, DataFrame], DataFrame]
+) -> DataFrame:
+    """The frames joined pairwise as a balanced tree: Spark checks a union's whole plan at
+    each step, so a chain of N frames costs N times N (200 tables' frames: 5.5 s as a
+    chain, 1.1 s as a tree)."""
     if not frames:
-        raise ValueError("union_by_name: no frame to unite")
+        raise ValueError("a union of no frame")
     level = list(frames)
     while len(level) > 1:
-        paired = [a.unionByName(b) for a, b in zip(level[0::2], level[1::2], strict=False)]
+        paired = [unite(a, b) for a, b in zip(level[0::2], level[1::2], strict=False)]
         level = paired + level[2 * len(paired) :]
     return level[0]
 

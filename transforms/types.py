@@ -26,6 +26,7 @@ __all__ = [
     "decode_value",
     "quote",
     "spark_type",
+    "sql_string",
     "widens",
 ]
 
@@ -137,6 +138,11 @@ def _try(name: str, type_name: str) -> Column:
 def quote(name: str) -> str:
     """A Spark SQL identifier: in backticks, a backtick doubled."""
     return "`" + name.replace("`", "``") + "`"
+
+
+def sql_string(value: str) -> str:
+    """A Spark SQL string literal: in single quotes, backslashes and quotes escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def widens(old: str, new: str) -> bool:

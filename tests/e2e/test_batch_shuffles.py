@@ -13,8 +13,8 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from config import JobConfig
-from runtime.batch import ROWS_PER_TASK, shuffle_partitions
 from runtime.runner import run
+from runtime.sizing import ROWS_PER_TASK, shuffle_partitions
 
 SETTING = 12  # the session's shuffle partitions during the run: more than the cores
 

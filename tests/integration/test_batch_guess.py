@@ -70,13 +70,13 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[list[str]]]:
     """The tables each batch counted with the routing (`guessed`) and after it (`after`)."""
     asked: dict[str, list[list[str]]] = {"guessed": [], "after": []}
 
-    def guessed(seen: DataFrame, records: dict[str, DataFrame]) -> Any:
+    def guessed(seen: DataFrame, records: dict[str, DataFrame], parallel: int = 1) -> Any:
         asked["guessed"].append(sorted(records))
-        return route_and_tally(seen, records)
+        return route_and_tally(seen, records, parallel)
 
-    def after(records: dict[str, DataFrame]) -> Any:
+    def after(records: dict[str, DataFrame], parallel: int = 1) -> Any:
         asked["after"].append(sorted(records))
-        return tally_records(records)
+        return tally_records(records, parallel)
 
     monkeypatch.setattr("runtime.batch.route_and_tally", guessed)
     monkeypatch.setattr("runtime.batch.tally_records", after)
@@ -135,10 +135,10 @@ def test_the_records_kept_for_the_apply_hold_the_raw_record_of_rejects_only(
 ) -> None:
     kept: list[list[tuple[int | None, str | None]]] = []
 
-    def tallied(records: dict[str, DataFrame]) -> Any:
+    def tallied(records: dict[str, DataFrame], parallel: int = 1) -> Any:
         for frame in records.values():
             kept.append([(r["id"], r["_raw"]) for r in frame.select("id", "_raw").collect()])
-        return tally_records(records)
+        return tally_records(records, parallel)
 
     monkeypatch.setattr("runtime.batch.tally_records", tallied)
     stream = Stream(spark, tmp_path)

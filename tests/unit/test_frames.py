@@ -8,7 +8,13 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-from transforms.frames import empty_frame, selects_built_once, text_frame, union_by_name
+from transforms.frames import (
+    empty_frame,
+    selects_built_once,
+    text_frame,
+    union_all,
+    union_by_name,
+)
 
 
 def _plan(df: DataFrame) -> str:
@@ -54,6 +60,19 @@ def test_a_union_of_many_frames_keeps_every_row_in_order_matching_columns_by_nam
     assert union_by_name(frames[:1]).collect() == frames[0].collect()
     with pytest.raises(ValueError, match="no frame"):
         union_by_name([])
+
+
+def test_a_union_by_position_keeps_every_row_in_order_and_matches_columns_by_place(
+    spark: SparkSession,
+) -> None:
+    frames = [text_frame(spark, [[str(i), f"v{i}"]], ["id", "v"]) for i in range(7)]
+    frames[3] = frames[3].select(F.col("v").alias("id"), F.col("id").alias("v"))
+    united = union_all(frames)
+    assert united.columns == ["id", "v"]
+    rows = [(r["id"], r["v"]) for r in united.collect()]
+    assert rows == [(f"v{i}", str(i)) if i == 3 else (str(i), f"v{i}") for i in range(7)]
+    with pytest.raises(ValueError, match="no frame"):
+        union_all([])
 
 
 def test_selects_are_built_at_the_first_frame_and_applied_to_each_frame_in_order(
