@@ -26,6 +26,11 @@ SETTINGS = {
     "spark.sql.adaptive.enabled": "false",
 }
 
+# Spark compiles the code of each query's steps and keeps the compiled classes, 100 by
+# default. A batch compiles several for each table it touches, so beyond a few dozen
+# tables every batch compiled its tables' code again. Static: set before the session starts.
+COMPILED_CODE = {"spark.sql.codegen.cache.maxEntries": "2000"}
+
 # Delta's and Iceberg's SQL extensions (MERGE, time travel, Iceberg's CALL procedures) and
 # Delta's catalog; static: set before the session starts. Iceberg's catalog is named by the
 # target and added at run time (sinks/iceberg/catalog.py). Spark skips, with a warning, an
@@ -136,7 +141,8 @@ def local_session(
     jars = os.environ.get("STREAM_CDC_JARS")
     extensions = {"spark.jars": jars, **DELTA_SQL} if jars else {}
     local_fs = local_fs_settings("local[2]")
-    for key, value in {**extensions, **local_fs, **SETTINGS, **(extra or {})}.items():
+    settings = {**extensions, **local_fs, **COMPILED_CODE, **SETTINGS, **(extra or {})}
+    for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
@@ -178,8 +184,9 @@ def _launch_settings() -> dict[str, str]:
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # plain `python`: no JVM yet
         jars = os.environ.get("STREAM_CDC_JARS")
         delta = {"spark.jars": jars, **DELTA_SQL} if jars else {}
-        return {"spark.master": "local[2]", **delta, **local_fs_settings("local[2]")}
+        local = {"spark.master": "local[2]", **local_fs_settings("local[2]")}
+        return {**local, **delta, **COMPILED_CODE}
     SparkContext._ensure_initialized()  # connects to spark-submit's JVM
     launched = SparkConf()
-    wanted = {"spark.master": "local[2]", **DELTA_SQL}
+    wanted = {"spark.master": "local[2]", **DELTA_SQL, **COMPILED_CODE}
     return {key: value for key, value in wanted.items() if not launched.contains(key)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from runtime.session import apply_settings
+from runtime.session import COMPILED_CODE, _launch_settings, apply_settings
 
 _LISTING = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 
@@ -23,3 +23,33 @@ def test_local_mode_lists_many_paths_on_the_driver_unless_told_otherwise(
         assert spark.conf.get(_LISTING) == "64"
     finally:
         spark.conf.set(_LISTING, saved)
+
+
+def test_the_code_spark_compiled_for_many_tables_queries_is_compiled_once(
+    spark: SparkSession,
+) -> None:
+    """A batch compiles several classes a table it touches; Spark keeps 100 by default, so
+    a stream of more than a few dozen tables compiled its tables' code again each batch."""
+    assert COMPILED_CODE["spark.sql.codegen.cache.maxEntries"] in _launch_settings().values()
+    metrics = spark.sparkContext._jvm.org.apache.spark.metrics.source.CodegenMetrics  # type: ignore[union-attr]
+    compiled = metrics.METRIC_COMPILATION_TIME()
+
+    def queries() -> None:  # 150 queries, each its own code (its literals are in it)
+        for i in range(150):
+            spark.range(2).selectExpr(f"id * {i + 7_000_000} + {i} AS v").collect()
+
+    generated = {
+        "spark.sql.codegen.wholeStage": "true",
+        "spark.sql.codegen.factoryMode": "FALLBACK",
+    }
+    saved = {key: str(spark.conf.get(key)) for key in generated}  # the tests' session: none
+    try:
+        for key, wanted in generated.items():
+            spark.conf.set(key, wanted)
+        queries()
+        before = compiled.getCount()
+        queries()
+        assert compiled.getCount() == before
+    finally:
+        for key, value in saved.items():
+            spark.conf.set(key, value)
