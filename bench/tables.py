@@ -19,16 +19,22 @@ with the same data.
 
     python -m bench.tables [--tables 1 20 200] [--targets lake warehouse]
                            [--rows 20000] [--changes 10000] [--baseline-tables 20]
+                           [--batches 1]
 
 `--baseline-tables` with no number runs no query-per-table baseline (the floor always runs).
+`--batches N` (N > 1) spreads the changes over N waves of files, read a wave a batch after
+the loads' batch, and prints the median time of the batches after the first: what a table
+costs a running stream, whose tables' decoding is built at their first batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -42,10 +48,14 @@ COLUMNS = [("id", "int"), ("name", "string"), ("qty", "int"), ("placed", "string
 PLAIN_THREADS = 4  # tables the floor writes at once: as many as the job applies at once
 
 
-def landing(root: Path, tables: int, rows: int, changes: int, seed: int = 7) -> None:
-    """A full load and one CDC file per table under `root/bench/t<i>/` (DMS's layout)."""
+def landing(
+    root: Path, tables: int, rows: int, changes: int, batches: int = 1, *, seed: int = 7
+) -> None:
+    """A full load and CDC files per table under `root/bench/t<i>/` (DMS's layout): the
+    changes in `batches` files a table, each wave of files newer than the one before."""
     rng = random.Random(seed)
     per_table, changed = max(1, rows // tables), max(1, changes // tables)
+    start = time.time() - 3600
     for t in range(tables):
         folder = root / "bench" / f"t{t:03d}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -53,20 +63,32 @@ def landing(root: Path, tables: int, rows: int, changes: int, seed: int = 7) -> 
             f"{i},name-{i},{rng.randint(1, 99)},2021-0{1 + i % 9}-1{i % 10}"
             for i in range(per_table)
         ]
-        (folder / "LOAD00000001.csv").write_text("\n".join(load) + "\n", encoding="utf-8")
+        files = {folder / "LOAD00000001.csv": load}
         cdc = []
         for n in range(changed):
             op = rng.choices("IUD", weights=(4, 5, 1))[0]
             key = per_table + n if op == "I" else rng.randrange(per_table)
             cdc.append(f"{op},{key},name-{key}-{n},{rng.randint(1, 99)},2021-10-1{n % 10}")
-        (folder / "20211101-000000000.csv").write_text("\n".join(cdc) + "\n", encoding="utf-8")
+        step = -(-changed // batches)
+        for wave in range(batches):
+            files[folder / f"20211101-{wave:09d}.csv"] = cdc[wave * step : (wave + 1) * step]
+        for wave, (path, lines) in enumerate(files.items()):
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            os.utime(path, (start + wave, start + wave))  # the source reads oldest first
 
 
-def config(work: Path, landing: Path, names: list[str], target: dict[str, Any]) -> dict[str, Any]:
+def config(
+    work: Path, landing: Path, names: list[str], target: dict[str, Any], per_trigger: int = 1000
+) -> dict[str, Any]:
     return {
         "name": "bench_tables",
         "checkpoint": str(work / "checkpoint"),
-        "source": {"kind": "files", "path": str(landing), "format": "dms-csv"},
+        "source": {
+            "kind": "files",
+            "path": str(landing),
+            "format": "dms-csv",
+            "max_files_per_trigger": per_trigger,
+        },
         "tables": [
             {
                 "name": name,
@@ -82,28 +104,30 @@ def config(work: Path, landing: Path, names: list[str], target: dict[str, Any]) 
 
 
 def one(
-    tables: int, target_kind: str, shape: str, *, rows: int, changes: int, port: int | None
+    tables: int,
+    target_kind: str,
+    shape: str,
+    *,
+    rows: int,
+    changes: int,
+    port: int | None,
+    batches: int = 1,
 ) -> dict[str, Any]:
     """One run, in this process (the parent starts one process per run). `shape` is
     "source" (one query for every table), "per-table" (the baseline: one query per
-    table, each over its own landing folder) or "plain" (the floor: `plain_tables`)."""
+    table, each over its own landing folder) or "plain" (the floor: `plain_tables`).
+    With `batches` over 1, the job reads a wave of files a batch (the loads, then each
+    wave of changes) and the result has its later batches' median time."""
     from config import JobConfig
     from config.secrets import read_secrets
     from runtime.runner import run
     from runtime.session import local_session
 
     work = Path(tempfile.mkdtemp(prefix=f"bench-tables-{tables}-"))
-    landing(work / "landing", tables, rows, changes)
+    landing(work / "landing", tables, rows, changes, batches)
     target = _target(target_kind, work, f"b{tables}{shape[:2]}", port)
     names = [f"t{t:03d}" for t in range(tables)]
-    runs = [(work, work / "landing", names)]
-    if shape == "per-table":  # each table's folder moved under a landing root of its own
-        runs = []
-        for name in names:
-            root = work / "per-table" / name
-            (root / "bench").mkdir(parents=True)
-            (work / "landing" / "bench" / name).rename(root / "bench" / name)
-            runs.append((work / "runs" / name, root, [name]))
+    runs = _runs(work, names, shape)
     spark = local_session(
         "bench-tables",
         driver_memory="4g",
@@ -112,13 +136,14 @@ def one(
     )
     store = spark.sparkContext._jsc.sc().statusStore()
     jobs_before = store.jobsList(None).size()
+    batch_lines = _BatchLines.listening()
     started = time.perf_counter()
     applied, errors = 0, []
     if shape == "plain":
         plain_tables(spark, work / "landing", names, target)
-        runs = []
     for run_work, root, run_names in runs:
-        job = JobConfig.model_validate(config(run_work, root, run_names, target))
+        per_trigger = len(run_names) if batches > 1 else 1000
+        job = JobConfig.model_validate(config(run_work, root, run_names, target, per_trigger))
         job = job.with_secrets(read_secrets(job.secret_variables, os.environ))
         outcome = run(spark, job, once=True)
         applied += sum(t.upserts + t.deletes + t.stale for t in outcome.tables)
@@ -136,7 +161,55 @@ def one(
         "changes_applied": applied,
         "driver_peak_mb": jvm_peak,
         "errors": errors,
+        **batch_lines.later(),
     }
+
+
+def _runs(work: Path, names: list[str], shape: str) -> list[tuple[Path, Path, list[str]]]:
+    """The job runs of a shape: (work folder, landing root, tables) each. None for the
+    plain floor; one per table for the baseline, each table's folder moved under a
+    landing root of its own."""
+    if shape == "plain":
+        return []
+    if shape != "per-table":
+        return [(work, work / "landing", names)]
+    runs = []
+    for name in names:
+        root = work / "per-table" / name
+        (root / "bench").mkdir(parents=True)
+        (work / "landing" / "bench" / name).rename(root / "bench" / name)
+        runs.append((work / "runs" / name, root, [name]))
+    return runs
+
+
+class _BatchLines(logging.Handler):
+    """The job's batch log lines (docs/operations.md): each source batch's time."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seconds: dict[int, float] = {}
+
+    @classmethod
+    def listening(cls) -> _BatchLines:
+        """A handler on the job's logger, which logs its batches at INFO."""
+        handler = cls()
+        logger = logging.getLogger("stream_cdc")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        return handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if '"event": "batch"' in message:
+            line = json.loads(message)
+            self.seconds[int(line["batch_id"])] = float(line["source_batch"]["total_s"])
+
+    def later(self) -> dict[str, Any]:
+        """The batches after the first: their count and median time (none with one)."""
+        later = [s for b, s in sorted(self.seconds.items()) if b > 0]
+        if not later:
+            return {}
+        return {"later_batches": len(later), "later_batch_s": round(statistics.median(later), 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", nargs="+", default=["lake", "warehouse"])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--changes", type=int, default=10_000)
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=1,
+        help="waves of changes, a batch each after the loads' batch (1: one batch in all)",
+    )
     parser.add_argument(
         "--baseline-tables",
         type=int,
@@ -157,9 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.one:
         tables, target, shape, port = args.one
-        result = one(
-            int(tables), target, shape, rows=args.rows, changes=args.changes, port=int(port) or None
-        )
+        result = one(int(tables), target, shape, rows=args.rows, changes=args.changes,
+                     port=int(port) or None, batches=args.batches)  # fmt: skip
         print(json.dumps(result))
         return 0
     from tests.postgres import PostgresServer
@@ -170,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         port = str(warehouse.port) if warehouse else "0"
         extra = ["--rows", str(args.rows), "--changes", str(args.changes)]
+        extra += ["--batches", str(args.batches)]
         for target in args.targets:
             for tables in args.tables:
                 shapes = ["plain", "source"]
@@ -257,7 +336,17 @@ def _line(result: dict[str, Any], results: list[dict[str, Any]]) -> str:
         f"driver {result['driver_peak_mb']:>5} MB"
         + (f"  {result['changes_applied']} changes applied" if result["shape"] != "plain" else "")
         + (f"  ERRORS {len(result['errors'])}" if result["errors"] else "")
+        + _later(result, base)
     )
+
+
+def _later(result: dict[str, Any], base: dict[str, Any]) -> str:
+    """The median of the batches after the first, against 1 table's (with `--batches`)."""
+    if "later_batch_s" not in result:
+        return ""
+    seconds, one_table = result["later_batch_s"], base.get("later_batch_s")
+    ratio = f" ({seconds / one_table:4.2f}x 1 table)" if one_table else ""
+    return f"  later batches: {result['later_batches']}, median {seconds:.2f} s{ratio}"
 
 
 if __name__ == "__main__":
