@@ -8,7 +8,8 @@ deploy's definition for a Redshift target (with the warehouse secret) and for an
 target (Glue's Iceberg, the SQL extension and the Glue Data Catalog catalog on
 `s3://<bucket>/iceberg`, no warehouse secret) must agree on everything but arguments; an
 argument only one of them has is there under that target's condition (`UseRedshift`,
-`UseIceberg`), absent otherwise:
+`UseIceberg`), absent otherwise; one both have with different values (`--conf`) takes
+the value of the target's condition:
 
     python -m deploy cloudformation          # rewrite the job in the template
     python -m deploy cloudformation --check  # exit 1 if the template differs
@@ -119,19 +120,25 @@ def _stack_properties(spec: JobSpec) -> dict[str, Any]:
 
 def _conditional_arguments(by_condition: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The arguments of every target's job as they are; an argument of one target only as
-    `!If [its condition, value, !Ref AWS::NoValue]`. An argument with a different value
-    per target is an error: the template would have to choose one."""
+    `!If [its condition, value, !Ref AWS::NoValue]`; an argument both targets have with a
+    value each as `!If [the second's condition, its value, the first's value]` (the two
+    conditions are the two values TargetKind allows, so one holds when the other does
+    not). More targets than two would need a nested `!If`: an error."""
     merged: dict[str, Any] = {}
     names = dict.fromkeys(name for arguments in by_condition.values() for name in arguments)
     for name in names:
         held = {c: a[name] for c, a in by_condition.items() if name in a}
-        if len({(type(v), v) for v in held.values()}) > 1:
-            raise ValueError(f"{name}: a different value for each target")
-        [value, *_] = held.values()
-        if len(held) == len(by_condition):
-            merged[name] = value
+        values = list(held.values())
+        differ = len({(type(v), v) for v in values}) > 1
+        if differ and len(held) != 2:
+            raise ValueError(f"{name}: a different value for each of {len(held)} targets")
+        if len(held) == 2 and differ:
+            (_, first), (second, other) = held.items()
+            merged[name] = If([second, other, first])
+        elif len(held) == len(by_condition):
+            merged[name] = values[0]
         elif len(held) == 1:
-            merged[name] = If([*held, value, NO_VALUE])
+            merged[name] = If([*held, values[0], NO_VALUE])
         else:
             raise ValueError(f"{name}: an argument of several targets but not all")
     return merged

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from aws import AWS_ERRORS, describe, error_code
 from deploy.package import additional_python_modules, build_zip
+from runtime.session import COMPILED_CODE
 from sinks.iceberg.conf import SQL_EXTENSIONS
 
 __all__ = [
@@ -25,33 +26,33 @@ __all__ = [
     "Service",
     "default_arguments",
     "execute",
-    "iceberg_arguments",
     "plan",
 ]
 
 SCRIPT = Path(__file__).resolve().parent.parent / "jobs" / "stream_cdc.py"
 GLUE_VERSION = "5.0"
 
-# Delta on Glue 5.0: the runtime's Delta Lake jars, and Delta's SQL extension and catalog,
-# which must be set before the session starts (Glue starts it, not the job).
-DELTA_ARGUMENTS = {
-    "--datalake-formats": "delta",
-    "--conf": "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension"
-    " --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+# Delta on Glue 5.0: Delta's SQL extension and catalog, which must be set before the
+# session starts (Glue starts it, not the job), beside the runtime's Delta Lake jars
+# (`--datalake-formats`).
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
 
-def iceberg_arguments(catalog_conf: Mapping[str, str]) -> dict[str, str]:
-    """Iceberg on Glue 5.0: the runtime's own Iceberg (1.7.1, with GlueCatalog and S3FileIO:
-    no jar to upload), Iceberg's SQL extension (static: set before Glue starts the
-    session) and the target's Spark catalog (sinks/iceberg/conf.py; the job would add the
-    same at run time, `IcebergCatalog.register`). A job has one target, so never Delta's
-    too. Glue takes one `--conf`: the others ride in its value."""
-    settings = {"spark.sql.extensions": SQL_EXTENSIONS, **catalog_conf}
-    return {
-        "--datalake-formats": "iceberg",
-        "--conf": " --conf ".join(f"{key}={value}" for key, value in settings.items()),
-    }
+def _iceberg_conf(catalog_conf: Mapping[str, str]) -> dict[str, str]:
+    """Iceberg on Glue 5.0 (the runtime's own Iceberg 1.7.1, with GlueCatalog and S3FileIO:
+    no jar to upload): Iceberg's SQL extension (static: set before Glue starts the session)
+    and the target's Spark catalog (sinks/iceberg/conf.py; the job would add the same at
+    run time, `IcebergCatalog.register`). A job has one target, so never Delta's too."""
+    return {"spark.sql.extensions": SQL_EXTENSIONS, **catalog_conf}
+
+
+def _spark_conf(settings: Mapping[str, str]) -> str:
+    """Glue's one `--conf` argument: the first setting's value, the others after it, each
+    behind its own ` --conf `."""
+    return " --conf ".join(f"{key}={value}" for key, value in settings.items())
 
 
 Service = Literal["s3", "glue"]
@@ -122,10 +123,15 @@ def default_arguments(spec: JobSpec) -> dict[str, str]:
         arguments["--redshift-secret-arn"] = spec.secret_arn
     if spec.hmac_secret_arn:
         arguments["--hmac-secret-arn"] = spec.hmac_secret_arn
+    # Static settings: Glue starts the session, so they go in its `--conf`.
+    conf = dict(COMPILED_CODE)
     if spec.delta:
-        arguments.update(DELTA_ARGUMENTS)
+        arguments["--datalake-formats"] = "delta"
+        conf.update(DELTA_CONF)
     if spec.iceberg is not None:
-        arguments.update(iceberg_arguments(spec.iceberg))
+        arguments["--datalake-formats"] = "iceberg"
+        conf.update(_iceberg_conf(spec.iceberg))
+    arguments["--conf"] = _spark_conf(conf)
     return arguments
 
 

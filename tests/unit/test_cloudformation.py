@@ -409,9 +409,11 @@ def test_an_iceberg_target_gets_glues_iceberg_and_the_stacks_catalog_only_then(
     assert template["Parameters"]["TargetKind"]["Default"] == "redshift"
     arguments = template["Resources"]["GlueJob"]["Properties"]["DefaultArguments"]
     formats, no_formats = arguments["--datalake-formats"]["Fn::If"][1:]
-    conf, no_conf = arguments["--conf"]["Fn::If"][1:]
-    assert formats == "iceberg" and no_formats == no_conf == {"Ref": "AWS::NoValue"}
+    conf, redshift_conf = arguments["--conf"]["Fn::If"][1:]
+    assert formats == "iceberg" and no_formats == {"Ref": "AWS::NoValue"}
+    assert redshift_conf == "spark.sql.codegen.cache.maxEntries=2000"  # every job has it
     settings = dict(c.split("=", 1) for c in conf["Fn::Sub"].split(" --conf "))
+    assert settings["spark.sql.codegen.cache.maxEntries"] == "2000"
     catalog = "spark.sql.catalog.iceberg"
     assert settings["spark.sql.extensions"] == (
         "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
@@ -593,7 +595,8 @@ def test_a_redshift_stack_has_the_warehouse_and_the_jobs_access_to_it(
     assert "staging" in listed and "staging/*" in listed
     arguments = resources["GlueJob"]["Properties"]["DefaultArguments"]
     assert arguments["--redshift-secret-arn"] == {"Ref": "RedshiftSecret"}
-    assert "--datalake-formats" not in arguments and "--conf" not in arguments
+    assert "--datalake-formats" not in arguments
+    assert arguments["--conf"] == "spark.sql.codegen.cache.maxEntries=2000"  # nothing else
     assert set(stack["Outputs"]) >= REDSHIFT_OUTPUTS
     assert "IcebergDatabase" not in resources
     assert not set(_iceberg_statements(template)) & set(statements)

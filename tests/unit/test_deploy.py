@@ -228,13 +228,26 @@ def test_glue_gets_the_pinned_libraries_it_lacks() -> None:
     assert not names & GLUE_PROVIDED
 
 
+def test_every_job_keeps_the_code_spark_compiles_as_the_jobs_own_sessions_do() -> None:
+    """Glue starts the session before the job's code runs: its static settings must be
+    job arguments (runtime/session.py sets the same where the job starts its session)."""
+    arguments = default_arguments(JobSpec(DEMO, "b", "p/", "j", ROLE))
+    assert arguments["--conf"] == "spark.sql.codegen.cache.maxEntries=2000"
+    assert "--datalake-formats" not in arguments
+
+
 def test_a_delta_target_gets_glues_delta_runtime() -> None:
     spec = JobSpec(
         DEMO, "b", "p/", "j", ROLE, delta=True, secret_arn="arn:x", hmac_secret_arn="arn:k"
     )
     arguments = default_arguments(spec)
     assert arguments["--datalake-formats"] == "delta"
-    assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in arguments["--conf"]
+    settings = dict(c.split("=", 1) for c in arguments["--conf"].split(" --conf "))
+    assert settings == {
+        "spark.sql.codegen.cache.maxEntries": "2000",  # as every job (runtime/session.py)
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    }
     assert arguments["--redshift-secret-arn"] == "arn:x"
     assert arguments["--hmac-secret-arn"] == "arn:k"
 
@@ -273,6 +286,7 @@ def test_an_iceberg_target_gets_glues_iceberg_runtime_and_its_glue_catalog(
     settings = dict(c.split("=", 1) for c in arguments["--conf"].split(" --conf "))
     catalog = "spark.sql.catalog.iceberg"
     assert settings == {
+        "spark.sql.codegen.cache.maxEntries": "2000",  # as every job (runtime/session.py)
         "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         catalog: "org.apache.iceberg.spark.SparkCatalog",
         f"{catalog}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
