@@ -343,6 +343,15 @@ class Dialect:
             self._batch(table, writer_id, batch_id),
         )
 
+    def ledger_of_batch(self, schema: str, writer_id: str, batch_id: int) -> Statement:
+        """(table, upserts, deletes, stale) of every table of `schema` the batch committed:
+        a source batch's tables asked in one query, not one a table."""
+        return Statement(
+            f"SELECT table_name, upserts, deletes, stale FROM {quote(schema)}.{LEDGER} "
+            "WHERE writer_id = {writer_id} AND batch_id = CAST({batch_id} AS BIGINT)",
+            {"writer_id": writer_id, "batch_id": batch_id},
+        )
+
     @staticmethod
     def _batch(table: str, writer_id: str, batch_id: int) -> dict[str, Param]:
         return {"table_name": table, "writer_id": writer_id, "batch_id": batch_id}

@@ -34,7 +34,7 @@ from sinks.crash import crash_point
 from sinks.redshift.connection import ConnectionSettings, DriverExecutor
 from sinks.redshift.copy_batch import CopyPart, copy_tables
 from sinks.redshift.denormalize import Denormalized
-from sinks.redshift.dialect import Column, dialect_of
+from sinks.redshift.dialect import Column, Dialect, dialect_of
 from sinks.redshift.retention import Sweeps, history_sweep
 from sinks.redshift.retry import retrying
 from sinks.redshift.s3_staging import S3Stage, parquet_column
@@ -168,12 +168,17 @@ class WarehouseEngine:
         staged = self.prepare(changes, batch_id, writer_id)
         if staged.skipped:
             return staged
-        if self.copies:
-            create, part = self.copy_part(changes, staged)
-            self._executor.transaction(create)
-            copy_tables(self.settings, [part])
-        else:
-            staged.folder = self._stage_s3(changes, staged)
+        if not self.copies:
+            return self.stage_s3(changes, staged)
+        create, part = self.copy_part(changes, staged)
+        self._executor.transaction(create)
+        copy_tables(self.settings, [part])
+        staged.timings["stage_s"] = time.monotonic() - staged.started
+        return staged
+
+    def stage_s3(self, changes: DataFrame, staged: Staged) -> Staged:
+        """Step 1 of a prepared batch staged through S3 (Redshift's COPY)."""
+        staged.folder = self._stage_s3(changes, staged)
         staged.timings["stage_s"] = time.monotonic() - staged.started
         return staged
 
@@ -189,16 +194,28 @@ class WarehouseEngine:
         batch.py does for every table of a batch in one Spark job (copy_batch.py)."""
         return self._staging is None
 
-    def prepare(self, changes: DataFrame, batch_id: int, writer_id: str) -> Staged:
+    def prepare(
+        self, changes: DataFrame, batch_id: int, writer_id: str, *, ask_ledger: bool = True
+    ) -> Staged:
         """Step 1 up to the staging: the table's tables fit the batch's columns, and the
-        ledger says whether the batch was applied already (then `skipped`)."""
+        ledger says whether the batch was applied already (then `skipped`; without
+        `ask_ledger`, the caller asks it for every table of the batch at once)."""
         started = time.monotonic()
         payload = [c for c in changes.columns if c not in BOOKKEEPING]
         self.ensure_tables(self._columns(changes, payload))
         stage = f"{self._table}__stage_{batch_id}"
         staged = Staged(stage, payload, batch_id, writer_id, started=started)
-        staged.skipped = self._committed(writer_id, batch_id)
+        staged.skipped = ask_ledger and self._committed(writer_id, batch_id)
         return staged
+
+    @property
+    def ledger_name(self) -> tuple[str, str]:
+        """(schema, table name) of the table's rows in its schema's ledger."""
+        return self._schema, self._table
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._dialect
 
     def copy_part(self, changes: DataFrame, staged: Staged) -> tuple[list[Statement], CopyPart]:
         """The statements that create the batch's staging table, and what copy_batch.py
@@ -237,8 +254,19 @@ class WarehouseEngine:
                 self._schema, self._table, staged.writer_id, staged.batch_id
             )
         )
-        upserts, deletes, stale = (int(v) for v in rows[0])
-        self._executor.transaction([self._dialect.drop_table(self._schema, staged.stage)])
+        self._executor.transaction(self.drops(staged))
+        return self.result(staged, tuple(int(v) for v in rows[0]), refreshed)
+
+    def drops(self, staged: Staged) -> list[Statement]:
+        """What step 3 drops once the transaction committed: the staging table."""
+        return [] if staged.skipped else [self._dialect.drop_table(self._schema, staged.stage)]
+
+    def result(self, staged: Staged, counts: tuple[int, ...], refreshed: int) -> BatchResult:
+        """Step 3's result from the ledger's (upserts, deletes, stale), its staging dropped
+        (`drops`); its objects on S3 deleted."""
+        if staged.skipped:
+            return BatchResult(batch_id=staged.batch_id, skipped=True)
+        upserts, deletes, stale = counts
         if staged.folder is not None:
             self._clean(staged.folder, staged.batch_id)
         staged.timings["total_s"] = time.monotonic() - staged.started

@@ -4,16 +4,22 @@ text (sinks/redshift/copy_batch.py), and reach the warehouse as they were."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from runtime.metrics import JobCount
 from sinks.redshift import ConnectionSettings, WarehouseEngine
 from sinks.redshift.batch import WarehouseBatch
+from sinks.redshift.connection import DriverExecutor
 from sinks.redshift.copy_batch import CopyPart, staged_text
+from sinks.redshift.dialect import LEDGER
+from sinks.redshift.statements import Statement
 
 BOOKKEEPING = "_op string, _seq string, _pos string, _commit_ts timestamp"
 
@@ -116,3 +122,49 @@ def test_changes_of_one_key_collapse_per_table_and_minus_zero_is_zero(
     ]
     found = sorted((r["__table"], tuple(r["__values"])) for r in staged_text(parts).collect())
     assert found == [(0, ("-0.0", "second", "U")), (1, ("0.0", "other table", "I"))]
+
+
+def test_a_batch_asks_the_ledger_once_before_and_once_after_whatever_its_tables(
+    spark: SparkSession, postgres: ConnectionSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Redshift's Data API every statement is a request of its own: a batch of 200
+    tables asking its ledger twice a table and dropping each staging table apart would
+    make 600 of them."""
+    schema = f"c_{uuid.uuid4().hex[:8]}"
+    names = [f"t{i}" for i in range(6)]
+    engines = {n: WarehouseEngine(postgres, schema=schema, table=n, keys=["id"]) for n in names}
+    frames = {
+        n: spark.createDataFrame(
+            [(i, f"{n}-v", "I", "0001", "p1", None)], f"id int, v string, {BOOKKEEPING}"
+        )
+        for i, n in enumerate(names)
+    }
+    batch = {n: (engines[n], frames[n]) for n in names}
+    asked: list[str] = []
+    real_query, real_transaction = DriverExecutor.query, DriverExecutor.transaction
+
+    def query(self: DriverExecutor, statement: Statement) -> list[tuple[Any, ...]]:
+        asked.append("query " + statement.sql)
+        return real_query(self, statement)
+
+    def transaction(self: DriverExecutor, statements: Sequence[Statement]) -> list[int]:
+        asked.append("transaction " + " ; ".join(s.sql for s in statements))
+        return real_transaction(self, statements)
+
+    monkeypatch.setattr(DriverExecutor, "query", query)
+    monkeypatch.setattr(DriverExecutor, "transaction", transaction)
+    WarehouseBatch(parallel=4).apply(batch, 1, "w")  # the tables created: not counted
+    asked.clear()
+    results = WarehouseBatch(parallel=4).apply(
+        {n: (e, f.withColumn("_seq", F.lit("0002"))) for n, (e, f) in batch.items()}, 2, "w"
+    )
+    ledger = [a for a in asked if a.startswith("query") and LEDGER in a]
+    assert len(ledger) == 2  # which tables the batch was applied to, then their counts
+    drops = [a for a in asked if a.startswith("transaction DROP") and "CREATE" not in a]
+    assert len(drops) == 1 and drops[0].count("DROP TABLE") == len(names)
+    assert all(results[n].upserts == 1 and not results[n].skipped for n in names)
+    asked.clear()
+    replayed = WarehouseBatch(parallel=4).apply(batch, 2, "w")  # applied already: skipped
+    assert all(replayed[n].skipped for n in names)
+    assert [a for a in asked if LEDGER in a] == [ledger[0]]
+    assert not [a for a in asked if a.startswith("transaction")]
