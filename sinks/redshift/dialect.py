@@ -2,9 +2,8 @@
 
 Every statement is valid Amazon Redshift SQL (no ON CONFLICT, no FILTER, no row
 comparisons; tests/unit/test_redshift_sql.py parses each with a Redshift grammar);
-PostgreSQL differs only in column types, in comparing the bookkeeping strings with the
-"C" collation, which Redshift does by default, and in the mode of LOCK (Redshift's LOCK
-has none).
+PostgreSQL differs only in column types, in comparing the bookkeeping strings with the "C"
+collation, which Redshift does by default, and in the mode of LOCK (Redshift's has none).
 
 Tables of one target table `t` (identifiers validated by the config, always quoted):
   t              the published table: live rows, business columns only
@@ -344,8 +343,7 @@ class Dialect:
         )
 
     def ledger_of_batch(self, schema: str, writer_id: str, batch_id: int) -> Statement:
-        """(table, upserts, deletes, stale) of every table of `schema` the batch committed:
-        a source batch's tables asked in one query, not one a table."""
+        """(table, upserts, deletes, stale) of every table of `schema` the batch committed."""
         return Statement(
             f"SELECT table_name, upserts, deletes, stale FROM {quote(schema)}.{LEDGER} "
             "WHERE writer_id = {writer_id} AND batch_id = CAST({batch_id} AS BIGINT)",

@@ -59,6 +59,7 @@ def statements(dialect: Dialect) -> list[Statement]:
         dialect.record_batch("s", "t", STAGE, history=False, writer_id="w", batch_id=7),
         dialect.record_batch("s", "t", STAGE, history=True, writer_id="w", batch_id=7),
         dialect.ledger_counts("s", "t", "w", 7),
+        dialect.ledger_of_batch("s", "w", 7),
         dialect.copy_parquet("s", STAGE, "s3://b/p/part-", "arn:aws:iam::123456789012:role/r"),
     ]
     config = load_config(DECLARED)
