@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Batches", "Stretch", "batches_of"]
+__all__ = ["Batches", "Stretch", "batch_event", "batches_of"]
 
 _MARK = '"event": "batch"'
 
@@ -56,17 +56,23 @@ class Stretch:
         return batches_of(text.splitlines())
 
 
+def batch_event(line: str) -> dict[str, Any] | None:
+    """The JSON of a batch log line (a logger's prefix before it allowed), None for any
+    other line."""
+    if _MARK not in line or "{" not in line:
+        return None
+    try:
+        event = json.loads(line[line.index("{") :])
+    except json.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
 def batches_of(lines: list[str]) -> Batches | None:
     """The medians of the source batches the `lines` describe (None: no batch with
     changes)."""
     by_batch: dict[int, dict[str, Any]] = {}
-    for line in lines:
-        if _MARK not in line or "{" not in line:
-            continue
-        try:
-            event = json.loads(line[line.index("{") :])
-        except json.JSONDecodeError:
-            continue
+    for event in filter(None, map(batch_event, lines)):
         batch = by_batch.setdefault(
             int(event["batch_id"]), {"source": event.get("source_batch") or {}, "changes": 0}
         )

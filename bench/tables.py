@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.job_log import batch_event
 from bench.memory import peak_rss_mb
 from bench.processes import run_case
 
@@ -199,10 +200,9 @@ class _BatchLines(logging.Handler):
         return handler
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if '"event": "batch"' in message:
-            line = json.loads(message)
-            self.seconds[int(line["batch_id"])] = float(line["source_batch"]["total_s"])
+        event = batch_event(record.getMessage())
+        if event is not None:
+            self.seconds[int(event["batch_id"])] = float(event["source_batch"]["total_s"])
 
     def later(self) -> dict[str, Any]:
         """The batches after the first: their count and median time (none with one)."""

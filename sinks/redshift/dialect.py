@@ -333,15 +333,6 @@ class Dialect:
             self._batch(table, writer_id, batch_id),
         )
 
-    def ledger_counts(self, schema: str, table: str, writer_id: str, batch_id: int) -> Statement:
-        """(upserts, deletes, stale) of a batch, or no row when it was never committed."""
-        return Statement(
-            f"SELECT upserts, deletes, stale FROM {quote(schema)}.{LEDGER} "
-            "WHERE table_name = {table_name} AND writer_id = {writer_id} "
-            "AND batch_id = CAST({batch_id} AS BIGINT)",
-            self._batch(table, writer_id, batch_id),
-        )
-
     def ledger_of_batch(self, schema: str, writer_id: str, batch_id: int) -> Statement:
         """(table, upserts, deletes, stale) of every table of `schema` the batch committed."""
         return Statement(

@@ -249,13 +249,14 @@ class WarehouseEngine:
         """Step 3, once the transaction committed: the counts, and the staging dropped."""
         if staged.skipped:
             return BatchResult(batch_id=staged.batch_id, skipped=True)
-        rows = self._executor.query(
-            self._dialect.ledger_counts(
-                self._schema, self._table, staged.writer_id, staged.batch_id
+        counts = self._ledger_row(staged.writer_id, staged.batch_id)
+        if counts is None:
+            raise RuntimeError(
+                f"warehouse {self._table}: batch {staged.batch_id} committed but its ledger "
+                "row is missing"
             )
-        )
         self._executor.transaction(self.drops(staged))
-        return self.result(staged, tuple(int(v) for v in rows[0]), refreshed)
+        return self.result(staged, counts, refreshed)
 
     def drops(self, staged: Staged) -> list[Statement]:
         """What step 3 drops once the transaction committed: the staging table."""
@@ -361,7 +362,15 @@ class WarehouseEngine:
         self._tables.ensure(columns)
 
     def _committed(self, writer_id: str, batch_id: int) -> bool:
+        return self._ledger_row(writer_id, batch_id) is not None
+
+    def _ledger_row(self, writer_id: str, batch_id: int) -> tuple[int, ...] | None:
+        """(upserts, deletes, stale) of the table's batch, None when never committed: the
+        schema's ledger query for the batch (batch.py asks it once for every table)."""
         rows = self._executor.query(
-            self._dialect.ledger_counts(self._schema, self._table, writer_id, batch_id)
+            self._dialect.ledger_of_batch(self._schema, writer_id, batch_id)
         )
-        return bool(rows)
+        for name, *counts in rows:
+            if str(name) == self._table:
+                return tuple(int(v) for v in counts)
+        return None

@@ -79,7 +79,7 @@ def test_moto_receives_the_statement_with_named_parameters_and_the_workgroup(
     moto_data_api: Any,
 ) -> None:
     clock = _Clock()
-    statement = RedshiftDialect().ledger_counts("public", "orders", "w-1", 42)
+    statement = RedshiftDialect().ledger_of_batch("public", "w-1", 42)
 
     with pytest.raises(StatementTimeoutError) as raised:
         _executor(moto_data_api, clock, timeout_s=5).query(statement)
@@ -89,7 +89,6 @@ def test_moto_receives_the_statement_with_named_parameters_and_the_workgroup(
     assert described["QueryString"] == statement.text(":{}")
     assert ":writer_id" in described["QueryString"] and "w-1" not in described["QueryString"]
     assert described["QueryParameters"] == [
-        {"name": "table_name", "value": "orders"},
         {"name": "writer_id", "value": "w-1"},
         {"name": "batch_id", "value": "42"},
     ]

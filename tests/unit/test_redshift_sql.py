@@ -58,7 +58,6 @@ def statements(dialect: Dialect) -> list[Statement]:
         *dialect.drop_history_temps(STAGE),
         dialect.record_batch("s", "t", STAGE, history=False, writer_id="w", batch_id=7),
         dialect.record_batch("s", "t", STAGE, history=True, writer_id="w", batch_id=7),
-        dialect.ledger_counts("s", "t", "w", 7),
         dialect.ledger_of_batch("s", "w", 7),
         dialect.copy_parquet("s", STAGE, "s3://b/p/part-", "arn:aws:iam::123456789012:role/r"),
     ]
@@ -106,8 +105,8 @@ def test_redshift_connector_binds_the_named_parameters_itself() -> None:
     """What redshift_connector does with `paramstyle = "named"`: `:name` becomes `$n`."""
     from redshift_connector.core import convert_paramstyle
 
-    statement = RedshiftDialect().ledger_counts("s", "t", "writer-1", 7)
+    statement = RedshiftDialect().ledger_of_batch("s", "writer-1", 7)
     sql, make_args = convert_paramstyle("named", statement.text(":{}"))
 
-    assert ":" not in sql and "$1" in sql and "$3" in sql
-    assert make_args(dict(statement.params)) == ("t", "writer-1", 7)
+    assert ":" not in sql and "$1" in sql and "$2" in sql
+    assert make_args(dict(statement.params)) == ("writer-1", 7)
