@@ -49,7 +49,7 @@ from pyspark.sql.types import IntegralType, StructField, StructType
 
 from sinks.key_spans import meeting, spans
 from sinks.merge_scope import in_partitions, in_partitions_pushed
-from sinks.table_pair import TablePair
+from sinks.table_pair import LatestPair
 from transforms.types import quote
 
 __all__ = [
@@ -155,7 +155,7 @@ def _by_spans(
     return summed.low, summed.high, summed.changes, sorted(found, key=repr)
 
 
-class StatisticsPruned(TablePair):
+class StatisticsPruned(LatestPair):
     """A table pair whose state table's format keeps per-file statistics: for a key table of
     more than `PRUNE_FROM_FILES` files whose first key is not a partition column, the
     state read is cut to the partitions that may hold the batch's keys (partitioned

@@ -23,7 +23,6 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, StringType, StructField, StructType, TimestampType
 
 from sinks.base import BatchResult
-from sinks.retention import Expiry
 from sinks.scd2 import IS_CURRENT, VALID_FROM, VALID_TO, Scd2Sql
 from sinks.table_pair import OpenBatch, TablePair
 from transforms.names import COMMIT_TS, DELETED, POS, SEQ
@@ -165,8 +164,6 @@ def _closed_before(before: datetime | None) -> Column:
 class HistoryPair(TablePair):
     """An SCD2 table and its events table on a format that MERGEs (Delta, Iceberg): the
     batch opens as any pair's, `derive` decides, the format commits (`_commit`)."""
-
-    _expiry: Expiry
 
     def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         started = time.monotonic()

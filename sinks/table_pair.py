@@ -12,12 +12,17 @@ A batch opens the same way on both formats (the format's own steps are the hooks
    applied nothing since (`empty`: the batch has nothing to guard against, and the
    engine writes it without a MERGE).
 
+Then the latest-state engines (`LatestPair`) decide the batch (sinks/decide.py) and the
+format commits the accepted changes; the SCD2 engines (sinks/scd2_merge.py `HistoryPair`)
+derive versions instead.
+
 What an engine committed it remembers (sinks/memory.py): a batch that fails makes it forget,
 so the next one reads the tables again.
 """
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,13 +32,14 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sinks.base import BatchResult
-from sinks.decide import decide, decide_first, held
+from sinks.decide import count, decide, decide_first, held
 from sinks.memory import Committed
 from sinks.merge_scope import within
-from transforms.names import BOOKKEEPING
+from sinks.retention import Expiry
+from transforms.names import ACCEPTED, BOOKKEEPING
 from transforms.types import quote
 
-__all__ = ["OpenBatch", "TablePair"]
+__all__ = ["LatestPair", "OpenBatch", "TablePair"]
 
 
 @dataclass(frozen=True)
@@ -48,12 +54,13 @@ class OpenBatch:
 
 
 class TablePair(ABC):
-    """A published table and its state table; subclasses set `_keys`, `_parts` and
-    `_memory`."""
+    """A published table and its state table; subclasses set `_keys`, `_parts`,
+    `_memory` and `_expiry`."""
 
     _keys: list[str]
     _parts: list[str]
     _memory: Committed
+    _expiry: Expiry
 
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         """Apply one micro-batch; a batch that fails makes the engine forget what it kept."""
@@ -133,3 +140,56 @@ class TablePair(ABC):
 
     def _counted(self, spark: SparkSession) -> int:
         return self._memory.rows(lambda: self._count(spark))
+
+
+class LatestPair(TablePair):
+    """A table pair that keeps each key's latest state (Delta's and Iceberg's engines):
+    open the batch, decide it, and have the format commit the accepted changes."""
+
+    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
+        started = time.monotonic()
+        batch = self._open(changes, batch_id, writer_id)
+        if isinstance(batch, BatchResult):
+            return batch
+        now = self._expiry.now()
+        before = self._expiry.tombstones_before(now)
+        decided = self._decided(changes, batch, before)
+        timings: dict[str, float] = {}
+        try:
+            decision = count(decided, self._keys, self._parts)
+            timings["decide_s"] = time.monotonic() - started
+            touched = 0
+            if decision.accepted:
+                touched = self._commit(
+                    decided.where(F.col(ACCEPTED)),
+                    decision.partitions,
+                    batch.payload,
+                    bounds=batch.bounds,
+                    batch=(writer_id, batch_id),
+                    timings=timings,
+                    at=(now, before),
+                    empty=batch.empty,
+                )
+        finally:
+            decided.unpersist()
+        rows = self._applied(changes.sparkSession, writer_id, batch_id, decision.net_rows)
+        timings["total_s"] = time.monotonic() - started
+        return decision.result(batch_id, partitions=touched, rows=rows, timings=timings)
+
+    @abstractmethod
+    def _commit(
+        self,
+        accepted: DataFrame,
+        partitions: tuple[tuple[Any, ...], ...],
+        payload: list[str],
+        *,
+        bounds: tuple[Any, Any],
+        batch: tuple[str, int],
+        timings: dict[str, float],
+        at: tuple[datetime, datetime | None],
+        empty: bool = False,
+    ) -> int:
+        """Write the `accepted` changes (`batch`: writer id and batch id) within
+        `partitions` (those they touch), or insert them into `empty` tables; how many
+        partitions that is. Tombstones are stamped `at[0]`; those written before `at[1]`
+        have expired."""

@@ -66,16 +66,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
-from sinks.base import BatchResult
 from sinks.crash import crash_point
-from sinks.decide import count, expired, key_rows, key_schema
+from sinks.decide import expired, key_rows, key_schema
 from sinks.delta.key_files import file_ranges
 from sinks.delta.log import file_count, session_settings
 from sinks.delta.merge import append, merge_changes, merge_keys
 from sinks.delta.table import DeltaTables
 from sinks.file_ranges import StatisticsPruned
 from sinks.merge_scope import in_partitions, same_keys, target, within
-from transforms.names import ACCEPTED, OP
+from transforms.names import OP
 
 # Both MERGEs read their source (the accepted changes) from the batch's persisted decision,
 # which is deterministic: a partition recomputed after its cache blocks were lost comes
@@ -90,37 +89,6 @@ class DeltaEngine(StatisticsPruned, DeltaTables):
 
     state_name = "keys"
 
-    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
-        started = time.monotonic()
-        batch = self._open(changes, batch_id, writer_id)
-        if isinstance(batch, BatchResult):
-            return batch
-        now = self._expiry.now()
-        before = self._expiry.tombstones_before(now)
-        decided = self._decided(changes, batch, before)
-        timings: dict[str, float] = {}
-        try:
-            decision = count(decided, self._keys, self._parts)
-            timings["decide_s"] = time.monotonic() - started
-            partitions = 0
-            if decision.accepted:
-                partitions = self._commit(
-                    decided.where(F.col(ACCEPTED)),
-                    decision.partitions,
-                    batch.payload,
-                    bounds=batch.bounds,
-                    writer_id=writer_id,
-                    batch_id=batch_id,
-                    timings=timings,
-                    at=(now, before),
-                    empty=batch.empty,
-                )
-        finally:
-            decided.unpersist()
-        rows = self._applied(changes.sparkSession, writer_id, batch_id, decision.net_rows)
-        timings["total_s"] = time.monotonic() - started
-        return decision.result(batch_id, partitions=partitions, rows=rows, timings=timings)
-
     def _commit(
         self,
         accepted: DataFrame,
@@ -128,8 +96,7 @@ class DeltaEngine(StatisticsPruned, DeltaTables):
         payload: list[str],
         *,
         bounds: tuple[Any, Any],
-        writer_id: str,
-        batch_id: int,
+        batch: tuple[str, int],
         timings: dict[str, float],
         at: tuple[datetime, datetime | None],
         empty: bool = False,
@@ -144,7 +111,7 @@ class DeltaEngine(StatisticsPruned, DeltaTables):
             types = StructType([accepted.schema[p] for p in self._parts])
             scope = scope & in_partitions(types, list(partitions))
             touched = len(partitions)
-        settings = {**self._write_settings(writer_id, batch_id), **_SOURCE_AS_IS}
+        settings = {**self._write_settings(*batch), **_SOURCE_AS_IS}
         with session_settings(spark, settings):
             mark = time.monotonic()
             rows = accepted.select(*[F.col(f"`{c}`") for c in payload], OP)

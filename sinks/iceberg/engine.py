@@ -45,7 +45,6 @@ maintenance recipe.
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -54,15 +53,14 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
-from sinks.base import BatchResult
-from sinks.decide import count, key_rows, key_schema
+from sinks.decide import key_rows, key_schema
 from sinks.file_ranges import StatisticsPruned
 from sinks.iceberg.catalog import partition_fields
 from sinks.iceberg.key_files import data_files, file_ranges
 from sinks.iceberg.merge import insert_sql, merge_changes_sql, merge_keys_sql, stored
 from sinks.iceberg.tables import IcebergTables
 from sinks.merge_scope import in_partitions_pushed, same_keys, target, within
-from transforms.names import ACCEPTED, OP
+from transforms.names import OP
 
 __all__ = ["IcebergEngine"]
 
@@ -77,36 +75,6 @@ class IcebergEngine(StatisticsPruned, IcebergTables):
     @property
     def key_table(self) -> str:
         return self.state_table
-
-    def _apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
-        started = time.monotonic()
-        batch = self._open(changes, batch_id, writer_id)
-        if isinstance(batch, BatchResult):
-            return batch
-        now = self._expiry.now()
-        before = self._expiry.tombstones_before(now)
-        decided = self._decided(changes, batch, before)
-        timings: dict[str, float] = {}
-        try:
-            decision = count(decided, self._keys, self._parts)
-            timings["decide_s"] = time.monotonic() - started
-            touched = 0
-            if decision.accepted:
-                touched = self._commit(
-                    decided.where(F.col(ACCEPTED)),
-                    decision.partitions,
-                    batch.payload,
-                    bounds=batch.bounds,
-                    batch=(writer_id, batch_id),
-                    timings=timings,
-                    at=(now, before),
-                    empty=batch.empty,
-                )
-        finally:
-            decided.unpersist()
-        rows = self._applied(changes.sparkSession, writer_id, batch_id, decision.net_rows)
-        timings["total_s"] = time.monotonic() - started
-        return decision.result(batch_id, partitions=touched, rows=rows, timings=timings)
 
     def _commit(
         self,
