@@ -39,7 +39,7 @@ from sinks.retention import Expiry
 from transforms.names import ACCEPTED, BOOKKEEPING
 from transforms.types import quote
 
-__all__ = ["LatestPair", "OpenBatch", "TablePair"]
+__all__ = ["Accepted", "LatestPair", "OpenBatch", "TablePair"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,19 @@ class OpenBatch:
     bounds: tuple[Any, Any]  # lowest and highest value of the first key
     state: DataFrame  # the state table as pinned, within `bounds`
     empty: bool = False  # both tables hold nothing (created by this engine, nothing applied)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What a latest-state batch commits: the changes its decision accepted, and where."""
+
+    rows: DataFrame  # the decision's rows of the accepted changes
+    partitions: tuple[tuple[Any, ...], ...]  # those the changes touch: where keys are, go to
+    payload: list[str]  # business columns, in order
+    bounds: tuple[Any, Any]  # lowest and highest value of the first key
+    batch: tuple[str, int]  # writer id, batch id
+    at: tuple[datetime, datetime | None]  # tombstones stamped at[0]; expired before at[1]
+    empty: bool = False  # both tables hold nothing: inserts, not MERGEs
 
 
 class TablePair(ABC):
@@ -161,14 +174,16 @@ class LatestPair(TablePair):
             touched = 0
             if decision.accepted:
                 touched = self._commit(
-                    decided.where(F.col(ACCEPTED)),
-                    decision.partitions,
-                    batch.payload,
-                    bounds=batch.bounds,
-                    batch=(writer_id, batch_id),
-                    timings=timings,
-                    at=(now, before),
-                    empty=batch.empty,
+                    Accepted(
+                        decided.where(F.col(ACCEPTED)),
+                        decision.partitions,
+                        batch.payload,
+                        bounds=batch.bounds,
+                        batch=(writer_id, batch_id),
+                        at=(now, before),
+                        empty=batch.empty,
+                    ),
+                    timings,
                 )
         finally:
             decided.unpersist()
@@ -177,19 +192,6 @@ class LatestPair(TablePair):
         return decision.result(batch_id, partitions=touched, rows=rows, timings=timings)
 
     @abstractmethod
-    def _commit(
-        self,
-        accepted: DataFrame,
-        partitions: tuple[tuple[Any, ...], ...],
-        payload: list[str],
-        *,
-        bounds: tuple[Any, Any],
-        batch: tuple[str, int],
-        timings: dict[str, float],
-        at: tuple[datetime, datetime | None],
-        empty: bool = False,
-    ) -> int:
-        """Write the `accepted` changes (`batch`: writer id and batch id) within
-        `partitions` (those they touch), or insert them into `empty` tables; how many
-        partitions that is. Tombstones are stamped `at[0]`; those written before `at[1]`
-        have expired."""
+    def _commit(self, accepted: Accepted, timings: dict[str, float]) -> int:
+        """Write the accepted changes, or insert them into `empty` tables; how many
+        partitions that is. `timings` gets each commit's seconds."""

@@ -58,8 +58,6 @@ native Delta table when the engine first writes it and when its columns grow.
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -74,6 +72,7 @@ from sinks.delta.merge import append, merge_changes, merge_keys
 from sinks.delta.table import DeltaTables
 from sinks.file_ranges import StatisticsPruned
 from sinks.merge_scope import in_partitions, same_keys, target, within
+from sinks.table_pair import Accepted
 from transforms.names import OP
 
 # Both MERGEs read their source (the accepted changes) from the batch's persisted decision,
@@ -89,32 +88,22 @@ class DeltaEngine(StatisticsPruned, DeltaTables):
 
     state_name = "keys"
 
-    def _commit(
-        self,
-        accepted: DataFrame,
-        partitions: tuple[tuple[Any, ...], ...],
-        payload: list[str],
-        *,
-        bounds: tuple[Any, Any],
-        batch: tuple[str, int],
-        timings: dict[str, float],
-        at: tuple[datetime, datetime | None],
-        empty: bool = False,
-    ) -> int:
-        """The two MERGEs of a batch, within `partitions` (those the accepted changes
-        touch), or two appends into `empty` tables; how many partitions that is.
-        Tombstones are stamped `at[0]`; those written before `at[1]` have expired."""
-        spark = accepted.sparkSession
+    def _commit(self, accepted: Accepted, timings: dict[str, float]) -> int:
+        """The two MERGEs of a batch, within the partitions its accepted changes touch, or
+        two appends into empty tables; how many partitions that is."""
+        changes, partitions, payload = accepted.rows, accepted.partitions, accepted.payload
+        bounds, at, empty = accepted.bounds, accepted.at, accepted.empty
+        spark = changes.sparkSession
         scope = within(target(self._keys[0]), *bounds)
         touched = 1
         if self._parts:
-            types = StructType([accepted.schema[p] for p in self._parts])
+            types = StructType([changes.schema[p] for p in self._parts])
             scope = scope & in_partitions(types, list(partitions))
             touched = len(partitions)
-        settings = {**self._write_settings(*batch), **_SOURCE_AS_IS}
+        settings = {**self._write_settings(*accepted.batch), **_SOURCE_AS_IS}
         with session_settings(spark, settings):
             mark = time.monotonic()
-            rows = accepted.select(*[F.col(f"`{c}`") for c in payload], OP)
+            rows = changes.select(*[F.col(f"`{c}`") for c in payload], OP)
             if empty:
                 append(self.path, rows.where(F.col(OP) != "D").drop(OP))
             else:
@@ -127,7 +116,7 @@ class DeltaEngine(StatisticsPruned, DeltaTables):
             timings["merge_s"] = time.monotonic() - mark
             crash_point("delta.after_data_commit")
             mark = time.monotonic()
-            keys = accepted.transform(key_rows(self._keys, self._parts, at[0]))
+            keys = changes.transform(key_rows(self._keys, self._parts, at[0]))
             if empty:
                 append(self.state_path, keys)
             else:
@@ -137,7 +126,7 @@ class DeltaEngine(StatisticsPruned, DeltaTables):
                     same_keys(self._keys) & scope,
                     scope=scope,
                     expired=expired(at[1], "t."),
-                    delete_expired=self._may_hold_expired(accepted, partitions, bounds, at[1]),
+                    delete_expired=self._may_hold_expired(changes, partitions, bounds, at[1]),
                 )
             timings["keys_s"] = time.monotonic() - mark
         crash_point("delta.after_commit")

@@ -46,7 +46,6 @@ maintenance recipe.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -60,6 +59,7 @@ from sinks.iceberg.key_files import data_files, file_ranges
 from sinks.iceberg.merge import insert_sql, merge_changes_sql, merge_keys_sql, stored
 from sinks.iceberg.tables import IcebergTables
 from sinks.merge_scope import in_partitions_pushed, same_keys, target, within
+from sinks.table_pair import Accepted
 from transforms.names import OP
 
 __all__ = ["IcebergEngine"]
@@ -76,30 +76,20 @@ class IcebergEngine(StatisticsPruned, IcebergTables):
     def key_table(self) -> str:
         return self.state_table
 
-    def _commit(
-        self,
-        accepted: DataFrame,
-        partitions: tuple[tuple[Any, ...], ...],
-        payload: list[str],
-        *,
-        bounds: tuple[Any, Any],
-        batch: tuple[str, int],
-        timings: dict[str, float],
-        at: tuple[datetime, datetime | None],
-        empty: bool = False,
-    ) -> int:
-        """The two MERGEs of a batch, within `partitions` (those the accepted changes
-        touch), or two inserts into `empty` tables; how many partitions that is.
-        Tombstones are stamped `at[0]`; those written before `at[1]` have expired."""
-        spark = accepted.sparkSession
-        scope, touched = self._scope(accepted, partitions, bounds)
+    def _commit(self, accepted: Accepted, timings: dict[str, float]) -> int:
+        """The two MERGEs of a batch, within the partitions its accepted changes touch, or
+        two inserts into empty tables; how many partitions that is."""
+        changes, partitions, payload = accepted.rows, accepted.partitions, accepted.payload
+        bounds, at = accepted.bounds, accepted.at
+        spark = changes.sparkSession
+        scope, touched = self._scope(changes, partitions, bounds)
         on = same_keys(self._keys) & scope
         views = [f"cdc_iceberg_{uuid.uuid4().hex}" for _ in range(2)]
-        accepted.select(*[F.col(f"`{c}`") for c in payload], OP).createOrReplaceTempView(views[0])
-        keys = accepted.transform(key_rows(self._keys, self._parts, at[0])).transform(stored)
+        changes.select(*[F.col(f"`{c}`") for c in payload], OP).createOrReplaceTempView(views[0])
+        keys = changes.transform(key_rows(self._keys, self._parts, at[0])).transform(stored)
         keys.createOrReplaceTempView(views[1])
         data, key_table = self._catalog.table(self.table), self._catalog.table(self.key_table)
-        if empty:
+        if accepted.empty:
             statements = (
                 insert_sql(data, views[0], payload, where=f"{OP} != 'D'"),
                 insert_sql(key_table, views[1], keys.columns),
@@ -113,10 +103,10 @@ class IcebergEngine(StatisticsPruned, IcebergTables):
                     on,
                     scope=scope,
                     expired_before=at[1],
-                    delete_expired=self._may_hold_expired(accepted, partitions, bounds, at[1]),
+                    delete_expired=self._may_hold_expired(changes, partitions, bounds, at[1]),
                 ),
             )
-        self._commit_pair(spark, batch, statements, views, timings)
+        self._commit_pair(spark, accepted.batch, statements, views, timings)
         return touched
 
     def _scope(
