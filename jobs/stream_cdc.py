@@ -1,4 +1,5 @@
-"""stream-cdc: apply database changes from DMS landing files to a most-recent-view lake.
+"""stream-cdc: apply a database's changes (DMS records in files or on Kinesis, Debezium
+events on Kafka) to warehouse or lake tables, one streaming query per source.
 
 Run with no arguments to try it: an embedded demo generates DMS change files
 shaped like the `cases` table of the seed article and processes them once.
@@ -52,8 +53,9 @@ def parse_args(argv: list[str], *, glue: bool | None = None) -> argparse.Namespa
     parser = argparse.ArgumentParser(
         prog="stream_cdc.py",
         description=(
-            "Apply inserts, updates and deletes captured from a database to a target table. "
-            "Without --config, runs the embedded demo (generated DMS files -> Parquet lake)."
+            "Apply the inserts, updates and deletes captured from a database to its tables in "
+            "a warehouse or a lake, every table of a source in one streaming query. Without "
+            "--config, runs the embedded demo (generated DMS files -> Parquet lake)."
         ),
         epilog=(
             "examples:\n"
