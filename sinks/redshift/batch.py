@@ -157,10 +157,9 @@ def _ledger(
         schema, name = engines[table].ledger_name
         by_schema.setdefault(schema, {}).setdefault(name, []).append(table)
     found: dict[str, tuple[int, ...]] = {}
-    for schema, names in by_schema.items():
-        engine = engines[next(iter(names.values()))[0]]
-        rows = engine.executor.query(engine.dialect.ledger_of_batch(schema, writer_id, batch_id))
-        for name, *counts in rows:
-            for table in names.get(str(name), []):
-                found[table] = tuple(int(v) for v in counts)
+    for names in by_schema.values():
+        ledger = engines[next(iter(names.values()))[0]].ledger_of_batch(writer_id, batch_id)
+        for name, counts in ledger.items():
+            for table in names.get(name, []):
+                found[table] = counts
     return found

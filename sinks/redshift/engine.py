@@ -34,7 +34,7 @@ from sinks.crash import crash_point
 from sinks.redshift.connection import ConnectionSettings, DriverExecutor
 from sinks.redshift.copy_batch import CopyPart, copy_tables
 from sinks.redshift.denormalize import Denormalized
-from sinks.redshift.dialect import Column, Dialect, dialect_of
+from sinks.redshift.dialect import Column, dialect_of
 from sinks.redshift.retention import Sweeps, history_sweep
 from sinks.redshift.retry import retrying
 from sinks.redshift.s3_staging import S3Stage, parquet_column
@@ -213,9 +213,13 @@ class WarehouseEngine:
         """(schema, table name) of the table's rows in its schema's ledger."""
         return self._schema, self._table
 
-    @property
-    def dialect(self) -> Dialect:
-        return self._dialect
+    def ledger_of_batch(self, writer_id: str, batch_id: int) -> dict[str, tuple[int, ...]]:
+        """(upserts, deletes, stale) by table name of every table of this table's schema
+        the batch committed: one query (batch.py asks it once a schema, not once a table)."""
+        rows = self._executor.query(
+            self._dialect.ledger_of_batch(self._schema, writer_id, batch_id)
+        )
+        return {str(name): tuple(int(v) for v in counts) for name, *counts in rows}
 
     def copy_part(self, changes: DataFrame, staged: Staged) -> tuple[list[Statement], CopyPart]:
         """The statements that create the batch's staging table, and what copy_batch.py
@@ -365,12 +369,5 @@ class WarehouseEngine:
         return self._ledger_row(writer_id, batch_id) is not None
 
     def _ledger_row(self, writer_id: str, batch_id: int) -> tuple[int, ...] | None:
-        """(upserts, deletes, stale) of the table's batch, None when never committed: the
-        schema's ledger query for the batch (batch.py asks it once for every table)."""
-        rows = self._executor.query(
-            self._dialect.ledger_of_batch(self._schema, writer_id, batch_id)
-        )
-        for name, *counts in rows:
-            if str(name) == self._table:
-                return tuple(int(v) for v in counts)
-        return None
+        """(upserts, deletes, stale) of the table's batch, None when never committed."""
+        return self.ledger_of_batch(writer_id, batch_id).get(self._table)
