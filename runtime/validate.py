@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from config import TableConfig
 from config.load import ConfigError
+from transforms.frames import empty_frame
 from transforms.names import COMMIT_TS, OP, POS
 from transforms.sequence import SequenceTypeError, encode_sequence
 
@@ -24,7 +25,9 @@ def check_expressions(spark: SparkSession, where: str, table: TableConfig) -> No
     if not (table.derived or table.commit_ts or table.sequence_by or table.partition_by):
         return
     ddl = ", ".join(f"`{c.name}` {c.type}" for c in table.columns or [])
-    df: DataFrame = spark.createDataFrame([], ddl).select(
+    # An empty frame built in the JVM: `createDataFrame` from Python paid about 0.5 s for
+    # its first call (pandas imported, an empty collection sent to the JVM).
+    df: DataFrame = empty_frame(spark, ddl).select(
         "*",
         F.lit("I").alias(OP),
         F.lit("").alias(POS),
