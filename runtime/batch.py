@@ -191,6 +191,9 @@ class SourceBatchHandler:
             conf.set(SHUFFLE, str(shuffle_partitions(rows, cores, setting)))
             with phase("decode_s"):
                 tallies = self._decode(routed, seen, guessed, tallies, records)
+            if self._source.reads_files:  # the routing counted files; the tally, rows
+                rows = sum(int(row["n"]) for rows_of in tallies.values() for row in rows_of)
+                conf.set(SHUFFLE, str(shuffle_partitions(rows, cores, setting)))
             with phase("quarantine_s"):
                 decoded = list(
                     in_parallel(
@@ -226,7 +229,7 @@ class SourceBatchHandler:
         """The last batch's tables, their records of this batch decoded ahead, so that
         their counts come with the routing's job (runtime/routing.py). None for DMS
         Parquet files, whose decoding lists the batch's files first."""
-        if self._registry.from_files:
+        if self._source.reads_files:
             return {}
         return in_parallel(
             {r.name: r for r in self._recent},
@@ -339,7 +342,11 @@ class SourceBatchHandler:
         # The record as received serves the quarantine only: a good record's is not kept
         # (a Debezium batch's cached records take half the memory without it).
         records = records.withColumn(RAW, F.when(F.col(ERROR).isNotNull(), F.col(RAW)))
-        return compact(records, count).persist(StorageLevel.MEMORY_AND_DISK)
+        if not self._source.reads_files:
+            records = compact(records, count)
+        # else: a scan of the table's own files, in as many partitions as their splits
+        # (`count` is of files: compacted by it, a 1M-row load was decoded by one task)
+        return records.persist(StorageLevel.MEMORY_AND_DISK)
 
     def _decoded(
         self, replica: Replica, records: DataFrame, tally: list[Row], batch_id: int

@@ -53,6 +53,12 @@ class SourceFormat:
         # is built once (hundreds of calls into the JVM) and reused batch after batch.
         self._typed: dict[str, tuple[object, tuple[SourceColumn, ...], _Transform]] = {}
 
+    @property
+    def reads_files(self) -> bool:
+        """Whether a batch's rows are files, each table's read by a scan of its own files
+        (DMS Parquet), rather than records routed one by one."""
+        return isinstance(self.source, FilesSource) and self.source.format == "dms-parquet"
+
     def encode(self, column: DatabaseColumn) -> SourceColumn:
         """How this transport writes a discovered column (transforms/types.py)."""
         if self.source.format == "debezium-json":
@@ -87,7 +93,19 @@ class SourceFormat:
         return F.array_distinct(F.flatten(F.collect_set(keys)))
 
     def unrouted(self, rows: DataFrame) -> DataFrame:
-        """Records that belong to no table, shaped for the quarantine."""
+        """Records that belong to no table, shaped for the quarantine. A DMS Parquet file
+        outside every table's folder is one entry, its path, unread (no table, no types)."""
+        if self.reads_files:
+            reason = (
+                "the file is in no table's folder (<schema>/<table>/ under the landing "
+                "root, where DMS writes a table's files): not read"
+            )
+            return rows.select(
+                F.lit(reason).alias(ERROR),
+                F.col(FILE).alias(SOURCE_FILE),
+                F.lit(None).cast("string").alias(RAW),
+                F.lit(None).cast("string").alias(RAW_KEY),
+            )
         key = F.lit(None).cast("string")
         if isinstance(self.source, KafkaSource):
             where = F.concat_ws("/", "topic", "partition", "offset")
@@ -113,7 +131,7 @@ class SourceFormat:
         coerce = coerce_types(replica.columns, table.keys or [], table.max_string_bytes)
 
         def transform(raw: DataFrame) -> DataFrame:
-            if isinstance(self.source, FilesSource) and self.source.format == "dms-parquet":
+            if isinstance(self.source, FilesSource) and self.reads_files:
                 raw = _parquet_rows(raw, replica, self.source.timestamp_column)
             return raw.transform(decode).transform(coerce)
 

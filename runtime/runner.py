@@ -325,13 +325,13 @@ def _wait(queries: list[StreamingQuery], stop: threading.Event) -> list[str]:
                 query.stop()
             break
         if active:
-            _await(active[0], 0.5)
+            _await(active[0], 1)
     return errors
 
 
-def _await(query: StreamingQuery, seconds: float) -> None:
-    """Wait up to `seconds` for `query` to end; back as soon as it does (a fixed sleep
-    added half of its length to every `--once` run, on average). How it ended is read by
+def _await(query: StreamingQuery, seconds: int) -> None:
+    """Wait up to `seconds` for `query` to end; back as soon as it does (a fixed sleep of
+    0.5 s added half of it to every `--once` run, on average). How it ended is read by
     the caller (`query.exception()`)."""
     with contextlib.suppress(StreamingQueryException):
         query.awaitTermination(seconds)

@@ -26,8 +26,10 @@ def source_handler(
     config: JobConfig,
     tmp_path: Path,
     on_batch: Callable[[SourceBatch], None] = lambda _: None,
+    root: str | None = None,
 ) -> SourceBatchHandler:
-    source = SourceFormat(config.source)
+    """`root`: a files source's landing root, by which its records are routed."""
+    source = SourceFormat(config.source, root)
     registry = Registry(config, catalog_of(config), source.encode)
     tables = [r.config for r in registry.start()]
     types = {t.name: output_types(spark, t) for t in tables}
