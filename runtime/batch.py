@@ -192,8 +192,7 @@ class SourceBatchHandler:
             with phase("decode_s"):
                 tallies = self._decode(routed, seen, guessed, tallies, records)
             if self._source.reads_files:  # the routing counted files; the tally, rows
-                rows = sum(int(row["n"]) for rows_of in tallies.values() for row in rows_of)
-                conf.set(SHUFFLE, str(shuffle_partitions(rows, cores, setting)))
+                conf.set(SHUFFLE, str(shuffle_partitions(_rows(tallies), cores, setting)))
             with phase("quarantine_s"):
                 decoded = list(
                     in_parallel(
@@ -375,6 +374,11 @@ class SourceBatchHandler:
     def _changes(self, table: _Table) -> DataFrame:
         good, _ = split_rejected(table.records)
         return good.transform(canonical_changes(table.replica.config, self._tokens))
+
+
+def _rows(tallies: dict[str, list[Row]]) -> int:
+    """The records the tallies count, every table's."""
+    return sum(int(row["n"]) for rows in tallies.values() for row in rows)
 
 
 def _metrics(

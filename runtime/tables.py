@@ -96,8 +96,10 @@ class Registry:
         return isinstance(self._catalog, ParquetSchemas)
 
     def offer_file(self, schema: str, table: str, path: str) -> None:
-        """A table's newest Parquet file of a batch, when files describe the tables."""
-        if isinstance(self._catalog, ParquetSchemas):
+        """A table's newest Parquet file of a batch, when files describe the tables (a
+        table declared column by column needs no describing)."""
+        known = self._replicas.get((schema, table))
+        if isinstance(self._catalog, ParquetSchemas) and (known is None or known.discovered):
             self._catalog.offer(schema, table, path)
 
     def __iter__(self) -> Iterator[Replica]:

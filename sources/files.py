@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -17,7 +18,14 @@ from pyspark.sql.types import StructType
 from config import FilesSource, TableConfig
 from transforms.names import BLOCK, FILE
 
-__all__ = ["landing_path", "parquet_footer", "read_landing", "read_parquet_files", "spark_footer"]
+__all__ = [
+    "NotParquetError",
+    "landing_path",
+    "parquet_footer",
+    "read_landing",
+    "read_parquet_files",
+    "spark_footer",
+]
 
 # Spark's binaryFile source; only `path` is selected, so no file content is read.
 _BINARY_FILE = "path string, modificationTime timestamp, length long, content binary"
@@ -75,19 +83,44 @@ def read_parquet_files(spark: SparkSession, paths: list[str], ddl: str) -> DataF
 _LOCAL = re.compile(r"^(file:(//)?)?(?=/)")
 
 
+class NotParquetError(ValueError):
+    """A file whose footer is not a Parquet footer: empty, cut short, or another format.
+    Not raised for a file that cannot be reached (missing, refused): that is retried."""
+
+
+# What Parquet's Java reader says of a file that is not Parquet, or whose footer is torn.
+_NOT_PARQUET_JVM = (
+    "is not a Parquet file",
+    "corrupted file: the footer",
+    "can not read class org.apache.parquet.format",
+)
+
+
 def parquet_footer(path: str) -> pa.Schema:
     """The schema in a Parquet file's footer; no row is read, no Spark job runs.
 
     A local file (a plain path or a `file:` URI) is read with pyarrow (INT96 timestamps
     as microseconds, as Spark reads them). Any other file (`s3a://`...) is read by
-    `spark_footer`, through the job's file systems and credentials.
+    `spark_footer`, through the job's file systems and credentials. Raises `NotParquetError`
+    when the file is there but its footer is not Parquet's.
     """
     local = _LOCAL.match(path)
-    if local is not None:
-        name = path[local.end() :]
-        name = name if os.path.exists(name) else unquote(name)  # a URI's %20 and such
+    if local is None:
+        return spark_footer(path)
+    name = path[local.end() :]
+    name = name if os.path.exists(name) else unquote(name)  # a URI's %20 and such
+    try:
         return pq.ParquetFile(name, coerce_int96_timestamp_unit="us").schema_arrow
-    return spark_footer(path)
+    except pa.ArrowInvalid as exc:
+        raise NotParquetError(_first_line(exc)) from None
+    except OSError as exc:  # pyarrow's error for a footer it cannot decode
+        if str(exc).startswith("Couldn't deserialize thrift"):
+            raise NotParquetError(_first_line(exc)) from None
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def spark_footer(path: str) -> pa.Schema:
@@ -102,7 +135,13 @@ def spark_footer(path: str) -> pa.Schema:
     stored = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(
         hadoop_path, state.newHadoopConf()
     )
-    reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(stored)
+    try:
+        reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(stored)
+    except Py4JJavaError as exc:
+        said = str(exc.java_exception)
+        if any(words in said for words in _NOT_PARQUET_JVM):
+            raise NotParquetError(said.splitlines()[0][:300]) from None
+        raise
     try:
         message = reader.getFileMetaData().getSchema()
     finally:

@@ -39,9 +39,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sources.discovery import UnsupportedColumnError
-from sources.files import parquet_footer, read_parquet_files
+from sources.files import NotParquetError, parquet_footer, read_parquet_files
 from sources.parquet_schemas import arrow_column
-from transforms.frames import union_by_name
+from transforms.frames import text_frame, union_by_name
 from transforms.names import BLOCK, ERROR, FILE, RAW
 from transforms.types import quote, spark_type, widens
 
@@ -122,7 +122,9 @@ def read_in_table_types(
     if not paths:
         raise ValueError("no Parquet file to read")
     with ThreadPoolExecutor(max_workers=max(1, min(_FOOTERS_AT_ONCE, len(paths)))) as pool:
-        footers = dict(zip(paths, pool.map(footer, paths), strict=True))
+        read = dict(zip(paths, pool.map(lambda p: _footer_or_why(footer, p), paths), strict=True))
+    footers = {path: f for path, f in read.items() if isinstance(f, pa.Schema)}
+    torn = {path: why for path, why in read.items() if isinstance(why, str)}
     groups = group_files(columns, footers)
     unfit = [g for g in groups if g.unfit is not None]
     if unfit:
@@ -132,7 +134,44 @@ def read_in_table_types(
             sum(len(g.paths) for g in unfit),
             "; ".join(str(g.unfit) for g in unfit),
         )
-    return union_by_name([_scan(spark, group, columns) for group in groups])
+    frames = [_scan(spark, group, columns) for group in groups]
+    if torn:
+        log.warning("%d file(s) are not readable Parquet; quarantined: %s", len(torn),
+                    "; ".join(torn))  # fmt: skip
+        frames.append(_not_parquet(spark, torn, columns))
+    return union_by_name(frames)
+
+
+def _footer_or_why(footer: Callable[[str], pa.Schema], path: str) -> pa.Schema | str:
+    """The file's footer, or why it is not a Parquet footer (sources/files.py)."""
+    try:
+        return footer(path)
+    except NotParquetError as exc:
+        return str(exc)
+
+
+def _not_parquet(
+    spark: SparkSession, torn: Mapping[str, str], columns: Sequence[tuple[str, str]]
+) -> DataFrame:
+    """A row for each file that is not readable Parquet (`torn`: path -> why), for the
+    quarantine: the table's columns NULL, the reason naming the file. Its rows cannot be
+    read, so none is applied; replaced by a good file, it is reprocessed as one."""
+    reasons = text_frame(
+        spark,
+        [
+            (path, f"file {path}: not a readable Parquet file ({why}); not read: replace "
+                   "it, then reprocess it (docs/operations.md, Reprocessing)")
+            for path, why in torn.items()
+        ],
+        [FILE, ERROR],
+    )  # fmt: skip
+    return reasons.select(
+        *[F.lit(None).cast(kind).alias(name) for name, kind in columns],
+        FILE,
+        F.lit(0).cast("bigint").alias(BLOCK),
+        F.lit(None).cast("string").alias(RAW),
+        ERROR,
+    )
 
 
 def _scan(spark: SparkSession, group: FileGroup, columns: Sequence[tuple[str, str]]) -> DataFrame:

@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable
 import pyarrow as pa
 
 from sources.discovery import DiscoveredTable, SeenTables, UnsupportedColumnError
+from sources.files import NotParquetError
 from transforms.types import DatabaseColumn
 
 __all__ = ["DMS_OP", "ParquetSchemas", "arrow_column", "parquet_table"]
@@ -116,10 +117,18 @@ class ParquetSchemas(SeenTables):
         files): its footer describes the table. One file is read once."""
         if self._files.get((schema, table)) == path:
             return
+        try:
+            footer = self._read(path)
+        except NotParquetError as exc:
+            if (schema, table) in self._tables:  # its records quarantined when read
+                return  # (sources/parquet_read.py); the description stays
+            raise NotParquetError(
+                f"file {path}, the newest of table {schema}.{table}, would describe it and "
+                f"is not readable Parquet ({exc}): replace it or move it out of the landing "
+                "folder, then start the job again"
+            ) from None
         described = self._learn(
-            schema,
-            table,
-            lambda: parquet_table(schema, table, self._read(path), self._dms_columns),
+            schema, table, lambda: parquet_table(schema, table, footer, self._dms_columns)
         )
         if described:
             self._files[(schema, table)] = path

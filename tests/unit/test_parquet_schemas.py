@@ -25,7 +25,7 @@ from runtime.decoding import SourceFormat
 from runtime.routing import newest_file
 from runtime.tables import Registry, catalog_of
 from sources.discovery import UnsupportedColumnError
-from sources.files import parquet_footer, spark_footer
+from sources.files import NotParquetError, parquet_footer, spark_footer
 from sources.parquet_schemas import ParquetSchemas, arrow_column
 from transforms.names import COMMIT_TS, FILE
 from transforms.types import DatabaseColumn, dms_column, spark_type
@@ -336,3 +336,31 @@ def test_the_newest_file_of_a_table_in_a_batch_is_what_describes_it(
         [(p,) for p in [paths[1], "x/LOAD00000002.parquet"]], f"{FILE} string"
     )
     assert loads.agg(newest_file()).first() == ("s3a://b/shop/t/LOAD00000009.parquet",)
+
+
+def test_both_footer_readers_tell_a_file_that_is_not_parquet_from_one_they_cannot_reach(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """`NotParquetError` (the file's records are quarantined) only for a file that is there
+    and holds no Parquet footer: empty, cut short, another format, a torn footer; a file
+    that cannot be read at all is an error the batch fails on (and is retried)."""
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"a": list(range(1000))}), good)
+    whole = good.read_bytes()
+    broken = {
+        "empty": b"",
+        "text": b"I,1,not parquet at all\n",
+        "cut_short": whole[:-20],
+        "torn_footer": whole[:-12] + b"\0" * 8 + whole[-4:],
+    }
+    for name, content in broken.items():
+        path = tmp_path / f"{name}.parquet"
+        path.write_bytes(content)
+        for read in (parquet_footer, spark_footer):
+            with pytest.raises(NotParquetError):
+                read(path.as_uri())
+    missing = (tmp_path / "missing.parquet").as_uri()
+    for read in (parquet_footer, spark_footer):
+        with pytest.raises(Exception) as raised:
+            read(missing)
+        assert not isinstance(raised.value, NotParquetError)
