@@ -32,6 +32,7 @@ from runtime.routing import (
     newest_file,
     newest_message,
     route_and_tally,
+    tallied_rows,
     tally_records,
 )
 from runtime.sizing import ROWS_PER_TASK, compact, shuffle_partitions
@@ -47,6 +48,7 @@ from transforms.names import (
     OP_DDL,
     RAW,
     SKIPPED_OPS,
+    SOURCE_FILE,
     SOURCE_SCHEMA,
     SOURCE_TABLE,
 )
@@ -192,7 +194,7 @@ class SourceBatchHandler:
             with phase("decode_s"):
                 tallies = self._decode(routed, seen, guessed, tallies, records)
             if self._source.reads_files:  # the routing counted files; the tally, rows
-                conf.set(SHUFFLE, str(shuffle_partitions(_rows(tallies), cores, setting)))
+                conf.set(SHUFFLE, str(shuffle_partitions(tallied_rows(tallies), cores, setting)))
             with phase("quarantine_s"):
                 decoded = list(
                     in_parallel(
@@ -338,9 +340,10 @@ class SourceBatchHandler:
         if replica.stopped is not None:
             reason = f"table {replica.name} stopped: {replica.stopped}; {_RESUME}"
             records = records.withColumn(ERROR, F.lit(reason))
-        # The record as received serves the quarantine only: a good record's is not kept
-        # (a Debezium batch's cached records take half the memory without it).
-        records = records.withColumn(RAW, F.when(F.col(ERROR).isNotNull(), F.col(RAW)))
+        # The record as received and its origin serve the quarantine only: a good record's
+        # are not kept (half a Debezium batch's cache; 1M CSV lines cached 14% faster).
+        bad = F.col(ERROR).isNotNull()
+        records = records.withColumns({c: F.when(bad, F.col(c)) for c in (RAW, SOURCE_FILE)})
         if not self._source.reads_files:
             records = compact(records, count)
         # else: a scan of the table's own files, in as many partitions as their splits
@@ -374,11 +377,6 @@ class SourceBatchHandler:
     def _changes(self, table: _Table) -> DataFrame:
         good, _ = split_rejected(table.records)
         return good.transform(canonical_changes(table.replica.config, self._tokens))
-
-
-def _rows(tallies: dict[str, list[Row]]) -> int:
-    """The records the tallies count, every table's."""
-    return sum(int(row["n"]) for rows in tallies.values() for row in rows)
 
 
 def _metrics(

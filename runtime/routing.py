@@ -29,6 +29,7 @@ __all__ = [
     "newest_file",
     "newest_message",
     "route_and_tally",
+    "tallied_rows",
     "tally_records",
 ]
 
@@ -104,6 +105,11 @@ def tally_records(records: Mapping[str, DataFrame], parallel: int = 1) -> dict[s
     if not records:
         return {}
     return _by_table(_tally_frame(records, parallel).collect())
+
+
+def tallied_rows(tallies: Mapping[str, list[Row]]) -> int:
+    """The records `tally_records` counted, every table's."""
+    return sum(int(row["n"]) for rows in tallies.values() for row in rows)
 
 
 def route_and_tally(

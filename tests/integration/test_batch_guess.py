@@ -130,14 +130,15 @@ def test_a_guess_the_routing_proves_wrong_is_decoded_again_or_let_go(
     assert persisted(spark) == cached
 
 
-def test_the_records_kept_for_the_apply_hold_the_raw_record_of_rejects_only(
+def test_the_records_kept_for_the_apply_hold_the_raw_record_and_origin_of_rejects_only(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kept: list[list[tuple[int | None, str | None]]] = []
+    kept: list[list[tuple[int | None, str | None, str | None]]] = []
 
     def tallied(records: dict[str, DataFrame], parallel: int = 1) -> Any:
         for frame in records.values():
-            kept.append([(r["id"], r["_raw"]) for r in frame.select("id", "_raw").collect()])
+            rows = frame.select("id", "_raw", "_source_file").collect()
+            kept.append([(r["id"], r["_raw"], r["_source_file"]) for r in rows])
         return tally_records(records, parallel)
 
     monkeypatch.setattr("runtime.batch.tally_records", tallied)
@@ -149,7 +150,9 @@ def test_the_records_kept_for_the_apply_hold_the_raw_record_of_rejects_only(
                           message("orders", 2, {"id": 1, "item": "pen"})])  # fmt: skip
 
     assert batch.tables[0].quarantined == 1 and batch.tables[0].read_by_op == {"I": 1}
-    assert [sorted(rows, key=str) for rows in kept] == [[(1, None), (None, bad)]]
+    origin = f"{topic}/{partition}/1"
+    assert [sorted(rows, key=str) for rows in kept] == [[(1, None, None), (None, bad, origin)]]
     entries = pads.dataset(str(tmp_path / "quarantine" / "orders"), format="json").to_table()
     assert entries.column("raw_record").to_pylist() == [bad]
+    assert entries.column("source_file").to_pylist() == [origin]
     assert stream.rows("orders") == {1: {"id": 1, "item": "pen"}}
