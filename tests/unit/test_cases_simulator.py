@@ -227,6 +227,15 @@ def test_file_names_and_order(tmp_path: Path) -> None:
     assert sum(len(_read(p)) for p in loads) == 250 == result.ops["load"]
 
 
+def test_files_are_dated_in_the_order_dms_writes_them(tmp_path: Path) -> None:
+    """The files source reads the oldest files first, by modification time in
+    milliseconds: files written within one came in any order, and so did the demo's
+    batches and its counts. Each file is a whole second older than the next."""
+    result = generate(tmp_path, initial_rows=250, cdc_files=5, load_rows_per_file=100)
+    times = [p.stat().st_mtime for p in result.files]
+    assert all(later - earlier >= 0.999 for earlier, later in pairwise(times))
+
+
 def test_line_shapes(tmp_path: Path) -> None:
     result = generate(tmp_path, **SMALL)
     loads, cdcs = _split(result.table_dir)
