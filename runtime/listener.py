@@ -56,7 +56,7 @@ class BatchLog(StreamingQueryListener):
         self._sink: dict[tuple[str, int], SourceBatch] = {}
         self._source: dict[tuple[str, int], dict[str, Any]] = {}
         self._terminated: set[str] = set()
-        self._terminated_changed = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # a pair written, a query ended
 
     def sink_done(self, query: str, batch: SourceBatch) -> None:
         key = (query, batch.batch_id)
@@ -74,21 +74,22 @@ class BatchLog(StreamingQueryListener):
         progress = event.progress
         key = (str(progress.name), int(progress.batchId))
         source = source_fields(progress)
-        with self._lock:
+        with self._changed:
             batch = self._sink.pop(key, None)
             if batch is None:
                 if source["input_rows"]:
                     self._source[key] = source
                 return
+            self._changed.notify_all()
         self._write(key[0], batch, source)
 
     def onQueryIdle(self, event: Any) -> None:  # noqa: N802 (Spark names it)
         return None
 
     def onQueryTerminated(self, event: Any) -> None:  # noqa: N802 (Spark names it)
-        with self._terminated_changed:
+        with self._changed:
             self._terminated.add(str(event.id))
-            self._terminated_changed.notify_all()
+            self._changed.notify_all()
 
     def wait_terminated(self, query_ids: list[str], wait_s: float = 10.0) -> bool:
         """Wait until Spark has delivered the termination of every query, its last event.
@@ -100,23 +101,21 @@ class BatchLog(StreamingQueryListener):
         else of them is coming: the listener can go, and the driver with it.
         """
         deadline = time.monotonic() + wait_s
-        with self._terminated_changed:
+        with self._changed:
             while not set(query_ids) <= self._terminated:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self._terminated_changed.wait(left)
+                self._changed.wait(left)
         return True
 
     def flush(self, wait_s: float = 3.0) -> None:
-        """Wait a little for the last progress events, then write what is left unpaired."""
+        """Wait a little for the last progress events (back as soon as every batch has its
+        pair), then write what is left unpaired."""
         deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._sink:
-                    break
-            time.sleep(0.1)
-        with self._lock:
+        with self._changed:
+            while self._sink and (left := deadline - time.monotonic()) > 0:
+                self._changed.wait(left)
             pending = list(self._sink.items())
             self._sink.clear()
             self._source.clear()
