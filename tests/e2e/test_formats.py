@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from pathlib import Path
@@ -91,6 +92,28 @@ def test_dms_parquet_full_load_and_cdc_files_apply(spark: SparkSession, tmp_path
     summary = outcome.tables[0]
     assert summary.quarantined == 1
     assert dict(summary.read_by_op) == {"L": 3, "U": 1, "D": 1, "I": 1}
+
+
+def test_dms_csv_gzipped_in_date_folders_apply(spark: SparkSession, tmp_path: Path) -> None:
+    """DMS's S3 target settings `compressionType=GZIP` (`.csv.gz` files) and
+    `DatePartitionEnabled` (CDC files in `<yyyy>/<MM>/<dd>/` folders under the table's):
+    read as they are, in file name order."""
+    landing = folder(tmp_path)
+    (landing / "LOAD00000001.csv.gz").write_bytes(
+        gzip.compress(b"1,pen,1,2021-01-05\n2,ink,2,2021-02-05\n")
+    )
+    day = landing / "2021" / "04" / "01"
+    day.mkdir(parents=True)
+    (day / "20210401-000000000.csv.gz").write_bytes(
+        gzip.compress(b"U,1,pen,10,2021-04-01\nD,2,,,\nI,3,nib,4,2021-01-09\n")
+    )
+    (day / "20210401-000000001.csv.gz").write_bytes(gzip.compress(b"U,3,nib,5,2021-01-09\n"))
+
+    outcome = run(spark, job(tmp_path, "dms-csv"), once=True)
+
+    assert not outcome.errors
+    assert lake(tmp_path) == {(1, "pen", 10, "2021-04-01", 4), (3, "nib", 5, "2021-01-09", 1)}
+    assert dict(outcome.tables[0].read_by_op) == {"L": 2, "U": 2, "D": 1, "I": 1}
 
 
 def record(op: str, data: dict[str, Any], *, table: str = "orders", kind: str = "data") -> str:
