@@ -112,15 +112,16 @@ def parquet_footer(path: str) -> pa.Schema:
     try:
         return pq.ParquetFile(name, coerce_int96_timestamp_unit="us").schema_arrow
     except pa.ArrowInvalid as exc:
-        raise NotParquetError(_first_line(exc)) from None
+        raise NotParquetError(_first_line(str(exc))) from None
     except OSError as exc:  # pyarrow's error for a footer it cannot decode
         if str(exc).startswith("Couldn't deserialize thrift"):
-            raise NotParquetError(_first_line(exc)) from None
+            raise NotParquetError(_first_line(str(exc))) from None
         raise
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+def _first_line(said: str) -> str:
+    """What a reader said, for a quarantine reason: its first line, bounded."""
+    return (said.strip().splitlines() or ["(no message)"])[0][:300]
 
 
 def spark_footer(path: str) -> pa.Schema:
@@ -140,7 +141,7 @@ def spark_footer(path: str) -> pa.Schema:
     except Py4JJavaError as exc:
         said = str(exc.java_exception)
         if any(words in said for words in _NOT_PARQUET_JVM):
-            raise NotParquetError(said.splitlines()[0][:300]) from None
+            raise NotParquetError(_first_line(said)) from None
         raise
     try:
         message = reader.getFileMetaData().getSchema()
