@@ -78,7 +78,7 @@ def may_hold_expired(
     Filtered where the driver holds the ranges: no Spark job."""
     scope = _overlaps(F.lit(bounds[0]), F.lit(bounds[1]))
     if parts.fields:
-        scope = scope & in_partitions(parts, partitions, _plain)
+        scope = scope & in_partitions(parts, partitions, None)
     expired = ~F.col("has_stats") | (F.col("oldest_tombstone") < F.lit(before))
     return bool(ranges.where(scope & expired).limit(1).collect())
 
@@ -110,7 +110,7 @@ def summary_with_partitions(
         spanned = _by_spans(changes, first, ranges, parts)
         if spanned is not None:
             low, high, count, found = spanned
-            return low, high, count, listing(parts, found, _plain)
+            return low, high, count, listing(parts, found, None)
     k = _plain(first)
     # Each key once, with its changes counted; beside it, the partitions of the files that
     # may hold it (the left join keeps keys no file holds: they count, and bound the
@@ -129,7 +129,7 @@ def summary_with_partitions(
     ).first()
     assert row is not None
     listed: Sequence[Sequence[Any]] = sorted({tuple(p) for p in row[3] or []}, key=repr)
-    return row[0], row[1], int(row[2] or 0), listing(parts, listed, _plain)
+    return row[0], row[1], int(row[2] or 0), listing(parts, listed, None)
 
 
 def _by_spans(
