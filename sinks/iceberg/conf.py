@@ -15,7 +15,7 @@ The catalog is Iceberg's SparkCatalog over
   spark-submit; Glue's own Iceberg on Glue), not S3A: so the `aws` section reaches it as
   catalog properties (`client.region`, `glue.endpoint`, `s3.endpoint`,
   `s3.path-style-access`: AwsClientProperties, AwsProperties and S3FileIOProperties of
-  Iceberg 1.7.1), and credentials come from the SDK's default chain (environment,
+  Iceberg 1.7.1 and 1.8.1), and credentials come from the SDK's default chain (environment,
   profile, the job's role), never from here;
 - rest: a RESTCatalog at `catalog_uri`; the server decides locations and file IO.
 """
