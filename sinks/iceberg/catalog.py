@@ -45,6 +45,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import StructType
 
 from sinks.iceberg.conf import CatalogSettings
+from sinks.iceberg.vectorized import guard_vectorized_reads
 from transforms.types import quote
 
 __all__ = [
@@ -83,7 +84,9 @@ class IcebergCatalog:
 
     def define(self, spark: SparkSession, warehouse: str) -> None:
         """The catalog in the session, unless it has one by that name; nothing is written
-        (a reader's step: `status` counts through it)."""
+        (a reader's step: `status` counts through it). Vectorized reads go off where the
+        session's Iceberg and Spark crash with them (vectorized.py)."""
+        guard_vectorized_reads(spark)
         key = f"spark.sql.catalog.{self.name}"
         if spark.conf.get(key, None) is None:
             conf = self.settings.conf or {
