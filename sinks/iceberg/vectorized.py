@@ -21,6 +21,7 @@ import logging
 import re
 from typing import Any
 
+from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
 __all__ = ["VECTORIZATION", "guard_vectorized_reads", "vectorized_reads_crash"]
@@ -47,9 +48,8 @@ def guard_vectorized_reads(spark: SparkSession) -> bool:
     pair that crashed, unless the session sets them; True when it did."""
     if spark.conf.get(VECTORIZATION, None) is not None:
         return False
-    jvm: Any = spark.sparkContext._jvm
-    iceberg = str(jvm.org.apache.iceberg.IcebergBuild.version())
-    if not vectorized_reads_crash(iceberg, spark.version):
+    iceberg = _iceberg_version(spark)
+    if iceberg is None or not vectorized_reads_crash(iceberg, spark.version):
         return False
     spark.conf.set(VECTORIZATION, "false")
     log.warning(
@@ -61,6 +61,15 @@ def guard_vectorized_reads(spark: SparkSession) -> bool:
         VECTORIZATION,
     )
     return True
+
+
+def _iceberg_version(spark: SparkSession) -> str | None:
+    """The session's Iceberg version; None when its runtime does not say (not judged)."""
+    jvm: Any = spark.sparkContext._jvm
+    try:
+        return str(jvm.org.apache.iceberg.IcebergBuild.version())
+    except (Py4JError, TypeError):  # no such class: py4j gives a package, not callable
+        return None
 
 
 def _numbers(version: str) -> tuple[int, int, int] | None:

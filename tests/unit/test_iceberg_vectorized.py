@@ -81,3 +81,18 @@ def test_defining_the_catalog_applies_the_guard(
     reporting(monkeypatch, session, "1.7.1")
     IcebergCatalog("guarded", "db").define(session, str(tmp_path))
     assert session.conf.get(VECTORIZATION) == "false"
+
+
+def test_a_runtime_without_icebergs_build_class_is_left_alone(
+    session: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = session.sparkContext._jvm
+    assert real is not None
+    missing = real.org.apache.iceberg.NoSuchBuildClass  # what py4j gives for a missing class
+    reporting(monkeypatch, session, "1.7.1")
+    stub = SimpleNamespace(iceberg=SimpleNamespace(IcebergBuild=missing))
+    monkeypatch.setattr(
+        session.sparkContext, "_jvm", SimpleNamespace(org=SimpleNamespace(apache=stub))
+    )
+    assert not guard_vectorized_reads(session)
+    assert session.conf.get(VECTORIZATION, None) is None
