@@ -67,11 +67,12 @@ from pyspark.sql.types import StructField, StructType
 from sinks.crash import crash_point
 from sinks.decide import expired, key_rows, key_schema
 from sinks.delta.key_files import file_ranges
-from sinks.delta.log import file_count, session_settings
+from sinks.delta.log import file_count
 from sinks.delta.merge import append, merge_changes, merge_keys
 from sinks.delta.table import DeltaTables
 from sinks.file_ranges import StatisticsPruned
 from sinks.merge_scope import in_partitions, same_keys, target, within
+from sinks.settings import session_settings
 from sinks.table_pair import Accepted
 from transforms.names import OP
 

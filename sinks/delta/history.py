@@ -34,7 +34,6 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from sinks.crash import crash_point
-from sinks.delta.log import session_settings
 from sinks.delta.table import DeltaTables
 from sinks.merge_scope import source, target, within
 from sinks.scd2 import IS_CURRENT, VALID_FROM, VALID_TO
@@ -47,6 +46,7 @@ from sinks.scd2_merge import (
     history_schemas,
     versions,
 )
+from sinks.settings import session_settings
 from sinks.table_pair import OpenBatch
 from transforms.names import COMMIT_TS, DELETED, POS, SEQ
 

@@ -9,8 +9,7 @@ not above the recorded one is skipped by Delta before it reads anything.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,6 @@ __all__ = [
     "files_frame",
     "idempotent",
     "log_state",
-    "session_settings",
     "table_version",
 ]
 
@@ -82,22 +80,6 @@ def _transaction(spark: SparkSession, path: str) -> Any:
 def idempotent(writer_id: str, batch_id: int) -> dict[str, str]:
     """Session settings that make the writes under them a no-op once (writer, batch) committed."""
     return {TXN_APP_ID: writer_id, TXN_VERSION: str(batch_id)}
-
-
-@contextmanager
-def session_settings(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
-    """Set SQL settings for the statements of the block, then put the previous values back."""
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, old in previous.items():
-            if old is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, old)
 
 
 def add_missing_columns(

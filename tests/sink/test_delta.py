@@ -19,8 +19,9 @@ from config import ConfigError, DeltaTarget, load_config
 from sinks.crash import SimulatedCrashError
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
-from sinks.delta.log import TXN_APP_ID, TXN_VERSION, log_state, session_settings
+from sinks.delta.log import TXN_APP_ID, TXN_VERSION, log_state
 from sinks.factory import make_engine
+from sinks.settings import session_settings
 
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
 DEMO = Path(__file__).resolve().parents[2] / "conf" / "demo.yaml"
