@@ -141,6 +141,12 @@ class IcebergTarget(Strict):
     write_modes: dict[str, Literal["merge-on-read", "copy-on-write"]] = Field(
         default_factory=dict, description="write_mode of single tables, by table name"
     )
+    state_write_mode: Literal["merge-on-read", "copy-on-write"] = Field(
+        default="copy-on-write",
+        description="write mode of the engine's own key (or events) tables, which every "
+        "batch reads: rewritten files keep that read flat; delete files make it grow with "
+        "every batch until compaction (docs/engines.md, Iceberg)",
+    )
     partition_transforms: dict[str, list[Annotated[str, StringConstraints(pattern=_TRANSFORM)]]] = (
         Field(
             default_factory=dict,

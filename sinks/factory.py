@@ -76,6 +76,7 @@ def make_engine(
             namespace=target.namespace,
             spark_catalog=target.spark_catalog,
             write_mode=target.mode_of(table.name),
+            state_write_mode=target.state_write_mode,
             expiry=Expiry.of(target.retention),
             catalog=catalog_settings(target, config.aws),
             target_file_size=target.target_file_size_bytes,

@@ -57,6 +57,7 @@ __all__ = [
     "columns_ddl",
     "table_properties",
     "with_commit_properties",
+    "write_mode_properties",
 ]
 
 WRITER = "cdc.writer"
@@ -140,7 +141,7 @@ class IcebergCatalog:
         parts = f" PARTITIONED BY ({', '.join(partitions)})"
         props = (
             {"format-version": "2", OPEN_FILE_COST: str(_OPEN_FILE_COST_BYTES)}
-            | {f"write.{op}.mode": mode for op in ("merge", "update", "delete")}
+            | write_mode_properties(mode)
             | dict(properties)
         )
         spark.sql(
@@ -185,6 +186,12 @@ def table_properties(target_file_size: int | None) -> dict[str, str]:
     at creation: the size, in bytes, at which Iceberg's Spark writer rolls to a new data
     file (its default, 512 MiB, when None)."""
     return {} if target_file_size is None else {TARGET_FILE_SIZE: str(target_file_size)}
+
+
+def write_mode_properties(mode: str) -> dict[str, str]:
+    """The table properties of a write mode (merge-on-read or copy-on-write): how MERGE,
+    UPDATE and DELETE change rows of existing files."""
+    return {f"write.{op}.mode": mode for op in ("merge", "update", "delete")}
 
 
 def _properties_sql(properties: Mapping[str, str]) -> str:

@@ -39,8 +39,9 @@ makes it forget both. One writer per table at a time, as for Delta.
 
 Write mode: merge-on-read by default (position-delete files: a batch writes only its new
 rows and small delete files, whatever the size of the files its keys are in); or
-copy-on-write per table (target.write_modes). docs/engines.md has the numbers and the
-maintenance recipe.
+copy-on-write per table (target.write_modes). The key table is copy-on-write by default
+(target.state_write_mode): every batch reads it, and delete files would make that read
+grow batch after batch. docs/engines.md has the numbers and the maintenance recipe.
 """
 
 from __future__ import annotations

@@ -17,7 +17,10 @@ A batch opens the same way for both, as for Delta (the sequence is sinks/table_p
    writing no snapshot;
 3. read the state table at its current snapshot, pinned by id, for the batch's key range:
    one writer per table, so it is the snapshot the batch started from, in the batch and
-   in its re-run after a crash between its two commits.
+   in its re-run after a crash between its two commits. Every batch reads it and nobody
+   else does, so it is copy-on-write by default whatever the published table's mode:
+   merge-on-read would add a delete file per touched partition each batch, which every
+   later read applies (docs/engines.md, *Write mode*).
 
 Then the engine derives what to write and makes its two commits (`_commit_pair`): the
 published table's MERGE, skipped when its ancestry already names (writer, batch) (a run
@@ -44,14 +47,19 @@ from sinks.iceberg.catalog import (
     partition_fields,
     table_properties,
     with_commit_properties,
+    write_mode_properties,
 )
 from sinks.iceberg.conf import CatalogSettings
 from sinks.iceberg.merge import STORED, canonical
 from sinks.memory import Committed
 from sinks.retention import Expiry
+from sinks.settings import session_settings
 from sinks.table_pair import TablePair
 
 __all__ = ["IcebergTables"]
+
+# Spark's runtime filter of the files a copy-on-write MERGE rewrites (true by default)
+_GROUP_FILTER = "spark.sql.optimizer.runtime.rowLevelOperationGroupFilter.enabled"
 
 
 class IcebergTables(TablePair):
@@ -72,6 +80,7 @@ class IcebergTables(TablePair):
         namespace: str = "cdc",
         spark_catalog: str = "iceberg",
         write_mode: str = "merge-on-read",
+        state_write_mode: str = "copy-on-write",
         expiry: Expiry | None = None,
         catalog: CatalogSettings | None = None,
         target_file_size: int | None = None,
@@ -89,6 +98,7 @@ class IcebergTables(TablePair):
         self._parts = list(partition_by)  # identity partitions: decide.py scopes by them
         self._transforms = list(transforms)  # or Iceberg's: pruned by Iceberg alone
         self._mode = write_mode
+        self._state_mode = state_write_mode  # the engine reads its state table every batch
         self._properties = table_properties(target_file_size)  # bytes; None: Iceberg's default
         self._expiry = expiry or Expiry()
         self._columns: set[str] = set()  # payload columns (name:type) both tables are known to have
@@ -140,12 +150,26 @@ class IcebergTables(TablePair):
             timings["merge_s"] = time.monotonic() - mark
             crash_point(f"{self.crash_prefix}.after_data_commit")
             mark = time.monotonic()
-            with_commit_properties(spark, writer_id, batch_id, lambda: _run(spark, statements[1]))
+            with session_settings(spark, self._state_settings()):
+                with_commit_properties(
+                    spark, writer_id, batch_id, lambda: _run(spark, statements[1])
+                )
             timings["keys_s"] = time.monotonic() - mark
         finally:
             for view in views:
                 spark.catalog.dropTempView(view)
         crash_point(f"{self.crash_prefix}.after_commit")
+
+    def _state_settings(self) -> dict[str, str]:
+        """Settings of the state table's MERGE. Copy-on-write, Spark first finds which of
+        the files the MERGE's condition keeps hold a matching key (a runtime filter: two
+        Spark jobs), to rewrite only those. The condition already names the partitions the
+        batch's keys are in and its key range, where the state table keeps about one file a
+        partition: the filter saves next to nothing, its jobs cost about a third of the
+        MERGE (docs/engines.md, *The key table's write mode*)."""
+        if self._state_mode != "copy-on-write":
+            return {}
+        return {_GROUP_FILTER: "false"}
 
     def _state_rows(self, spark: SparkSession) -> DataFrame:
         """The state table at its current snapshot, pinned: a later commit never changes it."""
@@ -163,8 +187,10 @@ class IcebergTables(TablePair):
 
     def _ensure_tables(self, changes: DataFrame, payload: list[str]) -> None:
         """Create both tables, or add to both the columns a batch brings (a commit of its own,
-        before the MERGEs). The engine's table properties (the target file size) are set at
-        creation, and on a table that holds others when the engine first opens it."""
+        before the MERGEs). The engine's table properties (the target file size, and the
+        state table's write mode) are set at creation, and on a table that holds others
+        when the engine first opens it: a state table made merge-on-read by an older
+        version becomes copy-on-write, its delete files folded in as batches rewrite them."""
         wanted = {f"{c.lower()}:{changes.schema[c].dataType.simpleString()}" for c in payload}
         if wanted <= self._columns:
             return
@@ -174,19 +200,18 @@ class IcebergTables(TablePair):
         published, state = (_stored(s) for s in self._schemas(changes, payload))
         parts = partition_fields(self._parts, self._transforms)
         created = 0
-        for name, schema, fields in (
-            (self.table, published, parts),
-            (self.state_table, state, self._state_partitions()),
+        state_properties = {**self._properties, **write_mode_properties(self._state_mode)}
+        for name, schema, fields, mode, kept in (
+            (self.table, published, parts, self._mode, self._properties),
+            (self.state_table, state, self._state_partitions(), self._state_mode, state_properties),
         ):
             table = self._catalog.load(spark, name)
             if table is None:
-                self._catalog.create(
-                    spark, name, schema, fields, self._mode, properties=self._properties
-                )
+                self._catalog.create(spark, name, schema, fields, mode, properties=kept)
                 created += 1
                 continue
             if not self._columns:  # the engine's first look at an existing table
-                self._catalog.align(spark, name, table, self._properties)
+                self._catalog.align(spark, name, table, kept)
             self._catalog.evolve(spark, name, schema)
         if created == 2:
             self._memory.created()
