@@ -20,7 +20,7 @@ A batch opens the same way for both, as for Delta (the sequence is sinks/table_p
    in its re-run after a crash between its two commits. Every batch reads it and nobody
    else does, so it is copy-on-write by default whatever the published table's mode:
    merge-on-read would add a delete file per touched partition each batch, which every
-   later read applies (docs/engines.md, *Write mode*).
+   later read applies (docs/engines.md, *The key table's write mode*).
 
 Then the engine derives what to write and makes its two commits (`_commit_pair`): the
 published table's MERGE, skipped when its ancestry already names (writer, batch) (a run
@@ -165,8 +165,8 @@ class IcebergTables(TablePair):
         the files the MERGE's condition keeps hold a matching key (a runtime filter: two
         Spark jobs), to rewrite only those. The condition already names the partitions the
         batch's keys are in and its key range, where the state table keeps about one file a
-        partition: the filter saves next to nothing, its jobs cost about a third of the
-        MERGE (docs/engines.md, *The key table's write mode*)."""
+        partition: the filter saves next to nothing, and its jobs cost about a quarter of
+        the MERGE (docs/engines.md, *The key table's write mode*)."""
         if self._state_mode != "copy-on-write":
             return {}
         return {_GROUP_FILTER: "false"}
