@@ -7,18 +7,16 @@ before it reads any.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import reduce
 from operator import and_
-from typing import Any, TypeVar
+from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, StructField, StructType, TimestampType
 
 from transforms.types import quote, sql_string
-
-_T = TypeVar("_T")
 
 __all__ = [
     "in_partitions",
@@ -129,12 +127,3 @@ def _value(value: Any, kind: DataType) -> str:
     if isinstance(kind, TimestampType):
         return f"timestamp_micros({kind.toInternal(value)})"
     return f"CAST({sql_string(str(value))} AS {type_name})"
-
-
-def _balanced(op: Callable[[_T, _T], _T], terms: Sequence[_T]) -> _T:
-    """`terms` combined by `op` as a balanced tree: a long chain would be as deep as the
-    list, and Spark walks expression trees recursively."""
-    if len(terms) == 1:
-        return terms[0]
-    middle = len(terms) // 2
-    return op(_balanced(op, terms[:middle]), _balanced(op, terms[middle:]))
