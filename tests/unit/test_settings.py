@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from pyspark.sql import SparkSession
@@ -53,7 +54,6 @@ def test_another_value_waits_for_the_holder_and_times_out_with_the_key_named(
     spark: SparkSession,
 ) -> None:
     order: list[str] = []
-    entered = threading.Event()
 
     def other_value() -> None:
         with session_settings(spark, {KEY: "b"}):
@@ -62,7 +62,7 @@ def test_another_value_waits_for_the_holder_and_times_out_with_the_key_named(
     with session_settings(spark, {KEY: "a"}):
         thread = threading.Thread(target=other_value)
         thread.start()
-        entered.wait(0.5)  # give it time to ask
+        time.sleep(0.5)  # time for the other thread to ask and start waiting
         order.append(f"a:{spark.conf.get(KEY)}")
         with pytest.raises(TimeoutError, match=KEY), session_settings(spark, {KEY: "c"}, 0.2):
             pass
