@@ -3,7 +3,7 @@
 base        strict models, identifiers, types, ConfigError
 sources     `source`: files | kafka | kinesis
 tables      `tables`: keys, columns, derived columns, privacy, SCD type
-targets     `target`: lake | delta | redshift
+targets     `target`: lake | delta | iceberg | redshift
 denormalize `denormalize`: fact + dimensions joined in the warehouse
 aws         `aws`: region and endpoints
 metrics     `metrics`: Prometheus endpoint, CloudWatch metrics

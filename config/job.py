@@ -68,7 +68,9 @@ class JobConfig(Strict):
         "({include, exclude}) on schema.table; an explicit entry overrides what a pattern "
         "discovers",
     )
-    target: Target = Field(description="where the tables are kept; kind: lake|delta|redshift")
+    target: Target = Field(
+        description="where the tables are kept; kind: lake|delta|iceberg|redshift"
+    )
     quarantine: QuarantineConfig = Field(description="where rejected records go")
     privacy: PrivacyConfig = Field(
         default=PrivacyConfig(), description="tokenization key and how values are tokenized"

@@ -104,7 +104,7 @@ def render() -> str:
     parts = [INTRO]
     for heading, prefix, model in SECTIONS:
         parts.append(f"## {heading}\n\n{_doc(model)}\n\n| key | default | meaning |\n|---|---|---|")
-        parts += [_row(prefix, name, field) for name, field in _fields(model)]
+        parts += [_row(prefix, name, field, model) for name, field in _fields(model)]
         parts.append("")
     return "\n".join(parts).rstrip() + "\n"
 
@@ -121,14 +121,21 @@ def _doc(model: type[BaseModel]) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _row(prefix: str, name: str, field: FieldInfo) -> str:
+# The members a config may name without their `kind`: the default of their union (a
+# source without `kind` is files, a target without it a lake). Any other member, and a
+# `staging` or `connection` mapping, names its `kind`.
+_KIND_IMPLIED: tuple[type[BaseModel], ...] = (FilesSource, LakeTarget)
+
+
+def _row(prefix: str, name: str, field: FieldInfo, model: type[BaseModel]) -> str:
     meaning = (field.description or "").replace("|", _BAR)
     meaning = meaning.replace("<", "&lt;").replace(">", "&gt;")  # not HTML tags
     values = _choices(field.annotation)
     choices = _BAR.join(f"`{v}`" for v in values)
     if len(values) > 1 and not any(v in meaning for v in values):
         meaning = f"{meaning} (one of {choices})" if meaning else choices
-    return f"| `{prefix}{name}` | {_default(field)} | {meaning} |"
+    required = name == "kind" and model not in _KIND_IMPLIED
+    return f"| `{prefix}{name}` | {'required' if required else _default(field)} | {meaning} |"
 
 
 _BAR = " \\| "  # a | inside a Markdown table cell

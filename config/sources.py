@@ -57,8 +57,8 @@ class GlueSourceCatalog(Strict):
     )
 
 
-_DATABASE = "the captured database: where tables and columns are discovered (and what "
-_DATABASE += "jobs/verify.py compares with)"
+_DATABASE = "the captured database: where tables and columns are discovered"
+_VERIFIED = _DATABASE + " (and what jobs/verify.py compares with)"
 _GLUE = "a Glue database describing the source's tables, for discovery without database access"
 
 
@@ -132,7 +132,7 @@ class KafkaSource(Strict):
         default_factory=dict,
         description="extra options of Spark's Kafka source, e.g. kafka.security.protocol",
     )
-    database: SourceDatabase | None = Field(default=None, description=_DATABASE)
+    database: SourceDatabase | None = Field(default=None, description=_VERIFIED)
     glue_catalog: GlueSourceCatalog | None = Field(default=None, description=_GLUE)
 
 
@@ -180,7 +180,7 @@ class KinesisSource(Strict):
         default_factory=dict,
         description="extra options of the Kinesis source, e.g. kinesis.executor.maxFetchTimeInMs",
     )
-    database: SourceDatabase | None = Field(default=None, description=_DATABASE)
+    database: SourceDatabase | None = Field(default=None, description=_VERIFIED)
     glue_catalog: GlueSourceCatalog | None = Field(default=None, description=_GLUE)
 
     @property

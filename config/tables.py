@@ -39,7 +39,8 @@ class TableConfig(Strict):
     """One source table and how it maps onto its target table."""
 
     name: Identifier = Field(
-        description="target table name; the lake and Delta table is <target.path>/<name>"
+        description="target table name; the lake and Delta table is <target.path>/<name>, "
+        "the Iceberg table <target.namespace>.<name>"
     )
     source_schema: SourceName = Field(
         default="public",
@@ -58,7 +59,8 @@ class TableConfig(Strict):
         default=None,
         min_length=1,
         description="primary key columns (never derived); default: the source's primary key "
-        "(required when DMS Parquet files describe the table: Parquet has none)",
+        "(required when the table declares its columns, and when DMS Parquet files describe "
+        "it: Parquet has none)",
     )
     columns: list[ColumnSpec] | None = Field(
         default=None,
@@ -75,7 +77,8 @@ class TableConfig(Strict):
     commit_ts: str | None = Field(
         default=None,
         description="SQL expression of the source commit time (e.g. DMS's "
-        "TimestampColumnName column), for latency metrics",
+        "TimestampColumnName column): latency metrics, and SCD type 2's valid_from/valid_to "
+        "(and so the history's retention)",
     )
     derived: list[DerivedColumn] = Field(
         default_factory=list,
@@ -84,7 +87,7 @@ class TableConfig(Strict):
     )
     partition_by: list[Identifier] = Field(
         default_factory=list,
-        description="partition columns of the lake or Delta table (source or derived); "
+        description="partition columns of the lake, Delta or Iceberg table (source or derived); "
         "empty = unpartitioned",
     )
     except_column_list: list[Identifier] = Field(

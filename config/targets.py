@@ -41,7 +41,7 @@ class TableFilesTarget(Strict):
     state_dir: str = Field(
         default="_cdc",
         description="bookkeeping folder inside each table; must start with '_' or '.' so "
-        "readers and VACUUM skip it",
+        "readers and VACUUM skip it (one folder name, no '/')",
     )
     max_records_per_file: int = Field(
         default=1_000_000, ge=1, description="split large partitions into several files"
@@ -51,7 +51,8 @@ class TableFilesTarget(Strict):
     )
     retention: Retention = Field(
         default=Retention(),
-        description="how long tombstones and closed SCD2 versions are kept (docs/operations.md)",
+        description="how long tombstones (and, on Delta, closed SCD2 versions) are kept "
+        "(docs/operations.md)",
     )
 
     @model_validator(mode="after")
@@ -164,7 +165,7 @@ class IcebergTarget(Strict):
     )
     retention: Retention = Field(
         default=Retention(),
-        description="how long tombstones are kept (docs/operations.md)",
+        description="how long tombstones and closed SCD2 versions are kept (docs/operations.md)",
     )
 
     @model_validator(mode="after")
@@ -289,10 +290,14 @@ class RedshiftTarget(Strict):
     dialect: Literal["redshift", "postgres"] = Field(
         default="redshift", description="redshift, or postgres (the local stand-in)"
     )
-    host: str | None = Field(default=None, min_length=1, description="driver connection only")
+    host: str | None = Field(
+        default=None, min_length=1, description="required with a driver connection"
+    )
     port: int = Field(default=5439, ge=1, le=65535, description="driver connection only")
     database: str = Field(min_length=1, description="database of every table")
-    user: str | None = Field(default=None, min_length=1, description="driver connection only")
+    user: str | None = Field(
+        default=None, min_length=1, description="required with a driver connection"
+    )
     password_env: str = Field(
         default="REDSHIFT_PASSWORD",
         min_length=1,

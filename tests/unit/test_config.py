@@ -480,3 +480,30 @@ def test_the_config_reference_in_docs_is_the_one_the_models_generate() -> None:
         if not field.description
     ]
     assert described == [], "every config key has a description"
+
+
+def test_the_reference_shows_kind_as_required_exactly_where_leaving_it_out_fails(
+    tmp_path: Path,
+) -> None:
+    """A source without `kind` is files and a target without it a lake; every other source
+    or target, and a `staging` or `connection` mapping, must name its kind. The reference
+    says so, and the loader agrees."""
+    from config.reference import render
+
+    rows = [line for line in render().splitlines() if line.startswith("| `") and ".kind`" in line]
+    shown = {line.split("|")[1].strip() + " " + line.split("|")[3].strip(): line for line in rows}
+    implied = [k for k, line in shown.items() if "| required |" not in line]
+    assert sorted(implied) == [
+        "`source.kind` DMS landing files",
+        "`target.kind` the partition-rewrite Parquet lake",
+    ]
+
+    raw = _demo_raw()
+    del raw["source"]["kind"]
+    assert load_config(_write(tmp_path, raw)).source.kind == "files"
+    raw = _demo_raw()
+    raw["source"] = {"topics": ["app.x"], "bootstrap_servers": "127.0.0.1:9092"}
+    assert "source.topics: unknown key" in _error(_write(tmp_path, raw))  # read as files
+    raw = _demo_raw()
+    raw["target"] = {"kind": "redshift", "host": "h", "user": "u", "database": "d", "staging": {}}
+    assert "staging" in _error(_write(tmp_path, raw))
