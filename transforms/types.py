@@ -127,7 +127,15 @@ def decode_value(name: str, column: SourceColumn) -> Column:
         )
     if column.type == "string":
         return F.col(quote(name))
+    if column.type in _CALENDAR:
+        # Spark casts '2021' to 2021-01-01 and '18962' (Debezium's days) to the year 18962:
+        # a date or timestamp as text names its year, month and day, or it does not decode.
+        return F.when(F.col(quote(name)).rlike(_YEAR_MONTH_DAY), _try(name, column.type))
     return _try(name, column.type)
+
+
+_CALENDAR = ("date", "timestamp", "timestamp_ntz")
+_YEAR_MONTH_DAY = r"^\s*[+-]?\d{4,}-\d{1,2}-\d{1,2}([^0-9]|$)"
 
 
 def _try(name: str, type_name: str) -> Column:

@@ -204,3 +204,28 @@ def test_typed_input_column_is_cast_without_a_reason(spark: SparkSession) -> Non
         [("I", 1, "p1", None)], "_op string, n bigint, _pos string, _error string"
     )
     assert_df_equality(typed, expected, ignore_nullable=True)
+
+
+def test_a_date_or_timestamp_as_text_must_name_year_month_and_day(spark: SparkSession) -> None:
+    """Spark alone reads '2021' as 2021-01-01 and '18962' (Debezium's days since 1970, sent
+    where DMS text is expected) as the year 18962: both are refused with the reason."""
+    specs = [
+        ColumnSpec(name="id", type="string"),
+        ColumnSpec(name="day", type="date"),
+        ColumnSpec(name="at", type="timestamp"),
+    ]
+    decoded = "_op string, id string, day string, at string, _pos string, _error string"
+    rows = [
+        ("I", "k1", "2021-08-16", "2021-08-16 10:11:12.123456", "good", None),
+        ("I", "k2", " 2021-8-6", "2021-08-16T10:11:12Z", "loose", None),
+        ("I", "k3", "18962", "1638316800000000", "numbers", None),
+        ("I", "k4", "2021", "10:11:12", "partial", None),
+    ]
+    typed = spark.createDataFrame(rows, decoded).transform(coerce_types(specs, ["id"]))
+
+    found = {r["_pos"]: (r["day"], r["at"] is not None, r["_error"]) for r in typed.collect()}
+    assert found["good"] == (date(2021, 8, 16), True, None)
+    assert found["loose"] == (date(2021, 8, 6), True, None)
+    both = "column day: not a valid date; column at: not a valid timestamp"
+    assert found["numbers"] == (None, False, both)
+    assert found["partial"] == (None, False, both)
