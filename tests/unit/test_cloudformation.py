@@ -735,3 +735,11 @@ def test_the_deploy_gives_each_targets_job_the_arguments_the_stack_gives_it(
     stack = cfn_stack.stack(template, TargetKind=target)
     in_stack = stack["Resources"]["GlueJob"]["Properties"]["DefaultArguments"]
     assert {name: _stack_value(value) for name, value in in_stack.items()} == deployed
+
+
+def test_the_sports_config_logs_in_as_the_admin_the_stack_creates() -> None:
+    """docs/run-on-aws.md fills conf/sports-aws.yaml from the stack's outputs; the
+    warehouse user is not one of them, so it must be the stack's default admin name (the
+    password comes from the admin secret the stack makes for that user)."""
+    config = yaml.safe_load((REPO / "conf" / "sports-aws.yaml").read_text(encoding="utf-8"))
+    assert config["target"]["user"] == template_default("RedshiftAdminUsername")
