@@ -59,7 +59,8 @@ class JobConfig(Strict):
         ge=1,
         le=64,
         description="tables of one batch decoded and applied at the same time (Spark runs "
-        "their jobs side by side; the warehouse stages every table in one Spark job)",
+        "their jobs side by side; into PostgreSQL the warehouse stages every table in one "
+        "Spark job)",
     )
     source: Source = Field(description="where the changes come from; kind: files|kafka|kinesis")
     tables: list[TableEntry] = Field(

@@ -27,7 +27,7 @@ KINESIS_POSITION = "_kpos"  # a Kinesis record's place: shard sequence number, s
 # Raw operation values after decoding, before validation.
 OP_LOAD = "L"  # full-load row: applied as an upsert
 OP_CONTROL = "C"  # DMS control record (create-table, awsdms_* tables): skipped, counted
-OP_DDL = "A"  # DMS table-alter record of this table (add-column...): skipped, counted, warned
+OP_DDL = "A"  # DMS table-alter record of this table (add-column...): skipped, counted
 OP_OTHER_TABLE = "T"  # a record of another table sharing the stream: skipped, counted
 OP_TRUNCATE = "X"  # a truncate event: rejected with its reason, never silently skipped
 APPLIED_OPS = ("I", "U", "D")
