@@ -225,6 +225,8 @@ def test_glue_gets_the_pinned_libraries_it_lacks() -> None:
     assert all("==" in m for m in modules)
     names = {m.split("==")[0].split("[")[0].lower() for m in modules}
     assert {"pydantic", "pyyaml"} <= names
+    assert "pymysql" in names  # discovery through source.database (runtime/tables.py)
+    assert "faker" not in names  # the simulators' only
     assert not names & GLUE_PROVIDED
 
 
