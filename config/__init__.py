@@ -9,8 +9,10 @@ aws         `aws`: region and endpoints
 metrics     `metrics`: Prometheus endpoint, CloudWatch metrics
 secrets     values named by environment variable, read once at load
 privacy     `privacy`: the tokenization key and how values are tokenized
+retention   `target.retention`: how long tombstones and closed history are kept
 job         the whole job
 load        YAML, `--set` overrides, errors naming the key, redaction
+reference   docs/config.md, generated from the models' descriptions
 """
 
 from config.aws import AwsConfig

@@ -20,7 +20,7 @@ from config.load import ConfigError
 from jobs.cli import add_config_arguments, config_error, load_job_config
 
 REPO = Path(__file__).resolve().parent.parent
-EXIT_BAD_INPUT = 2  # runtime/replay_report.py holds 0 and 1; imported lazily (Spark)
+EXIT_BAD_INPUT = 2  # as runtime/replay_report.py's, which is imported lazily (Spark)
 EXIT_FAILED = 3  # the replay failed on the way (a target unreachable): see the one-line reason
 
 

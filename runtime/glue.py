@@ -3,8 +3,8 @@
 Glue starts the driver itself and passes job arguments on `sys.argv` as `--KEY VALUE`
 pairs, its own among them (`--JOB_NAME`, `--JOB_RUN_ID`, `--TempDir`, ...). The job
 detects Glue, lets those through (`jobs/stream_cdc.py`), builds its session through a
-GlueContext, and reads the warehouse password from Secrets Manager, since a Glue job
-cannot be given environment variables.
+GlueContext, and reads the warehouse password and the tokenization key from Secrets
+Manager, since a Glue job cannot be given environment variables.
 
 **No `Job.init` / `Job.commit`.** They initialise and advance Glue *job bookmarks*, which
 track what a batch ETL job has read. Glue streaming jobs use Structured Streaming

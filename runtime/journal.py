@@ -13,7 +13,7 @@ document holds the batch's counts per table (changes applied, quarantined, stale
 the table), the tables stopped then with the reason, and the query's running totals per
 table (with its last batch), carried from the previous document, so the newest one alone
 says "in total". Bounded: a batch keeps the
-documents of the last `_WINDOW` (two hours: "the last hour" is summed from them) and at
+documents of the last `_WINDOW_MS` (two hours: "the last hour" is summed from them) and at
 least the newest `_KEEP_BATCHES`; the runs folder keeps the newest `_KEEP_RUNS` runs.
 
 Counts and times only, never a row value. Documents are written once under their final

@@ -67,7 +67,7 @@ def merge_seen(
 def _tally_frame(records: Mapping[str, DataFrame], parallel: int) -> DataFrame:
     """Every table's records counted by operation and outcome, with their commit times'
     span. The records are read in as many tasks as there are cores, not one task per table
-    and partition, which at 200 tables cost five times the counting (docs/benchmarks.md).
+    and partition, which at 200 tables took 77 s for the counting alone (docs/benchmarks.md).
     Each table's part is one select in SQL text (one call into the JVM), `parallel` built
     at once; the parts are alike, so they are united by position."""
 

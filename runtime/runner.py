@@ -3,7 +3,7 @@
 A source is read by one query whatever the number of tables: one per Kafka topic pattern,
 per Kinesis stream, per landing root (and per table with a landing folder of its own).
 Each batch is routed to its tables and applied by the target in one go
-(runtime/source_batch.py). The checkpoint belongs to the source (runtime/checkpoints.py).
+(runtime/batch.py). The checkpoint belongs to the source (runtime/checkpoints.py).
 """
 
 from __future__ import annotations

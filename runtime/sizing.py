@@ -15,8 +15,8 @@ def compact(frame: DataFrame, rows: int) -> DataFrame:
     """A table's `rows` records in as many partitions as they need (`ROWS_PER_TASK`), never
     more than they have. A table's records are spread over every partition of the batch,
     mostly empty ones when a batch holds many tables, and each partition costs a task in
-    every stage of the table's apply (at 200 tables, 17 tasks per write instead of 5, and
-    twice the writes' time) and a cached block (2,600 at 200 tables instead of 200:
+    every stage of the table's apply (at 200 tables, 17 tasks for a write of a few hundred
+    rows, and twice the writes' time) and a cached block (2,600 at 200 tables instead of 200:
     docs/benchmarks.md). Applied before the records are persisted."""
     return frame.coalesce(max(1, -(-rows // ROWS_PER_TASK)))
 

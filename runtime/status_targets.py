@@ -1,7 +1,8 @@
 """Rows and tombstones a target holds now, from each engine's own bookkeeping.
 
 The lake's manifest counts both per partition (no data read); a Delta table's count comes
-from its log's statistics, its tombstones from the key table (`_cdc/keys`, `_deleted`); a
+from its log's statistics, its tombstones from the key table (`_cdc/keys`, `_deleted`); an
+Iceberg table's by counting it, its tombstones from its key table (`<table>__cdc_keys`); a
 warehouse answers two counts (the table, and `<table>__cdc_keys` where `_deleted`). SCD
 type 2 keeps history events, not tombstones: None. A table not written yet: None.
 """

@@ -1,7 +1,8 @@
 """Check a table's SQL expressions against its declared schema before any data flows.
 
 Expressions can only be parsed by Spark, so this runs right after the session starts
-and before any query: a bad expression fails at once, naming its config key.
+and before any query (and for a table discovered while the job runs, before its first
+batch): a bad expression fails at once, naming its config key.
 """
 
 from __future__ import annotations

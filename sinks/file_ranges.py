@@ -2,12 +2,13 @@
 a batch's keys, and whether a MERGE's scope may hold an expired tombstone.
 
 A batch's key range alone prunes badly: a few updates of old rows stretch it over nearly
-every partition of a table partitioned by day (969-986 of 1,001 in the benchmark of
-docs/benchmarks.md), so the key-table read grows with the table. Delta's log and
-Iceberg's metadata keep, per file, the lowest and highest value of its columns and the
-file's partition values. Matching the batch's first-key values with those ranges gives
-the partitions whose files may hold one of them, as the lake's manifest does for its key
-index (sinks/lake/candidates.py): a whole-number key as spans on the driver
+every partition of a table partitioned by day (969-986 of 1,001 in the engines'
+benchmark at 5M rows, as the throughput issue measured it), so the key-table read grows
+with the table. Delta's log and Iceberg's metadata keep, per file, the lowest and
+highest value of its columns and the file's partition values. Matching the batch's
+first-key values with those ranges gives the partitions whose files may hold one of
+them, as the lake's manifest does for its key index (sinks/lake/candidates.py): a
+whole-number key as spans on the driver
 (sinks/key_spans.py), any other by a join on the executors. The state read is restricted
 to them, and the format then skips every other partition before it reads a file.
 

@@ -4,9 +4,10 @@ After its first batch such an engine made every commit of its writer itself: it 
 neither the table's log for the writer's last batch nor a count of the published table's
 rows (each batch's accepted changes add and remove a known number). An engine that created
 its tables also knows they hold nothing until its first batch is applied: that batch has
-nothing to guard against, and is written without a MERGE (sinks/table_pair.py). A batch
+nothing to guard against, and a latest-state engine writes it without a MERGE
+(sinks/table_pair.py). A batch
 that fails makes it forget all of it, so the next one reads the tables again. Used by the
-Delta engines (sinks/delta/table.py) and the Iceberg engine.
+Delta and Iceberg engines (sinks/delta/table.py, sinks/iceberg/tables.py).
 """
 
 from __future__ import annotations

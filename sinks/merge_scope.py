@@ -77,8 +77,8 @@ def in_partitions_pushed(
     OR-ed. Iceberg skips files by such a filter, but not by a `struct IN`, which it never
     receives: with that, a MERGE read every file of the key range, and its cost grew with
     the table. One OR per group, not per partition, and an unparenthesized chain (Spark
-    balances it): 3,000 day partitions as 3,000 nested ORs took Spark 15 s to parse and
-    most of a 1 GB heap to plan (docs/engines.md, *Pruning*)."""
+    balances it): 3,000 day partitions as 3,000 nested ORs took Spark 14.7 s to parse and
+    most of a 1 GB heap to plan (docs/engines.md, *Iceberg*)."""
     if not values:
         return F.lit(False)
     *leading, last = partitions.fields

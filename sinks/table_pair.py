@@ -9,8 +9,8 @@ A batch opens the same way on both formats (the format's own steps are the hooks
 3. the state table as pinned (`_state_rows`), restricted to the batch's key range (and,
    where the format can say it cheaply, to the partitions whose files may hold one of
    the batch's keys: `_summary`); none of it when the engine created both tables and
-   applied nothing since (`empty`: the batch has nothing to guard against, and the
-   engine writes it without a MERGE).
+   applied nothing since (`empty`: the batch has nothing to guard against, and a
+   latest-state engine writes it without a MERGE).
 
 Then the latest-state engines (`LatestPair`) decide the batch (sinks/decide.py) and the
 format commits the accepted changes; the SCD2 engines (sinks/scd2_merge.py `HistoryPair`)

@@ -3,7 +3,7 @@
 A source's micro-batch holds changes of many tables. How they are applied together
 depends on what the target can promise:
 
-* lake and Delta tables are independent folders: each table's engine applies its
+* lake, Delta and Iceberg tables are independent tables: each table's engine applies its
   changes on its own (each atomic and idempotent), several tables at once
   (`parallel_tables` threads: Spark runs their jobs side by side);
 * the warehouse applies the changes of every table in ONE database transaction
@@ -37,7 +37,7 @@ class Target(Protocol):
 
 
 class EachTable:
-    """Tables applied one engine each, `parallel` at a time (lake, Delta)."""
+    """Tables applied one engine each, `parallel` at a time (lake, Delta, Iceberg)."""
 
     def __init__(self, parallel: int = 4) -> None:
         self._parallel = parallel

@@ -1,11 +1,14 @@
 """What tables the source has, with their columns, types and primary keys.
 
 Tables that the config does not declare column by column are discovered: from the source
-database's catalog (`information_schema` of MySQL/MariaDB, through `source.database`) or
-from the AWS Glue Data Catalog (`source.glue_database`). Both answer the same questions:
-which `schema.table` names match the config's patterns, and what one table looks like
-now. The job asks again when a batch disagrees with what it knows (a new table, a field
-it has never seen, a value that no longer fits): that is how schema changes are followed.
+database's catalog (`information_schema` of MySQL/MariaDB, through `source.database`),
+from the AWS Glue Data Catalog (`source.glue_catalog`), or, without either, from what the
+records describe (Debezium's schemas, `SeenTables`; DMS Parquet footers,
+sources/parquet_schemas.py). All answer the same questions: which `schema.table` names
+match the config's patterns, and what one table looks like now. The job asks again when
+a batch disagrees with what it knows (a new table, a set of fields other than the one
+it knows; for DMS Parquet, every file offered): that is how schema changes are followed.
+A value that no longer fits its column is quarantined, not a question to the catalog.
 """
 
 from __future__ import annotations

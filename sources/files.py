@@ -43,7 +43,7 @@ def read_landing(spark: SparkSession, source: FilesSource, root: str) -> DataFra
 
     Text formats: one row per line, `value` with `_file` and `_block`. Parquet: one row per
     file, its path in `_file` (the content is not read here: each table's files are read
-    with that table's schema in the batch, `read_parquet_files`).
+    with that table's schema in the batch: sources/parquet_read.py `read_in_table_types`).
     """
     reader = spark.readStream.option("maxFilesPerTrigger", source.max_files_per_trigger).option(
         "recursiveFileLookup", "true"

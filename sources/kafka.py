@@ -61,7 +61,7 @@ def kafka_options(source: KafkaSource, pattern: str) -> dict[str, str]:
         "kafka.metadata.max.age.ms": "5000",
         # A batch's task reads offsets that exist; a fetch the consumer left in flight at
         # the end of the previous batch's range must not hold it for Kafka's default 500 ms
-        # (a quarter of a small batch's time at 1,000 changes/s: docs/benchmarks.md).
+        # (a quarter of a small batch's time at 1,000 changes/s: docs/sources.md).
         "kafka.fetch.max.wait.ms": "20",
         # A topic being created has no leader for a moment: retry, do not fail.
         "fetchOffset.numRetries": "30",

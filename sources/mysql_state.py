@@ -1,7 +1,8 @@
-"""The current rows of a MySQL/MariaDB table, as Debezium would have sent them.
+"""The current rows of a MySQL/MariaDB table, as the transport would have sent them.
 
 `jobs/verify.py` runs the job's own transforms over these rows, so each value is
-encoded like the connector of `local/connectors/` encodes it (JSON converter,
+encoded as the transport writes it: DMS's text (`dms_text`), or as the Debezium connector
+of `local/connectors/` encodes it (`debezium_text`: JSON converter,
 `time.precision.mode=adaptive_time_microseconds`, `decimal.handling.mode=string`):
 
   DATE                  days since 1970-01-01

@@ -8,9 +8,10 @@ and a key is {"schema": {...}, "payload": {"id": ...}}: both are read, in one pa
 A delete is followed by a tombstone (same key, NULL value) for log compaction:
 tombstones and events of other tables are marked to be skipped, never rejected.
 
-Values arrive as their JSON text. With the connector's
-`time.precision.mode=adaptive_time_microseconds` (local/connectors/) and
-`decimal.handling.mode=string`, declare and derive the MySQL types like this:
+Values arrive as their JSON text. A discovered column is decoded from its database type
+with no expression (transforms/types.py). A table that declares its columns, with the
+connector's `time.precision.mode=adaptive_time_microseconds` (local/connectors/) and
+`decimal.handling.mode=string`, declares and derives the MySQL types like this:
 
 * DATETIME(6) (epoch microseconds): declare `bigint`, derive `timestamp_micros(created_at)`
   under the same name (DATETIME(0..3) arrive in milliseconds: `timestamp_millis`);

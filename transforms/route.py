@@ -4,10 +4,10 @@ One query reads a whole source; each record gets `_schema` and `_table`, the sou
 it belongs to, before anything else is decoded. The transport tells:
 
 * Debezium on Kafka: the topic, `<prefix>.<database>.<table>` (tombstones included);
-* DMS on Kinesis (or DMS JSON files read as one stream): the record's metadata
+* DMS on Kinesis: the record's metadata
   `schema-name`/`table-name`; a record that does not parse falls back on its partition
   key when DMS made it `<schema>.<table>`;
-* DMS landing files: the folders, `<root>/<schema>/<table>/...`.
+* DMS landing files (every format, JSON too): the folders, `<root>/<schema>/<table>/...`.
 
 A record no rule places gets NULL: it is quarantined once, under `_unrouted`.
 """

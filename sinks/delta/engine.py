@@ -17,7 +17,7 @@ VACUUM of the published table ignore.
 One batch opens like every Delta batch (table.py): read the key table at its current
 version (pinned) for the batch's key range and, partitioned, only the partitions whose
 files may hold one of the batch's keys (sinks/file_ranges.py); keep the last change per
-key that is newer than what is held (sinks/decide.py, shared with the lake), then
+key that is newer than what is held (sinks/decide.py, shared with the lake and Iceberg), then
 1. MERGE the accepted changes into the published table: one commit, so readers see
    the batch whole;
 2. MERGE them into the key table: one commit.
@@ -50,7 +50,7 @@ do it inside the MERGE, but only with updateAll/insertAll, which would also add 
 source's `_op` to the published table.
 
 On S3, Delta picks its S3SingleDriverLogStore for s3/s3a paths: commits are safe from one
-driver at a time (one job per table, as above); concurrent writers from several
+driver at a time (one writer per table, as above); concurrent writers from several
 clusters need Delta's DynamoDB log store. With a catalog, the table is registered as a
 native Delta table when the engine first writes it and when its columns grow.
 """

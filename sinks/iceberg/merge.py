@@ -3,10 +3,11 @@
 
 Conditions are built as Columns with the helpers the MERGE engines share
 (sinks/merge_scope.py: target `t`, source `s`) and rendered to SQL by Catalyst
-(`Expression.sql`), which quotes names and writes literals as SQL literals: no value is
-formatted by hand. Conditions on target columns only (the batch's key range, its
-partitions) are pushed into Iceberg's scan of the target, which skips the files whose
-partition or column bounds lie outside.
+(`Expression.sql`), which quotes names and writes literals as SQL literals; the one
+exception is a list of partitions, written as typed SQL literals by sinks/merge_scope.py
+(one parse instead of thousands of calls into the JVM). Conditions on target columns
+only (the batch's key range, its partitions) are pushed into Iceberg's scan of the
+target, which skips the files whose partition or column bounds lie outside.
 """
 
 from __future__ import annotations

@@ -165,8 +165,8 @@ class IcebergTables(TablePair):
         the files the MERGE's condition keeps hold a matching key (a runtime filter: two
         Spark jobs), to rewrite only those. The condition already names the partitions the
         batch's keys are in and its key range, where the state table keeps about one file a
-        partition: the filter saves next to nothing, and its jobs cost about a quarter of
-        the MERGE (docs/engines.md, *The key table's write mode*)."""
+        partition: the filter saves next to nothing, and its two jobs made a batch 9 Spark jobs
+        instead of 7 (docs/engines.md, *The key table's write mode*)."""
         if self._state_mode != "copy-on-write":
             return {}
         return {_GROUP_FILTER: "false"}

@@ -4,7 +4,7 @@ Layout of one table: see files.py. One batch, in steps:
 
 1. **decide**: find the partitions that may hold the batch's keys (key ranges in the
    manifest), read only their key index, keep the changes newer than what is held
-   (sinks/decide.py, shared with Delta), count them, and in the same Spark job what
+   (sinks/decide.py, shared with Delta and Iceberg), count them, and in the same Spark job what
    they do to each partition's figures (figures.py); a table's first batch (the table
    holds nothing, so every change kept is accepted) is counted after step 2 instead,
    from the files it staged (load.py);
@@ -27,7 +27,7 @@ a crash after it is rolled forward by `recover`.
 On S3 the same steps hold without an atomic rename (see sinks/storage.py): the
 manifest is created once under its final name, and moving files into place is a
 repeatable copy-then-delete that a restart finishes. With a catalog, at start the
-catalog is reconciled with the manifest (see sinks/catalog.py).
+catalog is reconciled with the manifest (see sinks/catalog/glue.py).
 
 The driver lists the staged files of step 2 with one recursive listing per folder, and
 moves the files of step 4 for several partitions at once (publish.py): a few requests each,

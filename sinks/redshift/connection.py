@@ -84,7 +84,8 @@ def settings_of(target: RedshiftTarget, password: SecretStr) -> ConnectionSettin
 
 class _Idle:
     """Open connections of one warehouse between calls, shared by its tables' engines: a
-    batch makes about ten calls per table, and a new connection is a round trip and an
+    source batch makes about five calls (the ledger twice, then its create, merge and drop
+    transactions), and a new connection is a round trip and an
     authentication more each time (10 ms on loopback, more with TLS to Redshift). At
     most `keep` wait here, none longer than `max_idle_s` (a server closes idle ones).
     When a call fails, its connection and every waiting one are closed: a warehouse that

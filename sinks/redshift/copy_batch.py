@@ -120,5 +120,5 @@ def _key_text(name: str, data_type: DataType) -> str:
 def _few(frame: DataFrame) -> DataFrame:
     """The tables' rows read in as many tasks as there are cores: each table's records are
     a partition or more of their own, and a task per table cost 200 tasks at 200 tables
-    (9.8 s where 4 tasks take 1.6 s)."""
+    (its staging job 11.4 s, against 3.2-3.3 s in 4 tasks: docs/benchmarks.md)."""
     return frame.coalesce(frame.sparkSession.sparkContext.defaultParallelism)

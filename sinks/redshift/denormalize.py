@@ -7,8 +7,10 @@ joined to its dimensions. A fact whose dimension row is missing gets NULLs and i
 repaired by the batch that brings the dimension row; a dimension change reaches
 every row that references it; a deleted fact loses its row.
 
-Batches of different tables run concurrently: each refresh first locks the
-denormalized table, so refreshes are serial and each sees the other's commit.
+The tables of one source batch share one transaction, which takes every lock first
+(sinks/redshift/batch.py); batches of different queries (a files table with a landing
+folder of its own) may run concurrently: each refresh locks the denormalized table, so
+refreshes are serial and each sees the other's commit.
 """
 
 from __future__ import annotations

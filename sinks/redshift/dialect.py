@@ -2,14 +2,17 @@
 
 Every statement is valid Amazon Redshift SQL (no ON CONFLICT, no FILTER, no row
 comparisons; tests/unit/test_redshift_sql.py parses each with a Redshift grammar);
-PostgreSQL differs only in column types, in comparing the bookkeeping strings with the "C"
-collation, which Redshift does by default, and in the mode of LOCK (Redshift's has none).
+PostgreSQL differs in column types, in comparing the bookkeeping strings with the "C"
+collation, which Redshift does by default, in the mode of LOCK (Redshift's has none), and
+in how a column is widened (PostgreSQL in place; Redshift, which changes only VARCHAR
+lengths in place, through a new column).
 
 Tables of one target table `t` (identifiers validated by the config, always quoted):
   t              the published table: live rows, business columns only
   t__cdc_keys    keys, _seq, _pos, _deleted, _deleted_at: what the target holds per key
                  (tombstones, and when the job wrote them: retention.py)
-  t__stage_<n>   one batch, one row per key, loaded before the merge, dropped after
+  t__stage_<n>   one batch (one row per key; SCD type 2: every change), loaded before the
+                 merge, dropped after
   stream_cdc_ledger   (table, writer, batch) applied, for idempotent replays
 With `scd_type: 2`, t holds one row per version and t__cdc_events every change
 (sinks/scd2.py) instead of t__cdc_keys.

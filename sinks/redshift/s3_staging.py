@@ -7,7 +7,8 @@ from the prefix `<folder>/part-` (Spark's data files; its `_SUCCESS` marker is l
 out), and deletes the objects once the merge has committed.
 
 Redshift maps Parquet columns to the table's columns by position, so the DataFrame
-written here must have the staging table's columns in its order (see `stage_columns`).
+written here must have the staging table's columns in its order
+(`WarehouseEngine._stage_s3` and `Dialect.create_stage`).
 """
 
 from __future__ import annotations

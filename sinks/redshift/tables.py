@@ -1,7 +1,7 @@
 """A warehouse table's tables: the published table, its key table (or, SCD type 2, its
-history and events), the ledger and the denormalized tables it feeds; created at its
-first batch and kept fitting the batches' columns (a new source column is added, a
-widened one widened)."""
+history and events), the ledger and the denormalized tables it feeds; created with its
+engine (at start, or when a discovered table appears) and kept fitting the batches'
+columns (a new source column is added, a widened one widened)."""
 
 from __future__ import annotations
 
