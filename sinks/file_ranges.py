@@ -8,9 +8,9 @@ with the table. Delta's log and Iceberg's metadata keep, per file, the lowest an
 highest value of its columns and the file's partition values. Matching the batch's
 first-key values with those ranges gives the partitions whose files may hold one of
 them, as the lake's manifest does for its key index (sinks/lake/candidates.py): a
-whole-number key as spans on the driver
-(sinks/key_spans.py), any other by a join on the executors. The state read is restricted
-to them, and the format then skips every other partition before it reads a file.
+whole-number key as spans on the driver (sinks/key_spans.py), any other by a join on the
+executors. The state read is restricted to them, and the format then skips every other
+partition before it reads a file.
 
 The same statistics say whether the key table's MERGE needs its clause that deletes
 expired tombstones (`WHEN NOT MATCHED BY SOURCE AND <expired> THEN DELETE`): the format
