@@ -15,6 +15,10 @@ from transforms.names import COMMIT_TS, ERROR, FILE, OP, OP_LOAD, POS, RAW, SOUR
 from transforms.position import file_position, is_full_load
 
 _CORRUPT = "__corrupt"
+_UNCLOSED = (
+    "malformed CSV record: a quoted field is not closed on its line (a value with a line "
+    "break is read as two records; both are quarantined)"
+)
 
 
 def decode_dms_csv(
@@ -50,9 +54,17 @@ def decode_dms_csv(
             file_position().alias(POS),
             F.from_csv(normalized, schema, options).alias("r"),
         ]
-        error = F.when(F.length(F.trim(F.col(RAW))) == 0, F.lit("empty record")).when(
-            F.col(f"r.{_CORRUPT}").isNotNull(),
-            F.lit(f"malformed CSV record: expected {len(fields)} fields (Op + columns)"),
+        raw = F.col(RAW)
+        # Quotes come in pairs (a quote inside a field is doubled): an odd count is a quoted
+        # field the line does not close, which Spark would read as ending at the line's end.
+        quotes = F.length(raw) - F.length(F.translate(raw, '"', ""))
+        error = (
+            F.when(F.length(F.trim(raw)) == 0, F.lit("empty record"))
+            .when(quotes % 2 == 1, F.lit(_UNCLOSED))
+            .when(
+                F.col(f"r.{_CORRUPT}").isNotNull(),
+                F.lit(f"malformed CSV record: expected {len(fields)} fields (Op + columns)"),
+            )
         )
         decoded = [
             *[F.col(f"r.`{name}`").alias(name) for name in fields],

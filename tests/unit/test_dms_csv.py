@@ -109,6 +109,26 @@ def test_doubled_quotes_inside_quoted_field_decode_to_one_quote(spark: SparkSess
     assert_df_equality(_fields(decoded), expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_a_value_broken_over_two_lines_quarantines_both_halves(spark: SparkSession) -> None:
+    """Spark reads a quoted field that its line does not close as ending at the line's
+    end: the first half of `"first line<newline>second line"` would be applied cut short.
+    An odd count of quotes marks both halves malformed; doubled quotes stay well formed."""
+    decoded = _decode(
+        spark,
+        [
+            ('I,1,7,"first line', CDC1, 0),
+            ('second line"', CDC1, 12),
+            ('I,2,"unclosed,3', CDC1, 30),
+            ('I,3,"a ""b"" c",4', CDC1, 50),
+        ],
+    )
+
+    errors = {r["_raw"]: r["_error"] for r in decoded.collect()}
+    assert errors['I,1,7,"first line'] == errors['second line"'] == errors['I,2,"unclosed,3']
+    assert "a quoted field is not closed" in str(errors['I,1,7,"first line'])
+    assert errors['I,3,"a ""b"" c",4'] is None
+
+
 def test_wrong_field_count_is_reported_as_malformed(spark: SparkSession) -> None:
     decoded = _decode(
         spark,
