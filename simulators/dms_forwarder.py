@@ -29,7 +29,7 @@ from typing import Any
 
 from aws import client, wait_for_stream
 from config import AwsConfig
-from transforms.types import DatabaseColumn
+from transforms.types import DatabaseColumn, time_text
 
 log = logging.getLogger("dms_forwarder")
 
@@ -69,8 +69,7 @@ def _dms_value(value: Any, column: DatabaseColumn) -> Any:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
         return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
     if kind == "time":
-        seconds, micros = divmod(int(value), 1_000_000)
-        return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{micros:06d}"
+        return time_text(int(value))
     if kind in ("decimal", "numeric"):
         return f"{_NUMBER}{value}"
     return value

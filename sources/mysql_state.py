@@ -22,9 +22,16 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from transforms.types import time_text
+
 __all__ = ["debezium_text", "dms_text", "read_rows"]
 _NAME = re.compile(r"^[A-Za-z0-9_$-]{1,128}$")
 _EPOCH = dt.date(1970, 1, 1)
+
+
+def _micros(duration: dt.timedelta) -> int:
+    """A TIME value (PyMySQL's timedelta, negative ones too) in whole microseconds."""
+    return (duration.days * 86_400 + duration.seconds) * 1_000_000 + duration.microseconds
 
 
 def debezium_text(value: Any, data_type: str, precision: int | None) -> str | None:
@@ -41,7 +48,7 @@ def debezium_text(value: Any, data_type: str, precision: int | None) -> str | No
         utc = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         return str(utc.astimezone(dt.UTC).isoformat()).replace("+00:00", "Z")
     if kind == "time":
-        return str(int(value.total_seconds() * 1_000_000))
+        return str(_micros(value))
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, bytes):
@@ -61,9 +68,7 @@ def dms_text(value: Any, data_type: str, precision: int | None) -> str | None:
     if kind == "date":
         return str(value.isoformat())
     if kind == "time":
-        seconds, micros = divmod(int(value.total_seconds() * 1_000_000), 1_000_000)
-        hours, rest = divmod(seconds, 3600)
-        return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}.{micros:06d}"
+        return time_text(_micros(value))
     return debezium_text(value, data_type, None)
 
 

@@ -7,7 +7,8 @@ with no expression from the user. The mapping is a table in docs/sources.md (*Ty
 in short: TINYINT(1) and BIT(1) are booleans, unsigned integers widen to the next type,
 DECIMAL keeps precision and scale (every digit), DATE/DATETIME/TIMESTAMP become date and
 timestamp whatever their encoding (Debezium: days, milliseconds or microseconds since
-1970, ISO text; DMS: text), TIME becomes `HH:MM:SS.ffffff` text, everything else text.
+1970, ISO text; DMS: text), TIME becomes `[-]HH:MM:SS.ffffff` text (a duration, as MySQL
+writes it), everything else text.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "quote",
     "spark_type",
     "sql_string",
+    "time_text",
     "widens",
 ]
 
@@ -113,13 +115,15 @@ def dms_column(column: DatabaseColumn) -> SourceColumn:
 def decode_value(name: str, column: SourceColumn) -> Column:
     """The text in column `name` as `column`'s Spark type; NULL when it does not decode."""
     if column.encoding == "epoch_days":
-        return F.date_from_unix_date(_try(name, "int"))
+        return F.date_from_unix_date(_within(name, "int", _DAYS))
+    # Out of years 1-9999 a number is no DATETIME; Spark's millisecond conversion would
+    # fail the whole batch on an overflow, not just the record.
     if column.encoding == "epoch_millis":
-        return F.timestamp_millis(_try(name, "bigint"))
+        return F.timestamp_millis(_within(name, "bigint", _MILLIS))
     if column.encoding == "epoch_micros":
-        return F.timestamp_micros(_try(name, "bigint"))
+        return F.timestamp_micros(_within(name, "bigint", _MICROS))
     if column.encoding == "micros_of_day":
-        return F.date_format(F.timestamp_micros(_try(name, "bigint")), "HH:mm:ss.SSSSSS")
+        return _time_of(_within(name, "bigint", (-_TIME_MICROS, _TIME_MICROS)))
     if column.encoding == "boolean":
         lowered = F.lower(F.trim(F.col(quote(name))))
         return F.when(lowered.isin("1", "true", "t"), F.lit(True)).when(
@@ -136,6 +140,43 @@ def decode_value(name: str, column: SourceColumn) -> Column:
 
 _CALENDAR = ("date", "timestamp", "timestamp_ntz")
 _YEAR_MONTH_DAY = r"^\s*[+-]?\d{4,}-\d{1,2}-\d{1,2}([^0-9]|$)"
+# 0001-01-01 and 9999-12-31 (23:59:59.999999) since 1970-01-01
+_DAYS = (-719_162, 2_932_896)
+_MICROS = (-62_135_596_800_000_000, 253_402_300_799_999_999)
+_MILLIS = (_MICROS[0] // 1000, _MICROS[1] // 1000)
+_TIME_MICROS = 3_020_399_000_000  # MySQL's TIME spans -838:59:59 to 838:59:59
+
+
+def time_text(micros: int) -> str:
+    """A TIME value (a signed duration in microseconds, as Debezium sends it) as MySQL
+    writes it: `[-]HH:MM:SS.ffffff`, hours past 24 included."""
+    sign, rest = ("-" if micros < 0 else ""), abs(micros)
+    seconds, fraction = divmod(rest, 1_000_000)
+    return f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{fraction:06d}"
+
+
+def _time_of(micros: Column) -> Column:
+    """`time_text` in Spark (a duration, not a time of day: 25:00 stays 25:00)."""
+    rest = F.abs(micros)
+
+    def whole(unit: int) -> Column:  # rest // unit, exactly
+        return ((rest - rest % unit) / unit).cast("bigint")
+
+    text = F.format_string(
+        "%s%02d:%02d:%02d.%06d",
+        F.when(micros < 0, F.lit("-")).otherwise(F.lit("")),
+        whole(3_600_000_000),
+        whole(60_000_000) % 60,
+        whole(1_000_000) % 60,
+        rest % 1_000_000,
+    )
+    return F.when(micros.isNotNull(), text)
+
+
+def _within(name: str, type_name: str, bounds: tuple[int, int]) -> Column:
+    """The text as a whole number of `type_name` within `bounds`; NULL otherwise."""
+    value = _try(name, type_name)
+    return F.when(value.between(*bounds), value)
 
 
 def _try(name: str, type_name: str) -> Column:
