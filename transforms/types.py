@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from pyspark.sql import Column
@@ -33,7 +34,15 @@ __all__ = [
 ]
 
 # How a transport writes a value, as far as decoding it goes.
-Encoding = Literal["text", "epoch_days", "epoch_millis", "epoch_micros", "micros_of_day", "boolean"]
+Encoding = Literal[
+    "text",
+    "epoch_days",
+    "epoch_millis",
+    "epoch_micros",
+    "micros_of_day",
+    "boolean",
+    "unsigned_long",
+]
 _INTEGRAL = ("tinyint", "smallint", "int", "bigint")
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 
@@ -101,6 +110,8 @@ def debezium_column(column: DatabaseColumn) -> SourceColumn:
         return SourceColumn(column.name, target, encoding)
     if kind == "time":
         return SourceColumn(column.name, target, "micros_of_day")
+    if kind == "bigint" and "unsigned" in column.column_type.lower():
+        return SourceColumn(column.name, target, "unsigned_long")
     if target == "boolean":
         return SourceColumn(column.name, target, "boolean")
     return SourceColumn(column.name, target)
@@ -124,6 +135,13 @@ def decode_value(name: str, column: SourceColumn) -> Column:
         return F.timestamp_micros(_within(name, "bigint", _MICROS))
     if column.encoding == "micros_of_day":
         return _time_of(_within(name, "bigint", (-_TIME_MICROS, _TIME_MICROS)))
+    if column.encoding == "unsigned_long":
+        # Debezium's default `bigint.unsigned.handling.mode=long` sends a BIGINT UNSIGNED
+        # past 2^63 - 1 as the Java long of its bits: a negative number, 2^64 below it.
+        whole = F.col(quote(name)).rlike(r"^\s*[+-]?\d+\s*$")
+        value = F.when(whole, _within(name, "decimal(20,0)", (-(2**63), 2**64 - 1)))
+        wrapped = (value + F.lit(Decimal(2**64))).cast("decimal(20,0)")
+        return F.when(value < 0, wrapped).otherwise(value)
     if column.encoding == "boolean":
         lowered = F.lower(F.trim(F.col(quote(name))))
         return F.when(lowered.isin("1", "true", "t"), F.lit(True)).when(
@@ -176,7 +194,8 @@ def _time_of(micros: Column) -> Column:
 def _within(name: str, type_name: str, bounds: tuple[int, int]) -> Column:
     """The text as a whole number of `type_name` within `bounds`; NULL otherwise."""
     value = _try(name, type_name)
-    return F.when(value.between(*bounds), value)
+    low, high = (F.lit(Decimal(b)).cast(type_name) for b in bounds)  # past a Java long too
+    return F.when(value.between(low, high), value)
 
 
 def _try(name: str, type_name: str) -> Column:

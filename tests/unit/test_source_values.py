@@ -8,7 +8,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 from sources.mysql_state import debezium_text, dms_text
-from transforms.types import SourceColumn, decode_value, time_text
+from transforms.types import (
+    DatabaseColumn,
+    SourceColumn,
+    debezium_column,
+    decode_value,
+    time_text,
+)
 
 HOUR = 3_600_000_000
 TIMES = {
@@ -81,3 +87,27 @@ def test_the_verifier_encodes_a_negative_time_as_each_transport_does() -> None:
 def test_a_time_column_whose_name_needs_quotes_decodes(spark: SparkSession) -> None:
     column = SourceColumn("time of day", "string", "micros_of_day")
     assert _decoded(spark, column, ["1"]) == ["00:00:00.000001"]
+
+
+def test_a_bigint_unsigned_past_2_63_comes_back_from_debeziums_wrapped_long(
+    spark: SparkSession,
+) -> None:
+    """Debezium's default `bigint.unsigned.handling.mode=long` sends 2^64 - 1 as -1; the
+    catalog says the column is unsigned, so the job adds 2^64 back. A value no BIGINT
+    UNSIGNED holds, or not a whole number, is refused."""
+    column = debezium_column(DatabaseColumn("id", "bigint", "bigint(20) unsigned"))
+    assert column == SourceColumn("id", "decimal(20,0)", "unsigned_long")
+    assert debezium_column(DatabaseColumn("id", "bigint", "bigint(20)")).encoding == "text"
+
+    texts = ["42", "9223372036854775807", "-9223372036854775808", "-1", "18446744073709551615"]
+    wrong = ["18446744073709551616", "-9223372036854775809", "1.5", "x"]
+    decoded = _decoded(spark, column, texts + wrong)
+
+    assert [str(v) for v in decoded[: len(texts)]] == [
+        "42",
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551615",
+    ]
+    assert decoded[len(texts) :] == [None] * len(wrong)
