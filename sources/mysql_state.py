@@ -31,7 +31,7 @@ _EPOCH = dt.date(1970, 1, 1)
 
 def _micros(duration: dt.timedelta) -> int:
     """A TIME value (PyMySQL's timedelta, negative ones too) in whole microseconds."""
-    return (duration.days * 86_400 + duration.seconds) * 1_000_000 + duration.microseconds
+    return duration // dt.timedelta(microseconds=1)
 
 
 def debezium_text(value: Any, data_type: str, precision: int | None) -> str | None:

@@ -192,7 +192,8 @@ def _time_of(micros: Column) -> Column:
 
 
 def _within(name: str, type_name: str, bounds: tuple[int, int]) -> Column:
-    """The text as a whole number of `type_name` within `bounds`; NULL otherwise."""
+    """The text as `type_name` (whole numbers only for int and bigint: `try_cast` rounds a
+    decimal's fraction) within `bounds`; NULL otherwise."""
     value = _try(name, type_name)
     low, high = (F.lit(Decimal(b)).cast(type_name) for b in bounds)  # past a Java long too
     return F.when(value.between(low, high), value)
