@@ -43,7 +43,7 @@ bench: setup ## Benchmarks without servers: lake scaling, small batches, staged 
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.small_batches
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.merge_vs_baseline
 
-bench-engines: setup ## Lake, Delta, Iceberg, warehouse and a naive MERGE side by side: throughput, jobs, 1M->5M growth
+bench-engines: setup ## Lake, Delta, Iceberg, warehouse, a naive and a guarded MERGE side by side: throughput, jobs, 1M->5M growth
 	cd $(ROOT) && bash scripts/env.sh $(BIN)/python -m bench.engines
 
 bench-load: setup ## A full load into new tables per file engine against a plain dedupe + Parquet write

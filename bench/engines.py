@@ -1,6 +1,6 @@
 """The engines side by side: the same stream of changes into lake, Delta, Iceberg and the
-warehouse (PostgreSQL standing in for Redshift), and into a naive foreachBatch MERGE, at
-two table sizes.
+warehouse (PostgreSQL standing in for Redshift), into a naive foreachBatch MERGE, and into
+the least a guarded Delta MERGE costs, at two table sizes.
 
 Workload (the lake scaling benchmark's shape, docs/benchmarks.md): a table of
 5,000 rows a day (1M rows = 200 days, 5M = 1,000 days), loaded through each engine as
@@ -18,7 +18,9 @@ Reported per engine and size: throughput (changes per second of batch wall time,
 batch), batch latency (median and worst batch), Spark jobs per batch (median, counted by
 job group), the growth of the median batch from the small to the large table (1.0 = flat
 in table size), and the keys whose final row differs from Delta's (the engines must agree:
-0; the naive MERGE, bench/naive.py, keeps no sequence guard or tombstones). Lake, Delta and
+0; the naive MERGE, bench/naive.py, keeps no sequence guard or tombstones; the guarded one,
+bench/guarded.py, keeps them in the table its readers see, in one MERGE: the floor of a
+correct Delta MERGE, which must agree with Delta on every key). Lake, Delta and
 Iceberg (merge-on-read, a Hadoop catalog) are partitioned by year/month/day; the warehouse
 table has the key as primary key. The session has the job's settings: no adaptive
 execution, as Spark plans a streaming micro-batch, so jobs per batch are those the job
@@ -26,7 +28,7 @@ runs; `--adaptive on` turns it on to compare (it submits a query's shuffle stage
 jobs of their own).
 
     python -m bench.engines [--sizes 1000000 5000000] [--batches 5]
-                            [--engines lake delta iceberg warehouse naive] [--adaptive on]
+                            [--engines lake delta iceberg warehouse naive guarded] [--adaptive on]
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from bench.guarded import GuardedDeltaMerge
 from bench.lake_scaling import PARTS, base_rows, change_frame, change_rows, timed
 from bench.memory import peak_line
 from bench.naive import NaiveDeltaMerge, wrong_keys
@@ -58,7 +61,8 @@ from tests.postgres import PostgresServer
 RESULTS = Path(__file__).parent / "results" / "engines.json"
 BATCH = 10_000
 LATE_SHARE = 0.10
-ENGINES = ("lake", "delta", "iceberg", "warehouse", "naive")
+ENGINES = ("lake", "delta", "iceberg", "warehouse", "naive", "guarded")
+Baseline = NaiveDeltaMerge | GuardedDeltaMerge
 
 
 def session(adaptive: bool = False) -> SparkSession:
@@ -86,7 +90,7 @@ def stream(
 
 def make(
     name: str, spark: SparkSession, work: Path, warehouse: ConnectionSettings
-) -> Engine | NaiveDeltaMerge:
+) -> Engine | Baseline:
     tag = uuid.uuid4().hex[:8]
     path = str(work / f"{name}-{tag}")
     if name == "lake":
@@ -95,6 +99,8 @@ def make(
         return DeltaEngine(spark, path, keys=["id"], partition_by=PARTS)
     if name == "naive":
         return NaiveDeltaMerge(spark, path, keys=["id"], partition_by=PARTS)
+    if name == "guarded":
+        return GuardedDeltaMerge(spark, path, keys=["id"], partition_by=PARTS)
     if name == "iceberg":
         return IcebergEngine(
             spark, path, table="bench", keys=["id"], partition_by=PARTS, spark_catalog=f"b{tag}"
@@ -105,13 +111,13 @@ def make(
     return engine
 
 
-def final_table(spark: SparkSession, engine: Engine | NaiveDeltaMerge) -> DataFrame | None:
+def final_table(spark: SparkSession, engine: Engine | Baseline) -> DataFrame | None:
     """What a reader of the engine's table sees (None: the warehouse, not compared)."""
     if isinstance(engine, LakeEngine):
         return spark.read.parquet(engine.path)
     if isinstance(engine, DeltaEngine):
         return spark.read.format("delta").load(engine.path)
-    if isinstance(engine, NaiveDeltaMerge):
+    if isinstance(engine, (NaiveDeltaMerge, GuardedDeltaMerge)):
         return engine.table(spark)
     if isinstance(engine, IcebergEngine):
         return spark.table(engine.catalog.table(engine.table))
@@ -134,11 +140,11 @@ def measure(
     rows: int,
     batches: Sequence[DataFrame],
     changes: int = BATCH,
-) -> dict[str, tuple[dict[str, float], Engine | NaiveDeltaMerge]]:
+) -> dict[str, tuple[dict[str, float], Engine | Baseline]]:
     """Each engine's numbers on a new table of `rows` rows, and the engine. Every engine
     takes batch 1, then every engine batch 2, and so on (`interleaved`): the machine's
     drift and the JVM's warming fall on all of them alike."""
-    engines: dict[str, Engine | NaiveDeltaMerge] = {}
+    engines: dict[str, Engine | Baseline] = {}
     builds: dict[str, float] = {}
     for name in names:
         engines[name], builds[name] = _built(make(name, spark, work, warehouse), spark, rows)
@@ -152,14 +158,14 @@ def measure(
 
 
 def _built(
-    engine: Engine | NaiveDeltaMerge, spark: SparkSession, rows: int
-) -> tuple[Engine | NaiveDeltaMerge, float]:
+    engine: Engine | Baseline, spark: SparkSession, rows: int
+) -> tuple[Engine | Baseline, float]:
     """The engine with its table loaded (`rows` rows, batch 0), and the load's time."""
     return engine, timed(lambda: engine.apply(base_rows(spark, rows), 0, "bench"))
 
 
 def _batch(
-    spark: SparkSession, engine: Engine | NaiveDeltaMerge, batch: DataFrame, i: int, name: str
+    spark: SparkSession, engine: Engine | Baseline, batch: DataFrame, i: int, name: str
 ) -> tuple[float, int, int]:
     """One batch into one engine: its wall time, Spark jobs (by job group) and stale
     changes."""
