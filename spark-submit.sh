@@ -6,7 +6,10 @@
 #   --jars            every jar in .jars/ (pinned in jars/pom.xml), plus any --jars given
 #   --py-files        work/dist/stream_cdc.zip (the project's packages), plus any --py-files given
 #   --conf            Delta's and Iceberg's SQL extensions, Delta's catalog (a --conf given here overrides them)
-#   --driver-java-options  log4j2 configured by conf/log4j2.properties (plus any given here)
+#   --driver-java-options  log4j2 configured by conf/log4j2.properties, and HotSpot told to
+#                     compile long methods too (-XX:-DontCompileHugeMethods, runtime/session.py
+#                     JVM_OPTIONS), plus any given here; the executors get the same option
+#                     (spark.executor.extraJavaOptions; a --conf of it given here wins)
 #   local file system  with --master local or local[N]: Hadoop's local file system with
 #                     permissions set in-process, not by a chmod process per file (jvm/,
 #                     runtime/session.py LOCAL_FS), its jar first on --driver-class-path;
@@ -119,7 +122,10 @@ jars="$STREAM_CDC_JARS${user_jars:+,$user_jars}"
 py_files="$zip_path${user_py_files:+,$user_py_files}"
 # Quoted for spark's own option parsing, in case the repo path has spaces.
 java_opts="-Dlog4j2.configurationFile=\"$STREAM_CDC_LOG4J2\" -Djava.io.tmpdir=\"$scratch/tmp\""
-java_opts+="${user_java_opts:+ $user_java_opts}"
+# Spark compiles some query steps (Debezium's decoding) into methods longer than HotSpot
+# compiles by default; left to its interpreter, they ran twice as slow (runtime/session.py).
+jit_opts="-XX:-DontCompileHugeMethods"
+java_opts+=" $jit_opts${user_java_opts:+ $user_java_opts}"
 
 # Local mode only: a cluster's executors (and local-cluster's) are JVMs without the jar.
 driver_cp="$user_driver_cp"
@@ -140,6 +146,7 @@ cmd=(
     --py-files "$py_files"
     --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension,org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions
     --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog
+    --conf "spark.executor.extraJavaOptions=$jit_opts"
     "${local_fs[@]}"
     --driver-java-options "$java_opts"
 )

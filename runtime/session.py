@@ -24,20 +24,22 @@ SETTINGS = {
     # own (a lake batch ran 20 jobs instead of 10, Delta's 40 instead of 21, in the same
     # time) and re-plans after it. A batch sizes its shuffles itself (runtime/batch.py).
     "spark.sql.adaptive.enabled": "false",
-    # A query step whose compiled method is longer than 8,000 bytes of bytecode is never
-    # compiled to machine code by HotSpot (`HugeMethodLimit`): it runs in the JVM's
-    # interpreter. Debezium's decoding is such a step (the parse, the envelope's
-    # branches, the errors and the binlog position in one method). Above this limit Spark
-    # compiles the step's expressions in smaller methods instead, as Spark's own
-    # description of the setting advises on HotSpot: 500,000 Debezium messages decoded and
-    # typed in 5.8 s instead of 10.3 s (docs/benchmarks.md).
-    "spark.sql.codegen.hugeMethodLimit": "8000",
 }
 
 # Spark compiles the code of each query's steps and keeps the compiled classes, 100 by
 # default. A batch compiles several for each table it touches, so beyond a few dozen
 # tables every batch compiled its tables' code again. Static: set before the session starts.
 COMPILED_CODE = {"spark.sql.codegen.cache.maxEntries": "2000"}
+
+# HotSpot never compiles a method longer than 8,000 bytes of bytecode to machine code
+# (`HugeMethodLimit`): it runs in the JVM's interpreter. Spark compiles some query steps
+# into such methods, Debezium's decoding among them (the parse, the envelope's branches,
+# the errors and the binlog position in one method): this option has the JIT compile
+# them too (500,000 messages decoded and typed in 5.7 s instead of 10.3 s,
+# docs/benchmarks.md). A JVM option: given to the driver (and executors) when they start,
+# by spark-submit.sh and `local_session`. Spark's `spark.sql.codegen.hugeMethodLimit`
+# would split such steps instead, but made Delta's batches 9% slower.
+JVM_OPTIONS = "-XX:-DontCompileHugeMethods"
 
 # Delta's and Iceberg's SQL extensions (MERGE, time travel, Iceberg's CALL procedures) and
 # Delta's catalog; static: set before the session starts. Iceberg's catalog is named by the
@@ -123,6 +125,7 @@ def apply_settings(spark: SparkSession) -> None:
         spark.conf.set(_LISTING_THRESHOLD, str(_LOCAL_LISTING_THRESHOLD))
 
 
+_DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 _DELTA_SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 _LISTING_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 _LOCAL_LISTING_THRESHOLD = 100_000
@@ -150,6 +153,8 @@ def local_session(
     extensions = {"spark.jars": jars, **DELTA_SQL} if jars else {}
     local_fs = local_fs_settings("local[2]")
     settings = {**extensions, **local_fs, **COMPILED_CODE, **SETTINGS, **(extra or {})}
+    given = settings.get(_DRIVER_JAVA_OPTIONS)
+    settings[_DRIVER_JAVA_OPTIONS] = f"{JVM_OPTIONS} {given}" if given else JVM_OPTIONS
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
