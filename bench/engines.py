@@ -62,7 +62,6 @@ RESULTS = Path(__file__).parent / "results" / "engines.json"
 BATCH = 10_000
 LATE_SHARE = 0.10
 ENGINES = ("lake", "delta", "iceberg", "warehouse", "naive", "guarded")
-Baseline = NaiveDeltaMerge | GuardedDeltaMerge
 
 
 def session(adaptive: bool = False) -> SparkSession:
@@ -90,7 +89,7 @@ def stream(
 
 def make(
     name: str, spark: SparkSession, work: Path, warehouse: ConnectionSettings
-) -> Engine | Baseline:
+) -> Engine | NaiveDeltaMerge:
     tag = uuid.uuid4().hex[:8]
     path = str(work / f"{name}-{tag}")
     if name == "lake":
@@ -111,13 +110,13 @@ def make(
     return engine
 
 
-def final_table(spark: SparkSession, engine: Engine | Baseline) -> DataFrame | None:
+def final_table(spark: SparkSession, engine: Engine | NaiveDeltaMerge) -> DataFrame | None:
     """What a reader of the engine's table sees (None: the warehouse, not compared)."""
     if isinstance(engine, LakeEngine):
         return spark.read.parquet(engine.path)
     if isinstance(engine, DeltaEngine):
         return spark.read.format("delta").load(engine.path)
-    if isinstance(engine, (NaiveDeltaMerge, GuardedDeltaMerge)):
+    if isinstance(engine, NaiveDeltaMerge):  # the guarded one too
         return engine.table(spark)
     if isinstance(engine, IcebergEngine):
         return spark.table(engine.catalog.table(engine.table))
@@ -140,11 +139,11 @@ def measure(
     rows: int,
     batches: Sequence[DataFrame],
     changes: int = BATCH,
-) -> dict[str, tuple[dict[str, float], Engine | Baseline]]:
+) -> dict[str, tuple[dict[str, float], Engine | NaiveDeltaMerge]]:
     """Each engine's numbers on a new table of `rows` rows, and the engine. Every engine
     takes batch 1, then every engine batch 2, and so on (`interleaved`): the machine's
     drift and the JVM's warming fall on all of them alike."""
-    engines: dict[str, Engine | Baseline] = {}
+    engines: dict[str, Engine | NaiveDeltaMerge] = {}
     builds: dict[str, float] = {}
     for name in names:
         engines[name], builds[name] = _built(make(name, spark, work, warehouse), spark, rows)
@@ -158,14 +157,14 @@ def measure(
 
 
 def _built(
-    engine: Engine | Baseline, spark: SparkSession, rows: int
-) -> tuple[Engine | Baseline, float]:
+    engine: Engine | NaiveDeltaMerge, spark: SparkSession, rows: int
+) -> tuple[Engine | NaiveDeltaMerge, float]:
     """The engine with its table loaded (`rows` rows, batch 0), and the load's time."""
     return engine, timed(lambda: engine.apply(base_rows(spark, rows), 0, "bench"))
 
 
 def _batch(
-    spark: SparkSession, engine: Engine | Baseline, batch: DataFrame, i: int, name: str
+    spark: SparkSession, engine: Engine | NaiveDeltaMerge, batch: DataFrame, i: int, name: str
 ) -> tuple[float, int, int]:
     """One batch into one engine: its wall time, Spark jobs (by job group) and stale
     changes."""

@@ -20,12 +20,11 @@ the Delta engine's: the benchmark counts the keys on which it does not.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from bench.naive import NaiveDeltaMerge
 from sinks.base import BatchResult
 from sinks.delta.log import idempotent
 from sinks.settings import session_settings
@@ -35,16 +34,10 @@ from transforms.ordering import latest_per_key, newer_than
 __all__ = ["GuardedDeltaMerge"]
 
 
-class GuardedDeltaMerge:
+class GuardedDeltaMerge(NaiveDeltaMerge):
     """One guarded MERGE a batch into the Delta table at `path`, partitioned by
-    `partition_by`, its tombstones and sequence values in the table itself."""
-
-    def __init__(
-        self, spark: SparkSession, path: str, *, keys: Sequence[str], partition_by: Sequence[str]
-    ) -> None:
-        self.path = path
-        self._keys = list(keys)
-        self._parts = list(partition_by)
+    `partition_by`, its tombstones and sequence values in the table itself: the naive
+    MERGE's table and batch, another MERGE."""
 
     def apply(self, changes: DataFrame, batch_id: int, writer_id: str) -> BatchResult:
         spark = changes.sparkSession
