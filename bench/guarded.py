@@ -45,14 +45,8 @@ class GuardedDeltaMerge(NaiveDeltaMerge):
         columns = [c for c in changes.columns if c not in BOOKKEEPING]
         with session_settings(spark, idempotent(writer_id, batch_id)):
             if not DeltaTable.isDeltaTable(spark, self.path):
-                kept = {*self._keys, *self._parts}
                 rows = last.select(
-                    *[
-                        F.col(f"`{c}`")
-                        if c in kept
-                        else F.when(F.col(OP) != "D", F.col(f"`{c}`")).alias(c)
-                        for c in columns
-                    ],
+                    *[value.alias(c) for c, value in self._stored(columns).items()],
                     F.col(SEQ),
                     F.col(POS),
                     (F.col(OP) == "D").alias(DELETED),
@@ -75,12 +69,11 @@ class GuardedDeltaMerge(NaiveDeltaMerge):
         }
         kept = {*self._keys, *self._parts}
         values: dict[str, str | Column] = {f"`{c}`": F.col(f"s.`{c}`") for c in columns}
-        # A tombstone keeps its key and partition, nothing else: a matched one stays in the
-        # partition its row was in; one of a key never seen goes where its delete says.
+        # A matched tombstone stays in the partition its row was in; one of a key never
+        # seen goes where its delete says.
         emptied: dict[str, str | Column] = {f"`{c}`": F.lit(None) for c in columns if c not in kept}
         inserted: dict[str, str | Column] = {
-            f"`{c}`": F.col(f"s.`{c}`") if c in kept else F.when(~deleted, F.col(f"s.`{c}`"))
-            for c in columns
+            f"`{c}`": value for c, value in self._stored(columns, "s.").items()
         }
         (
             DeltaTable.forPath(spark, self.path)
@@ -91,6 +84,16 @@ class GuardedDeltaMerge(NaiveDeltaMerge):
             .whenNotMatchedInsert(values={**inserted, **state})
             .execute()
         )
+
+    def _stored(self, columns: list[str], prefix: str = "") -> dict[str, Column]:
+        """Each business column of a change (aliased `prefix`) as the table stores it: a
+        tombstone keeps its key and partition, nothing else."""
+        deleted = F.col(f"{prefix}{OP}") == "D"
+        kept = {*self._keys, *self._parts}
+        return {
+            c: F.col(f"{prefix}`{c}`") if c in kept else F.when(~deleted, F.col(f"{prefix}`{c}`"))
+            for c in columns
+        }
 
     def table(self, spark: SparkSession) -> DataFrame:
         """What a reader that knows the layout sees: the live rows, business columns."""
