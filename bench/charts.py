@@ -79,6 +79,7 @@ _TABLE_SHAPES = {
     "source": "one query",
     "per-table": "one query per table",
     "plain": "plain floor (a Spark write per table)",
+    "one-program": "one-program floor (every table in one Spark program)",
 }
 
 

@@ -56,7 +56,7 @@ class TablesRun:
 
     tables: int
     target: str
-    shape: str  # "source" (one query), "plain" (the floor) or "per-table" (the old shape)
+    shape: str  # "source" (one query), "plain" or "one-program" (floors), "per-table" (old)
     wall_s: float
 
 

@@ -7,15 +7,18 @@ the job, in a process of its own, printed side by side: wall time, Spark jobs, p
 memory of the driver (its JVM). Targets: the Parquet lake, and the warehouse (a
 throwaway PostgreSQL standing in for Redshift).
 
-Two baselines. The plain floor, at every table count: each table's files read, the last
+Three baselines. The plain floor, at every table count: each table's files read, the last
 change per key kept, the rows written (partition-less Parquet on the lake, a new table
 over JDBC on the warehouse), one Spark job per table, four tables at a time as the job
 applies them, none of the guarantees: what any tool that writes each table with its own
-Spark write costs at least. And the shape before whole-database mode: one query per
-table, each over its own landing folder with its own checkpoint and fixed cost (run here
-one after another in the same session, `--baseline-tables`, 20 by default: at 200 it
-would take most of an hour). The goal: 200 tables in at most 2x the time of 1 table
-with the same data.
+Spark write costs at least. On the warehouse, the one-program floor (bench/one_program.py):
+every table decoded, typed and staged by one Spark program, its tables' types as data,
+none of the guarantees either: what a design whose cost does not grow with its tables'
+plans costs. And the shape before whole-database mode: one query per table, each over
+its own landing folder with its own checkpoint and fixed cost (run here one after
+another in the same session, `--baseline-tables`, 20 by default: at 200 it would take
+most of an hour). The goal: 200 tables in at most 2x the time of 1 table with the same
+data.
 
     python -m bench.tables [--tables 1 20 200] [--targets lake warehouse]
                            [--rows 20000] [--changes 10000] [--baseline-tables 20]
@@ -116,9 +119,11 @@ def one(
 ) -> dict[str, Any]:
     """One run, in this process (the parent starts one process per run). `shape` is
     "source" (one query for every table), "per-table" (the baseline: one query per
-    table, each over its own landing folder) or "plain" (the floor: `plain_tables`).
+    table, each over its own landing folder), "plain" (the floor: `plain_tables`) or
+    "one-program" (the warehouse's other floor: bench/one_program.py).
     With `batches` over 1, the job reads a wave of files a batch (the loads, then each
     wave of changes) and the result has its later batches' median time."""
+    from bench.one_program import one_program_floor
     from config import JobConfig
     from config.secrets import read_secrets
     from runtime.runner import run
@@ -142,6 +147,9 @@ def one(
     applied, errors = 0, []
     if shape == "plain":
         plain_tables(spark, work / "landing", names, target)
+    if shape == "one-program":
+        one_program_floor(spark, work / "landing", dict.fromkeys(names, COLUMNS),
+                          _settings(target), target["schema"])  # fmt: skip
     for run_work, root, run_names in runs:
         per_trigger = len(run_names) if batches > 1 else 1000
         job = JobConfig.model_validate(config(run_work, root, run_names, target, per_trigger))
@@ -168,9 +176,9 @@ def one(
 
 def _runs(work: Path, names: list[str], shape: str) -> list[tuple[Path, Path, list[str]]]:
     """The job runs of a shape: (work folder, landing root, tables) each. None for the
-    plain floor; one per table for the baseline, each table's folder moved under a
-    landing root of its own."""
-    if shape == "plain":
+    floors; one per table for the baseline, each table's folder moved under a landing
+    root of its own."""
+    if shape in _FLOORS:
         return []
     if shape != "per-table":
         return [(work, work / "landing", names)]
@@ -251,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         extra += ["--batches", str(args.batches)]
         for target in args.targets:
             for tables in args.tables:
-                shapes = ["plain", "source"]
+                shapes = ["plain", *(["one-program"] if target == "warehouse" else []), "source"]
                 shapes += ["per-table"] if tables in args.baseline_tables else []
                 for shape in shapes:
                     case = [str(tables), target, shape, port, *extra]
@@ -262,6 +270,15 @@ def main(argv: list[str] | None = None) -> int:
             warehouse.remove()
     print(f"written {write_results(results)}")
     return 0
+
+
+def _settings(target: dict[str, Any]) -> Any:
+    """The warehouse `target`'s connection (trust authentication: no password checked)."""
+    from sinks.redshift import ConnectionSettings
+
+    return ConnectionSettings(dialect="postgres", host=target["host"], port=target["port"],
+                              database=target["database"], user=target["user"],
+                              password="unused-with-trust-auth")  # fmt: skip
 
 
 def _target(kind: str, work: Path, schema: str, port: int | None) -> dict[str, Any]:
@@ -313,14 +330,20 @@ def write_results(results: list[dict[str, Any]], path: Path = RESULTS) -> Path:
     return path
 
 
-_SHAPES = {"source": "one query", "plain": "plain floor", "per-table": "query per table"}
+_SHAPES = {
+    "source": "one query",
+    "plain": "plain floor",
+    "one-program": "one program",
+    "per-table": "query per table",
+}
+_FLOORS = ("plain", "one-program")
 
 
 def _line(result: dict[str, Any], results: list[dict[str, Any]]) -> str:
     """One run, with its time against the same shape's 1 table and, for the job, against
     the plain floor of the same tables."""
     same = [r for r in results if r["target"] == result["target"]]
-    own = "plain" if result["shape"] == "plain" else "source"
+    own = result["shape"] if result["shape"] in _FLOORS else "source"
     base = next(r for r in same if r["shape"] == own)
     ratio = result["wall_s"] / base["wall_s"] if base["wall_s"] else float("nan")
     floor = next(
@@ -334,7 +357,11 @@ def _line(result: dict[str, Any], results: list[dict[str, Any]]) -> str:
         f"{result['wall_s']:>7.1f} s ({ratio:5.2f}x 1 table{versus})  "
         f"{result['spark_jobs']:>6} Spark jobs  "
         f"driver {result['driver_peak_mb']:>5} MB"
-        + (f"  {result['changes_applied']} changes applied" if result["shape"] != "plain" else "")
+        + (
+            f"  {result['changes_applied']} changes applied"
+            if result["shape"] not in _FLOORS
+            else ""
+        )
         + (f"  ERRORS {len(result['errors'])}" if result["errors"] else "")
         + _later(result, base)
     )

@@ -70,3 +70,13 @@ def test_waves_of_changes_are_files_each_newer_than_the_last_with_every_change_o
         assert waves[0].read_text() == once[-1].read_text()  # the same load
         changes = [line for p in waves[1:] for line in p.read_text().splitlines() if line]
         assert changes == once[0].read_text().splitlines()  # the same changes, in order
+
+
+def test_the_one_program_floor_is_compared_with_its_own_one_table() -> None:
+    results = [run(1, "plain", 4.0, "warehouse"), run(1, "one-program", 5.0, "warehouse")]
+    results += [run(1, "source", 8.0, "warehouse"), run(200, "one-program", 6.5, "warehouse")]
+    line = _line(results[-1], results)
+    assert "one program" in line
+    assert "1.30x 1 table" in line
+    assert "x plain" not in line
+    assert "changes applied" not in line
