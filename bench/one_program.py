@@ -1,5 +1,5 @@
-"""The one-program floor of a warehouse batch: every table decoded, typed and staged by ONE
-Spark program whatever the number of tables.
+"""The one-program floor of a batch: every table decoded, typed and written (staged into the
+warehouse, or as Parquet files) by ONE Spark program, whatever the number of tables.
 
 The job builds a query per table for its decoding, typing and staging: Spark analyses,
 compiles and runs each table's part apart, and a part costs its fixed time whatever its
@@ -19,6 +19,11 @@ What the floor does, in `bench.tables`'s DMS CSV landing layout (`<root>/bench/<
 4. one transaction: each table's deletes and upserts from its staging table, which is
    then dropped.
 
+On the lake (`one_program_lake`), step 3 writes instead, in the same one Spark job, a
+Parquet file for each table each partition holds, its values cast to the table's types by
+Arrow, deletes dropped, and there are no steps 1 and 4: what the plain floor writes, a table at a
+time, written for every table at once (a Spark write has one schema; the tables have theirs).
+
 Like the plain floor, none of the job's guarantees: no sequence guard against older
 changes, no tombstones, no ledger, no quarantine, no check of a line's field count.
 """
@@ -26,8 +31,10 @@ changes, no tombstones, no ledger, no quarantine, no check of a line's field cou
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
@@ -36,12 +43,12 @@ from sinks.redshift import ConnectionSettings
 from sinks.redshift.dialect import dialect_of
 from sinks.redshift.statements import quote
 
-__all__ = ["one_program_floor"]
+__all__ = ["one_program_lake", "one_program_warehouse"]
 
 Columns = Sequence[tuple[str, str]]  # (name, Spark type) of a table; its key first
 
 
-def one_program_floor(
+def one_program_warehouse(
     spark: SparkSession,
     root: Path,
     tables: Mapping[str, Columns],
@@ -52,19 +59,39 @@ def one_program_floor(
     the records counted by (table, operation, ok)."""
     names = sorted(tables)
     _run(settings, _create(schema, tables))
+    staging = {n: (quote(schema), quote(f"{n}__stage"), [c for c, _ in tables[n]]) for n in names}
+    counts = _load(spark, root, tables, lambda rows: _copy(settings, staging, rows))
+    _run(settings, [s for n in names for s in _merge(schema, n, [c for c, _ in tables[n]])])
+    return counts
+
+
+def one_program_lake(
+    spark: SparkSession, root: Path, tables: Mapping[str, Columns], path: Path
+) -> dict[tuple[str, str, bool], int]:
+    """Every table of `tables` loaded from its landing folder under `root` into Parquet
+    files under `path/<table>/`, deletes dropped; the records counted by (table,
+    operation, ok)."""
+    columns = {n: [(c, t) for c, t in cols] for n, cols in tables.items()}
+    return _load(spark, root, tables, lambda rows: _write(str(path), columns, rows))
+
+
+def _load(
+    spark: SparkSession,
+    root: Path,
+    tables: Mapping[str, Columns],
+    write: Callable[[Iterator[Row]], None],
+) -> dict[tuple[str, str, bool], int]:
+    """The records counted (one Spark job), then the last ok change of each (table, key)
+    handed to `write`, a partition at a time (one more)."""
     records = _records(spark, root, tables).persist()
     try:
         counts = {
             (str(r["table"]), str(r["op"]), bool(r["ok"])): int(r["count"])
             for r in records.groupBy("table", "op", "ok").count().collect()
         }
-        staging = {
-            n: (quote(schema), quote(f"{n}__stage"), [c for c, _ in tables[n]]) for n in names
-        }
-        _latest(records).foreachPartition(lambda rows: _copy(settings, staging, rows))
+        _latest(records).foreachPartition(write)
     finally:
         records.unpersist()
-    _run(settings, [s for n in names for s in _merge(schema, n, [c for c, _ in tables[n]])])
     return counts
 
 
@@ -150,6 +177,55 @@ def _copy(
         conn.commit()
     finally:
         conn.close()
+
+
+def _write(path: str, tables: Mapping[str, list[tuple[str, str]]], rows: Iterator[Row]) -> None:
+    """Runs on an executor: a Parquet file for each table the partition holds, its values
+    cast from text to the table's types by Arrow; deletes dropped."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark import TaskContext
+
+    task = TaskContext.get()
+    part = task.partitionId() if task is not None else 0
+    for table, group in itertools.groupby(rows, lambda r: r["table"]):
+        kept = [r["values"] for r in group if r["op"] != "D"]
+        names = [name for name, _ in tables[table]]
+        arrays = [
+            _arrow_values([values[i] for values in kept], kind)
+            for i, (_, kind) in enumerate(tables[table])
+        ]
+        folder = Path(path) / table
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(
+            pa.Table.from_arrays(arrays, names=names), folder / f"part-{part:05d}.parquet"
+        )
+
+
+def _arrow_values(texts: list[str | None], kind: str) -> Any:
+    """Text values as an Arrow array of a Spark type of the config's vocabulary (a
+    timestamp's text is in the session's time zone, UTC)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    simple = {
+        "string": pa.string(),
+        "boolean": pa.bool_(),
+        "int": pa.int32(),
+        "bigint": pa.int64(),
+        "float": pa.float32(),
+        "double": pa.float64(),
+        "date": pa.date32(),
+    }
+    values = pa.array(texts, pa.string())
+    if kind in simple:
+        return values.cast(simple[kind])
+    if kind == "timestamp":
+        return pc.assume_timezone(values.cast(pa.timestamp("us")), "UTC")
+    decimal = re.fullmatch(r"decimal\((\d+),\s*(\d+)\)", kind)
+    if decimal is None:
+        raise ValueError(f"type {kind} has no Arrow type here")
+    return values.cast(pa.decimal128(int(decimal.group(1)), int(decimal.group(2))))
 
 
 def _create(schema: str, tables: Mapping[str, Columns]) -> list[str]:

@@ -11,14 +11,14 @@ Three baselines. The plain floor, at every table count: each table's files read,
 change per key kept, the rows written (partition-less Parquet on the lake, a new table
 over JDBC on the warehouse), one Spark job per table, four tables at a time as the job
 applies them, none of the guarantees: what any tool that writes each table with its own
-Spark write costs at least. On the warehouse, the one-program floor (bench/one_program.py):
-every table decoded, typed and staged by one Spark program, its tables' types as data,
-none of the guarantees either: what a design whose cost does not grow with its tables'
-plans costs. And the shape before whole-database mode: one query per table, each over
-its own landing folder with its own checkpoint and fixed cost (run here one after
-another in the same session, `--baseline-tables`, 20 by default: at 200 it would take
-most of an hour). The goal: 200 tables in at most 2x the time of 1 table with the same
-data.
+Spark write costs at least. The one-program floor (bench/one_program.py), at every table
+count: every table decoded, typed and written (staged into the warehouse, or Parquet files
+on the lake) by one Spark program, its tables' types as data, none of the guarantees
+either: what a design whose cost does not grow with its tables' plans costs. And the
+shape before whole-database mode: one query per table, each over its own landing folder
+with its own checkpoint and fixed cost (run here one after another in the same session,
+`--baseline-tables`, 20 by default: at 200 it would take most of an hour). The goal: 200
+tables in at most 2x the time of 1 table with the same data.
 
     python -m bench.tables [--tables 1 20 200] [--targets lake warehouse]
                            [--rows 20000] [--changes 10000] [--baseline-tables 20]
@@ -120,10 +120,10 @@ def one(
     """One run, in this process (the parent starts one process per run). `shape` is
     "source" (one query for every table), "per-table" (the baseline: one query per
     table, each over its own landing folder), "plain" (the floor: `plain_tables`) or
-    "one-program" (the warehouse's other floor: bench/one_program.py).
+    "one-program" (the other floor: bench/one_program.py).
     With `batches` over 1, the job reads a wave of files a batch (the loads, then each
     wave of changes) and the result has its later batches' median time."""
-    from bench.one_program import one_program_floor
+    from bench.one_program import one_program_lake, one_program_warehouse
     from config import JobConfig
     from config.secrets import read_secrets
     from runtime.runner import run
@@ -147,9 +147,12 @@ def one(
     applied, errors = 0, []
     if shape == "plain":
         plain_tables(spark, work / "landing", names, target)
-    if shape == "one-program":
-        one_program_floor(spark, work / "landing", dict.fromkeys(names, COLUMNS),
-                          _settings(target), target["schema"])  # fmt: skip
+    if shape == "one-program" and target_kind == "warehouse":
+        one_program_warehouse(spark, work / "landing", dict.fromkeys(names, COLUMNS),
+                              _settings(target), target["schema"])  # fmt: skip
+    elif shape == "one-program":
+        one_program_lake(spark, work / "landing", dict.fromkeys(names, COLUMNS),
+                         Path(target["path"]))  # fmt: skip
     for run_work, root, run_names in runs:
         per_trigger = len(run_names) if batches > 1 else 1000
         job = JobConfig.model_validate(config(run_work, root, run_names, target, per_trigger))
@@ -259,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         extra += ["--batches", str(args.batches)]
         for target in args.targets:
             for tables in args.tables:
-                shapes = ["plain", *(["one-program"] if target == "warehouse" else []), "source"]
+                shapes = ["plain", "one-program", "source"]
                 shapes += ["per-table"] if tables in args.baseline_tables else []
                 for shape in shapes:
                     case = [str(tables), target, shape, port, *extra]
