@@ -119,11 +119,9 @@ def one(
 ) -> dict[str, Any]:
     """One run, in this process (the parent starts one process per run). `shape` is
     "source" (one query for every table), "per-table" (the baseline: one query per
-    table, each over its own landing folder), "plain" (the floor: `plain_tables`) or
-    "one-program" (the other floor: bench/one_program.py).
+    table, each over its own landing folder), or a floor ("plain", "one-program": `floor`).
     With `batches` over 1, the job reads a wave of files a batch (the loads, then each
     wave of changes) and the result has its later batches' median time."""
-    from bench.one_program import one_program_lake, one_program_warehouse
     from config import JobConfig
     from config.secrets import read_secrets
     from runtime.runner import run
@@ -145,14 +143,8 @@ def one(
     batch_lines = _BatchLines.listening()
     started = time.perf_counter()
     applied, errors = 0, []
-    if shape == "plain":
-        plain_tables(spark, work / "landing", names, target)
-    if shape == "one-program" and target_kind == "warehouse":
-        one_program_warehouse(spark, work / "landing", dict.fromkeys(names, COLUMNS),
-                              _settings(target), target["schema"])  # fmt: skip
-    elif shape == "one-program":
-        one_program_lake(spark, work / "landing", dict.fromkeys(names, COLUMNS),
-                         Path(target["path"]))  # fmt: skip
+    if shape in _FLOORS:
+        floor(spark, shape, work / "landing", names, target)
     for run_work, root, run_names in runs:
         per_trigger = len(run_names) if batches > 1 else 1000
         job = JobConfig.model_validate(config(run_work, root, run_names, target, per_trigger))
@@ -175,6 +167,19 @@ def one(
         "errors": errors,
         **batch_lines.later(),
     }
+
+
+def floor(spark: Any, shape: str, root: Path, names: list[str], target: dict[str, Any]) -> None:
+    """A floor's load of the tables `names` from the landing `root` into `target`."""
+    from bench.one_program import one_program_lake, one_program_warehouse
+
+    if shape == "plain":
+        plain_tables(spark, root, names, target)
+    elif target["kind"] == "lake":
+        one_program_lake(spark, root, dict.fromkeys(names, COLUMNS), Path(target["path"]))
+    else:
+        tables = dict.fromkeys(names, COLUMNS)
+        one_program_warehouse(spark, root, tables, _settings(target), target["schema"])
 
 
 def _runs(work: Path, names: list[str], shape: str) -> list[tuple[Path, Path, list[str]]]:
