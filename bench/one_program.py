@@ -40,8 +40,10 @@ from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 from sinks.redshift import ConnectionSettings
+from sinks.redshift.connection import DriverExecutor
+from sinks.redshift.copy_batch import copy_grouped
 from sinks.redshift.dialect import dialect_of
-from sinks.redshift.statements import quote
+from sinks.redshift.statements import Statement, quote
 
 __all__ = ["one_program_lake", "one_program_warehouse"]
 
@@ -58,10 +60,19 @@ def one_program_warehouse(
     """Every table of `tables` loaded from its landing folder under `root` into `schema`;
     the records counted by (table, operation, ok)."""
     names = sorted(tables)
-    _run(settings, _create(schema, tables))
-    staging = {n: (quote(schema), quote(f"{n}__stage"), [c for c, _ in tables[n]]) for n in names}
-    counts = _load(spark, root, tables, lambda rows: _copy(settings, staging, rows))
-    _run(settings, [s for n in names for s in _merge(schema, n, [c for c, _ in tables[n]])])
+    warehouse = DriverExecutor(settings)
+    warehouse.transaction(_create(schema, tables))
+    staging = {
+        n: (f"{quote(schema)}.{quote(n + '__stage')}", ["op", *[c for c, _ in tables[n]]])
+        for n in names
+    }
+
+    def stage(latest: DataFrame) -> None:
+        changes = latest.select("table", F.concat(F.array("op"), "values"))
+        copy_grouped(settings, changes, staging)  # the job's own staging COPY
+
+    counts = _load(spark, root, tables, stage)
+    warehouse.transaction([s for n in names for s in _merge(schema, n, [c for c, _ in tables[n]])])
     return counts
 
 
@@ -71,25 +82,30 @@ def one_program_lake(
     """Every table of `tables` loaded from its landing folder under `root` into Parquet
     files under `path/<table>/`, deletes dropped; the records counted by (table,
     operation, ok)."""
-    columns = {n: [(c, t) for c, t in cols] for n, cols in tables.items()}
-    return _load(spark, root, tables, lambda rows: _write(str(path), columns, rows))
+    columns = dict(tables)
+    return _load(
+        spark,
+        root,
+        tables,
+        lambda latest: latest.foreachPartition(lambda rows: _write(str(path), columns, rows)),
+    )
 
 
 def _load(
     spark: SparkSession,
     root: Path,
     tables: Mapping[str, Columns],
-    write: Callable[[Iterator[Row]], None],
+    write: Callable[[DataFrame], None],
 ) -> dict[tuple[str, str, bool], int]:
     """The records counted (one Spark job), then the last ok change of each (table, key)
-    handed to `write`, a partition at a time (one more)."""
+    handed to `write` (one more: `_latest`)."""
     records = _records(spark, root, tables).persist()
     try:
         counts = {
             (str(r["table"]), str(r["op"]), bool(r["ok"])): int(r["count"])
             for r in records.groupBy("table", "op", "ok").count().collect()
         }
-        _latest(records).foreachPartition(write)
+        write(_latest(records))
     finally:
         records.unpersist()
     return counts
@@ -154,32 +170,7 @@ def _latest(records: DataFrame) -> DataFrame:
     return last.select("table", "op", "values").coalesce(cores).sortWithinPartitions("table")
 
 
-def _copy(
-    settings: ConnectionSettings,
-    staging: Mapping[str, tuple[str, str, list[str]]],
-    rows: Iterator[Row],
-) -> None:
-    """Runs on an executor: one connection, a COPY for each table the partition holds."""
-    first = next(rows, None)
-    if first is None:
-        return
-    conn = settings.connect()
-    try:
-        with conn.cursor() as cur:
-            for table, group in itertools.groupby(
-                itertools.chain([first], rows), lambda r: r["table"]
-            ):
-                schema, stage, columns = staging[table]
-                names = ", ".join(quote(c) for c in ["op", *columns])
-                with cur.copy(f"COPY {schema}.{stage} ({names}) FROM STDIN") as copy:
-                    for row in group:
-                        copy.write_row([row["op"], *row["values"]])
-        conn.commit()
-    finally:
-        conn.close()
-
-
-def _write(path: str, tables: Mapping[str, list[tuple[str, str]]], rows: Iterator[Row]) -> None:
+def _write(path: str, tables: Mapping[str, Columns], rows: Iterator[Row]) -> None:
     """Runs on an executor: a Parquet file for each table the partition holds, its values
     cast from text to the table's types by Arrow; deletes dropped."""
     import pyarrow as pa
@@ -228,7 +219,8 @@ def _arrow_values(texts: list[str | None], kind: str) -> Any:
     return values.cast(pa.decimal128(int(decimal.group(1)), int(decimal.group(2))))
 
 
-def _create(schema: str, tables: Mapping[str, Columns]) -> list[str]:
+def _create(schema: str, tables: Mapping[str, Columns]) -> list[Statement]:
+    """Every table and its staging table."""
     dialect = dialect_of("postgres")
     statements = [f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}"]
     for name, columns in sorted(tables.items()):
@@ -238,29 +230,19 @@ def _create(schema: str, tables: Mapping[str, Columns]) -> list[str]:
             f"CREATE TABLE {quote(schema)}.{quote(name)} ({body}, PRIMARY KEY ({key}))",
             f"CREATE TABLE {quote(schema)}.{quote(name + '__stage')} (op TEXT, {body})",
         ]
-    return statements
+    return [Statement(sql) for sql in statements]
 
 
-def _merge(schema: str, name: str, columns: Sequence[str]) -> list[str]:
+def _merge(schema: str, name: str, columns: Sequence[str]) -> list[Statement]:
     """A table's deletes and upserts from its staging table, which is then dropped."""
     target, stage = f"{quote(schema)}.{quote(name)}", f"{quote(schema)}.{quote(name + '__stage')}"
     key, listed = quote(columns[0]), ", ".join(quote(c) for c in columns)
     updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns[1:])
     return [
-        f"DELETE FROM {target} t USING {stage} s WHERE s.op = 'D' AND t.{key} = s.{key}",
-        f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {stage} WHERE op <> 'D' "
-        f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
-        f"DROP TABLE {stage}",
+        Statement(f"DELETE FROM {target} t USING {stage} s WHERE s.op = 'D' AND t.{key} = s.{key}"),
+        Statement(
+            f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {stage} WHERE op <> 'D' "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        ),
+        Statement(f"DROP TABLE {stage}"),
     ]
-
-
-def _run(settings: ConnectionSettings, statements: Sequence[str]) -> None:
-    """`statements` in one transaction."""
-    conn = settings.connect()
-    try:
-        with conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement)
-        conn.commit()
-    finally:
-        conn.close()

@@ -15,8 +15,9 @@ value; timestamps travel in the session's time zone (UTC), like the per-table pa
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pyspark.sql import DataFrame, Row
 from pyspark.sql.types import DataType, DoubleType, FloatType, TimestampType
@@ -28,9 +29,10 @@ from transforms.names import POS, SEQ
 from transforms.ordering import latest_per_key
 from transforms.types import quote as spark_name
 
-__all__ = ["CopyPart", "copy_tables", "staged_text"]
+__all__ = ["CopyPart", "copy_grouped", "copy_tables", "staged_text"]
 
 _TABLE, _KEY, _VALUES = "__table", "__key", "__values"
+_Key = TypeVar("_Key", bound=Hashable)  # what names a row's table: an index, a name
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,23 @@ def copy_tables(settings: ConnectionSettings, parts: Sequence[CopyPart]) -> None
     if not parts:
         return
     targets = {i: (p.target, list(p.columns)) for i, p in enumerate(parts)}
-    staged_text(parts).foreachPartition(lambda rows: _copy(settings, targets, rows))
+    copy_grouped(settings, staged_text(parts), targets)
+
+
+def copy_grouped(
+    settings: ConnectionSettings,
+    rows: DataFrame,
+    targets: Mapping[_Key, tuple[str, Sequence[str]]],
+) -> None:
+    """`rows`, (a key of `targets`, its values as text), each into the table its key
+    names (qualified and quoted; the values in the order of its columns), in one Spark
+    job: rows of the same key together in each partition, a COPY for each."""
+    rows.toDF(_TABLE, _VALUES).foreachPartition(lambda part: _copy(settings, targets, part))
 
 
 def _copy(
     settings: ConnectionSettings,
-    targets: Mapping[int, tuple[str, Sequence[str]]],
+    targets: Mapping[_Key, tuple[str, Sequence[str]]],
     rows: Iterator[Row],
 ) -> None:
     """Runs on an executor: one connection, a COPY for each table the partition holds."""
