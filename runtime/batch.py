@@ -24,10 +24,11 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from config import TableConfig, Tokenization
+from config import Tokenization
 from runtime.decoding import SourceFormat
 from runtime.metrics import BatchMetrics, JobCount, Phases, log
 from runtime.routing import (
+    Guess,
     merge_seen,
     newest_file,
     newest_message,
@@ -35,9 +36,10 @@ from runtime.routing import (
     tallied_rows,
     tally_records,
 )
+from runtime.shared import SharedDecoding
 from runtime.sizing import ROWS_PER_TASK, compact, shuffle_partitions
 from runtime.tables import Registry, Replica
-from sinks.base import BatchResult, Engine
+from sinks.base import BatchResult, Engine, TextChanges
 from sinks.quarantine import write_quarantine
 from sinks.storage import Storage
 from sinks.target import Target, in_parallel
@@ -47,13 +49,13 @@ from transforms.names import (
     OP,
     OP_DDL,
     RAW,
+    REPLICA,
     SKIPPED_OPS,
     SOURCE_FILE,
     SOURCE_SCHEMA,
     SOURCE_TABLE,
 )
 from transforms.route import UNROUTED
-from transforms.types import SourceColumn
 
 __all__ = ["SourceBatch", "SourceBatchHandler"]
 
@@ -88,40 +90,17 @@ class SourceBatch:
 
 
 @dataclass
-class _Guess:
-    """A table's records decoded before the routing says the batch holds any, and what
-    the table was when they were (runtime/routing.py). A burst after quiet batches pays
-    for its first batch: the guessed table's records decoded in the one partition that
-    fits a quiet batch, then again in as many as they need; its next batch guesses it no
-    more."""
-
-    config: TableConfig
-    columns: tuple[SourceColumn, ...]
-    stopped: str | None
-    records: DataFrame  # persisted, in one partition
-
-    def holds(self, replica: Replica, count: int) -> bool:
-        """Whether the routing left the table as guessed: its config, columns and state
-        unchanged, and its `count` records fit in the one partition they were put in."""
-        return (
-            count <= ROWS_PER_TASK
-            and replica.config is self.config
-            and replica.columns == self.columns
-            and replica.stopped == self.stopped
-        )
-
-
-@dataclass
 class _Table:
     """One table's part of a batch, decoded."""
 
     replica: Replica
-    records: DataFrame  # typed records, persisted
+    records: DataFrame  # typed records, persisted (shared: every shared table's, as text)
     read: dict[str, int]
     quarantined: int
     skipped: int
     ddl: int
     span: tuple[object, object]
+    shared: bool = False  # decoded by the one program of plain tables (runtime/shared.py)
 
 
 class SourceBatchHandler:
@@ -153,6 +132,7 @@ class SourceBatchHandler:
         self._parallel = parallel
         self._writer_id: str | None = None
         self._recent: list[Replica] = []  # the last batch's tables, each in one task
+        self._shared = SharedDecoding(source)
 
     def writer_id(self) -> str:
         """The query id kept in the checkpoint: a new checkpoint is a new writer."""
@@ -175,7 +155,7 @@ class SourceBatchHandler:
         conf.set(SHUFFLE, str(setting))
         routed = raw.transform(self._source.route).persist(StorageLevel.MEMORY_AND_DISK)
         records: dict[str, DataFrame] = {}
-        guessed: dict[str, _Guess] = {}
+        guessed: dict[str, Guess] = {}
         decoded: list[_Table] = []
         try:
             with phase("route_s"):
@@ -187,7 +167,7 @@ class SourceBatchHandler:
                 )
                 seen = self._tables(found, routed, summary)
                 tables = {r.name: r for r, _ in seen}
-            self._recent = [r for r, n in seen if n <= ROWS_PER_TASK]
+            self._recent = [r for r, n in seen if n <= ROWS_PER_TASK and not self._shares(r)]
             cores = self._spark.sparkContext.defaultParallelism
             rows = sum(n for _, n in seen)
             conf.set(SHUFFLE, str(shuffle_partitions(rows, cores, setting)))
@@ -199,9 +179,7 @@ class SourceBatchHandler:
                 decoded = list(
                     in_parallel(
                         tables,
-                        lambda r: self._decoded(
-                            r, records[r.name], tallies.get(r.name, []), batch_id
-                        ),
+                        lambda r: self._decoded(r, records, tallies.get(r.name, []), batch_id),
                         self._parallel,
                     ).values()
                 )
@@ -226,7 +204,7 @@ class SourceBatchHandler:
 
     # ----------------------------------------------------------------- steps
 
-    def _guess(self, routed: DataFrame) -> dict[str, _Guess]:
+    def _guess(self, routed: DataFrame) -> dict[str, Guess]:
         """The last batch's tables, their records of this batch decoded ahead, so that
         their counts come with the routing's job (runtime/routing.py). None for DMS
         Parquet files, whose decoding lists the batch's files first."""
@@ -234,7 +212,7 @@ class SourceBatchHandler:
             return {}
         return in_parallel(
             {r.name: r for r in self._recent},
-            lambda r: _Guess(r.config, r.columns, r.stopped, self._records(routed, r, 1)),
+            lambda r: Guess(r.config, r.columns, r.stopped, self._records(routed, r, 1)),
             self._parallel,
         )
 
@@ -302,7 +280,7 @@ class SourceBatchHandler:
         self,
         routed: DataFrame,
         seen: list[tuple[Replica, int]],
-        guessed: dict[str, _Guess],
+        guessed: dict[str, Guess],
         tallies: dict[str, list[Row]],
         records: dict[str, DataFrame],
     ) -> dict[str, list[Row]]:
@@ -323,13 +301,20 @@ class SourceBatchHandler:
         for guess in guessed.values():
             guess.records.unpersist()
         guessed.clear()
+        shared = [r for r, _ in todo.values() if self._shares(r)]
+        plain = self._shared.records(routed, shared) if shared else None
+        records.update({r.name: plain for r in shared if plain is not None})
+        todo = {n: t for n, t in todo.items() if n not in records}
         # Each table's query is built by the driver (calls into the JVM, Spark's analysis
         # of each step): several tables at once keep both busy.
         records.update(in_parallel(todo, lambda t: self._records(routed, *t), self._parallel))
-        counted.update(
-            tally_records({n: f for n, f in records.items() if n not in counted}, self._parallel)
-        )
+        apart = {n: records[n] for n in todo}
+        counted.update(tally_records(apart, self._parallel, plain))
         return counted
+
+    def _shares(self, replica: Replica) -> bool:
+        """Whether the table is decoded by the one program of plain tables."""
+        return self._shared.takes(replica) and self._target.stages_text(self._engines(replica))
 
     def _records(self, routed: DataFrame, replica: Replica, count: int) -> DataFrame:
         """The table's `count` records, decoded and typed, in as many partitions as they
@@ -351,9 +336,11 @@ class SourceBatchHandler:
         return records.persist(StorageLevel.MEMORY_AND_DISK)
 
     def _decoded(
-        self, replica: Replica, records: DataFrame, tally: list[Row], batch_id: int
+        self, replica: Replica, decoded: dict[str, DataFrame], tally: list[Row], batch_id: int
     ) -> _Table:
         """The table's counts (from `tally_records`), its rejects written to the quarantine."""
+        records = decoded[replica.name]
+        shared = REPLICA in records.columns
         read: dict[str, int] = {}
         quarantined = skipped = ddl = 0
         lows, highs = [], []
@@ -369,14 +356,19 @@ class SourceBatchHandler:
                 lows += [row["lo"]] if row["lo"] is not None else []
                 highs += [row["hi"]] if row["hi"] is not None else []
         if quarantined:
-            _, rejected = split_rejected(records)
-            write_quarantine(rejected, self._quarantine, replica.name, batch_id)
+            mine = records.where(F.col(REPLICA) == replica.name) if shared else records
+            write_quarantine(split_rejected(mine)[1], self._quarantine, replica.name, batch_id)
         span = (min(lows) if lows else None, max(highs) if highs else None)
-        return _Table(replica, records, read, quarantined, skipped, ddl, span)
+        return _Table(replica, records, read, quarantined, skipped, ddl, span, shared)
 
-    def _changes(self, table: _Table) -> DataFrame:
+    def _changes(self, table: _Table) -> DataFrame | TextChanges:
+        config = table.replica.config
+        if table.shared:
+            types = {c.name: c.type for c in table.replica.columns}
+            columns = tuple((c, types[c]) for c in config.output_columns)
+            return TextChanges(table.records, table.replica.name, columns)
         good, _ = split_rejected(table.records)
-        return good.transform(canonical_changes(table.replica.config, self._tokens))
+        return good.transform(canonical_changes(config, self._tokens))
 
 
 def _metrics(

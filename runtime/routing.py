@@ -17,13 +17,17 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
+from config import TableConfig
+from runtime.sizing import ROWS_PER_TASK
+from runtime.tables import Replica
 from sinks.target import in_parallel
 from transforms.frames import union_all
-from transforms.names import COMMIT_TS, ERROR, FILE, OP, SOURCE_SCHEMA, SOURCE_TABLE
+from transforms.names import COMMIT_TS, ERROR, FILE, OP, REPLICA, SOURCE_SCHEMA, SOURCE_TABLE
 from transforms.position import file_start_position
-from transforms.types import sql_string
+from transforms.types import SourceColumn, sql_string
 
 __all__ = [
+    "Guess",
     "Seen",
     "merge_seen",
     "newest_file",
@@ -34,7 +38,30 @@ __all__ = [
 ]
 
 _PART = "_part"  # which question a row of the fused job answers
-_REPLICA = "_replica"  # the table a count belongs to
+
+
+@dataclass
+class Guess:
+    """A table's records decoded before the routing says the batch holds any, and what
+    the table was when they were (runtime/routing.py). A burst after quiet batches pays
+    for its first batch: the guessed table's records decoded in the one partition that
+    fits a quiet batch, then again in as many as they need; its next batch guesses it no
+    more."""
+
+    config: TableConfig
+    columns: tuple[SourceColumn, ...]
+    stopped: str | None
+    records: DataFrame  # persisted, in one partition
+
+    def holds(self, replica: Replica, count: int) -> bool:
+        """Whether the routing left the table as guessed: its config, columns and state
+        unchanged, and its `count` records fit in the one partition they were put in."""
+        return (
+            count <= ROWS_PER_TASK
+            and replica.config is self.config
+            and replica.columns == self.columns
+            and replica.stopped == self.stopped
+        )
 
 
 @dataclass
@@ -64,27 +91,27 @@ def merge_seen(
     return merged
 
 
-def _tally_frame(records: Mapping[str, DataFrame], parallel: int) -> DataFrame:
+def _tally_frame(
+    records: Mapping[str, DataFrame], parallel: int, shared: DataFrame | None = None
+) -> DataFrame:
     """Every table's records counted by operation and outcome, with their commit times'
     span. The records are read in as many tasks as there are cores, not one task per table
     and partition, which at 200 tables took 77 s for the counting alone (docs/benchmarks.md).
     Each table's part is one select in SQL text (one call into the JVM), `parallel` built
-    at once; the parts are alike, so they are united by position."""
+    at once; the parts are alike, so they are united by position. `shared`: the records
+    of many tables in one frame, each naming its table (runtime/shared.py)."""
+    columns = [OP, f"{ERROR} IS NULL AS ok", f"CAST({COMMIT_TS} AS timestamp) AS {COMMIT_TS}"]
 
     def part(item: tuple[str, DataFrame]) -> DataFrame:
         name, frame = item
-        return frame.selectExpr(
-            f"{sql_string(name)} AS {_REPLICA}",
-            OP,
-            f"{ERROR} IS NULL AS ok",
-            f"CAST({COMMIT_TS} AS timestamp) AS {COMMIT_TS}",
-        )
+        return frame.selectExpr(f"{sql_string(name)} AS {REPLICA}", *columns)
 
     parts = list(in_parallel({n: (n, f) for n, f in records.items()}, part, parallel).values())
+    parts += [shared.selectExpr(REPLICA, *columns)] if shared is not None else []
     return (
         union_all(parts)
         .coalesce(parts[0].sparkSession.sparkContext.defaultParallelism)
-        .groupBy(_REPLICA, OP, "ok")
+        .groupBy(REPLICA, OP, "ok")
         .agg(
             F.count(F.lit(1)).alias("n"), F.min(COMMIT_TS).alias("lo"), F.max(COMMIT_TS).alias("hi")
         )
@@ -94,17 +121,20 @@ def _tally_frame(records: Mapping[str, DataFrame], parallel: int) -> DataFrame:
 def _by_table(rows: Iterable[Row]) -> dict[str, list[Row]]:
     tallies: dict[str, list[Row]] = {}
     for row in rows:
-        tallies.setdefault(str(row[_REPLICA]), []).append(row)
+        tallies.setdefault(str(row[REPLICA]), []).append(row)
     return tallies
 
 
-def tally_records(records: Mapping[str, DataFrame], parallel: int = 1) -> dict[str, list[Row]]:
+def tally_records(
+    records: Mapping[str, DataFrame], parallel: int = 1, shared: DataFrame | None = None
+) -> dict[str, list[Row]]:
     """Every table's counts (rows of `_op`, `ok`, `n`, `lo`, `hi`), in ONE Spark job for
     the whole batch (a job per table costs its fixed time per table); the job also fills
-    each table's persisted records. `parallel`: tables whose part is built at once."""
-    if not records:
+    each table's persisted records, and `shared` (many tables' records, each naming its
+    table). `parallel`: tables whose part is built at once."""
+    if not records and shared is None:
         return {}
-    return _by_table(_tally_frame(records, parallel).collect())
+    return _by_table(_tally_frame(records, parallel, shared).collect())
 
 
 def tallied_rows(tallies: Mapping[str, list[Row]]) -> int:

@@ -24,6 +24,17 @@ class BatchResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TextChanges:
+    """One table's changes of a batch, typed by one program with other tables' and kept
+    as text (transforms/shared_types.py): the rows of `records` whose `_replica` is
+    `table`. Only a target that stages text takes them (`Target.stages_text`)."""
+
+    records: DataFrame  # every table's of the program, persisted
+    table: str
+    columns: tuple[tuple[str, str], ...]  # the target's columns: (name, Spark type)
+
+
 class Engine(Protocol):
     """Apply canonical changes: keys, payload, `_op`, `_seq`, `_pos`, `_commit_ts`.
 

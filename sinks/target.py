@@ -20,7 +20,7 @@ from typing import Protocol, TypeVar
 from pyspark import SparkContext
 from pyspark.sql import DataFrame
 
-from sinks.base import BatchResult, Engine
+from sinks.base import BatchResult, Engine, TextChanges
 
 __all__ = ["EachTable", "Target", "in_parallel", "inherit_job_group"]
 
@@ -29,10 +29,17 @@ _R = TypeVar("_R")
 
 
 class Target(Protocol):
-    """Applies a batch of several tables: {table: (its engine, its changes)}."""
+    """Applies a batch of several tables: {table: (its engine, its changes)}. A table's
+    changes come typed as text with other tables' (`TextChanges`) only where
+    `stages_text` says its engine takes them."""
+
+    def stages_text(self, engine: Engine) -> bool: ...
 
     def apply(
-        self, batch: Mapping[str, tuple[Engine, DataFrame]], batch_id: int, writer_id: str
+        self,
+        batch: Mapping[str, tuple[Engine, DataFrame | TextChanges]],
+        batch_id: int,
+        writer_id: str,
     ) -> dict[str, BatchResult]: ...
 
 
@@ -42,14 +49,22 @@ class EachTable:
     def __init__(self, parallel: int = 4) -> None:
         self._parallel = parallel
 
+    def stages_text(self, engine: Engine) -> bool:
+        """Never: each engine writes typed rows of its own."""
+        return False
+
     def apply(
-        self, batch: Mapping[str, tuple[Engine, DataFrame]], batch_id: int, writer_id: str
+        self,
+        batch: Mapping[str, tuple[Engine, DataFrame | TextChanges]],
+        batch_id: int,
+        writer_id: str,
     ) -> dict[str, BatchResult]:
-        return in_parallel(
-            batch,
-            lambda pair: pair[0].apply(pair[1], batch_id, writer_id),
-            self._parallel,
-        )
+        def one(pair: tuple[Engine, DataFrame | TextChanges]) -> BatchResult:
+            engine, changes = pair
+            assert isinstance(changes, DataFrame), "an engine of its own takes typed changes"
+            return engine.apply(changes, batch_id, writer_id)
+
+        return in_parallel(batch, one, self._parallel)
 
 
 def in_parallel(items: Mapping[str, _T], work: Callable[[_T], _R], parallel: int) -> dict[str, _R]:

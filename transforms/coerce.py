@@ -44,27 +44,19 @@ def coerce_types(
         as_text = dict(fields)
         reasons: list[Column] = []
         if RAW in as_text:
-            # Re-encoding goes through Java strings, which replace invalid bytes.
-            raw = F.col(RAW)
-            reasons.append(
-                F.when(F.encode(raw, "UTF-8") != raw.cast("binary"), F.lit("invalid UTF-8"))
-            )
+            reasons.append(invalid_utf8())
         typed: list[Column] = []
         for spec in specs:
             value, why = _typed(as_text[spec.name], spec, max_string_bytes)
             typed.append(value.alias(spec.name))
             reasons += why
         reasons += _operation_reasons(keys)
-        # A record that could not be decoded has only its decoding reason.
-        error = F.when(F.col(ERROR).isNotNull(), F.col(ERROR)).otherwise(
-            F.concat_ws("; ", *reasons)
-        )
         declared = {spec.name for spec in specs} | {OP, ERROR}
         return [
             F.col(OP),
             *typed,
             *[F.col(f"`{name}`") for name, _ in fields if name not in declared],
-            F.when(error == "", F.lit(None)).otherwise(error).alias(ERROR),
+            record_error(reasons).alias(ERROR),
         ]
 
     def transform(df: DataFrame) -> DataFrame:
@@ -73,6 +65,28 @@ def coerce_types(
         return df.select(*plan(fields))
 
     return transform
+
+
+def invalid_utf8() -> Column:
+    """The reason of a raw record (`_raw`) whose bytes are not UTF-8."""
+    # Re-encoding goes through Java strings, which replace invalid bytes.
+    raw = F.col(RAW)
+    return F.when(F.encode(raw, "UTF-8") != raw.cast("binary"), F.lit("invalid UTF-8"))
+
+
+def record_error(reasons: Sequence[Column]) -> Column:
+    """A record's `_error`: its decoding reason if it has one (a record that could not be
+    decoded has only that one), else its typing `reasons` (NULLs left out; arrays of
+    reasons flattened), NULL when there is none."""
+    error = F.when(F.col(ERROR).isNotNull(), F.col(ERROR)).otherwise(F.concat_ws("; ", *reasons))
+    return F.when(error == "", F.lit(None)).otherwise(error)
+
+
+def unknown_operation() -> Column:
+    """The reason of a record whose `_op` is no operation the job knows."""
+    op = F.col(OP)
+    known = op.isin(*APPLIED_OPS, OP_LOAD, *SKIPPED_OPS)
+    return F.when(op.isNull() | ~known, F.lit("unknown operation"))
 
 
 def _typed(
@@ -110,8 +124,7 @@ def _typed(
 def _operation_reasons(keys: Sequence[str]) -> list[Column]:
     """An unknown operation, or a change without its key."""
     op = F.col(OP)
-    known = op.isin(*APPLIED_OPS, OP_LOAD, *SKIPPED_OPS)
-    reasons = [F.when(op.isNull() | ~known, F.lit("unknown operation"))]
+    reasons = [unknown_operation()]
     for key in keys:
         reasons.append(
             F.when(

@@ -18,6 +18,8 @@ HELD = "__held"  # prefix of what the target holds for a key, beside the batch's
 # The source table a raw record belongs to (transforms/route.py).
 SOURCE_SCHEMA = "_schema"
 SOURCE_TABLE = "_table"
+# The replicated table a record (or a count) belongs to, where one frame holds many tables'.
+REPLICA = "_replica"
 
 # Input columns that sources attach to every raw record.
 FILE = "_file"

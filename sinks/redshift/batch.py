@@ -23,10 +23,10 @@ from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 
-from sinks.base import BatchResult, Engine
+from sinks.base import BatchResult, Engine, TextChanges
 from sinks.crash import crash_point
 from sinks.redshift.copy_batch import copy_tables
-from sinks.redshift.engine import Staged, WarehouseEngine
+from sinks.redshift.engine import Changes, Staged, WarehouseEngine
 from sinks.redshift.retry import retrying
 from sinks.redshift.statements import Statement
 from sinks.target import in_parallel
@@ -41,8 +41,13 @@ class WarehouseBatch:
         self._retry_s = retry_s
         self._parallel = parallel
 
+    def stages_text(self, engine: Engine) -> bool:
+        """Whether the engine takes its changes typed as text with other tables'
+        (`TextChanges`): a table staged by COPY from the executors, one row a key."""
+        return isinstance(engine, WarehouseEngine) and engine.takes_text
+
     def apply(
-        self, batch: Mapping[str, tuple[Engine, DataFrame]], batch_id: int, writer_id: str
+        self, batch: Mapping[str, tuple[Engine, Changes]], batch_id: int, writer_id: str
     ) -> dict[str, BatchResult]:
         engines: dict[str, WarehouseEngine] = {}
         for table, (engine, _) in batch.items():
@@ -58,7 +63,7 @@ class WarehouseBatch:
 
     def _apply_once(
         self,
-        batch: Mapping[str, tuple[Engine, DataFrame]],
+        batch: Mapping[str, tuple[Engine, Changes]],
         engines: Mapping[str, WarehouseEngine],
         batch_id: int,
         writer_id: str,
@@ -68,7 +73,7 @@ class WarehouseBatch:
         self._copy_all({t: p for t, p in live.items() if engines[t].copies}, engines, staged)
         in_parallel(
             {t: (engines[t], c, staged[t]) for t, (_, c) in live.items() if not engines[t].copies},
-            lambda one: one[0].stage_s3(one[1], one[2]),
+            lambda one: one[0].stage_s3(_typed(one[1]), one[2]),
             self._parallel,
         )
         crash_point("warehouse.after_staging")
@@ -102,7 +107,7 @@ class WarehouseBatch:
 
     def _prepare(
         self,
-        batch: Mapping[str, tuple[Engine, DataFrame]],
+        batch: Mapping[str, tuple[Engine, Changes]],
         engines: Mapping[str, WarehouseEngine],
         batch_id: int,
         writer_id: str,
@@ -126,7 +131,7 @@ class WarehouseBatch:
 
     def _copy_all(
         self,
-        batch: Mapping[str, tuple[Engine, DataFrame]],
+        batch: Mapping[str, tuple[Engine, Changes]],
         engines: Mapping[str, WarehouseEngine],
         staged: Mapping[str, Staged],
     ) -> None:
@@ -163,3 +168,9 @@ def _ledger(
             for table in names.get(name, []):
                 found[table] = counts
     return found
+
+
+def _typed(changes: Changes) -> DataFrame:
+    """Changes staged through S3 are typed: a table staged as text takes COPY (`stages_text`)."""
+    assert not isinstance(changes, TextChanges), "changes typed as text staged through S3"
+    return changes

@@ -20,16 +20,20 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pyspark.sql import DataFrame, Row
+from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, DoubleType, FloatType, TimestampType
 
+from sinks.base import TextChanges
 from sinks.redshift.connection import ConnectionSettings
 from sinks.redshift.statements import quote
 from transforms.frames import union_all
-from transforms.names import POS, SEQ
+from transforms.names import POS, REPLICA, SEQ
 from transforms.ordering import latest_per_key
+from transforms.shared_types import KEY, TIMESTAMP_TEXT, VALUES, text_changes
 from transforms.types import quote as spark_name
+from transforms.types import sql_string
 
-__all__ = ["CopyPart", "copy_grouped", "copy_tables", "staged_text"]
+__all__ = ["CopyPart", "TextPart", "copy_grouped", "copy_tables", "staged_text"]
 
 _TABLE, _KEY, _VALUES = "__table", "__key", "__values"
 _Key = TypeVar("_Key", bound=Hashable)  # what names a row's table: an index, a name
@@ -46,36 +50,71 @@ class CopyPart:
     every_change: bool = False  # SCD type 2: every change is a version, none collapsed
 
 
-def staged_text(parts: Sequence[CopyPart]) -> DataFrame:
-    """(table index, values as text) of every part: the last change per key of each
+@dataclass(frozen=True)
+class TextPart:
+    """One table's part of the batch typed as text already, with other tables' (sinks/
+    base.py `TextChanges`: its columns, then `_op`, `_seq`, `_pos`), and its staging table."""
+
+    target: str
+    columns: Sequence[str]
+    changes: TextChanges
+
+
+def staged_text(parts: Sequence[CopyPart | TextPart]) -> DataFrame:
+    """(staging table, values as text) of every part: the last change per key of each
     table (every change of an `every_change` one), grouped by table in each partition."""
     latest: list[DataFrame] = []
     every: list[DataFrame] = []
-    for index, part in enumerate(parts):
+    texts = [p for p in parts if isinstance(p, TextPart)]
+    for part in parts:
+        if isinstance(part, TextPart):
+            continue
         types = {f.name: f.dataType for f in part.changes.schema.fields}
         keys = ", ".join(_key_text(k, types[k]) for k in part.keys)
         values = ", ".join(_text(c, types[c]) for c in part.columns)
         # One expression a column, sent as SQL text: built as Column objects, a table of
         # ten columns cost about 60 calls into the JVM (21 ms a table, 4 s at 200).
         rows = part.changes.selectExpr(
-            f"{index} AS {_TABLE}",
+            f"{sql_string(part.target)} AS {_TABLE}",
             f"array({keys}) AS {_KEY}",
             f"array({values}) AS {_VALUES}",
             spark_name(SEQ),
             spark_name(POS),
         )
         (every if part.every_change else latest).append(rows)
+    if texts:
+        latest.append(_text_rows(texts))
     frames = [_few(union_all(latest)).transform(latest_per_key([_TABLE, _KEY]))] if latest else []
     frames += [_few(union_all(every))] if every else []
     return union_all(frames).select(_TABLE, _VALUES).sortWithinPartitions(_TABLE)
 
 
-def copy_tables(settings: ConnectionSettings, parts: Sequence[CopyPart]) -> None:
+def copy_tables(settings: ConnectionSettings, parts: Sequence[CopyPart | TextPart]) -> None:
     """Every part into its staging table (created already), in one Spark job."""
     if not parts:
         return
-    targets = {i: (p.target, list(p.columns)) for i, p in enumerate(parts)}
+    targets = {p.target: (p.target, list(p.columns)) for p in parts}
     copy_grouped(settings, staged_text(parts), targets)
+
+
+def _text_rows(texts: Sequence[TextPart]) -> DataFrame:
+    """The changes of the tables of `texts`, which share their records, as `staged_text`'s
+    rows: each table's staging table found in one map literal (one call into the JVM)."""
+    records = texts[0].changes.records
+    assert all(t.changes.records is records for t in texts), "text parts of one program"
+    pairs = ", ".join(f"{sql_string(t.changes.table)}, {sql_string(t.target)}" for t in texts)
+    mine = F.col(REPLICA).isin(*[t.changes.table for t in texts])
+    return (
+        text_changes(records)
+        .where(mine)
+        .select(
+            F.element_at(F.expr(f"map({pairs})"), F.col(REPLICA)).alias(_TABLE),
+            F.col(KEY).alias(_KEY),
+            F.col(VALUES).alias(_VALUES),
+            F.col(SEQ),
+            F.col(POS),
+        )
+    )
 
 
 def copy_grouped(
@@ -119,7 +158,7 @@ def _text(name: str, data_type: DataType) -> str:
     Timestamps in the session's time zone (UTC, runtime/session.py): as Python datetimes
     they would be shifted to the executor's local time zone."""
     if isinstance(data_type, TimestampType):
-        return f"date_format({spark_name(name)}, 'yyyy-MM-dd HH:mm:ss.SSSSSS')"
+        return f"date_format({spark_name(name)}, '{TIMESTAMP_TEXT}')"
     return f"CAST({spark_name(name)} AS STRING)"
 
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 
-from sinks.base import BatchResult
+from sinks.base import BatchResult, TextChanges
 from sinks.crash import crash_point
 from sinks.redshift.connection import ConnectionSettings, DriverExecutor
-from sinks.redshift.copy_batch import CopyPart, copy_tables
+from sinks.redshift.copy_batch import CopyPart, TextPart, copy_tables
 from sinks.redshift.denormalize import Denormalized
 from sinks.redshift.dialect import Column, dialect_of
 from sinks.redshift.retention import Sweeps, history_sweep
@@ -44,7 +44,9 @@ from sinks.retention import Expiry
 from transforms.names import BOOKKEEPING, COMMIT_TS, OP, POS, SEQ
 from transforms.ordering import latest_per_key
 
-__all__ = ["Staged", "WarehouseEngine"]
+__all__ = ["Changes", "Staged", "WarehouseEngine"]
+
+Changes = DataFrame | TextChanges  # a table's changes: typed, or typed as text with others'
 
 _STAGE_COLUMNS = (OP, SEQ, POS)
 log = logging.getLogger("stream_cdc")
@@ -195,13 +197,13 @@ class WarehouseEngine:
         return self._staging is None
 
     def prepare(
-        self, changes: DataFrame, batch_id: int, writer_id: str, *, ask_ledger: bool = True
+        self, changes: Changes, batch_id: int, writer_id: str, *, ask_ledger: bool = True
     ) -> Staged:
         """Step 1 up to the staging: the table's tables fit the batch's columns, and the
         ledger says whether the batch was applied already (then `skipped`; without
         `ask_ledger`, the caller asks it for every table of the batch at once)."""
         started = time.monotonic()
-        payload = [c for c in changes.columns if c not in BOOKKEEPING]
+        payload = list(_types(changes))
         self.ensure_tables(self._columns(changes, payload))
         stage = f"{self._table}__stage_{batch_id}"
         staged = Staged(stage, payload, batch_id, writer_id, started=started)
@@ -221,15 +223,26 @@ class WarehouseEngine:
         )
         return {str(name): tuple(int(v) for v in counts) for name, *counts in rows}
 
-    def copy_part(self, changes: DataFrame, staged: Staged) -> tuple[list[Statement], CopyPart]:
+    @property
+    def takes_text(self) -> bool:
+        """Whether it stages changes typed as text with other tables' (`TextChanges`):
+        by COPY from the executors, one row a key (not SCD type 2's every change)."""
+        return self.copies and not self._history
+
+    def copy_part(
+        self, changes: Changes, staged: Staged
+    ) -> tuple[list[Statement], CopyPart | TextPart]:
         """The statements that create the batch's staging table, and what copy_batch.py
         loads into it: the per-table step 1 of a batch staged in one Spark job."""
         names = [*staged.payload, *_STAGE_COLUMNS, *([COMMIT_TS] if self._history else [])]
         target = f"{quote(self._schema)}.{quote(staged.stage)}"
+        if isinstance(changes, TextChanges):
+            assert self.takes_text, f"{self._table}: staged as text with its own columns"
+            return self._create_stage(changes, staged), TextPart(target, names, changes)
         part = CopyPart(target, names, changes, self._keys, every_change=self._history)
         return self._create_stage(changes, staged), part
 
-    def _create_stage(self, changes: DataFrame, staged: Staged) -> list[Statement]:
+    def _create_stage(self, changes: Changes, staged: Staged) -> list[Statement]:
         """The batch's staging table, fresh: dropped if a crashed run left it, created."""
         dialect, columns = self._dialect, self._columns(changes, staged.payload)
         return [
@@ -238,8 +251,9 @@ class WarehouseEngine:
         ]
 
     @staticmethod
-    def _columns(changes: DataFrame, payload: Sequence[str]) -> list[Column]:
-        return [Column(c, changes.schema[c].dataType.simpleString()) for c in payload]
+    def _columns(changes: Changes, payload: Sequence[str]) -> list[Column]:
+        types = _types(changes)
+        return [Column(c, types[c]) for c in payload]
 
     def locks(self) -> list[Statement]:
         """The LOCKs a merge of this table takes first: its denormalized tables'."""
@@ -371,3 +385,14 @@ class WarehouseEngine:
     def _ledger_row(self, writer_id: str, batch_id: int) -> tuple[int, ...] | None:
         """(upserts, deletes, stale) of the table's batch, None when never committed."""
         return self.ledger_of_batch(writer_id, batch_id).get(self._table)
+
+
+def _types(changes: Changes) -> dict[str, str]:
+    """The Spark type of each of the changes' business columns, in order."""
+    if isinstance(changes, TextChanges):
+        return dict(changes.columns)
+    return {
+        f.name: f.dataType.simpleString()
+        for f in changes.schema.fields
+        if f.name not in BOOKKEEPING
+    }

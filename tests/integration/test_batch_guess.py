@@ -74,9 +74,11 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[list[str]]]:
         asked["guessed"].append(sorted(records))
         return route_and_tally(seen, records, parallel)
 
-    def after(records: dict[str, DataFrame], parallel: int = 1) -> Any:
+    def after(
+        records: dict[str, DataFrame], parallel: int = 1, shared: DataFrame | None = None
+    ) -> Any:
         asked["after"].append(sorted(records))
-        return tally_records(records, parallel)
+        return tally_records(records, parallel, shared)
 
     monkeypatch.setattr("runtime.batch.route_and_tally", guessed)
     monkeypatch.setattr("runtime.batch.tally_records", after)
@@ -135,11 +137,13 @@ def test_the_records_kept_for_the_apply_hold_the_raw_record_and_origin_of_reject
 ) -> None:
     kept: list[list[tuple[int | None, str | None, str | None]]] = []
 
-    def tallied(records: dict[str, DataFrame], parallel: int = 1) -> Any:
+    def tallied(
+        records: dict[str, DataFrame], parallel: int = 1, shared: DataFrame | None = None
+    ) -> Any:
         for frame in records.values():
             rows = frame.select("id", "_raw", "_source_file").collect()
             kept.append([(r["id"], r["_raw"], r["_source_file"]) for r in rows])
-        return tally_records(records, parallel)
+        return tally_records(records, parallel, shared)
 
     monkeypatch.setattr("runtime.batch.tally_records", tallied)
     stream = Stream(spark, tmp_path)

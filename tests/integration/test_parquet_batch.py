@@ -85,9 +85,11 @@ def test_a_tables_rows_are_decoded_in_as_many_tasks_as_its_files_splits(
     by that count into one partition, so a table's full load was decoded by one task."""
     partitions: list[int] = []
 
-    def tallied(records: dict[str, DataFrame], parallel: int = 1) -> Any:
+    def tallied(
+        records: dict[str, DataFrame], parallel: int = 1, shared: DataFrame | None = None
+    ) -> Any:
         partitions.extend(frame.rdd.getNumPartitions() for frame in records.values())
-        return tally_records(records, parallel)
+        return tally_records(records, parallel, shared)
 
     monkeypatch.setattr("runtime.batch.tally_records", tallied)
     uri = land(tmp_path, "shop/orders/LOAD00000001.parquet", 40_000, row_group=10_000)

@@ -121,7 +121,8 @@ def test_changes_of_one_key_collapse_per_table_and_minus_zero_is_zero(
         part("b", [(0.0, "other table", "I", "1", "p1")], "double"),
     ]
     found = sorted((r["__table"], tuple(r["__values"])) for r in staged_text(parts).collect())
-    assert found == [(0, ("-0.0", "second", "U")), (1, ("0.0", "other table", "I"))]
+    expected = [('"s"."a"', ("-0.0", "second", "U")), ('"s"."b"', ("0.0", "other table", "I"))]
+    assert found == expected
 
 
 def test_a_batch_asks_the_ledger_once_before_and_once_after_whatever_its_tables(

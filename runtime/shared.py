@@ -1,0 +1,116 @@
+"""One program decodes and types every plain table of a batch, whatever their number.
+
+Decoded table by table, each table's part of a batch is a query of its own: Spark
+analyses, compiles and runs it apart, at a fixed cost a table whatever its rows (at 200
+tables, most of a batch: docs/benchmarks.md, *What a table costs*). Here what differs
+between the tables is data: their field counts, types, keys and limits sit in map
+literals the program looks up by each record's table (transforms/dms_csv.py
+`decode_dms_csv_widths`, transforms/shared_types.py). Every record is refused for the
+same reasons as by its table's own decoder, and its values reach the target as its own
+typed values would.
+
+A table is decoded so when nothing it needs is its own program:
+* the source writes DMS CSV (JSON's and Debezium's decoders are per table still);
+* it has no derived columns, protection rules, `sequence_by` or `commit_ts` expression,
+  and is not stopped;
+* its target stages changes as text (sinks/target.py `stages_text`: the warehouse's COPY,
+  one row a key).
+The other tables of the batch are decoded table by table, as before, in the same jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from config import FilesSource
+from runtime.decoding import SourceFormat
+from runtime.tables import Replica
+from transforms.dms_csv import decode_dms_csv_widths
+from transforms.names import ERROR, RAW, REPLICA, SEP, SOURCE_FILE, SOURCE_SCHEMA, SOURCE_TABLE
+from transforms.shared_types import TextTable, typed_as_text
+from transforms.types import sql_string
+
+__all__ = ["SharedDecoding"]
+
+_WIDTH = "__width"
+_FOUND = "__found"
+_Key = tuple[tuple[str, int, tuple[object, ...]], ...]
+
+
+class SharedDecoding:
+    """The one program of a source's plain tables."""
+
+    def __init__(self, source: SourceFormat) -> None:
+        self._source = source
+        # The program of the last set of tables, kept while their configs and columns
+        # stay the same: a stream's batches mostly touch the same tables.
+        self._built: tuple[_Key, Callable[[DataFrame], DataFrame]] | None = None
+
+    def takes(self, replica: Replica) -> bool:
+        """Whether the table's records can be decoded by the one program (the target
+        must also stage them as text: the caller asks it)."""
+        source, table = self._source.source, replica.config
+        return (
+            isinstance(source, FilesSource)
+            and source.format == "dms-csv"
+            and replica.stopped is None
+            and not (table.derived or table.protect or table.sequence_by or table.commit_ts)
+        )
+
+    def records(self, routed: DataFrame, replicas: Sequence[Replica]) -> DataFrame:
+        """The batch's records of `replicas` (`routed`: the batch, routed), decoded and
+        typed as text, each naming its table in `_replica`; persisted: counted, then
+        applied. The record as received and its origin are kept for the rejects only."""
+        records = routed.transform(self._program(replicas))
+        bad = F.col(ERROR).isNotNull()
+        records = records.withColumns({c: F.when(bad, F.col(c)) for c in (RAW, SOURCE_FILE)})
+        return records.persist(StorageLevel.MEMORY_AND_DISK)
+
+    def _program(self, replicas: Sequence[Replica]) -> Callable[[DataFrame], DataFrame]:
+        key = tuple(sorted((r.name, id(r.config), tuple(r.columns)) for r in replicas))
+        if self._built is not None and self._built[0] == key:
+            return self._built[1]
+        source = self._source.source
+        assert isinstance(source, FilesSource), "one program decodes DMS CSV files"
+        tables = [
+            TextTable(
+                r.name,
+                r.columns,
+                tuple(r.config.keys or ()),
+                tuple(r.config.output_columns),
+                r.config.max_string_bytes,
+            )
+            for r in replicas
+        ]
+        entries = ", ".join(
+            f"{sql_string(r.source[0] + SEP + r.source[1])}, "
+            f"named_struct('name', {sql_string(r.name)}, 'width', {len(r.columns)})"
+            for r in replicas
+        )
+        found = F.element_at(
+            F.expr(f"map({entries})"),
+            F.concat_ws(SEP, F.col(SOURCE_SCHEMA), F.col(SOURCE_TABLE)),
+        )
+        decode = decode_dms_csv_widths(
+            sorted({len(r.columns) for r in replicas}),
+            _WIDTH,
+            [REPLICA],
+            delimiter=source.csv.delimiter,
+            null_value=source.csv.null_value,
+            full_load_has_op=source.csv.full_load_has_op,
+        )
+        typed = typed_as_text(tables, REPLICA)
+
+        def program(routed: DataFrame) -> DataFrame:
+            mine = routed.withColumn(_FOUND, found).where(F.col(_FOUND).isNotNull())
+            described = mine.withColumns(
+                {REPLICA: F.col(f"{_FOUND}.name"), _WIDTH: F.col(f"{_FOUND}.width")}
+            )
+            return described.transform(decode).transform(typed)
+
+        self._built = (key, program)
+        return program
