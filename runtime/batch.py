@@ -164,6 +164,7 @@ class SourceBatchHandler:
                     self._seen(routed),
                     {name: g.records for name, g in guessed.items()},
                     self._parallel,
+                    self._shared.ahead(routed),
                 )
                 seen = self._tables(found, routed, summary)
                 tables = {r.name: r for r, _ in seen}
@@ -193,6 +194,7 @@ class SourceBatchHandler:
         finally:
             for frame in [*records.values(), *(g.records for g in guessed.values())]:
                 frame.unpersist()
+            self._shared.release()
             routed.unpersist()
         visible = time.time()
         summary.timings["total_s"] = time.monotonic() - started
@@ -301,9 +303,11 @@ class SourceBatchHandler:
         for guess in guessed.values():
             guess.records.unpersist()
         guessed.clear()
-        shared = [r for r, _ in todo.values() if self._shares(r)]
-        plain = self._shared.records(routed, shared) if shared else None
-        records.update({r.name: plain for r in shared if plain is not None})
+        shared, plain = self._shared.decoded(
+            routed, [r for r, _ in todo.values() if self._shares(r)]
+        )
+        records.update(shared)
+        counted.update({n: tallies.get(n, []) for n, f in shared.items() if f is not plain})
         todo = {n: t for n, t in todo.items() if n not in records}
         # Each table's query is built by the driver (calls into the JVM, Spark's analysis
         # of each step): several tables at once keep both busy.

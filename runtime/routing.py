@@ -143,18 +143,18 @@ def tallied_rows(tallies: Mapping[str, list[Row]]) -> int:
 
 
 def route_and_tally(
-    seen: DataFrame, records: Mapping[str, DataFrame], parallel: int = 1
+    seen: DataFrame,
+    records: Mapping[str, DataFrame],
+    parallel: int = 1,
+    shared: DataFrame | None = None,
 ) -> tuple[list[Row], dict[str, list[Row]]]:
     """The routing aggregate's rows (`seen`) and the counts of the guessed tables'
-    `records`, in ONE Spark job: a union of both aggregates, each row tagged with its
-    question."""
-    if not records:
+    `records` (and of `shared`, many tables' records decoded ahead by one program), in ONE
+    Spark job: a union of both aggregates, each row tagged with its question."""
+    if not records and shared is None:
         return seen.collect(), {}
-    rows = (
-        seen.withColumn(_PART, F.lit("seen"))
-        .unionByName(_tally_frame(records, parallel).withColumn(_PART, F.lit("tally")), True)
-        .collect()
-    )
+    tally = _tally_frame(records, parallel, shared).withColumn(_PART, F.lit("tally"))
+    rows = seen.withColumn(_PART, F.lit("seen")).unionByName(tally, True).collect()
     routed = [row for row in rows if row[_PART] == "seen"]
     return routed, _by_table(row for row in rows if row[_PART] == "tally")
 

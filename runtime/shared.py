@@ -39,6 +39,12 @@ __all__ = ["SharedDecoding"]
 _WIDTH = "__width"
 _FOUND = "__found"
 _Key = tuple[tuple[str, int, tuple[object, ...]], ...]
+_Shape = tuple[int, tuple[object, ...], str | None]  # what a table's part depends on
+
+
+def _shape(replica: Replica) -> _Shape:
+    """What a table's part of the program depends on: its config, columns and state."""
+    return id(replica.config), tuple(replica.columns), replica.stopped
 
 
 class SharedDecoding:
@@ -49,6 +55,8 @@ class SharedDecoding:
         # The program of the last set of tables, kept while their configs and columns
         # stay the same: a stream's batches mostly touch the same tables.
         self._built: tuple[_Key, Callable[[DataFrame], DataFrame]] | None = None
+        self._last: tuple[tuple[Replica, _Shape], ...] = ()  # the last batch's tables
+        self._ahead: tuple[tuple[tuple[Replica, _Shape], ...], DataFrame] | None = None
 
     def takes(self, replica: Replica) -> bool:
         """Whether the table's records can be decoded by the one program (the target
@@ -60,6 +68,38 @@ class SharedDecoding:
             and replica.stopped is None
             and not (table.derived or table.protect or table.sequence_by or table.commit_ts)
         )
+
+    def ahead(self, routed: DataFrame) -> DataFrame | None:
+        """The records of the last batch's tables of the program, decoded before the
+        routing says the batch holds any, so that their counts come with the routing's
+        job (runtime/routing.py): a stream's batches mostly touch the same tables. None
+        when the last batch had none."""
+        self._ahead = None
+        if self._last:
+            replicas = [r for r, _ in self._last]
+            self._ahead = (self._last, self.records(routed, replicas))
+        return self._ahead[1] if self._ahead else None
+
+    def release(self) -> None:
+        """Let go of the records decoded ahead, once the batch is done with them."""
+        if self._ahead is not None:
+            self._ahead[1].unpersist()
+
+    def decoded(
+        self, routed: DataFrame, replicas: Sequence[Replica]
+    ) -> tuple[dict[str, DataFrame], DataFrame | None]:
+        """The records of `replicas` (the batch's tables of the program), by table: a
+        table decoded ahead and left as it was by the routing (config, columns, not
+        stopped) takes the frame decoded ahead, counted already; the others take a frame
+        decoded now, returned second, to be counted. Each frame is persisted."""
+        ahead_tables, ahead = self._ahead if self._ahead else ((), None)
+        was = {r.name: shape for r, shape in ahead_tables}
+        held = [r for r in replicas if ahead is not None and was.get(r.name) == _shape(r)]
+        rest = [r for r in replicas if r not in held]
+        now = self.records(routed, rest) if rest else None
+        self._last = tuple((r, _shape(r)) for r in replicas)
+        frames = {r.name: ahead for r in held if ahead is not None}
+        return frames | {r.name: now for r in rest if now is not None}, now
 
     def records(self, routed: DataFrame, replicas: Sequence[Replica]) -> DataFrame:
         """The batch's records of `replicas` (`routed`: the batch, routed), decoded and

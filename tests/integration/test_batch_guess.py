@@ -70,9 +70,14 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[list[str]]]:
     """The tables each batch counted with the routing (`guessed`) and after it (`after`)."""
     asked: dict[str, list[list[str]]] = {"guessed": [], "after": []}
 
-    def guessed(seen: DataFrame, records: dict[str, DataFrame], parallel: int = 1) -> Any:
+    def guessed(
+        seen: DataFrame,
+        records: dict[str, DataFrame],
+        parallel: int = 1,
+        shared: DataFrame | None = None,
+    ) -> Any:
         asked["guessed"].append(sorted(records))
-        return route_and_tally(seen, records, parallel)
+        return route_and_tally(seen, records, parallel, shared)
 
     def after(
         records: dict[str, DataFrame], parallel: int = 1, shared: DataFrame | None = None

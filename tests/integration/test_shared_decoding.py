@@ -207,6 +207,8 @@ def test_plain_tables_decoded_by_one_program_land_as_each_table_decoded_alone(
 
     monkeypatch.setattr(SharedDecoding, "records", spied)
     one, one_batches = _run(spark, tmp_path / "one", postgres, seed)
+    # The first batch decodes the plain tables; the second decodes them ahead of the
+    # routing (counted in its job) and, the tables unchanged, never again.
     assert shared_tables == [sorted(PLAIN), sorted(PLAIN)]
     monkeypatch.setattr(SharedDecoding, "takes", lambda self, replica: False)
     apart, apart_batches = _run(spark, tmp_path / "apart", postgres, seed)
