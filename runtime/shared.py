@@ -26,25 +26,25 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from config import FilesSource
+from config import FilesSource, TableConfig
 from runtime.decoding import SourceFormat
 from runtime.tables import Replica
 from transforms.dms_csv import decode_dms_csv_widths
 from transforms.names import ERROR, RAW, REPLICA, SEP, SOURCE_FILE, SOURCE_SCHEMA, SOURCE_TABLE
 from transforms.shared_types import TextTable, typed_as_text
-from transforms.types import sql_string
+from transforms.types import SourceColumn, sql_string
 
 __all__ = ["SharedDecoding"]
 
+_Part = tuple[tuple[str, str], TextTable]  # a table's source (schema, table) and columns
 _WIDTH = "__width"
 _FOUND = "__found"
-_Key = tuple[tuple[str, int, tuple[object, ...]], ...]
-_Shape = tuple[int, tuple[object, ...], str | None]  # what a table's part depends on
+_Shape = tuple[TableConfig, tuple[SourceColumn, ...], str | None]
 
 
 def _shape(replica: Replica) -> _Shape:
     """What a table's part of the program depends on: its config, columns and state."""
-    return id(replica.config), tuple(replica.columns), replica.stopped
+    return replica.config, tuple(replica.columns), replica.stopped
 
 
 class SharedDecoding:
@@ -54,8 +54,8 @@ class SharedDecoding:
         self._source = source
         # The program of the last set of tables, kept while their configs and columns
         # stay the same: a stream's batches mostly touch the same tables.
-        self._built: tuple[_Key, Callable[[DataFrame], DataFrame]] | None = None
-        self._last: tuple[tuple[Replica, _Shape], ...] = ()  # the last batch's tables
+        self._built: tuple[tuple[_Part, ...], Callable[[DataFrame], DataFrame]] | None = None
+        self._last: tuple[Replica, ...] = ()  # the last batch's tables of the program
         self._ahead: tuple[tuple[tuple[Replica, _Shape], ...], DataFrame] | None = None
 
     def takes(self, replica: Replica) -> bool:
@@ -76,8 +76,8 @@ class SharedDecoding:
         when the last batch had none."""
         self._ahead = None
         if self._last:
-            replicas = [r for r, _ in self._last]
-            self._ahead = (self._last, self.records(routed, replicas))
+            shapes = tuple((r, _shape(r)) for r in self._last)  # as the program decodes them
+            self._ahead = (shapes, self.records(routed, self._last))
         return self._ahead[1] if self._ahead else None
 
     def release(self) -> None:
@@ -97,7 +97,7 @@ class SharedDecoding:
         held = [r for r in replicas if ahead is not None and was.get(r.name) == _shape(r)]
         rest = [r for r in replicas if r not in held]
         now = self.records(routed, rest) if rest else None
-        self._last = tuple((r, _shape(r)) for r in replicas)
+        self._last = tuple(replicas)
         frames = {r.name: ahead for r in held if ahead is not None}
         return frames | {r.name: now for r in rest if now is not None}, now
 
@@ -111,11 +111,6 @@ class SharedDecoding:
         return records.persist(StorageLevel.MEMORY_AND_DISK)
 
     def _program(self, replicas: Sequence[Replica]) -> Callable[[DataFrame], DataFrame]:
-        key = tuple(sorted((r.name, id(r.config), tuple(r.columns)) for r in replicas))
-        if self._built is not None and self._built[0] == key:
-            return self._built[1]
-        source = self._source.source
-        assert isinstance(source, FilesSource), "one program decodes DMS CSV files"
         tables = [
             TextTable(
                 r.name,
@@ -126,6 +121,11 @@ class SharedDecoding:
             )
             for r in replicas
         ]
+        key = tuple(zip([r.source for r in replicas], tables, strict=True))
+        if self._built is not None and self._built[0] == key:
+            return self._built[1]
+        source = self._source.source
+        assert isinstance(source, FilesSource), "one program decodes DMS CSV files"
         entries = ", ".join(
             f"{sql_string(r.source[0] + SEP + r.source[1])}, "
             f"named_struct('name', {sql_string(r.name)}, 'width', {len(r.columns)})"

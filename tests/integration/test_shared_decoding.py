@@ -15,12 +15,16 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config import JobConfig
+from config import FilesSource, JobConfig, TableConfig
 from config.secrets import read_secrets
 from runtime.batch import SourceBatch
+from runtime.decoding import SourceFormat
 from runtime.shared import SharedDecoding
+from runtime.tables import Replica
 from sinks.redshift import ConnectionSettings
 from tests.handler import source_handler
+from transforms.names import ERROR, REPLICA
+from transforms.shared_types import VALUES
 
 # name: (columns, keys, extra config); the first two are plain, the others are not.
 TABLES: dict[str, tuple[list[tuple[str, str]], list[str], dict[str, Any]]] = {
@@ -227,3 +231,44 @@ def test_plain_tables_decoded_by_one_program_land_as_each_table_decoded_alone(
     reasons = " ".join(r for entries in quarantine.values() for r, _, _ in entries)
     for reason in ("not a valid", "is null", "expected", "not closed", "unknown operation"):
         assert reason in reasons
+
+
+def test_a_table_changed_since_decoded_ahead_is_decoded_again(spark: SparkSession) -> None:
+    """The records decoded ahead of the routing serve only the tables the routing left
+    as they were: a table whose columns changed meanwhile is decoded by a new program."""
+
+    def replica(name: str, columns: list[tuple[str, str]]) -> Replica:
+        entry = TableConfig.model_validate(
+            {
+                "name": name,
+                "source_schema": "shop",
+                "keys": ["id"],
+                "columns": [{"name": n, "type": k} for n, k in columns],
+            }
+        )
+        return Replica.declared(entry, f"tables.{name}")
+
+    cdc = "/land/shop/{}/20240101-000000001.csv"
+    lines = [("I,1,a", "a"), ("I,2,b,7", "b")]
+    routed = spark.createDataFrame(
+        [(line, cdc.format(t), 0, "shop", t) for line, t in lines],
+        "value string, _file string, _block long, _schema string, _table string",
+    )
+    decoding = SharedDecoding(SourceFormat(FilesSource(path="/land")))
+    a, b = (
+        replica("a", [("id", "int"), ("v", "string")]),
+        replica("b", [("id", "int"), ("v", "string")]),
+    )
+    decoding.decoded(routed, [a, b])  # the first batch: the last batch's tables are a and b
+    ahead = decoding.ahead(routed)
+    assert ahead is not None
+    wider = replica("b", [("id", "int"), ("v", "string"), ("n", "int")])
+    b.config, b.columns = wider.config, wider.columns  # b gained a column, as refresh does
+    frames, now = decoding.decoded(routed, [a, b])
+    assert frames["a"] is ahead and frames["b"] is now and now is not ahead
+    rows = {r[REPLICA]: r for r in now.collect()} | {
+        r[REPLICA]: r for r in ahead.where(F.col(REPLICA) == "a").collect()
+    }
+    assert rows["b"][ERROR] is None and rows["b"][VALUES] == ["2", "b", "7"]
+    assert rows["a"][VALUES] == ["1", "a"]
+    decoding.release()
