@@ -47,6 +47,13 @@ def _shape(replica: Replica) -> _Shape:
     return replica.config, tuple(replica.columns), replica.stopped
 
 
+def _text_table(replica: Replica) -> TextTable:
+    """The table as the one program types it."""
+    table = replica.config
+    keys, output = tuple(table.keys or ()), tuple(table.output_columns)
+    return TextTable(replica.name, replica.columns, keys, output, table.max_string_bytes)
+
+
 class SharedDecoding:
     """The one program of a source's plain tables."""
 
@@ -67,6 +74,7 @@ class SharedDecoding:
             and source.format == "dms-csv"
             and replica.stopped is None
             and not (table.derived or table.protect or table.sequence_by or table.commit_ts)
+            and _text_table(replica).in_field_order
         )
 
     def ahead(self, routed: DataFrame) -> DataFrame | None:
@@ -111,16 +119,7 @@ class SharedDecoding:
         return records.persist(StorageLevel.MEMORY_AND_DISK)
 
     def _program(self, replicas: Sequence[Replica]) -> Callable[[DataFrame], DataFrame]:
-        tables = [
-            TextTable(
-                r.name,
-                r.columns,
-                tuple(r.config.keys or ()),
-                tuple(r.config.output_columns),
-                r.config.max_string_bytes,
-            )
-            for r in replicas
-        ]
+        tables = [_text_table(r) for r in replicas]
         key = tuple(zip([r.source for r in replicas], tables, strict=True))
         if self._built is not None and self._built[0] == key:
             return self._built[1]

@@ -21,7 +21,6 @@ from transforms.position import file_position, is_full_load
 __all__ = ["decode_dms_csv", "decode_dms_csv_widths", "field_name"]
 
 _CORRUPT = "__corrupt"
-_FIELDS = "__fields"  # the fields a line of its table has: Op + columns
 _UNCLOSED = (
     "malformed CSV record: a quoted field is not closed on its line (a value with a line "
     "break is read as two records; both are quarantined)"
@@ -105,55 +104,70 @@ def _decoder(
         if not full_load_has_op:
             load = F.concat(F.lit(OP_LOAD + delimiter), line)
             line = F.when(is_full_load(F.col(FILE)), load).otherwise(line)
-        parsed_line: Column | None = None
-        for w, columns in layouts.items():
-            branch = _parse(line, columns, names, options)
-            if width is None:
-                parsed_line = branch
-            else:
-                is_w = F.col(width) == w
-                parsed_line = (
-                    F.when(is_w, branch) if parsed_line is None else parsed_line.when(is_w, branch)
-                )
-        assert parsed_line is not None, "a decoder of no width"
+        # One parse a width, each its own column: a parser holds buffers of megabytes, and
+        # the parse of a width is evaluated only for the lines of that width.
+        parses = [
+            (_parse(line, columns, options) if width is None
+             else F.when(F.col(width) == w, _parse(line, columns, options))).alias(f"r{w}")
+            for w, columns in layouts.items()
+        ]  # fmt: skip
         parsed = [
             *[F.col(c) for c in carry],
+            *([F.col(width)] if width is not None else []),
             F.col("value").alias(RAW),
             F.col(FILE).alias(SOURCE_FILE),
             file_position().alias(POS),
-            parsed_line.alias("r"),
+            *parses,
         ]
+
+        def field(name: str) -> Column:
+            return _by_width(layouts, width, lambda w: _field_of(layouts[w], w, name))
+
         decoded = [
             *[F.col(c) for c in carry],
-            *[F.col(f"r.`{name}`").alias(name) for name in [OP, *names]],
+            *[field(name).alias(name) for name in [OP, *names]],
             F.lit(None).cast("timestamp").alias(COMMIT_TS),
             F.col(POS),
             F.col(RAW),
             F.col(SOURCE_FILE),
-            _error().alias(ERROR),
+            _error(field(_CORRUPT), _by_width(layouts, width, lambda w: F.lit(w + 1))).alias(ERROR),
         ]
         return [parsed, decoded]
 
     return selects_built_once(stages)
 
 
-def _parse(line: Column, columns: list[str], names: list[str], options: dict[str, str]) -> Column:
-    """The line parsed as `columns`: a struct of `names` (NULL past `columns`), its
-    corrupt record column and its field count."""
-    fields = [OP, *columns]
-    schema = ", ".join(f"`{name}` string" for name in [*fields, _CORRUPT])
-    r = F.from_csv(line, schema, options)
-    values = [r[c] if c in columns else F.lit(None).cast("string") for c in names]
-    return F.struct(
-        r[OP].alias(OP),
-        *[v.alias(c) for v, c in zip(values, names, strict=True)],
-        r[_CORRUPT].alias(_CORRUPT),
-        F.lit(len(fields)).alias(_FIELDS),
-    )
+def _by_width(
+    layouts: dict[int, list[str]], width: str | None, value: Callable[[int], Column]
+) -> Column:
+    """`value(w)` of the line's width `w` (column `width`): a CASE on the width, none for
+    one layout."""
+    if width is None:
+        return value(next(iter(layouts)))
+    chosen: Column | None = None
+    for w in layouts:
+        is_w = F.col(width) == w
+        chosen = F.when(is_w, value(w)) if chosen is None else chosen.when(is_w, value(w))
+    assert chosen is not None, "a decoder of no width"
+    return chosen
 
 
-def _error() -> Column:
-    """Why a parsed line (`_raw`, `r`) cannot be decoded; NULL when it can."""
+def _field_of(columns: list[str], w: int, name: str) -> Column:
+    """Field `name` as the parse of width `w` (its `columns`) gives it: NULL past them."""
+    if name in (OP, _CORRUPT) or name in columns:
+        return F.col(f"r{w}.`{name}`")
+    return F.lit(None).cast("string")
+
+
+def _parse(line: Column, columns: list[str], options: dict[str, str]) -> Column:
+    """The line parsed as Op and `columns`, with its corrupt record column."""
+    schema = ", ".join(f"`{name}` string" for name in [OP, *columns, _CORRUPT])
+    return F.from_csv(line, schema, options)
+
+
+def _error(corrupt: Column, fields: Column) -> Column:
+    """Why a parsed line (`_raw`; its corrupt record column, its table's field count)
+    cannot be decoded; NULL when it can."""
     raw = F.col(RAW)
     # Quotes come in pairs (a quote inside a field is doubled): an odd count is a quoted
     # field the line does not close, which Spark would read as ending at the line's end.
@@ -162,11 +176,11 @@ def _error() -> Column:
     quotes = F.length(raw) - F.length(F.translate(raw, '"', ""))
     expected = F.concat(
         F.lit("malformed CSV record: expected "),
-        F.col(f"r.{_FIELDS}").cast("string"),
+        fields.cast("string"),
         F.lit(" fields (Op + columns)"),
     )
     return (
         F.when(F.length(F.trim(raw)) == 0, F.lit("empty record"))
         .when(raw.contains('"') & (quotes % 2 == 1), F.lit(_UNCLOSED))
-        .when(F.col(f"r.{_CORRUPT}").isNotNull(), expected)
+        .when(corrupt.isNotNull(), expected)
     )

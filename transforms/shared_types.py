@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -43,10 +44,8 @@ VALUES = "__values"  # the record's target columns, in order, as text
 TIMESTAMP_TEXT = "yyyy-MM-dd HH:mm:ss.SSSSSS"  # in the session's time zone (UTC)
 
 _META = "__table_meta"
-_META_TYPE = (
-    "struct<specs: array<int>, names: array<string>, types: array<string>, "
-    "keys: array<int>, out: array<int>, limit: int>"
-)
+_TEXT = "__text{}"  # a field's text, once typed
+_NAMES = "\x01"  # between a table's field names in its description
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,13 @@ class TextTable:
     keys: tuple[str, ...]
     output: tuple[str, ...]  # the target's columns, in order (a subset of `columns`)
     max_string_bytes: int | None = None
+
+    @property
+    def in_field_order(self) -> bool:
+        """Whether its target columns come in the order of its fields, as the one program
+        gives them (a table whose do not is typed by a query of its own)."""
+        names = [c.name for c in self.columns]
+        return [n for n in names if n in self.output] == list(self.output)
 
 
 def warehouse_text(value: Column, spark_type: str) -> Column:
@@ -73,44 +79,61 @@ def typed_as_text(tables: Sequence[TextTable], table: str) -> Callable[[DataFram
     """Records of `tables` (column `table` names each record's) with `_op`, `_error`,
     `_raw` and their fields `c0` .. -> the fields replaced by `__key` and `__values`
     (text), `_error` with every reason the record is refused for. A record of a table
-    not in `tables` gets NULL arrays; callers keep only theirs."""
+    not in `tables` gets NULL arrays; callers keep only theirs. A table's target columns
+    and keys are taken in field order (`TextTable.in_field_order`)."""
     specs = sorted({(c.type, c.encoding) for t in tables for c in t.columns})
     width = max(len(t.columns) for t in tables)
     meta = _meta_literal(tables, specs, width)
 
-    def transform(records: DataFrame) -> DataFrame:
-        described = records.withColumn(_META, F.element_at(F.expr(meta), F.col(table)))
-        texts, keys, reasons = [], [], [invalid_utf8()]
+    @cache
+    def columns() -> tuple[list[Column], list[Column]]:
+        """The two selects' new columns, built once (hundreds of calls into the JVM for
+        wide tables): each field's text, once a record (then read by name: an expression
+        used in several places would be evaluated in each); then `__key`, `__values`
+        and `_error`."""
+        described = F.element_at(F.expr(meta), F.col(table)).alias(_META)
+        texts = [_text(j, specs).alias(_TEXT.format(j)) for j in range(width)]
+        keys, reasons = [], [invalid_utf8()]
         for j in range(width):
-            text, key, why = _field(j, specs)
-            texts.append(text)
+            key, why = _reasons(j, specs)
             keys.append(key)
             reasons += why
         row = F.col(_META)
         applied = F.col(OP).isin(*APPLIED_OPS, OP_LOAD)
-        every_text = F.array(*texts)
         fields = F.array(*[F.col(field_name(j)) for j in range(width)])
         reasons.append(unknown_operation())
         reasons.append(  # the field as received, as `coerce_types` checks it
             F.transform(
-                row["keys"],
+                F.split(row["keys"], ","),
                 lambda p: F.when(
-                    applied & F.element_at(fields, p).isNull(),
-                    F.concat(
-                        F.lit("key column "), F.element_at(row["names"], p), F.lit(" is null")
-                    ),
+                    applied & F.element_at(fields, p.cast("int")).isNull(),
+                    F.concat(F.lit("key column "), _name(p.cast("int")), F.lit(" is null")),
                 ),
             )
         )
-        dropped = {field_name(j) for j in range(width)} | {ERROR}
-        return described.select(
-            *[F.col(c) for c in records.columns if c not in dropped],
-            F.transform(row["keys"], lambda p: F.element_at(F.array(*keys), p)).alias(KEY),
-            F.transform(row["out"], lambda p: F.element_at(every_text, p)).alias(VALUES),
+        # Every field's text is picked from an array built once a record: an array built
+        # inside a lambda would be built again for each element the lambda is applied to.
+        every = [F.col(_TEXT.format(j)) for j in range(width)]
+        return [described, *texts], [
+            _picked(F.array(*keys), _flags_of(row["is_key"], width)).alias(KEY),
+            _picked(F.array(*every), _flags_of(row["is_out"], width)).alias(VALUES),
             record_error(reasons).alias(ERROR),
-        )
+        ]
+
+    def transform(records: DataFrame) -> DataFrame:
+        typed, finished = columns()
+        dropped = {field_name(j) for j in range(width)} | {ERROR}
+        kept = [F.col(c) for c in records.columns if c not in dropped]
+        return records.select("*", *typed).select(*kept, *finished)
 
     return transform
+
+
+def _picked(values: Column, wanted: Column) -> Column:
+    """The elements of `values` whose place in `wanted` (booleans, as long) is true, in
+    order."""
+    pairs = F.arrays_zip(values.alias("v"), wanted.alias("w"))
+    return F.transform(F.filter(pairs, lambda x: x["w"]), lambda x: x["v"])
 
 
 def text_changes(records: DataFrame) -> DataFrame:
@@ -128,62 +151,85 @@ def text_changes(records: DataFrame) -> DataFrame:
     )
 
 
-def _field(j: int, specs: Sequence[tuple[str, Encoding]]) -> tuple[Column, Column, list[Column]]:
-    """Field `j` of every record: its text, its key text and its reasons, each a CASE on
-    the (type, encoding) the record's table gives the field."""
+def _text(j: int, specs: Sequence[tuple[str, Encoding]]) -> Column:
+    """Field `j` of every record decoded to its column's type and written back as text
+    (NULL when it does not decode): a CASE on the (type, encoding) its table gives it."""
     name = field_name(j)
-    row = F.col(_META)
-    spec = row["specs"][j]
-    value = F.col(name)
-    text = key = bad = long = None
+    spec = _spec(j)
+    text = None
     for k, (kind, encoding) in enumerate(specs):
         column = SourceColumn(name, kind, encoding)
-        decoded = decode_value(name, column) if (kind, encoding) != ("string", "text") else value
-        is_k = spec == k
-        as_text = warehouse_text(decoded, kind)
-        as_key = (decoded + F.lit(0.0)).cast("string") if kind in ("float", "double") else as_text
+        plain = (kind, encoding) == ("string", "text")
+        as_text = warehouse_text(F.col(name) if plain else decode_value(name, column), kind)
+        is_k = spec == f"{k:03d}"
         text = F.when(is_k, as_text) if text is None else text.when(is_k, as_text)
-        key = F.when(is_k, as_key) if key is None else key.when(is_k, as_key)
-        if (kind, encoding) != ("string", "text"):
-            refused = value.isNotNull() & decoded.isNull()
-            bad = F.when(is_k, refused) if bad is None else bad.when(is_k, refused)
-        if kind == "string":
-            long = is_k if long is None else long | is_k
-    invalid = F.concat(F.lit("column "), row["names"][j], F.lit(": not a valid "), row["types"][j])
-    reasons = [F.when(bad, invalid)] if bad is not None else []
-    if long is not None:
-        size = F.octet_length(value)
-        over = F.concat(
-            F.lit("column "),
-            row["names"][j],
-            F.lit(": "),
-            size.cast("string"),
-            F.lit(" bytes, over max_string_bytes "),
-            row["limit"].cast("string"),
-        )
-        reasons.append(F.when(long & row["limit"].isNotNull() & (size > row["limit"]), over))
-    assert text is not None and key is not None, "no column type to type with"
-    return text, key, reasons
+    assert text is not None, "no column type to type with"
+    return text
+
+
+def _reasons(j: int, specs: Sequence[tuple[str, Encoding]]) -> tuple[Column, list[Column]]:
+    """Field `j`'s key text (equal exactly when the keys are: -0.0 is 0.0), and why it is
+    refused: it does not decode (its text NULL, its value not), or a string is longer than
+    the table's limit in bytes."""
+    row, value, text = F.col(_META), F.col(field_name(j)), F.col(_TEXT.format(j))
+    name, kind = _name(F.lit(j + 1)), F.substring(row["kinds"], j + 1, 1)
+    floating = (text.cast("double") + F.lit(0.0)).cast("string")
+    key = F.when(kind == "f", floating).otherwise(text)
+    type_name = F.element_at(F.array(*[F.lit(t) for t, _ in specs]), _spec(j).cast("int") + 1)
+    invalid = F.concat(F.lit("column "), name, F.lit(": not a valid "), type_name)
+    size = F.octet_length(value)
+    over = F.concat(
+        F.lit("column "),
+        name,
+        F.lit(": "),
+        size.cast("string"),
+        F.lit(" bytes, over max_string_bytes "),
+        row["limit"].cast("string"),
+    )
+    too_long = (kind == "s") & row["limit"].isNotNull() & (size > row["limit"])
+    return key, [F.when(value.isNotNull() & text.isNull(), invalid), F.when(too_long, over)]
 
 
 def _meta_literal(
     tables: Sequence[TextTable], specs: Sequence[tuple[str, Encoding]], width: int
 ) -> str:
     """Every table's description, as one SQL map literal (one call into the JVM; Spark
-    folds it to a constant): its fields' spec indices, names and types, padded with
-    NULLs to `width`, its key and target columns as 1-based field positions."""
+    folds it to a constant), each a few strings read by a field's place, so that the
+    literal stays small at hundreds of wide tables (its arrays took Spark a second a batch
+    to fold at 200 tables of 40 columns): its fields' (type, encoding) indices, three
+    digits each; a character a field: `f` a float, `s` a string; its field names; its
+    keys, 1-based places, in the config's order; which fields are keys and target
+    columns; its limit of a string's bytes."""
     index = {spec: k for k, spec in enumerate(specs)}
     entries = []
     for t in tables:
         names = [c.name for c in t.columns]
-        pad = ["NULL"] * (width - len(names))
-        fields = [
-            f"array({', '.join([str(index[(c.type, c.encoding)]) for c in t.columns] + pad)})",
-            f"array({', '.join([sql_string(n) for n in names] + pad)})",
-            f"array({', '.join([sql_string(c.type) for c in t.columns] + pad)})",
-            f"array({', '.join(str(names.index(k) + 1) for k in t.keys)})",
-            f"array({', '.join(str(names.index(o) + 1) for o in t.output)})",
-            "NULL" if t.max_string_bytes is None else str(t.max_string_bytes),
-        ]
-        entries.append(f"{sql_string(t.name)}, CAST(struct({', '.join(fields)}) AS {_META_TYPE})")
+        kinds = ["f" if c.type in ("float", "double") else "s" if c.type == "string" else "."
+                 for c in t.columns]  # fmt: skip
+        fields = {
+            "specs": "".join(f"{index[(c.type, c.encoding)]:03d}" for c in t.columns),
+            "kinds": "".join(kinds),
+            "names": _NAMES.join(names),
+            "keys": ",".join(str(names.index(k) + 1) for k in t.keys),
+            "is_key": "".join("1" if n in t.keys else "0" for n in names),
+            "is_out": "".join("1" if n in t.output else "0" for n in names),
+        }
+        described = ", ".join(f"'{k}', {sql_string(v)}" for k, v in fields.items())
+        limit = "CAST(NULL AS INT)" if t.max_string_bytes is None else str(t.max_string_bytes)
+        entries.append(f"{sql_string(t.name)}, named_struct({described}, 'limit', {limit})")
     return f"map({', '.join(entries)})"
+
+
+def _spec(j: int) -> Column:
+    """The (type, encoding) index of field `j` of the record's table, as its 3 digits."""
+    return F.substring(F.col(_META)["specs"], 3 * j + 1, 3)
+
+
+def _name(place: Column) -> Column:
+    """The name of the record's table's field at 1-based `place`."""
+    return F.element_at(F.split(F.col(_META)["names"], _NAMES), place)
+
+
+def _flags_of(flags: Column, width: int) -> Column:
+    """A string of 0s and 1s as `width` booleans (false past its end)."""
+    return F.array(*[F.substring(flags, j + 1, 1) == "1" for j in range(width)])
