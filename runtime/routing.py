@@ -43,7 +43,7 @@ _PART = "_part"  # which question a row of the fused job answers
 @dataclass
 class Guess:
     """A table's records decoded before the routing says the batch holds any, and what
-    the table was when they were (runtime/routing.py). A burst after quiet batches pays
+    the table was when they were (`route_and_tally` counts them). A burst after quiet batches pays
     for its first batch: the guessed table's records decoded in the one partition that
     fits a quiet batch, then again in as many as they need; its next batch guesses it no
     more."""

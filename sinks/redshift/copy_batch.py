@@ -98,23 +98,28 @@ def copy_tables(settings: ConnectionSettings, parts: Sequence[CopyPart | TextPar
 
 
 def _text_rows(texts: Sequence[TextPart]) -> DataFrame:
-    """The changes of the tables of `texts`, which share their records, as `staged_text`'s
-    rows: each table's staging table found in one map literal (one call into the JVM)."""
-    records = texts[0].changes.records
-    assert all(t.changes.records is records for t in texts), "text parts of one program"
-    pairs = ", ".join(f"{sql_string(t.changes.table)}, {sql_string(t.target)}" for t in texts)
-    mine = F.col(REPLICA).isin(*[t.changes.table for t in texts])
-    return (
-        text_changes(records)
-        .where(mine)
-        .select(
-            F.element_at(F.expr(f"map({pairs})"), F.col(REPLICA)).alias(_TABLE),
-            F.col(KEY).alias(_KEY),
-            F.col(VALUES).alias(_VALUES),
-            F.col(SEQ),
-            F.col(POS),
+    """The changes of the tables of `texts` as `staged_text`'s rows, from each frame of
+    records they share (a batch's tables typed ahead of its routing, and the others):
+    each table's staging table found in one map literal (one call into the JVM)."""
+    frames: dict[int, list[TextPart]] = {}
+    for text in texts:
+        frames.setdefault(id(text.changes.records), []).append(text)
+    rows = []
+    for group in frames.values():
+        pairs = ", ".join(f"{sql_string(t.changes.table)}, {sql_string(t.target)}" for t in group)
+        mine = F.col(REPLICA).isin(*[t.changes.table for t in group])
+        rows.append(
+            text_changes(group[0].changes.records)
+            .where(mine)
+            .select(
+                F.element_at(F.expr(f"map({pairs})"), F.col(REPLICA)).alias(_TABLE),
+                F.col(KEY).alias(_KEY),
+                F.col(VALUES).alias(_VALUES),
+                F.col(SEQ),
+                F.col(POS),
+            )
         )
-    )
+    return union_all(rows)
 
 
 def copy_grouped(

@@ -127,6 +127,15 @@ def _config(tmp_path: Path, postgres: ConnectionSettings, schema: str) -> JobCon
     )
 
 
+LOAD, FIRST, SECOND = "LOAD00000001.csv", "20240101-000000001.csv", "20240102-000000001.csv"
+# The batches: `rates` first comes in the second, beside `orders`, which the first had.
+WAVES = [
+    {"orders": [LOAD, FIRST], "people": [LOAD, FIRST], "events": [LOAD, FIRST]},
+    {"orders": [SECOND], "rates": [LOAD, FIRST], "people": [SECOND], "events": [SECOND]},
+    {"rates": [SECOND]},
+]
+
+
 def _lines(spark: SparkSession, files: list[Path]) -> DataFrame:
     """A batch as the files source gives it: a row a line."""
     return (
@@ -148,8 +157,8 @@ def _run(
     config = config.with_secrets(read_secrets(password, password))
     batches: list[SourceBatch] = []
     handler = source_handler(spark, config, tmp_path, batches.append, str(tmp_path / "landing"))
-    for wave in (["LOAD00000001.csv", "20240101-000000001.csv"], ["20240102-000000001.csv"]):
-        files = [tmp_path / "landing" / "shop" / t / f for t in TABLES for f in wave]
+    for wave in WAVES:
+        files = [tmp_path / "landing" / "shop" / t / f for t, names in wave.items() for f in names]
         handler(_lines(spark, files), len(batches))
     return schema, batches
 
@@ -211,12 +220,12 @@ def test_plain_tables_decoded_by_one_program_land_as_each_table_decoded_alone(
 
     monkeypatch.setattr(SharedDecoding, "records", spied)
     one, one_batches = _run(spark, tmp_path / "one", postgres, seed)
-    # The first batch decodes the plain tables; the second decodes them ahead of the
-    # routing (counted in its job) and, the tables unchanged, never again.
-    assert shared_tables == [sorted(PLAIN), sorted(PLAIN)]
+    # Each batch decodes the last batch's plain tables ahead of the routing (counted in its
+    # job), and after it the tables it did not expect: the second batch stages from both.
+    assert shared_tables == [["orders"], ["orders"], ["rates"], ["orders", "rates"]]
     monkeypatch.setattr(SharedDecoding, "takes", lambda self, replica: False)
     apart, apart_batches = _run(spark, tmp_path / "apart", postgres, seed)
-    assert shared_tables == [sorted(PLAIN), sorted(PLAIN)]  # not taken the second time
+    assert len(shared_tables) == 4  # not taken the second time
 
     for name in TABLES:
         for suffix in ("", "__cdc_keys"):

@@ -150,3 +150,9 @@ def test_the_cases_meant_are_there(spark: SparkSession) -> None:
     ]
     assert rows[LINES["rates"][0]][KEY] == ["0.0", "abcd"]  # -0.0 is the key 0.0, in field order
     assert rows[LINES["orders"][1]][VALUES][2] == "0.0001"
+
+
+def test_a_table_whose_target_columns_are_not_in_field_order_is_not_for_the_program() -> None:
+    assert ORDERS.in_field_order and RATES.in_field_order
+    swapped = TextTable("t", RATES.columns, RATES.keys, ("code", "rate", "n"))
+    assert not swapped.in_field_order
