@@ -12,7 +12,7 @@ typed values would.
 A table is decoded so when nothing it needs is its own program:
 * the source writes DMS CSV (JSON's and Debezium's decoders are per table still);
 * it has no derived columns, protection rules, `sequence_by` or `commit_ts` expression,
-  and is not stopped;
+  is not stopped, and its target columns come in the order of its fields;
 * its target stages changes as text (sinks/target.py `stages_text`: the warehouse's COPY,
   one row a key).
 The other tables of the batch are decoded table by table, as before, in the same jobs.

@@ -5,7 +5,9 @@ last change per key and a COPY per partition), and a Spark job has a fixed cost 
 table of a few hundred changes does not amortize (docs/benchmarks.md, *What a table
 costs*). Here the tables' changes travel as text in one frame: one shuffle keeps the
 last change of each (table, key), every partition streams its rows into the staging
-tables they belong to, a `COPY ... FROM STDIN` per table it holds.
+tables they belong to, a `COPY ... FROM STDIN` per table it holds. A table typed as text
+by the one program of a batch's plain tables (runtime/shared.py) is a `TextPart`: its rows
+are picked from that program's frame, already text, with no select of its own.
 
 Text loses nothing the staging columns can hold: the warehouse's column types are
 scalars and decimals (dialect.py), whose Spark text PostgreSQL parses back to the same
@@ -36,7 +38,7 @@ from transforms.types import sql_string
 __all__ = ["CopyPart", "TextPart", "copy_grouped", "copy_tables", "staged_text"]
 
 _TABLE, _KEY, _VALUES = "__table", "__key", "__values"
-_Key = TypeVar("_Key", bound=Hashable)  # what names a row's table: an index, a name
+_Key = TypeVar("_Key", bound=Hashable)  # what names a row's table: a staging table, a name
 
 
 @dataclass(frozen=True)
