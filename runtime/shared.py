@@ -29,8 +29,9 @@ from pyspark.sql import functions as F
 from config import FilesSource, TableConfig
 from runtime.decoding import SourceFormat
 from runtime.tables import Replica
+from transforms.canonical import origin_of_rejects_only
 from transforms.dms_csv import decode_dms_csv_widths
-from transforms.names import ERROR, RAW, REPLICA, SEP, SOURCE_FILE, SOURCE_SCHEMA, SOURCE_TABLE
+from transforms.names import REPLICA, SEP, SOURCE_SCHEMA, SOURCE_TABLE
 from transforms.shared_types import TextTable, typed_as_text
 from transforms.types import SourceColumn, sql_string
 
@@ -113,9 +114,7 @@ class SharedDecoding:
         """The batch's records of `replicas` (`routed`: the batch, routed), decoded and
         typed as text, each naming its table in `_replica`; persisted: counted, then
         applied. The record as received and its origin are kept for the rejects only."""
-        records = routed.transform(self._program(replicas))
-        bad = F.col(ERROR).isNotNull()
-        records = records.withColumns({c: F.when(bad, F.col(c)) for c in (RAW, SOURCE_FILE)})
+        records = routed.transform(self._program(replicas)).transform(origin_of_rejects_only)
         return records.persist(StorageLevel.MEMORY_AND_DISK)
 
     def _program(self, replicas: Sequence[Replica]) -> Callable[[DataFrame], DataFrame]:
