@@ -63,9 +63,7 @@ def decode_dms_csv_widths(
     the columns `carry`. Column `width` holds the columns a line's table has (one of
     `widths`): the line is parsed, and its field count checked, as that table's decoder
     would. One parse a width, evaluated only for the lines of that width."""
-    widest = max(widths)
     layouts = {w: [field_name(i) for i in range(w)] for w in sorted(set(widths))}
-    padded = [field_name(i) for i in range(widest)]
     return _decoder(
         layouts,
         width,
@@ -73,7 +71,6 @@ def decode_dms_csv_widths(
         delimiter=delimiter,
         null_value=null_value,
         full_load_has_op=full_load_has_op,
-        padded=padded,
     )
 
 
@@ -85,10 +82,9 @@ def _decoder(
     delimiter: str,
     null_value: str,
     full_load_has_op: bool,
-    padded: list[str] | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
     """The decoder of lines whose table has one of `layouts` (width -> column names),
-    chosen by column `width` (None: one layout)."""
+    chosen by column `width` (None: one layout); its columns are the widest layout's."""
     options = {
         "sep": delimiter,
         "quote": '"',
@@ -97,7 +93,7 @@ def _decoder(
         "mode": "PERMISSIVE",
         "columnNameOfCorruptRecord": _CORRUPT,
     }
-    names = padded if padded is not None else next(iter(layouts.values()))
+    names = layouts[max(layouts)]
 
     def stages() -> list[list[Column]]:
         line = F.col("value")

@@ -94,8 +94,9 @@ def typed_as_text(tables: Sequence[TextTable], table: str) -> Callable[[DataFram
         described = F.element_at(F.expr(meta), F.col(table)).alias(_META)
         texts = [_text(j, specs).alias(_TEXT.format(j)) for j in range(width)]
         keys, reasons = [], [invalid_utf8()]
+        type_names = F.array(*[F.lit(kind) for kind, _ in specs])
         for j in range(width):
-            key, why = _reasons(j, specs)
+            key, why = _reasons(j, type_names)
             keys.append(key)
             reasons += why
         row = F.col(_META)
@@ -167,15 +168,15 @@ def _text(j: int, specs: Sequence[tuple[str, Encoding]]) -> Column:
     return text
 
 
-def _reasons(j: int, specs: Sequence[tuple[str, Encoding]]) -> tuple[Column, list[Column]]:
+def _reasons(j: int, type_names: Column) -> tuple[Column, list[Column]]:
     """Field `j`'s key text (equal exactly when the keys are: -0.0 is 0.0), and why it is
     refused: it does not decode (its text NULL, its value not), or a string is longer than
-    the table's limit in bytes."""
+    the table's limit in bytes. `type_names`: the type of each (type, encoding) index."""
     row, value, text = F.col(_META), F.col(field_name(j)), F.col(_TEXT.format(j))
     name, kind = _name(F.lit(j + 1)), F.substring(row["kinds"], j + 1, 1)
     floating = (text.cast("double") + F.lit(0.0)).cast("string")
     key = F.when(kind == "f", floating).otherwise(text)
-    type_name = F.element_at(F.array(*[F.lit(t) for t, _ in specs]), _spec(j).cast("int") + 1)
+    type_name = F.element_at(type_names, _spec(j).cast("int") + 1)
     invalid = F.concat(F.lit("column "), name, F.lit(": not a valid "), type_name)
     size = F.octet_length(value)
     over = F.concat(
