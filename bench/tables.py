@@ -306,7 +306,7 @@ def plain_tables(spark: Any, root: Path, names: list[str], target: dict[str, Any
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from sinks.target import in_parallel
+    from sinks.parallel import in_parallel
 
     columns = ", ".join(f"{n} {k}" for n, k in COLUMNS)
 

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from config import TableConfig
 from runtime.sizing import ROWS_PER_TASK
 from runtime.tables import Replica
-from sinks.target import in_parallel
+from sinks.parallel import in_parallel
 from transforms.frames import union_all
 from transforms.names import COMMIT_TS, ERROR, FILE, OP, REPLICA, SOURCE_SCHEMA, SOURCE_TABLE
 from transforms.position import file_start_position

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sinks.crash import crash_point
 from sinks.lake.files import TableFiles, join, parquet_names, visible
 from sinks.lake.manifest import Manifest
-from sinks.target import in_parallel
+from sinks.parallel import in_parallel
 
 __all__ = ["forget_old_manifests", "publish"]
 

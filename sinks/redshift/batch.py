@@ -25,11 +25,11 @@ from pyspark.sql import DataFrame
 
 from sinks.base import BatchResult, Engine, TextChanges
 from sinks.crash import crash_point
+from sinks.parallel import in_parallel
 from sinks.redshift.copy_batch import copy_tables
 from sinks.redshift.engine import Changes, Staged, WarehouseEngine
 from sinks.redshift.retry import retrying
 from sinks.redshift.statements import Statement
-from sinks.target import in_parallel
 
 __all__ = ["WarehouseBatch"]
 

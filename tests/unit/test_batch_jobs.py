@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pyspark.sql import SparkSession
 
 from runtime.metrics import JobCount, Phases
-from sinks.target import in_parallel
+from sinks.parallel import in_parallel
 
 GROUP = "spark.jobGroup.id"
 
