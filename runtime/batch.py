@@ -40,9 +40,10 @@ from runtime.shared import SharedDecoding
 from runtime.sizing import ROWS_PER_TASK, compact, shuffle_partitions
 from runtime.tables import Registry, Replica
 from sinks.base import BatchResult, Engine, TextChanges
+from sinks.parallel import in_parallel
 from sinks.quarantine import write_quarantine
 from sinks.storage import Storage
-from sinks.target import Target, in_parallel
+from sinks.target import Target
 from transforms.canonical import canonical_changes, origin_of_rejects_only, split_rejected
 from transforms.names import (
     ERROR,
@@ -162,7 +163,7 @@ class SourceBatchHandler:
                     self._seen(routed),
                     {name: g.records for name, g in guessed.items()},
                     self._parallel,
-                    self._shared.ahead(routed),
+                    self._shared.ahead(routed, self._shares),
                 )
                 seen = self._tables(found, routed, summary)
                 tables = {r.name: r for r, _ in seen}

@@ -13,8 +13,10 @@ A table is decoded so when nothing it needs is its own program:
 * the source writes DMS CSV (JSON's and Debezium's decoders are per table still);
 * it has no derived columns, protection rules, `sequence_by` or `commit_ts` expression,
   is not stopped, and its target columns come in the order of its fields;
-* its target stages changes as text (sinks/target.py `stages_text`: the warehouse's COPY,
-  one row a key).
+* its target stages changes as text (sinks/target.py `stages_text`): the warehouse's COPY,
+  one row a key; or the lake's staging of its new tables, every table's files written by
+  the tasks of one Spark job (sinks/lake/text_load.py). A lake table takes the program
+  for its first batch only: after it, a batch reads what the table holds.
 The other tables of the batch are decoded table by table, as before, in the same jobs.
 """
 
@@ -78,15 +80,16 @@ class SharedDecoding:
             and _text_table(replica).in_field_order
         )
 
-    def ahead(self, routed: DataFrame) -> DataFrame | None:
-        """The records of the last batch's tables of the program, decoded before the
-        routing says the batch holds any, so that their counts come with the routing's
-        job (runtime/routing.py): a stream's batches mostly touch the same tables. None
-        when the last batch had none."""
+    def ahead(self, routed: DataFrame, shares: Callable[[Replica], bool]) -> DataFrame | None:
+        """The records of the last batch's tables of the program that it still `shares`,
+        decoded before the routing says the batch holds any, so that their counts come
+        with the routing's job (runtime/routing.py): a stream's batches mostly touch the
+        same tables. None when there are none."""
         self._ahead = None
-        if self._last:
-            shapes = tuple((r, _shape(r)) for r in self._last)  # as the program decodes them
-            self._ahead = (shapes, self.records(routed, self._last))
+        last = tuple(r for r in self._last if shares(r))
+        if last:
+            shapes = tuple((r, _shape(r)) for r in last)  # as the program decodes them
+            self._ahead = (shapes, self.records(routed, last))
         return self._ahead[1] if self._ahead else None
 
     def release(self) -> None:

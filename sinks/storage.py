@@ -54,6 +54,10 @@ class Storage:
     def exists(self, path: str) -> bool:
         return self._files.exists(path)
 
+    def local_path(self, path: str) -> str | None:
+        """`path` as the local file system names it; None on any other file system."""
+        return self._files.local(path) if isinstance(self._files, LocalFiles) else None
+
     def list_names(self, folder: str) -> list[str]:
         """Names of the entries of a folder (a file lists itself); empty when it does
         not exist."""
@@ -200,6 +204,9 @@ class LocalFiles:
 
     def __init__(self, cwd: str) -> None:
         self._cwd = cwd
+
+    def local(self, path: str) -> str:
+        return self._os(path)
 
     def _os(self, path: str) -> str:
         for prefix in ("file://", "file:"):

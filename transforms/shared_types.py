@@ -140,7 +140,7 @@ def _picked(values: Column, wanted: Column) -> Column:
 def text_changes(records: DataFrame) -> DataFrame:
     """Records of many tables typed by `typed_as_text` (each naming its table in `_replica`)
     -> their canonical changes (transforms/canonical.py) as text: `_replica`, `__key`,
-    `__values` (the target's columns, then `_op`, `_seq` and `_pos`), `_seq`, `_pos`. For
+    `__values` (the target's columns, then `_op`, `_seq` and `_pos`), `_op`, `_seq`, `_pos`. For
     tables without derived columns, protection rules, `sequence_by` or `commit_ts`: a full
     load's row is an insert, and the sequence is empty."""
     good = records.where(F.col(ERROR).isNull() & F.col(OP).isin(*APPLIED_OPS, OP_LOAD))
@@ -148,7 +148,7 @@ def text_changes(records: DataFrame) -> DataFrame:
     changes = good.withColumn(OP, op).transform(encode_sequence([]))
     bookkeeping = F.array(F.col(OP), F.col(SEQ), F.col(POS))
     return changes.select(
-        REPLICA, KEY, F.concat(F.col(VALUES), bookkeeping).alias(VALUES), SEQ, POS
+        REPLICA, KEY, F.concat(F.col(VALUES), bookkeeping).alias(VALUES), OP, SEQ, POS
     )
 
 

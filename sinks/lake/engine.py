@@ -47,17 +47,16 @@ from pyspark.sql.types import StructType
 from sinks.base import BatchResult
 from sinks.catalog import PartitionCatalog
 from sinks.crash import crash_point
-from sinks.decide import Decision, decide, decide_first, held, key_schema
-from sinks.lake.candidates import candidates
+from sinks.decide import Decision, decide, decide_first, key_schema
+from sinks.lake.candidates import held_keys
 from sinks.lake.columns import cast_to, recorded_schema, table_schema, written_schema
-from sinks.lake.figures import Arrivals, Staged, count_by_partition, settle
-from sinks.lake.files import TableFiles, parquet_names
+from sinks.lake.figures import Arrivals, Staged, count_by_partition, entries, settle
+from sinks.lake.files import TableFiles
 from sinks.lake.load import stage_new, staged_figures
 from sinks.lake.manifest import Manifest, PartitionEntry, applied, next_manifest
 from sinks.lake.publish import forget_old_manifests, publish
 from sinks.lake.rewrite import data_rows, key_index_rows, touched
 from sinks.retention import Expiry
-from transforms.frames import empty_frame
 from transforms.names import ACCEPTED, BOOKKEEPING
 
 
@@ -92,6 +91,30 @@ class LakeEngine:
         self._manifest: Manifest | None = None
         self._catalog = catalog
         self._expiry = expiry or Expiry()
+
+    @property
+    def files(self) -> TableFiles:
+        return self._files
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self._keys)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self._parts)
+
+    @property
+    def takes_text(self) -> bool:
+        """Whether a batch can be staged with other tables' by one Spark job
+        (sinks/lake/text_load.py): a table never written, on the local file system."""
+        manifest = self.manifest
+        fresh = manifest.schema is None and not manifest.partitions
+        return fresh and self._storage.local_path(self.path) is not None
+
+    def now(self) -> datetime:
+        """The time a batch stamps its tombstones with."""
+        return self._expiry.now()
 
     @property
     def manifest(self) -> Manifest:
@@ -135,8 +158,29 @@ class LakeEngine:
         decision, affected, rewritten = self._decide_and_stage(
             changes, previous, (schema, widened), at, timings
         )
-        crash_point("lake.after_staging")
+        staged = (staging, affected, rewritten)
+        writer = (writer_id, batch_id)
+        return self.commit(previous, staged, schema, writer=writer, decision=decision,
+                           timings=timings, started=started)  # fmt: skip
 
+    def commit(
+        self,
+        previous: Manifest,
+        staged: tuple[str, set[str], dict[str, PartitionEntry]],
+        schema: StructType,
+        *,
+        writer: tuple[str, int],
+        decision: Decision,
+        timings: dict[str, float],
+        started: float,
+    ) -> BatchResult:
+        """Steps 3 to 5 of a batch whose files are `staged` (its staging folder, the
+        partitions it rewrites, and their manifest entries) over the table's `previous`
+        manifest, by `writer` (its id, the batch's); `timings` so far, `total_s` counted
+        from `started` (a `time.monotonic()`)."""
+        staging, affected, rewritten = staged
+        writer_id, batch_id = writer
+        crash_point("lake.after_staging")
         manifest = next_manifest(
             previous,
             writer_id=writer_id,
@@ -183,7 +227,7 @@ class LakeEngine:
         staging, now, before = at
         if not previous.partitions:
             return self._stage_first(changes, schema, (staging, now), timings)
-        holds = self._held(changes, previous)  # what the table holds of the batch's keys
+        holds = held_keys(self._files, changes, previous, self._keys, self._parts)
         decided = changes.transform(decide(self._keys, holds, before)).persist()
         try:
             decision, arrivals = self._count(decided)
@@ -225,21 +269,6 @@ class LakeEngine:
 
     # ------------------------------------------------------------ 1. decide
 
-    def _held(self, changes: DataFrame, manifest: Manifest) -> DataFrame:
-        """What the target holds for the batch's keys, read from candidate partitions only."""
-        schema = key_schema(changes.schema, self._keys, self._parts)
-        files = [
-            self._files.key_file(path, name)
-            for path in self._candidate_partitions(changes, manifest)
-            for name in manifest.partitions[path].keys
-        ]
-        if files:
-            written = written_schema(manifest, schema, self._keys, self._parts)
-            index = cast_to(self._files.read(files, self._files.keys_root, written), schema)
-        else:
-            index = empty_frame(self._spark, schema)
-        return index.transform(held(self._keys, self._parts))
-
     def _count(self, decided: DataFrame) -> tuple[Decision, dict[str, Arrivals]]:
         """The batch's decision, and what it does to each partition's key index (by path)."""
         decision, arrivals = count_by_partition(decided, self._keys, self._parts)
@@ -247,15 +276,6 @@ class LakeEngine:
 
     def _path(self, values: tuple[str | None, ...]) -> str:
         return self._files.partition_path(list(values)) if self._parts else ""
-
-    def _candidate_partitions(self, changes: DataFrame, manifest: Manifest) -> list[str]:
-        """Partitions whose range of the first key holds one of the batch's keys."""
-        ranges = [
-            (path, e.min_key, e.max_key)
-            for path, e in manifest.partitions.items()
-            if e.keys and e.min_key is not None and e.max_key is not None
-        ]
-        return candidates(self._spark, changes, self._keys[0], ranges)
 
     def _affected(self, decision: Decision, previous: Manifest, widened: bool) -> set[str]:
         """Partition paths the batch rewrites (those `count` listed the accepted changes
@@ -353,27 +373,15 @@ class LakeEngine:
         *,
         keys: dict[str, list[str]] | None = None,
     ) -> dict[str, PartitionEntry]:
-        """The manifest entries of the staged partitions: their figures (by path) and
-        their file names (from one recursive listing of each staged folder, not one per
-        partition; `keys`: the key folder's, when the caller listed it already)."""
+        """The manifest entries of the staged partitions (`paths`: their figures), their
+        files from one recursive listing of each staged folder, not one per partition
+        (`keys`: the key folder's, when the caller listed it already)."""
         if not affected:
             return {}
         data = self._storage.list_tree(f"{staging}/data")
         if keys is None:
             keys = self._storage.list_tree(f"{staging}/keys")
-        return {
-            path: PartitionEntry(
-                data=tuple(parquet_names(data.get(path, ()))),
-                keys=tuple(parquet_names(keys.get(path, ()))),
-                rows=staged.rows,
-                tombstones=staged.tombstones,
-                min_key=staged.min_key,
-                max_key=staged.max_key,
-                oldest_tombstone=staged.oldest_tombstone,
-            )
-            for path, staged in paths.items()
-            if path in affected
-        }
+        return entries({p: f for p, f in paths.items() if p in affected}, data, keys)
 
     # ----------------------------------------------------------- 5. catalog
 

@@ -17,7 +17,7 @@ it exact again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -36,9 +36,20 @@ from pyspark.sql.types import (
 )
 
 from sinks.decide import Decision, goes_to, held_at, is_held
+from sinks.lake.files import parquet_names
+from sinks.lake.manifest import PartitionEntry
 from transforms.names import ACCEPTED, DELETED, DELETED_AT, HELD, OP
 
-__all__ = ["Arrivals", "Figures", "Staged", "count_by_partition", "micros", "read_back", "settle"]
+__all__ = [
+    "Arrivals",
+    "Figures",
+    "Staged",
+    "count_by_partition",
+    "entries",
+    "micros",
+    "read_back",
+    "settle",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -236,4 +247,25 @@ def read_back(staged: DataFrame, keys: Sequence[str], parts: Sequence[str]) -> F
             int(r["rows"]), int(r["tombstones"]), r["lo"], r["hi"], r["oldest"]
         )
         for r in rows
+    }
+
+
+def entries(
+    figures: Mapping[str, Staged],
+    data: Mapping[str, Iterable[str]],
+    keys: Mapping[str, Iterable[str]],
+) -> dict[str, PartitionEntry]:
+    """The manifest entries of staged partitions (by path): their `figures`, and the
+    Parquet files of their `data` and `keys` folders (file names by partition path)."""
+    return {
+        path: PartitionEntry(
+            data=tuple(parquet_names(data.get(path, ()))),
+            keys=tuple(parquet_names(keys.get(path, ()))),
+            rows=staged.rows,
+            tombstones=staged.tombstones,
+            min_key=staged.min_key,
+            max_key=staged.max_key,
+            oldest_tombstone=staged.oldest_tombstone,
+        )
+        for path, staged in figures.items()
     }

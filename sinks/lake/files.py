@@ -56,6 +56,11 @@ class TableFiles:
         self._parts = list(partition_by)
         self._max_records = max_records_per_file
 
+    @property
+    def max_records(self) -> int:
+        """Rows in a written file at most."""
+        return self._max_records
+
     # ------------------------------------------------------------------ paths
 
     def versions(self) -> list[int]:

@@ -269,7 +269,7 @@ def test_a_table_changed_since_decoded_ahead_is_decoded_again(spark: SparkSessio
         replica("b", [("id", "int"), ("v", "string")]),
     )
     decoding.decoded(routed, [a, b])  # the first batch: the last batch's tables are a and b
-    ahead = decoding.ahead(routed)
+    ahead = decoding.ahead(routed, lambda _: True)
     assert ahead is not None
     wider = replica("b", [("id", "int"), ("v", "string"), ("n", "int")])
     b.config, b.columns = wider.config, wider.columns  # b gained a column, as refresh does

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from sinks.crash import SimulatedCrashError
 from sinks.lake import LakeEngine, files
+from sinks.lake.candidates import candidate_partitions
 from tests.unit.test_parquet_widening import spark_jobs
 
 SCHEMA = "id int, name string, day int, _op string, _seq string, _pos string, _commit_ts timestamp"
@@ -105,8 +106,7 @@ def test_key_lookup_reads_only_partitions_whose_key_range_can_match(
     rows = [(i, f"n{i}", i // 100, "I", "1", f"p{i:05d}") for i in range(1000)]
     lake.apply(changes(spark, rows), 0, "w")
     probe = changes(spark, [(950, "x", 9, "U", "2", "q1"), (5000, "new", 50, "I", "2", "q2")])
-    candidates = lake._candidate_partitions(probe, lake.manifest)
-    assert candidates == ["day=9"]
+    assert candidate_partitions(probe, lake.manifest, "id") == ["day=9"]
 
 
 def test_unpartitioned_table_is_rewritten_whole(spark: SparkSession, tmp_path: Path) -> None:
