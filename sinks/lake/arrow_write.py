@@ -76,7 +76,7 @@ def writer(
         run: list[Any] = []
         table, held = "", 0
         for batch in batches:
-            for name, rows in _runs(batch, names[0]):
+            for name, rows in _runs(batch, batch.column(names[0]).to_pylist()):
                 if run and name != table:
                     yield flush(table, run)
                     run, held = [], 0
@@ -91,13 +91,12 @@ def writer(
     return write
 
 
-def _runs(batch: Any, column: str) -> Iterator[tuple[str, Any]]:
-    """The batch's runs of rows of one table, in order."""
-    names = batch.column(column).to_pylist()
+def _runs(rows: Any, labels: list[Any]) -> Iterator[tuple[Any, Any]]:
+    """The runs of `rows` (a batch or table) whose `labels` (one a row) are equal, in order."""
     start = 0
-    for end in range(1, len(names) + 1):
-        if end == len(names) or names[end] != names[start]:
-            yield names[start], batch.slice(start, end - start)
+    for end in range(1, len(labels) + 1):
+        if end == len(labels) or labels[end] != labels[start]:
+            yield labels[start], rows.slice(start, end - start)
             start = end
 
 
@@ -141,12 +140,7 @@ def _partitions(spec: StagedTable, rows: Any) -> Iterator[tuple[str, Any]]:
         ]
     )
     order = pc.sort_indices(paths)
-    rows, ordered = rows.take(order), paths.take(order).to_pylist()
-    start = 0
-    for end in range(1, len(ordered) + 1):
-        if end == len(ordered) or ordered[end] != ordered[start]:
-            yield ordered[start], rows.slice(start, end - start)
-            start = end
+    yield from _runs(rows.take(order), paths.take(order).to_pylist())
 
 
 def _write(

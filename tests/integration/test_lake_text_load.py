@@ -28,32 +28,27 @@ from tests.integration.test_shared_decoding import (
     _counts,
     _lines,
     _quarantine,
+    job_config,
     land,
 )
 from transforms.names import DELETED_AT, POS
 
 
-def _config(tmp_path: Path, parts: dict[str, list[str]]) -> JobConfig:
-    return JobConfig.model_validate(
+def _config(
+    tmp_path: Path, parts: dict[str, list[str]], keys: dict[str, list[str]] | None = None
+) -> JobConfig:
+    """The lake's job, its tables partitioned by `parts` and keyed by `keys` where given."""
+    tables = [
         {
-            "name": "lake_text",
-            "checkpoint": str(tmp_path / "checkpoint"),
-            "source": {"path": str(tmp_path / "landing"), "format": "dms-csv"},
-            "tables": [
-                {
-                    "name": name,
-                    "source_schema": "shop",
-                    "keys": keys,
-                    "columns": [{"name": n, "type": k} for n, k in columns],
-                    "partition_by": parts.get(name, []),
-                    **extra,
-                }
-                for name, (columns, keys, extra) in TABLES.items()
-            ],
-            "target": {"kind": "lake", "path": str(tmp_path / "lake")},
-            "quarantine": {"path": str(tmp_path / "quarantine")},
+            "name": name,
+            "keys": (keys or {}).get(name, table_keys),
+            "columns": [{"name": n, "type": k} for n, k in columns],
+            "partition_by": parts.get(name, []),
+            **extra,
         }
-    )
+        for name, (columns, table_keys, extra) in TABLES.items()
+    ]
+    return job_config(tmp_path, {"kind": "lake", "path": str(tmp_path / "lake")}, tables)
 
 
 def _run(
@@ -61,12 +56,18 @@ def _run(
     tmp_path: Path,
     seed: int,
     waves: list[dict[str, list[str]]],
+    *,
     parts: dict[str, list[str]] | None = None,
+    keys: dict[str, list[str]] | None = None,
 ) -> list[SourceBatch]:
     land(tmp_path / "landing", seed)
     batches: list[SourceBatch] = []
     handler = source_handler(
-        spark, _config(tmp_path, parts or {}), tmp_path, batches.append, str(tmp_path / "landing")
+        spark,
+        _config(tmp_path, parts or {}, keys),
+        tmp_path,
+        batches.append,
+        str(tmp_path / "landing"),
     )
     for wave in waves:
         files = [tmp_path / "landing" / "shop" / t / f for t, names in wave.items() for f in names]
@@ -99,14 +100,20 @@ def _state(spark: SparkSession, table: Path) -> dict[str, Any]:
 PARTS: list[dict[str, list[str]]] = [{}, {"orders": ["placed"], "rates": ["n"]}]
 
 
-@pytest.mark.parametrize(("seed", "parts"), [(3, PARTS[0]), (11, PARTS[1]), (3, PARTS[1])])
+# A first key whose range the tasks do not tell (a date): the staged key index is read back.
+DATE_KEY = {"orders": ["day", "id"]}
+
+
+Case = tuple[int, dict[str, list[str]], dict[str, list[str]]]  # seed, partitions, keys
+
+
+@pytest.mark.parametrize(
+    "case", [(3, PARTS[0], {}), (11, PARTS[1], {}), (3, PARTS[1], {}), (7, PARTS[1], DATE_KEY)]
+)
 def test_new_lake_tables_staged_together_land_as_each_table_applied_alone(
-    spark: SparkSession,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    seed: int,
-    parts: dict[str, list[str]],
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case
 ) -> None:
+    seed, parts, keys = case
     loads: list[list[str]] = []
     load_text = text_load_module.load_text
 
@@ -115,12 +122,12 @@ def test_new_lake_tables_staged_together_land_as_each_table_applied_alone(
         return load_text(batch, *args, **kwargs)
 
     monkeypatch.setattr("sinks.target.load_text", spied)
-    together = _run(spark, tmp_path / "together", seed, WAVES, parts)
+    together = _run(spark, tmp_path / "together", seed, WAVES, parts=parts, keys=keys)
     # Only the plain tables, and only at their first batch: later batches read the
     # files the tasks wrote (orders in the second batch, rates in the third).
     assert loads == [["orders"], ["rates"]]
     monkeypatch.setattr(LakeEngine, "takes_text", property(lambda self: False))
-    alone = _run(spark, tmp_path / "alone", seed, WAVES, parts)
+    alone = _run(spark, tmp_path / "alone", seed, WAVES, parts=parts, keys=keys)
     assert len(loads) == 2  # not taken the second time
 
     for name in TABLES:
@@ -142,7 +149,7 @@ def test_a_crash_among_the_tables_commits_converges_when_the_batch_is_replayed(
     written and not published), the others commit: a restarted job rolls the decided
     commit forward, replays the batch, and ends as a run that never crashed."""
     wave = {"orders": [LOAD, FIRST], "rates": [LOAD, FIRST]}
-    clean = _run(spark, tmp_path / "clean", 5, [wave], PARTS[1])
+    clean = _run(spark, tmp_path / "clean", 5, [wave], parts=PARTS[1])
     crashed = {"done": False}
 
     def crash_once(name: str) -> None:
@@ -152,7 +159,7 @@ def test_a_crash_among_the_tables_commits_converges_when_the_batch_is_replayed(
 
     monkeypatch.setattr("sinks.lake.engine.crash_point", crash_once)
     with pytest.raises(SimulatedCrashError):
-        _run(spark, tmp_path / "crashed", 5, [wave], PARTS[1])
+        _run(spark, tmp_path / "crashed", 5, [wave], parts=PARTS[1])
     assert crashed["done"]
     # The restarted job: new engines recover each table, and the batch comes again.
     (tmp_path / "crashed" / "checkpoint").rename(tmp_path / "crashed" / "old-checkpoint")

@@ -96,34 +96,41 @@ def land(root: Path, seed: int) -> None:
             (folder / f"{stamp}.csv").write_text("\n".join(lines) + "\n")
 
 
-def _config(tmp_path: Path, postgres: ConnectionSettings, schema: str) -> JobConfig:
+def job_config(
+    tmp_path: Path, target: dict[str, Any], tables: list[dict[str, Any]] | None = None
+) -> JobConfig:
+    """A job over the landing under `tmp_path` of `land`, into `target`; `tables`: the
+    table entries, `TABLES` as they are by default."""
+    entries = tables or [
+        {"name": name, "keys": keys, "columns": [{"name": n, "type": k} for n, k in columns],
+         **extra}
+        for name, (columns, keys, extra) in TABLES.items()
+    ]  # fmt: skip
     return JobConfig.model_validate(
         {
             "name": "shared",
             "checkpoint": str(tmp_path / "checkpoint"),
             "source": {"path": str(tmp_path / "landing"), "format": "dms-csv"},
-            "tables": [
-                {
-                    "name": name,
-                    "source_schema": "shop",
-                    "keys": keys,
-                    "columns": [{"name": n, "type": k} for n, k in columns],
-                    **extra,
-                }
-                for name, (columns, keys, extra) in TABLES.items()
-            ],
-            "target": {
-                "kind": "redshift",
-                "dialect": "postgres",
-                "host": postgres.host,
-                "port": postgres.port,
-                "database": postgres.database,
-                "user": postgres.user,
-                "password_env": "WAREHOUSE_PASSWORD",
-                "schema": schema,
-            },
+            "tables": [{"source_schema": "shop", **entry} for entry in entries],
+            "target": target,
             "quarantine": {"path": str(tmp_path / "quarantine")},
         }
+    )
+
+
+def _config(tmp_path: Path, postgres: ConnectionSettings, schema: str) -> JobConfig:
+    return job_config(
+        tmp_path,
+        {
+            "kind": "redshift",
+            "dialect": "postgres",
+            "host": postgres.host,
+            "port": postgres.port,
+            "database": postgres.database,
+            "user": postgres.user,
+            "password_env": "WAREHOUSE_PASSWORD",
+            "schema": schema,
+        },
     )
 
 
