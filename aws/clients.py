@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
@@ -10,6 +11,9 @@ __all__ = [
     "MAX_ATTEMPTS",
     "AwsSettings",
     "Service",
+    "arrow_s3",
+    "arrow_s3_options",
+    "bucket_region",
     "client",
     "s3a_settings",
     "wait_for_stream",
@@ -78,6 +82,50 @@ def s3a_settings(settings: AwsSettings) -> dict[str, str]:
             }
         )
     return values
+
+
+def arrow_s3_options(hadoop: Callable[[str], str | None]) -> dict[str, str]:
+    """The S3A settings of a Hadoop configuration (`hadoop`: its getter) as the options of
+    Arrow's S3 file system: the endpoint and region S3A uses, and the credentials it was
+    given, if any (without them, AWS's default chain decides: environment, instance or
+    task role, as it does for S3A). Secrets among them: never log them."""
+    options: dict[str, str] = {}
+    endpoint = hadoop("fs.s3a.endpoint")
+    if endpoint:
+        url = urlparse(endpoint if "://" in endpoint else f"//{endpoint}")
+        secure = hadoop("fs.s3a.connection.ssl.enabled") != "false"
+        options["endpoint_override"] = url.netloc
+        options["scheme"] = url.scheme or ("https" if secure else "http")
+    for option, key in (
+        ("region", "fs.s3a.endpoint.region"),
+        ("access_key", "fs.s3a.access.key"),
+        ("secret_key", "fs.s3a.secret.key"),
+        ("session_token", "fs.s3a.session.token"),
+    ):
+        value = hadoop(key)
+        if value:
+            options[option] = value
+    return options
+
+
+@functools.lru_cache(maxsize=64)
+def bucket_region(bucket: str) -> str | None:
+    """The region of an S3 bucket (one request to S3), for Arrow's S3 file system, which
+    does not follow S3's redirects to it; None when S3 does not tell."""
+    from pyarrow import fs
+
+    try:
+        return str(fs.resolve_s3_region(bucket))
+    except OSError:
+        return None
+
+
+def arrow_s3(options: Mapping[str, str]) -> Any:
+    """Arrow's S3 file system with `options` (`arrow_s3_options`): where Spark's tasks
+    write files with Arrow."""
+    from pyarrow import fs
+
+    return fs.S3FileSystem(**options)
 
 
 def wait_for_stream(kinesis: Any, stream: str, timeout_s: float = 60) -> None:

@@ -1,7 +1,8 @@
 """A thin edge over Hadoop's FileSystem, so the same code runs on file:// and s3a://.
 
 The driver only lists, moves and deletes the few paths of affected partitions and
-reads or writes small JSON documents; data itself is always read and written by Spark.
+reads or writes small JSON documents; data itself is always read and written by Spark (its
+tasks write a lake's new tables with Arrow: `ArrowFiles` says where).
 
 Object stores (S3 through S3A or EMRFS) have no atomic rename: a rename is a copy then a
 delete. Nothing here needs one. A move is a step of a roll-forward that is safe to
@@ -23,12 +24,34 @@ import contextlib
 import os
 import re
 import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import SparkSession
 
+from aws.clients import arrow_s3, arrow_s3_options, bucket_region
+
 # File systems whose rename is a copy: commit documents are written in place instead.
 _OBJECT_STORES = frozenset({"s3", "s3a", "s3n", "gs"})
+_S3 = frozenset({"s3", "s3a", "s3n"})
+
+
+@dataclass(frozen=True)
+class ArrowFiles:
+    """A folder as Spark's tasks write it with Arrow: its path on the local file system, or
+    `bucket/key` on S3 with the options of Arrow's S3 file system (aws/clients.py)."""
+
+    path: str
+    s3: Mapping[str, str] | None = field(default=None, repr=False)  # None: local
+
+    def filesystem(self) -> Any:
+        """Arrow's file system of the folder (built where it is used: in the tasks)."""
+        if self.s3 is None:
+            from pyarrow import fs
+
+            return fs.LocalFileSystem()
+        return arrow_s3(self.s3)
 
 
 class Storage:
@@ -45,6 +68,7 @@ class Storage:
         fs = path.getFileSystem(conf)
         self.root = str(fs.makeQualified(path).toString())
         scheme = str(fs.getScheme())
+        self._scheme, self._conf = scheme, conf
         self._files: LocalFiles | HadoopFiles
         if scheme == "file":  # relative paths are relative to the JVM's working folder
             self._files = LocalFiles(str(jvm.java.lang.System.getProperty("user.dir")))
@@ -54,9 +78,18 @@ class Storage:
     def exists(self, path: str) -> bool:
         return self._files.exists(path)
 
-    def local_path(self, path: str) -> str | None:
-        """`path` as the local file system names it; None on any other file system."""
-        return self._files.local(path) if isinstance(self._files, LocalFiles) else None
+    def arrow_files(self, path: str) -> ArrowFiles | None:
+        """The folder `path` as Arrow writes it (local or S3); None on any other file system."""
+        if isinstance(self._files, LocalFiles):
+            return ArrowFiles(self._files.local(path))
+        if self._scheme not in _S3:
+            return None
+        _, _, bucket_and_key = path.partition("://")
+        options = arrow_s3_options(self._conf.get)
+        if not {"region", "endpoint_override"} & set(options):  # AWS's S3, region unsaid
+            region = bucket_region(bucket_and_key.split("/", 1)[0])
+            options |= {"region": region} if region else {}
+        return ArrowFiles(bucket_and_key, options)
 
     def list_names(self, folder: str) -> list[str]:
         """Names of the entries of a folder (a file lists itself); empty when it does

@@ -53,7 +53,7 @@ class EachTable:
         self._parallel = parallel
 
     def stages_text(self, engine: Engine) -> bool:
-        """A new lake table on the local file system (`takes_text`); every other engine
+        """A new lake table on the local file system or S3 (`takes_text`); every other engine
         writes typed rows of its own."""
         return isinstance(engine, LakeEngine) and engine.takes_text
 

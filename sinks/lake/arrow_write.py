@@ -23,13 +23,13 @@ types it is left NULL and the driver reads the staged key index back.
 from __future__ import annotations
 
 import itertools
-import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sinks.lake.files import join, partition_path
+from sinks.storage import ArrowFiles
 from transforms.names import DELETED, DELETED_AT, POS, SEQ
 
 __all__ = ["FIGURES", "PART", "StagedTable", "writer"]
@@ -45,7 +45,7 @@ PART = "__part{}"  # the text of a row's i-th partition value (Spark's cast to t
 class StagedTable:
     """What the tasks need to write one table's staged files."""
 
-    folder: str  # the staging folder, a local path: `data/` and `keys/` go under it
+    folder: ArrowFiles  # the staging folder: `data/` and `keys/` go under it
     columns: tuple[str, ...]  # the data file's columns, in order
     slots: tuple[str, ...]  # the slot each column is read from
     keys: tuple[str, ...]  # the key columns, in the config's order
@@ -68,10 +68,13 @@ def writer(
         task = TaskContext.get()
         prefix = f"part-{task.partitionId() if task else 0:05d}-{uuid.uuid4().hex}"
         numbers = itertools.count()
+        systems: dict[str, Any] = {}  # each table's file system, built once a task
 
         def flush(table: str, run: list[Any]) -> Any:
             stem = f"{prefix}-{next(numbers):05d}"
-            return _flush(tables[table], table, run, names=names, stem=stem)
+            spec = tables[table]
+            files = systems.get(table) or systems.setdefault(table, spec.folder.filesystem())
+            return _flush(spec, table, run, files=files, names=names, stem=stem)
 
         run: list[Any] = []
         table, held = "", 0
@@ -105,6 +108,7 @@ def _flush(
     table: str,
     run: list[Any],
     *,
+    files: Any,
     names: tuple[str, str, str, str],
     stem: str,
 ) -> Any:
@@ -117,7 +121,8 @@ def _flush(
     reported: list[dict[str, Any]] = []
     for path, part in _partitions(spec, rows):
         reported += [
-            {"table": table, "partition": path, **f} for f in _write(spec, part, path, name, names)
+            {"table": table, "partition": path, **f}
+            for f in _write(spec, part, (files, path, name), names)
         ]
     return pa.RecordBatch.from_pylist(reported, schema=_figures_schema())
 
@@ -144,14 +149,15 @@ def _partitions(spec: StagedTable, rows: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _write(
-    spec: StagedTable, rows: Any, path: str, name: str, names: tuple[str, str, str, str]
+    spec: StagedTable, rows: Any, where: tuple[Any, str, str], names: tuple[str, str, str, str]
 ) -> list[dict[str, Any]]:
     """One partition's data file (its live rows) and key file, as Spark's partitioned
-    writes lay them out (the partition columns in the folder's name, not in the file)."""
+    writes lay them out (the partition columns in the folder's name, not in the file);
+    `where`: the file system, the partition's path and the files' name."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
+    files, path, name = where
     _, op, seq, pos = names
     deleted = pc.equal(rows.column(op), "D")
     slot = dict(zip(spec.columns, spec.slots, strict=True))
@@ -159,9 +165,8 @@ def _write(
     live = rows.filter(pc.invert(deleted))
     if live.num_rows:
         stored = [c for c in spec.columns if c not in spec.parts]
-        os.makedirs(join(f"{spec.folder}/data", path), exist_ok=True)
         data = pa.table([live.column(slot[c]) for c in stored], names=stored)
-        pq.write_table(data, f"{join(f'{spec.folder}/data', path)}/{name}")
+        _put(files, data, join(f"{spec.folder.path}/data", path), name)
         figures.append(_figures("data", name))
     stamp = pa.scalar(spec.deleted_at, type=pa.timestamp("us", tz="UTC"))
     keys = [k for k in spec.keys if k not in spec.parts]
@@ -175,8 +180,7 @@ def _write(
         ],
         names=[*keys, SEQ, POS, DELETED, DELETED_AT],
     )
-    os.makedirs(join(f"{spec.folder}/keys", path), exist_ok=True)
-    pq.write_table(index, f"{join(f'{spec.folder}/keys', path)}/{name}")
+    _put(files, index, join(f"{spec.folder.path}/keys", path), name)
     dead = pc.sum(deleted.cast(pa.int64())).as_py() or 0
     low = high = None
     if spec.ranged:
@@ -184,6 +188,17 @@ def _write(
         low, high = (_text(bounds[end].as_py()) for end in ("min", "max"))
     figures.append(_figures("keys", name, rows.num_rows - dead, dead, (low, high)))
     return figures
+
+
+def _put(files: Any, table: Any, folder: str, name: str) -> None:
+    """`table` written as the Parquet file `folder/name` (the folder made first on a local
+    file system; S3 has none)."""
+    import pyarrow.parquet as pq
+    from pyarrow import fs
+
+    if isinstance(files, fs.LocalFileSystem):
+        files.create_dir(folder, recursive=True)
+    pq.write_table(table, f"{folder}/{name}", filesystem=files)
 
 
 def _figures(

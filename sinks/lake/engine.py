@@ -107,10 +107,10 @@ class LakeEngine:
     @property
     def takes_text(self) -> bool:
         """Whether a batch can be staged with other tables' by one Spark job
-        (sinks/lake/text_load.py): a table never written, on the local file system."""
+        (sinks/lake/text_load.py): a table never written, on the local file system or S3."""
         manifest = self.manifest
         fresh = manifest.schema is None and not manifest.partitions
-        return fresh and self._storage.local_path(self.path) is not None
+        return fresh and self._storage.arrow_files(self.path) is not None
 
     def now(self) -> datetime:
         """The time a batch stamps its tombstones with."""

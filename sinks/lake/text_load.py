@@ -166,8 +166,8 @@ def _part_texts(tables: Mapping[str, _Table], slots: Mapping[str, Sequence[str]]
 
 def _spec(table: _Table, slots: Sequence[str]) -> StagedTable:
     """What the tasks need to write `table`'s files."""
-    folder = table.engine.files.storage.local_path(table.staging)
-    assert folder is not None, "tables staged together are on the local file system"
+    folder = table.engine.files.storage.arrow_files(table.staging)
+    assert folder is not None, "tables staged together are on the local file system or S3"
     columns = tuple(c for c, _ in table.changes.columns)
     keys = table.engine.keys
     first = table.schema[keys[0]].dataType

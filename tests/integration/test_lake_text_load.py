@@ -19,6 +19,7 @@ from runtime.batch import SourceBatch
 from sinks.crash import SimulatedCrashError
 from sinks.lake import LakeEngine
 from sinks.lake import text_load as text_load_module
+from sinks.storage import Storage
 from tests.handler import source_handler
 from tests.integration.test_shared_decoding import (
     FIRST,
@@ -35,9 +36,13 @@ from transforms.names import DELETED_AT, POS
 
 
 def _config(
-    tmp_path: Path, parts: dict[str, list[str]], keys: dict[str, list[str]] | None = None
+    tmp_path: Path,
+    parts: dict[str, list[str]],
+    keys: dict[str, list[str]] | None = None,
+    lake: str | None = None,
 ) -> JobConfig:
-    """The lake's job, its tables partitioned by `parts` and keyed by `keys` where given."""
+    """The lake's job (under `lake`, a folder of `tmp_path` by default), its tables
+    partitioned by `parts` and keyed by `keys` where given."""
     tables = [
         {
             "name": name,
@@ -48,7 +53,8 @@ def _config(
         }
         for name, (columns, table_keys, extra) in TABLES.items()
     ]
-    return job_config(tmp_path, {"kind": "lake", "path": str(tmp_path / "lake")}, tables)
+    target = {"kind": "lake", "path": lake or str(tmp_path / "lake")}
+    return job_config(tmp_path, target, tables)
 
 
 def _run(
@@ -59,12 +65,13 @@ def _run(
     *,
     parts: dict[str, list[str]] | None = None,
     keys: dict[str, list[str]] | None = None,
+    lake: str | None = None,
 ) -> list[SourceBatch]:
     land(tmp_path / "landing", seed)
     batches: list[SourceBatch] = []
     handler = source_handler(
         spark,
-        _config(tmp_path, parts or {}, keys),
+        _config(tmp_path, parts or {}, keys, lake),
         tmp_path,
         batches.append,
         str(tmp_path / "landing"),
@@ -75,14 +82,15 @@ def _run(
     return batches
 
 
-def _state(spark: SparkSession, table: Path) -> dict[str, Any]:
-    """What a reader and the next batch see of a lake table: its published rows and their
-    Parquet types, its key index (less the arrival positions and tombstone times, which
-    differ between runs), its manifest's figures and schema."""
+def _state(spark: SparkSession, table: Path | str) -> dict[str, Any]:
+    """What a reader and the next batch see of a lake table (a folder, local or on S3): its
+    published rows and their Parquet types, its key index (less the arrival positions and
+    tombstone times, which differ between runs), its manifest's figures and schema."""
     data = spark.read.parquet(str(table))
-    keys = spark.read.parquet(str(table / "_cdc" / "keys")).drop(POS, DELETED_AT)
-    manifests = sorted((table / "_cdc" / "manifest").glob("*.json"))
-    manifest = json.loads(manifests[-1].read_text())
+    keys = spark.read.parquet(f"{table}/_cdc/keys").drop(POS, DELETED_AT)
+    storage = Storage(spark, str(table))
+    manifests = [n for n in storage.list_names(f"{table}/_cdc/manifest") if n.endswith(".json")]
+    manifest = json.loads(storage.read_text(f"{table}/_cdc/manifest/{max(manifests)}"))
     return {
         "types": sorted((f.name, f.dataType.simpleString()) for f in data.schema.fields),
         "rows": sorted((tuple(r) for r in data.collect()), key=repr),

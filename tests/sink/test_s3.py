@@ -25,9 +25,11 @@ from sinks.crash import SimulatedCrashError
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
 from sinks.factory import make_engine
-from sinks.lake import LakeEngine
+from sinks.lake import LakeEngine, text_load
 from sinks.storage import Storage
 from sources.parquet_read import read_in_table_types
+from tests.integration.test_lake_text_load import _run, _state
+from tests.integration.test_shared_decoding import FIRST, LOAD, SECOND
 from tests.sink.test_delta import changes
 from tests.sink.test_delta import state as delta_state
 from tests.unit.test_parquet_widening import spark_jobs
@@ -258,3 +260,29 @@ def test_dms_parquet_files_on_s3a_from_both_sides_of_a_widening_are_read(
         (2**31 - 1, "LOAD00000001.parquet"),
         (2**31 + 7, "20210506-000000000.parquet"),
     ]
+
+
+def test_new_lake_tables_on_s3_are_staged_together_too(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket: str
+) -> None:
+    """On S3 (the local S3 server), the tasks write through Arrow's S3 file system, on the
+    endpoint and with the credentials S3A has: the same tables as each applied alone."""
+    loads: list[list[str]] = []
+    load_text = text_load.load_text
+
+    def spied(batch: Any, *args: Any, **kwargs: Any) -> Any:
+        loads.append(sorted(batch))
+        return load_text(batch, *args, **kwargs)
+
+    monkeypatch.setattr("sinks.target.load_text", spied)
+    # Both plain tables new in the first batch, then a batch over the files the tasks wrote.
+    waves = [{"orders": [LOAD, FIRST], "rates": [LOAD, FIRST]}, {"orders": [SECOND]}]
+    lake = f"s3a://{bucket}"
+    _run(spark, tmp_path / "together", 3, waves, lake=f"{lake}/together")
+    assert loads == [["orders", "rates"]]
+    monkeypatch.setattr(LakeEngine, "takes_text", property(lambda self: False))
+    _run(spark, tmp_path / "alone", 3, waves, lake=f"{lake}/alone")
+    for name in ("orders", "rates"):
+        got = _state(spark, f"{lake}/together/{name}")
+        assert got == _state(spark, f"{lake}/alone/{name}"), name
+        assert got["rows"]
