@@ -82,6 +82,19 @@ def _run(
     return batches
 
 
+def spy_loads(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The tables of each batch's one staging job (sinks/lake/text_load.py), as it runs."""
+    loads: list[list[str]] = []
+    load_text = text_load_module.load_text
+
+    def spied(batch: Any, *args: Any, **kwargs: Any) -> Any:
+        loads.append(sorted(batch))
+        return load_text(batch, *args, **kwargs)
+
+    monkeypatch.setattr("sinks.target.load_text", spied)
+    return loads
+
+
 def _state(spark: SparkSession, table: Path | str) -> dict[str, Any]:
     """What a reader and the next batch see of a lake table (a folder, local or on S3): its
     published rows and their Parquet types, its key index (less the arrival positions and
@@ -122,14 +135,7 @@ def test_new_lake_tables_staged_together_land_as_each_table_applied_alone(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case
 ) -> None:
     seed, parts, keys = case
-    loads: list[list[str]] = []
-    load_text = text_load_module.load_text
-
-    def spied(batch: Any, *args: Any, **kwargs: Any) -> Any:
-        loads.append(sorted(batch))
-        return load_text(batch, *args, **kwargs)
-
-    monkeypatch.setattr("sinks.target.load_text", spied)
+    loads = spy_loads(monkeypatch)
     together = _run(spark, tmp_path / "together", seed, WAVES, parts=parts, keys=keys)
     # Only the plain tables, and only at their first batch: later batches read the
     # files the tasks wrote (orders in the second batch, rates in the third).

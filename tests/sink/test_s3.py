@@ -25,10 +25,10 @@ from sinks.crash import SimulatedCrashError
 from sinks.delta import DeltaEngine
 from sinks.delta.history import DeltaHistoryEngine
 from sinks.factory import make_engine
-from sinks.lake import LakeEngine, text_load
+from sinks.lake import LakeEngine
 from sinks.storage import Storage
 from sources.parquet_read import read_in_table_types
-from tests.integration.test_lake_text_load import _run, _state
+from tests.integration.test_lake_text_load import _run, _state, spy_loads
 from tests.integration.test_shared_decoding import FIRST, LOAD, SECOND
 from tests.sink.test_delta import changes
 from tests.sink.test_delta import state as delta_state
@@ -267,14 +267,7 @@ def test_new_lake_tables_on_s3_are_staged_together_too(
 ) -> None:
     """On S3 (the local S3 server), the tasks write through Arrow's S3 file system, on the
     endpoint and with the credentials S3A has: the same tables as each applied alone."""
-    loads: list[list[str]] = []
-    load_text = text_load.load_text
-
-    def spied(batch: Any, *args: Any, **kwargs: Any) -> Any:
-        loads.append(sorted(batch))
-        return load_text(batch, *args, **kwargs)
-
-    monkeypatch.setattr("sinks.target.load_text", spied)
+    loads = spy_loads(monkeypatch)
     # Both plain tables new in the first batch, then a batch over the files the tasks wrote.
     waves = [{"orders": [LOAD, FIRST], "rates": [LOAD, FIRST]}, {"orders": [SECOND]}]
     lake = f"s3a://{bucket}"
