@@ -46,6 +46,8 @@ TIMESTAMP_TEXT = "yyyy-MM-dd HH:mm:ss.SSSSSS"  # in the session's time zone (UTC
 _META = "__table_meta"
 _TEXT = "__text{}"  # a field's text, once typed
 _NAMES = "\x01"  # between a table's field names in its description
+_PLACE = "{:04d}"  # a field's 1-based place, in a table's description
+_KEYS, _EVERY, _FIELDS = "__keys", "__every", "__fields"  # a record's arrays to pick from
 
 
 @dataclass(frozen=True)
@@ -83,14 +85,18 @@ def typed_as_text(tables: Sequence[TextTable], table: str) -> Callable[[DataFram
     and keys are taken in field order (`TextTable.in_field_order`)."""
     specs = sorted({(c.type, c.encoding) for t in tables for c in t.columns})
     width = max(len(t.columns) for t in tables)
+    most_keys = max(len(t.keys) for t in tables)
+    most_out = max(len(t.output) for t in tables)
     meta = _meta_literal(tables, specs, width)
 
     @cache
-    def columns() -> tuple[list[Column], list[Column]]:
-        """The two selects' new columns, built once (hundreds of calls into the JVM for
+    def columns() -> tuple[list[Column], list[Column], list[Column]]:
+        """The three selects' new columns, built once (hundreds of calls into the JVM for
         wide tables): each field's text, once a record (then read by name: an expression
-        used in several places would be evaluated in each); then `__key`, `__values`
-        and `_error`."""
+        used in several places would be evaluated in each); the arrays the keys and values
+        are picked from; then `__key`, `__values` and `_error`. No lambda: Spark runs a
+        higher-order function without generated code, and the two picks and the key check
+        as lambdas made the decoding twice as long (docs/benchmarks.md)."""
         described = F.element_at(F.expr(meta), F.col(table)).alias(_META)
         texts = [_text(j, specs).alias(_TEXT.format(j)) for j in range(width)]
         keys, reasons = [], [invalid_utf8()]
@@ -101,40 +107,48 @@ def typed_as_text(tables: Sequence[TextTable], table: str) -> Callable[[DataFram
             reasons += why
         row = F.col(_META)
         applied = F.col(OP).isin(*APPLIED_OPS, OP_LOAD)
-        fields = F.array(*[F.col(field_name(j)) for j in range(width)])
-        reasons.append(unknown_operation())
-        reasons.append(  # the field as received, as `coerce_types` checks it
-            F.transform(
-                F.split(row["keys"], ","),
-                lambda p: F.when(
-                    applied & F.element_at(fields, p.cast("int")).isNull(),
-                    F.concat(F.lit("key column "), _name(p.cast("int")), F.lit(" is null")),
-                ),
-            )
-        )
-        # Every field's text is picked from an array built once a record: an array built
-        # inside a lambda would be built again for each element the lambda is applied to.
-        every = [F.col(_TEXT.format(j)) for j in range(width)]
-        return [described, *texts], [
-            _picked(F.array(*keys), _flags_of(row["is_key"], width)).alias(KEY),
-            _picked(F.array(*every), _flags_of(row["is_out"], width)).alias(VALUES),
-            record_error(reasons).alias(ERROR),
+        arrays = [
+            F.array(*keys).alias(_KEYS),
+            F.array(*[F.col(_TEXT.format(j)) for j in range(width)]).alias(_EVERY),
+            F.array(*[F.col(field_name(j)) for j in range(width)]).alias(_FIELDS),
         ]
+        reasons.append(unknown_operation())
+        for place in _places(row["keys"], most_keys):  # the field as received
+            missing = F.element_at(F.col(_FIELDS), place).isNull()
+            named = F.concat(F.lit("key column "), _name(place), F.lit(" is null"))
+            reasons.append(F.when(applied & place.isNotNull() & missing, named))
+        return (
+            [described, *texts],
+            arrays,
+            [
+                _picked(F.col(_KEYS), row["key_fields"], most_keys).alias(KEY),
+                _picked(F.col(_EVERY), row["out_fields"], most_out).alias(VALUES),
+                record_error(reasons).alias(ERROR),
+            ],
+        )
 
     def transform(records: DataFrame) -> DataFrame:
-        typed, finished = columns()
+        typed, arrays, finished = columns()
         dropped = {field_name(j) for j in range(width)} | {ERROR}
         kept = [F.col(c) for c in records.columns if c not in dropped]
-        return records.select("*", *typed).select(*kept, *finished)
+        return records.select("*", *typed).select("*", *arrays).select(*kept, *finished)
 
     return transform
 
 
-def _picked(values: Column, wanted: Column) -> Column:
-    """The elements of `values` whose place in `wanted` (booleans, as long) is true, in
-    order."""
-    pairs = F.arrays_zip(values.alias("v"), wanted.alias("w"))
-    return F.transform(F.filter(pairs, lambda x: x["w"]), lambda x: x["v"])
+def _places(places: Column, most: int) -> list[Column]:
+    """The 1-based places written in `places` (`_PLACE` digits each), as `most` columns:
+    NULL past the string's end."""
+    digits = len(_PLACE.format(0))
+    texts = [F.substring(places, digits * k + 1, digits) for k in range(most)]
+    return [F.when(F.length(places) > digits * k, t).cast("int") for k, t in enumerate(texts)]
+
+
+def _picked(values: Column, places: Column, most: int) -> Column:
+    """The elements of `values` at the places written in `places`, in that order."""
+    picked = [F.element_at(values, place) for place in _places(places, most)]
+    count = (F.length(places) / len(_PLACE.format(0))).cast("int")
+    return F.slice(F.array(*picked), 1, count)
 
 
 def text_changes(records: DataFrame) -> DataFrame:
@@ -198,9 +212,9 @@ def _meta_literal(
     folds it to a constant), each a few strings read by a field's place, so that the
     literal stays small at hundreds of wide tables (its arrays took Spark a second a batch
     to fold at 200 tables of 40 columns): its fields' (type, encoding) indices, three
-    digits each; a character a field: `f` a float, `s` a string; its field names; its
-    keys, 1-based places, in the config's order; which fields are keys and target
-    columns; its limit of a string's bytes."""
+    digits each; a character a field: `f` a float, `s` a string; its field names; the
+    1-based places (four digits each) of its keys in the config's order, of its keys in
+    field order and of its target columns; its limit of a string's bytes."""
     index = {spec: k for k, spec in enumerate(specs)}
     entries = []
     for t in tables:
@@ -211,9 +225,11 @@ def _meta_literal(
             "specs": "".join(f"{index[(c.type, c.encoding)]:03d}" for c in t.columns),
             "kinds": "".join(kinds),
             "names": _NAMES.join(names),
-            "keys": ",".join(str(names.index(k) + 1) for k in t.keys),
-            "is_key": "".join("1" if n in t.keys else "0" for n in names),
-            "is_out": "".join("1" if n in t.output else "0" for n in names),
+            "keys": "".join(_PLACE.format(names.index(k) + 1) for k in t.keys),
+            "key_fields": "".join(_PLACE.format(i + 1) for i, n in enumerate(names) if n in t.keys),
+            "out_fields": "".join(
+                _PLACE.format(i + 1) for i, n in enumerate(names) if n in t.output
+            ),
         }
         described = ", ".join(f"'{k}', {sql_string(v)}" for k, v in fields.items())
         limit = "CAST(NULL AS INT)" if t.max_string_bytes is None else str(t.max_string_bytes)
@@ -229,8 +245,3 @@ def _spec(j: int) -> Column:
 def _name(place: Column) -> Column:
     """The name of the record's table's field at 1-based `place`."""
     return F.element_at(F.split(F.col(_META)["names"], _NAMES), place)
-
-
-def _flags_of(flags: Column, width: int) -> Column:
-    """A string of 0s and 1s as `width` booleans (false past its end)."""
-    return F.array(*[F.substring(flags, j + 1, 1) == "1" for j in range(width)])
