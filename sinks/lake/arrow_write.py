@@ -79,7 +79,7 @@ def writer(
         run: list[Any] = []
         table, held = "", 0
         for batch in batches:
-            for name, rows in _runs(batch, batch.column(names[0]).to_pylist()):
+            for name, rows in _runs(batch, batch.column(names[0])):
                 if run and name != table:
                     yield flush(table, run)
                     run, held = [], 0
@@ -94,13 +94,16 @@ def writer(
     return write
 
 
-def _runs(rows: Any, labels: list[Any]) -> Iterator[tuple[Any, Any]]:
-    """The runs of `rows` (a batch or table) whose `labels` (one a row) are equal, in order."""
+def _runs(rows: Any, labels: Any) -> Iterator[tuple[Any, Any]]:
+    """The runs of `rows` (a batch or table) whose `labels` (an array, one a row) are
+    equal, in order; found by Arrow, not row by row in Python."""
+    import pyarrow.compute as pc
+
+    encoded = pc.run_end_encode(labels)
     start = 0
-    for end in range(1, len(labels) + 1):
-        if end == len(labels) or labels[end] != labels[start]:
-            yield labels[start], rows.slice(start, end - start)
-            start = end
+    for end, label in zip(encoded.run_ends.to_pylist(), encoded.values.to_pylist(), strict=True):
+        yield label, rows.slice(start, end - start)
+        start = end
 
 
 def _flush(
@@ -129,23 +132,28 @@ def _flush(
 
 def _partitions(spec: StagedTable, rows: Any) -> Iterator[tuple[str, Any]]:
     """The rows of each partition (by its path), from their partition values' text (Spark's
-    cast to text, as its writer names partition folders)."""
+    cast to text, as its writer names partition folders). The rows are grouped by Arrow
+    (each partition a number, the rows sorted by it); a path is made once a partition."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not spec.parts:
         yield "", rows
         return
-    texts = [rows.column(PART.format(i)).to_pylist() for i in range(len(spec.parts))]
-    named: dict[tuple[str | None, ...], str] = {}  # a partition's path, escaped once
-    paths = pa.array(
-        [
-            named.get(values) or named.setdefault(values, partition_path(spec.parts, values))
-            for values in zip(*texts, strict=True)
-        ]
-    )
-    order = pc.sort_indices(paths)
-    yield from _runs(rows.take(order), paths.take(order).to_pylist())
+    texts = [PART.format(i) for i in range(len(spec.parts))]
+    code = pa.repeat(pa.scalar(0, pa.int64()), rows.num_rows)
+    for text in texts:
+        values = rows.column(text).combine_chunks()
+        # An empty value goes to the folder of NULL (Spark names both its default partition).
+        values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        encoded = pc.dictionary_encode(values, null_encoding="encode")
+        combined = pc.add(pc.multiply(code, len(encoded.dictionary)), encoded.indices)
+        code = pc.dictionary_encode(combined).indices.cast(pa.int64())  # at most a row each
+    order = pc.sort_indices(code)
+    ordered = rows.take(order)
+    for _, part in _runs(ordered, code.take(order)):
+        values = tuple(part.column(text)[0].as_py() for text in texts)
+        yield partition_path(spec.parts, values), part
 
 
 def _write(
