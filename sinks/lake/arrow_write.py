@@ -133,7 +133,8 @@ def _flush(
 def _partitions(spec: StagedTable, rows: Any) -> Iterator[tuple[str, Any]]:
     """The rows of each partition (by its path), from their partition values' text (Spark's
     cast to text, as its writer names partition folders). The rows are grouped by Arrow
-    (each partition a number, the rows sorted by it); a path is made once a partition."""
+    (each combination of values a number, the rows sorted by it); a path is made once a
+    combination, and combinations with one path (NULL and empty text) are one partition."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -144,16 +145,16 @@ def _partitions(spec: StagedTable, rows: Any) -> Iterator[tuple[str, Any]]:
     code = pa.repeat(pa.scalar(0, pa.int64()), rows.num_rows)
     for text in texts:
         values = rows.column(text).combine_chunks()
-        # An empty value goes to the folder of NULL (Spark names both its default partition).
-        values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
         encoded = pc.dictionary_encode(values, null_encoding="encode")
         combined = pc.add(pc.multiply(code, len(encoded.dictionary)), encoded.indices)
         code = pc.dictionary_encode(combined).indices.cast(pa.int64())  # at most a row each
     order = pc.sort_indices(code)
-    ordered = rows.take(order)
-    for _, part in _runs(ordered, code.take(order)):
+    by_path: dict[str, list[Any]] = {}
+    for _, part in _runs(rows.take(order), code.take(order)):
         values = tuple(part.column(text)[0].as_py() for text in texts)
-        yield partition_path(spec.parts, values), part
+        by_path.setdefault(partition_path(spec.parts, values), []).append(part)
+    for path, parts in by_path.items():
+        yield path, parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
 
 def _write(
